@@ -1,0 +1,57 @@
+// Secrets (DESIGN §3): minting, format check, hashing, redaction. A minted secret is
+// `<prefix><32 chars: 192 random bits, base64url><6 chars: checksum>`, so a mistyped or
+// garbage secret is refused here, before any Redis call. Secrets without the prefix are
+// "legacy" (imported from another system) and are accepted when `tokens.allowLegacy` is on.
+import { createHash, randomBytes } from 'node:crypto'
+import { InvalidToken, MalformedCredential } from '../errors.js'
+import type { TokenHash } from '../token/record.js'
+
+const BODY_CHARS = 32
+const CHECK_CHARS = 6
+const URL_SAFE = /^[A-Za-z0-9_-]+$/
+/** Legacy secrets: URL-safe printable, bounded so a huge header cannot cost a big hash. */
+const LEGACY = /^[A-Za-z0-9._~+/=-]{8,512}$/
+
+export interface SecretPolicy {
+  prefix: string
+  allowLegacy: boolean
+}
+
+function checksum(body: string): string {
+  return createHash('sha256').update(body).digest('base64url').slice(0, CHECK_CHARS)
+}
+
+/** A new secret: shown once to the admin, never stored. */
+export function mintSecret(prefix: string): string {
+  const body = randomBytes(24).toString('base64url')
+  return `${prefix}${body}${checksum(body)}`
+}
+
+/** sha256 hex: the only form in which a secret is stored or looked up. */
+export function hashSecret(secret: string): TokenHash {
+  return createHash('sha256').update(secret).digest('hex') as TokenHash
+}
+
+/**
+ * Check a presented secret's form and return its hash. Throws MalformedCredential (empty) or
+ * InvalidToken('bad_checksum') for a prefixed secret whose checksum fails or a non-prefixed
+ * one when legacy secrets are off: both without touching the store.
+ */
+export function verifySecret(secret: string, policy: SecretPolicy): TokenHash {
+  if (secret.length === 0) throw new MalformedCredential('empty_secret')
+  if (secret.startsWith(policy.prefix)) {
+    const rest = secret.slice(policy.prefix.length)
+    if (rest.length !== BODY_CHARS + CHECK_CHARS || !URL_SAFE.test(rest)) {
+      throw new InvalidToken('bad_checksum')
+    }
+    if (checksum(rest.slice(0, BODY_CHARS)) !== rest.slice(BODY_CHARS)) throw new InvalidToken('bad_checksum')
+    return hashSecret(secret)
+  }
+  if (!policy.allowLegacy || !LEGACY.test(secret)) throw new InvalidToken('bad_checksum')
+  return hashSecret(secret)
+}
+
+/** Replace every `/link/<secret>/` segment in a URL or path with `/link/<redacted>/` (logs). */
+export function redactLink(url: string): string {
+  return url.replace(/\/link\/[^/?#]*/g, '/link/<redacted>')
+}

@@ -1,0 +1,223 @@
+// The error catalog: every GateError subclass, and toHttpError(), the one place that maps an
+// error to an HTTP status, body and headers (DESIGN §5). Stages throw these; only
+// server/pipeline.ts catches them. The client sees `error` and a fixed message; `reason` is
+// for logs and metrics (a closed union, bounded cardinality, never a secret).
+
+/** Stable codes, one per class; docs/errors.md lists them and a test keeps both in sync. */
+export type ErrorCode =
+  | 'ROUTE_NOT_FOUND'
+  | 'BAD_REQUEST'
+  | 'MALFORMED_CREDENTIAL'
+  | 'AMBIGUOUS_CREDENTIAL'
+  | 'MISSING_CREDENTIAL'
+  | 'INVALID_TOKEN'
+  | 'FORBIDDEN'
+  | 'OUT_OF_SCOPE'
+  | 'STORE_UNAVAILABLE'
+  | 'UPSTREAM_UNAVAILABLE'
+  | 'UPSTREAM_TIMEOUT'
+
+export type RouteNotFoundReason = 'no_mount' | 'no_rule'
+export type BadRequestReason = 'bad_path' | 'conflicting_scope' | 'bad_query'
+export type MalformedCredentialReason = 'bad_scheme' | 'bad_base64' | 'empty_secret' | 'bad_link'
+export type AmbiguousCredentialReason = 'two_credentials'
+export type MissingCredentialReason = 'none'
+export type InvalidTokenReason = 'unknown' | 'expired' | 'revoked' | 'disabled' | 'bad_checksum'
+export type ForbiddenReason = 'missing_perm' | 'inbox_refused'
+export type OutOfScopeReason = 'album_not_allowed' | 'not_album_member' | 'study_not_in_scope'
+export type StoreUnavailableReason = 'redis_error' | 'redis_timeout'
+export type UpstreamUnavailableReason = 'econnrefused' | 'econnreset' | 'bad_response'
+export type UpstreamTimeoutReason = 'connect' | 'headers'
+
+export type Reason =
+  | RouteNotFoundReason
+  | BadRequestReason
+  | MalformedCredentialReason
+  | AmbiguousCredentialReason
+  | MissingCredentialReason
+  | InvalidTokenReason
+  | ForbiddenReason
+  | OutOfScopeReason
+  | StoreUnavailableReason
+  | UpstreamUnavailableReason
+  | UpstreamTimeoutReason
+  | 'bug'
+
+/** Base of every error a pipeline stage may throw. */
+export abstract class GateError<R extends Reason = Reason> extends Error {
+  abstract readonly code: ErrorCode
+  /** Which case it was: for logs and metrics only, never shown as more than the fixed message. */
+  readonly reason: R
+  constructor(reason: R, detail?: string) {
+    // The detail is for operators' logs; it must never contain a secret (callers pass ids, not tokens).
+    super(detail ?? reason)
+    this.reason = reason
+    this.name = new.target.name
+  }
+}
+
+export class RouteNotFound extends GateError<RouteNotFoundReason> {
+  readonly code = 'ROUTE_NOT_FOUND'
+}
+export class BadRequest extends GateError<BadRequestReason> {
+  readonly code = 'BAD_REQUEST'
+}
+export class MalformedCredential extends GateError<MalformedCredentialReason> {
+  readonly code = 'MALFORMED_CREDENTIAL'
+}
+export class AmbiguousCredential extends GateError<AmbiguousCredentialReason> {
+  readonly code = 'AMBIGUOUS_CREDENTIAL'
+}
+export class MissingCredential extends GateError<MissingCredentialReason> {
+  readonly code = 'MISSING_CREDENTIAL'
+}
+export class InvalidToken extends GateError<InvalidTokenReason> {
+  readonly code = 'INVALID_TOKEN'
+}
+export class Forbidden extends GateError<ForbiddenReason> {
+  readonly code = 'FORBIDDEN'
+}
+export class OutOfScope extends GateError<OutOfScopeReason> {
+  readonly code = 'OUT_OF_SCOPE'
+}
+export class StoreUnavailable extends GateError<StoreUnavailableReason> {
+  readonly code = 'STORE_UNAVAILABLE'
+}
+export class UpstreamUnavailable extends GateError<UpstreamUnavailableReason> {
+  readonly code = 'UPSTREAM_UNAVAILABLE'
+}
+export class UpstreamTimeout extends GateError<UpstreamTimeoutReason> {
+  readonly code = 'UPSTREAM_TIMEOUT'
+}
+
+/** Startup only: a config problem, printed with key and line, never an HTTP answer. */
+export class ConfigError extends Error {
+  constructor(
+    message: string,
+    readonly problems: readonly string[] = [message],
+  ) {
+    super(message)
+    this.name = 'ConfigError'
+  }
+}
+
+export interface HttpError {
+  status: number
+  headers: Record<string, string>
+  body: { error: string; reason: string }
+  /** The reason label for logs/metrics (`bug` for anything unexpected). */
+  reason: Reason
+}
+
+const REALM = 'Bearer realm="tokengate"'
+
+interface Mapping {
+  status: number
+  error: string
+  /** Fixed client-facing text: the same for every reason of the class, so it is no oracle. */
+  message: string
+  headers?: Record<string, string>
+  /** Whether the client may see which reason it was (only where it reveals nothing). */
+  showReason: boolean
+}
+
+/** The catalog: code → HTTP answer. docs/errors.md mirrors this table. */
+export const ERROR_CATALOG: Readonly<Record<ErrorCode, Mapping>> = {
+  ROUTE_NOT_FOUND: { status: 404, error: 'not_found', message: 'no such resource', showReason: false },
+  BAD_REQUEST: {
+    status: 400,
+    error: 'invalid_request',
+    message: 'the request is malformed',
+    showReason: true,
+  },
+  MALFORMED_CREDENTIAL: {
+    status: 400,
+    error: 'invalid_request',
+    message: 'the credential is malformed',
+    showReason: true,
+  },
+  AMBIGUOUS_CREDENTIAL: {
+    status: 400,
+    error: 'invalid_request',
+    message: 'more than one credential was sent',
+    showReason: true,
+  },
+  MISSING_CREDENTIAL: {
+    status: 401,
+    error: 'unauthorized',
+    message: 'a token is required',
+    // RFC 6750 §3.1: no error code when the request lacks any authentication information.
+    headers: { 'www-authenticate': REALM },
+    showReason: false,
+  },
+  INVALID_TOKEN: {
+    status: 401,
+    error: 'invalid_token',
+    // Unknown, expired, revoked and disabled read the same: no oracle (DESIGN §5).
+    message: 'the token is not valid',
+    headers: { 'www-authenticate': `${REALM}, error="invalid_token"` },
+    showReason: false,
+  },
+  FORBIDDEN: {
+    status: 403,
+    error: 'insufficient_scope',
+    message: 'the token does not allow this request',
+    // RFC 6750 §3.1: insufficient_scope goes with 403.
+    headers: { 'www-authenticate': `${REALM}, error="insufficient_scope"` },
+    showReason: true,
+  },
+  OUT_OF_SCOPE: { status: 404, error: 'not_found', message: 'no such resource', showReason: false },
+  STORE_UNAVAILABLE: {
+    status: 503,
+    error: 'service_unavailable',
+    message: 'the token store is unavailable',
+    headers: { 'retry-after': '1' },
+    showReason: false,
+  },
+  UPSTREAM_UNAVAILABLE: {
+    status: 502,
+    error: 'bad_gateway',
+    message: 'the upstream is unavailable',
+    showReason: false,
+  },
+  UPSTREAM_TIMEOUT: {
+    status: 504,
+    error: 'gateway_timeout',
+    message: 'the upstream did not answer in time',
+    showReason: false,
+  },
+}
+
+/** Client-facing text for the reasons a client may see (400 and 403 only: they reveal nothing). */
+const VISIBLE_REASON_TEXT: Partial<Record<Reason, string>> = {
+  bad_path: 'the path is not allowed (dot segments or encoded separators)',
+  conflicting_scope: 'album and inbox cannot be asked for together, nor two different albums',
+  bad_query: 'the query string is malformed',
+  bad_scheme: 'the Authorization scheme must be Bearer or Basic',
+  bad_base64: 'the Basic credential is not valid base64 of user:token',
+  empty_secret: 'the token is empty',
+  bad_link: 'the /link/<token>/ path is malformed',
+  two_credentials: 'send exactly one credential: Bearer, Basic or /link/<token>/',
+  missing_perm: 'the token lacks the permission this request needs',
+  inbox_refused: 'an album token cannot reach the inbox',
+}
+
+/** Map anything thrown in the pipeline to the HTTP answer. The only place that knows statuses. */
+export function toHttpError(err: unknown): HttpError {
+  if (err instanceof GateError) {
+    const gate = err as GateError<Reason>
+    const m = ERROR_CATALOG[gate.code]
+    return {
+      status: m.status,
+      headers: { ...m.headers },
+      body: { error: m.error, reason: (m.showReason && VISIBLE_REASON_TEXT[gate.reason]) || m.message },
+      reason: gate.reason,
+    }
+  }
+  return {
+    status: 500,
+    headers: {},
+    body: { error: 'internal_error', reason: 'internal error' },
+    reason: 'bug',
+  }
+}

@@ -1,0 +1,54 @@
+// Redis key builders (DESIGN §3). Every key name is spelled here and only here; the prefix comes
+// from config (`redis.keyPrefix`).
+import type { TokenHash } from './record.js'
+
+export interface Keys {
+  /** hash: the token record, keyed by sha256(secret). */
+  token(hash: TokenHash): string
+  /** string: public id → token hash. */
+  id(id: string): string
+  /** set: every token id (for `token list`). */
+  allTokens(): string
+  /** set: token ids of a user. */
+  userTokens(user: string): string
+  /** set: token ids pinned to an album. */
+  albumTokens(album: string): string
+  /** set: albums a user is a member of. */
+  userAlbums(user: string): string
+  /** set: StudyInstanceUIDs in an album (scoping: studies). */
+  albumStudies(album: string): string
+  /** pub/sub channel for invalidations. */
+  events(): string
+}
+
+export function makeKeys(prefix: string): Keys {
+  return {
+    token: (hash) => `${prefix}token:${hash}`,
+    id: (id) => `${prefix}id:${id}`,
+    allTokens: () => `${prefix}tokens`,
+    userTokens: (user) => `${prefix}user:${user}:tokens`,
+    albumTokens: (album) => `${prefix}album:${album}:tokens`,
+    userAlbums: (user) => `${prefix}user:${user}:albums`,
+    albumStudies: (album) => `${prefix}album:${album}:studies`,
+    events: () => `${prefix}events`,
+  }
+}
+
+/** What an invalidation message names: one token, everything about a user, or an album. */
+export type EvictKey =
+  | { kind: 'token'; hash: TokenHash }
+  | { kind: 'user'; user: string }
+  | { kind: 'album'; album: string }
+
+/** Wire form on the events channel: the bare token hash, `user:<id>` or `album:<id>` (DESIGN §3). */
+export function encodeEvict(key: EvictKey): string {
+  if (key.kind === 'token') return key.hash
+  return key.kind === 'user' ? `user:${key.user}` : `album:${key.album}`
+}
+
+export function decodeEvict(message: string): EvictKey | null {
+  if (message.startsWith('user:')) return { kind: 'user', user: message.slice(5) }
+  if (message.startsWith('album:')) return { kind: 'album', album: message.slice(6) }
+  if (/^[0-9a-f]{64}$/.test(message)) return { kind: 'token', hash: message as TokenHash }
+  return null
+}

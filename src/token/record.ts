@@ -1,0 +1,94 @@
+// Token records: the TokenRecord type and its Redis hash form. The only place record fields are
+// named, so the store, the cache and the admin operations can never disagree on a spelling.
+import type { Action } from '../route/match.js'
+
+/** sha256 hex of a secret: how records are keyed and looked up (the secret itself is never stored). */
+export type TokenHash = string & { readonly __brand: 'TokenHash' }
+
+export type TokenKind = 'album' | 'user'
+
+export interface TokenRecord {
+  /** Public id, safe to log and show (`tok_…`). */
+  id: string
+  kind: TokenKind
+  /** The user the token belongs to (album tokens may have one, for audit; user tokens always do). */
+  user: string
+  /** The album an album token is pinned to; empty for user tokens. */
+  album: string
+  perms: ReadonlySet<Action>
+  /** Milliseconds since the epoch; mandatory. */
+  expiresAt: number
+  createdAt: number
+  enabled: boolean
+  /** Milliseconds since the epoch, or 0 when not revoked. */
+  revokedAt: number
+  description: string
+  tenant: string
+  /** Free-form JSON attributes, kept opaque. */
+  attrs: string
+}
+
+const ALL_ACTIONS: readonly Action[] = ['read', 'write', 'download', 'appropriate']
+
+/** Parse a comma-separated permission list; unknown names are an error for the caller to report. */
+export function parsePerms(text: string): { perms: Set<Action>; unknown: string[] } {
+  const perms = new Set<Action>()
+  const unknown: string[] = []
+  for (const raw of text.split(',')) {
+    const name = raw.trim()
+    if (!name) continue
+    if ((ALL_ACTIONS as readonly string[]).includes(name)) perms.add(name as Action)
+    else unknown.push(name)
+  }
+  return { perms, unknown }
+}
+
+/** Permissions in canonical order, comma-separated. */
+export function formatPerms(perms: ReadonlySet<Action>): string {
+  return ALL_ACTIONS.filter((a) => perms.has(a)).join(',')
+}
+
+/** Record → Redis hash fields (all strings). */
+export function toHash(r: TokenRecord): Record<string, string> {
+  return {
+    id: r.id,
+    kind: r.kind,
+    user: r.user,
+    album: r.album,
+    perms: formatPerms(r.perms),
+    expiresAt: String(r.expiresAt),
+    createdAt: String(r.createdAt),
+    enabled: r.enabled ? '1' : '0',
+    revokedAt: String(r.revokedAt),
+    description: r.description,
+    tenant: r.tenant,
+    attrs: r.attrs,
+  }
+}
+
+/**
+ * Redis hash → record, or null when the hash is empty or not a well-formed record. A malformed
+ * record fails closed (treated as unknown) rather than granting anything.
+ */
+export function fromHash(h: Record<string, string>): TokenRecord | null {
+  if (!h.id || (h.kind !== 'album' && h.kind !== 'user')) return null
+  const expiresAt = Number(h.expiresAt)
+  if (!Number.isFinite(expiresAt) || expiresAt <= 0) return null
+  if (h.kind === 'album' && !h.album) return null
+  if (h.kind === 'user' && !h.user) return null
+  const { perms } = parsePerms(h.perms ?? '')
+  return {
+    id: h.id,
+    kind: h.kind,
+    user: h.user ?? '',
+    album: h.album ?? '',
+    perms,
+    expiresAt,
+    createdAt: Number(h.createdAt) || 0,
+    enabled: h.enabled !== '0',
+    revokedAt: Number(h.revokedAt) || 0,
+    description: h.description ?? '',
+    tenant: h.tenant ?? '',
+    attrs: h.attrs ?? '',
+  }
+}

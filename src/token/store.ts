@@ -1,0 +1,15 @@
+// The TokenStore interface: what the pipeline needs from the token database. The Redis store and
+// the cache decorator both satisfy it; test/conformance/token-store.ts is the contract's test.
+import type { TokenHash, TokenRecord } from './record.js'
+
+export interface TokenStore {
+  /** The record for a token hash, or null when there is none. Throws StoreUnavailable. */
+  lookup(hash: TokenHash): Promise<TokenRecord | null>
+  /** Whether `user` is a member of `album`. Throws StoreUnavailable. */
+  isAlbumMember(user: string, album: string): Promise<boolean>
+  /** StudyInstanceUIDs of an album (scoping: studies). Throws StoreUnavailable. */
+  albumStudies(album: string): Promise<ReadonlySet<string>>
+  /** Resolves when the store answers (readiness). */
+  ping(): Promise<void>
+  close(): Promise<void>
+}
