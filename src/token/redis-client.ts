@@ -1,0 +1,23 @@
+// One way to open a Redis connection from config, shared by the server's store, the invalidation
+// subscriber and the admin CLI, so topology and timeout options are set in one place.
+import { Redis } from 'ioredis'
+import type { Config } from '../config/schema.js'
+
+export type RedisConfig = Config['redis']
+
+/**
+ * Open a client. Commands fail fast while disconnected (no offline queue) so a request whose token
+ * is not cached gets 503 at once instead of hanging (fail closed, DESIGN §5).
+ */
+export function connectRedis(cfg: RedisConfig, opts: { lazy?: boolean; failFast?: boolean } = {}): Redis {
+  const failFast = opts.failFast ?? true
+  return new Redis(cfg.url, {
+    connectTimeout: cfg.connectTimeout,
+    commandTimeout: cfg.commandTimeout,
+    enableOfflineQueue: !failFast,
+    maxRetriesPerRequest: failFast ? 0 : 3,
+    lazyConnect: opts.lazy ?? false,
+    // Reconnect forever with capped backoff: recovery needs no restart.
+    retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
+  })
+}
