@@ -1,0 +1,91 @@
+// Credential stage: find the one credential a request carries — `Authorization: Bearer <t>`,
+// `Authorization: Basic base64(any:<t>)` (user name ignored) or the `<mount>/link/<t>/` path
+// prefix — check its form and hash it. The raw secret never leaves this module.
+import type { IncomingHttpHeaders } from 'node:http'
+import { AmbiguousCredential, MalformedCredential, MissingCredential } from '../errors.js'
+import type { RouteMatch } from '../route/match.js'
+import type { TokenHash } from '../token/record.js'
+import { type SecretPolicy, verifySecret } from './secret.js'
+
+export interface Credential {
+  via: 'bearer' | 'basic' | 'link'
+  hash: TokenHash
+}
+
+export interface CredentialSource {
+  headers: IncomingHttpHeaders
+  /** Node keeps only the first of repeated Authorization headers; the raw list shows them all. */
+  rawHeaders: readonly string[]
+  /** The request target as sent, for reading the link secret at `route.linkSecretAt`. */
+  rawUrl: string
+}
+
+// RFC 7617 §2 / RFC 4648 §4: standard base64 alphabet, padding only at the end.
+const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/
+
+function authorizationHeaders(src: CredentialSource): string[] {
+  if (src.headers.authorization === undefined) return []
+  const values: string[] = []
+  for (let i = 0; i < src.rawHeaders.length; i += 2) {
+    if ((src.rawHeaders[i] as string).toLowerCase() === 'authorization')
+      values.push(src.rawHeaders[i + 1] as string)
+  }
+  return values
+}
+
+function fromAuthorization(value: string): { via: 'bearer' | 'basic'; secret: string } {
+  const trimmed = value.trim()
+  const space = trimmed.indexOf(' ')
+  const scheme = (space === -1 ? trimmed : trimmed.slice(0, space)).toLowerCase()
+  const param = space === -1 ? '' : trimmed.slice(space + 1).trim()
+  if (scheme === 'bearer') {
+    // RFC 6750 §2.1: b64token, one value; a space inside means something else was meant.
+    if (param === '') throw new MalformedCredential('empty_secret')
+    if (/\s/.test(param)) throw new MalformedCredential('bad_scheme')
+    return { via: 'bearer', secret: param }
+  }
+  if (scheme === 'basic') {
+    if (!BASE64.test(param) || param.length % 4 !== 0) throw new MalformedCredential('bad_base64')
+    const decoded = Buffer.from(param, 'base64').toString('utf8')
+    const colon = decoded.indexOf(':')
+    if (colon === -1) throw new MalformedCredential('bad_base64')
+    // RFC 7617: split at the first colon; the user name is ignored, the password is the token.
+    const secret = decoded.slice(colon + 1)
+    if (secret === '') throw new MalformedCredential('empty_secret')
+    return { via: 'basic', secret }
+  }
+  throw new MalformedCredential('bad_scheme')
+}
+
+function fromLink(src: CredentialSource, at: [number, number]): string {
+  const raw = src.rawUrl.slice(at[0], at[1])
+  if (!raw.includes('%')) return raw
+  try {
+    return decodeURIComponent(raw)
+  } catch {
+    throw new MalformedCredential('bad_link')
+  }
+}
+
+/**
+ * The request's credential, hashed. Throws MissingCredential (none), MalformedCredential,
+ * AmbiguousCredential (two different ones) or InvalidToken('bad_checksum') (wrong form: no
+ * store lookup is needed to refuse it).
+ */
+export function extractCredential(
+  src: CredentialSource,
+  route: RouteMatch,
+  policy: SecretPolicy,
+): Credential {
+  const found: { via: Credential['via']; secret: string }[] = []
+  for (const value of authorizationHeaders(src)) found.push(fromAuthorization(value))
+  if (route.linkSecretAt) found.push({ via: 'link', secret: fromLink(src, route.linkSecretAt) })
+
+  const first = found[0]
+  if (!first) throw new MissingCredential('none')
+  for (let i = 1; i < found.length; i++) {
+    if ((found[i] as { secret: string }).secret !== first.secret)
+      throw new AmbiguousCredential('two_credentials')
+  }
+  return { via: first.via, hash: verifySecret(first.secret, policy) }
+}

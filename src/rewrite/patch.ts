@@ -1,0 +1,50 @@
+// Rewrite stage: plan everything that changes between the client's request and the upstream's —
+// path, query, headers — as one UpstreamPatch (the shape of Envoy ext_authz's OkHttpResponse),
+// so the forwarder applies it and a future decision endpoint can return it as headers.
+import type { Config } from '../config/schema.js'
+import type { Decision } from '../policy/decide.js'
+import type { RouteMatch } from '../route/match.js'
+import { type ClientView, planHeaders } from './identity-headers.js'
+import { scopeQuery } from './query-scope.js'
+import { normalizeWadoQuery } from './wado-query.js'
+
+export interface UpstreamPatch {
+  /** Path and query to send, relative to the route's target base URL (`/studies?album=a`). */
+  path: string
+  /** Lower-case header names removed from the client's request. */
+  removeHeaders: readonly string[]
+  /** Lower-case header name → value set on the upstream request. */
+  setHeaders: Record<string, string>
+  /** Headers added to the response to the client (link requests: no referrer, no caching). */
+  responseHeaders: Record<string, string>
+}
+
+export interface RewriteConfig {
+  identityHeaders: Config['identityHeaders']
+  /** strippedHeaders(identityHeaders), computed once per config. */
+  stripped: readonly string[]
+}
+
+// A link URL carries the secret: keep it out of Referer headers and shared caches.
+const LINK_RESPONSE_HEADERS = Object.freeze({
+  'referrer-policy': 'no-referrer',
+  'cache-control': 'private, no-store',
+})
+const NO_RESPONSE_HEADERS = Object.freeze({})
+
+export function planRewrite(
+  route: RouteMatch,
+  decision: Decision,
+  client: ClientView,
+  cfg: RewriteConfig,
+): UpstreamPatch {
+  let query = scopeQuery(route.query, decision)
+  if (route.wado && route.mount.wadoNormalizeQuery) query = normalizeWadoQuery(query)
+  const headers = planHeaders(decision, route.mount.config, client, cfg.identityHeaders, cfg.stripped)
+  return {
+    path: query === '' ? route.upstreamPath : `${route.upstreamPath}?${query}`,
+    removeHeaders: headers.remove,
+    setHeaders: headers.set,
+    responseHeaders: route.linkSecretAt ? LINK_RESPONSE_HEADERS : NO_RESPONSE_HEADERS,
+  }
+}
