@@ -1,0 +1,101 @@
+// Entry point: argv → `serve` | `check-config` | `token …` | `album …`. No logic beyond dispatch.
+import { parseArgs } from 'node:util'
+import { runCli } from './admin/cli.js'
+import { startApp } from './app.js'
+import { loadConfigFile } from './config/load.js'
+import { ConfigError } from './errors.js'
+
+const USAGE = `usage: tokengate <command> [options]
+
+commands:
+  serve --config FILE           run the proxy
+  check-config --config FILE    validate a config file and exit (0 valid, 2 invalid)
+  token …                       create, list, show, revoke, disable, enable tokens (tokengate token --help)
+  album …                       add-member, remove-member (tokengate album --help)
+
+--config defaults to $TOKENGATE_CONFIG, then ./tokengate.yaml`
+
+function configPath(args: string[]): string {
+  const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' } }, strict: true })
+  return values.config ?? process.env.TOKENGATE_CONFIG ?? 'tokengate.yaml'
+}
+
+async function serve(args: string[]): Promise<void> {
+  const path = configPath(args)
+  const config = await loadConfigFile(path)
+  const app = await startApp(config)
+  let stopping = false
+  const shutdown = (signal: string) => {
+    if (stopping) return
+    stopping = true
+    process.stderr.write(`tokengate: ${signal}, finishing in-flight requests\n`)
+    app.stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    )
+  }
+  process.on('SIGTERM', () => shutdown('SIGTERM'))
+  process.on('SIGINT', () => shutdown('SIGINT'))
+  process.on('SIGHUP', () => {
+    loadConfigFile(path).then(
+      (next) => {
+        app.reload(next)
+        process.stderr.write(`tokengate: reloaded ${path}\n`)
+      },
+      (err) =>
+        process.stderr.write(
+          `tokengate: reload refused, keeping the old config:\n${(err as Error).message}\n`,
+        ),
+    )
+  })
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv
+  switch (command) {
+    case 'serve':
+      await serve(rest)
+      return -1 // keep running
+    case 'check-config': {
+      const path = configPath(rest)
+      await loadConfigFile(path)
+      process.stdout.write(`${path}: ok\n`)
+      return 0
+    }
+    case 'token':
+    case 'album':
+      return runCli(argv)
+    case undefined:
+    case '-h':
+    case '--help':
+    case 'help':
+      process.stdout.write(`${USAGE}\n`)
+      return command === undefined ? 2 : 0
+    default:
+      process.stderr.write(`tokengate: unknown command "${command}"\n${USAGE}\n`)
+      return 2
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exitCode = code
+  },
+  (err: unknown) => {
+    if (err instanceof ConfigError) {
+      process.stderr.write(
+        `tokengate: invalid configuration:\n${err.problems.map((p) => `  ${p}`).join('\n')}\n`,
+      )
+      process.exitCode = 2
+    } else if (
+      err instanceof TypeError &&
+      (err as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')
+    ) {
+      process.stderr.write(`tokengate: ${err.message}\n${USAGE}\n`)
+      process.exitCode = 2
+    } else {
+      process.stderr.write(`tokengate: ${(err as Error).stack ?? String(err)}\n`)
+      process.exitCode = 1
+    }
+  },
+)
