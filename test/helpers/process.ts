@@ -1,0 +1,66 @@
+// Runs the built CLI (`node bin/tokengate.js …`) as a real process: one-shot commands and a
+// long-running `serve` that tests stop with a signal. Needs `npm run build` (scripts/test.sh does it).
+import { type ChildProcess, execFile, spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+
+const BIN = join(import.meta.dirname, '..', '..', 'bin', 'tokengate.js')
+
+export function runTokengate(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...args], { timeout: 30_000 }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0
+      resolve({ code, stdout, stderr })
+    })
+  })
+}
+
+export interface ServeHandle {
+  proc: ChildProcess
+  url: string
+  output: () => string
+  stop: (signal?: NodeJS.Signals) => Promise<number | null>
+}
+
+/** Start `tokengate serve --config FILE` and wait until it logs that it listens. */
+export async function serveTokengate(configPath: string): Promise<ServeHandle> {
+  const proc = spawn(process.execPath, [BIN, 'serve', '--config', configPath], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  proc.stdout?.on('data', (c) => {
+    out += c
+  })
+  proc.stderr?.on('data', (c) => {
+    out += c
+  })
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`tokengate did not start:\n${out}`)), 15_000)
+    const check = () => {
+      const m = /"msg":"tokengate listening"/.test(out) && /"port":(\d+)/.exec(out)
+      if (m) {
+        clearTimeout(timer)
+        resolve(Number(m[1]))
+      }
+    }
+    proc.stdout?.on('data', check)
+    proc.on('exit', () => reject(new Error(`tokengate exited:\n${out}`)))
+  })
+  return {
+    proc,
+    url: `http://127.0.0.1:${port}`,
+    output: () => out,
+    stop: async (signal = 'SIGTERM') => {
+      if (proc.exitCode !== null) return proc.exitCode
+      const exited = once(proc, 'exit')
+      proc.kill(signal)
+      const [code] = await exited
+      return code as number | null
+    },
+  }
+}
+
+export async function writeConfig(dir: string, name: string, yaml: string): Promise<string> {
+  const path = join(dir, name)
+  await writeFile(path, yaml)
+  return path
+}
