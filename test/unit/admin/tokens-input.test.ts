@@ -1,0 +1,237 @@
+// Token administration input checks (admin/tokens.ts), with no Redis: what `token create` accepts,
+// what it refuses and with which message, how names are checked, and how a record is shown.
+import t from 'tap'
+import {
+  AdminInputError,
+  AdminNotFound,
+  type CreateInput,
+  checkName,
+  newTokenId,
+  statusOf,
+  toInfo,
+  validateCreate,
+} from '../../../src/admin/tokens.js'
+import type { TokenRecord } from '../../../src/token/record.js'
+
+const NOW = Date.UTC(2026, 0, 1)
+const DAY = 86_400_000
+
+/** The AdminInputError `fn` throws (or a failure when it throws nothing or something else). */
+function refusal(fn: () => unknown): AdminInputError {
+  try {
+    fn()
+  } catch (err) {
+    if (err instanceof AdminInputError) return err
+    throw err
+  }
+  throw new Error('expected an AdminInputError')
+}
+
+const album = (extra: Partial<CreateInput> = {}): CreateInput => ({
+  kind: 'album',
+  album: 'A1',
+  perms: 'read',
+  expiresIn: '30d',
+  ...extra,
+})
+
+t.test('an album token keeps the permissions asked for, in canonical order', async (t) => {
+  const v = validateCreate(album({ perms: 'download, read' }), NOW)
+  t.same([...v.perms], ['read', 'download'])
+  t.equal(v.album, 'A1')
+  t.equal(v.user, '', 'the owner is optional on album tokens')
+  t.equal(v.expiresAt, NOW + 30 * DAY)
+})
+
+t.test('permissions may be given as an array', async (t) => {
+  t.same([...validateCreate(album({ perms: ['write', 'read'] }), NOW).perms], ['read', 'write'])
+})
+
+t.test('a user token gets all four permissions', async (t) => {
+  const v = validateCreate({ kind: 'user', user: 'alice', expiresIn: '1h' }, NOW)
+  t.same([...v.perms].sort(), ['appropriate', 'download', 'read', 'write'])
+  t.equal(v.album, '')
+})
+
+t.test('an ISO date or epoch milliseconds in the future is accepted as the expiry', async (t) => {
+  t.equal(
+    validateCreate(album({ expiresIn: undefined, expiresAt: '2027-01-31' }), NOW).expiresAt,
+    Date.UTC(2027, 0, 31),
+  )
+  t.equal(
+    validateCreate(album({ expiresIn: undefined, expiresAt: '2026-06-01T12:30:00+02:00' }), NOW).expiresAt,
+    Date.UTC(2026, 5, 1, 10, 30),
+  )
+  t.equal(validateCreate(album({ expiresIn: undefined, expiresAt: NOW + 1 }), NOW).expiresAt, NOW + 1)
+})
+
+// Each row: what is wrong, the input, the field named, and a substring of the message.
+const refused: [string, CreateInput, string, RegExp][] = [
+  ['no expiry at all', album({ expiresIn: undefined }), 'expires', /expiry is mandatory.*30d.*2027-01-31/],
+  ['both a date and a duration', album({ expiresAt: '2027-01-01' }), 'expires', /not both/],
+  [
+    'an expiry date in the past',
+    album({ expiresIn: undefined, expiresAt: '2025-12-31' }),
+    'expires',
+    /not in the future/,
+  ],
+  ['an expiry of now', album({ expiresIn: undefined, expiresAt: NOW }), 'expires', /not in the future/],
+  ['a zero duration', album({ expiresIn: '0d' }), 'expires', /zero/],
+  ['a duration without a unit', album({ expiresIn: '30' }), 'expires', /"30" is not a duration/],
+  ['a duration that is not one', album({ expiresIn: 'soon' }), 'expires', /"soon" is not a duration/],
+  [
+    'a date that does not exist',
+    album({ expiresIn: undefined, expiresAt: '2027-02-30' }),
+    'expires',
+    /not a date/,
+  ],
+  [
+    'a date in another format',
+    album({ expiresIn: undefined, expiresAt: '31/01/2027' }),
+    'expires',
+    /not a date/,
+  ],
+  [
+    'fractional epoch milliseconds',
+    album({ expiresIn: undefined, expiresAt: NOW + 0.5 }),
+    'expires',
+    /whole milliseconds/,
+  ],
+  ['no kind', { expiresIn: '1d' } as CreateInput, 'kind', /--kind is required/],
+  [
+    'an unknown kind',
+    album({ kind: 'admin' as 'album' }),
+    'kind',
+    /--kind must be "album" or "user", got "admin"/,
+  ],
+  ['an album token without an album', album({ album: undefined }), 'album', /add --album/],
+  [
+    'an album token without permissions',
+    album({ perms: undefined }),
+    'perms',
+    /at least one permission.*read,write,download,appropriate/,
+  ],
+  [
+    'an album token with only commas as permissions',
+    album({ perms: ' , ' }),
+    'perms',
+    /at least one permission/,
+  ],
+  [
+    'an unknown permission',
+    album({ perms: 'read,admin' }),
+    'perms',
+    /unknown permission "admin" in --perms; choose from read, write/,
+  ],
+  ['a user token without a user', { kind: 'user', expiresIn: '1d' }, 'user', /add --user/],
+  [
+    'a user token with permissions',
+    { kind: 'user', user: 'u', perms: 'read', expiresIn: '1d' },
+    'perms',
+    /drop --perms/,
+  ],
+  [
+    'a user token with an album',
+    { kind: 'user', user: 'u', album: 'A', expiresIn: '1d' },
+    'album',
+    /drop --album.*add-member/,
+  ],
+  ['a description with a newline', album({ description: 'a\nb' }), 'description', /control characters/],
+  [
+    'a description of 1025 characters',
+    album({ description: 'x'.repeat(1025) }),
+    'description',
+    /longer than 1024/,
+  ],
+  ['a tenant with a space', album({ tenant: 'a b' }), 'tenant', /--tenant "a b" contains character U\+0020/],
+]
+
+for (const [what, input, field, message] of refused) {
+  t.test(`create refuses ${what}, naming ${field}`, async (t) => {
+    const err = refusal(() => validateCreate(input, NOW))
+    t.equal(err.field, field)
+    t.match(err.message, message)
+  })
+}
+
+t.test(
+  'names are non-empty, at most 256 characters, with no whitespace, control character or colon',
+  async (t) => {
+    t.equal(checkName('A-1_b.c', '--album', 'album'), 'A-1_b.c')
+    t.equal(
+      checkName('é'.repeat(256), '--album', 'album').length,
+      256,
+      '256 characters (any script) are fine',
+    )
+    t.match(refusal(() => checkName('', '--album', 'album')).message, /--album must not be empty/)
+    t.match(
+      refusal(() => checkName('a'.repeat(257), '--album', 'album')).message,
+      /257 characters long; at most 256/,
+    )
+    t.match(refusal(() => checkName('a\tb', '--user', 'user')).message, /U\+0009/)
+    t.match(
+      refusal(() => checkName('a\u0000b', '--user', 'user')).message,
+      /"a\?b" contains character U\+0000/,
+    )
+    t.match(
+      refusal(() => checkName('org:alice', '--user', 'user')).message,
+      /contains ':'/,
+      "':' would break the user:<id> invalidation message",
+    )
+    t.equal(refusal(() => checkName(' ', '--user', 'user')).field, 'user')
+  },
+)
+
+t.test('a token id is tok_ and 16 URL-safe characters, new every time', async (t) => {
+  const a = newTokenId()
+  t.match(a, /^tok_[A-Za-z0-9_-]{16}$/)
+  t.not(a, newTokenId())
+})
+
+t.test('a missing token is an AdminInputError of its own class', async (t) => {
+  const err = new AdminNotFound('no token', 'id')
+  t.ok(err instanceof AdminInputError)
+  t.equal(err.name, 'AdminNotFound')
+})
+
+const record = (extra: Partial<TokenRecord> = {}): TokenRecord => ({
+  id: 'tok_x',
+  kind: 'album',
+  user: '',
+  album: 'A1',
+  perms: new Set(['read', 'write']),
+  expiresAt: NOW + DAY,
+  createdAt: NOW - DAY,
+  enabled: true,
+  revokedAt: 0,
+  description: 'for the viewer',
+  tenant: '',
+  attrs: '',
+  ...extra,
+})
+
+t.test('status follows the order of the policy check: revoked, then disabled, then expired', async (t) => {
+  t.equal(statusOf(record(), NOW), 'active')
+  t.equal(statusOf(record({ expiresAt: NOW }), NOW), 'expired', 'a token expires at its expiresAt')
+  t.equal(statusOf(record({ enabled: false, expiresAt: NOW - 1 }), NOW), 'disabled')
+  t.equal(statusOf(record({ revokedAt: NOW - 5, enabled: false, expiresAt: NOW - 1 }), NOW), 'revoked')
+})
+
+t.test('the administrator view has ISO dates and no hash or secret', async (t) => {
+  const info = toInfo(record(), NOW)
+  t.same(info, {
+    id: 'tok_x',
+    kind: 'album',
+    user: '',
+    album: 'A1',
+    perms: ['read', 'write'],
+    expiresAt: '2026-01-02T00:00:00.000Z',
+    createdAt: '2025-12-31T00:00:00.000Z',
+    enabled: true,
+    revokedAt: null,
+    description: 'for the viewer',
+    tenant: '',
+    status: 'active',
+  })
+  t.equal(toInfo(record({ revokedAt: NOW }), NOW).revokedAt, '2026-01-01T00:00:00.000Z')
+})
