@@ -2,7 +2,7 @@
 // validate against the schema, and report every problem with its key and line. Start-up, reload
 // and `tokengate check-config` all come through here.
 import { readFile } from 'node:fs/promises'
-import { isScalar, LineCounter, type Node, parseDocument, visit } from 'yaml'
+import { isMap, isScalar, LineCounter, type Node, parseDocument, visit } from 'yaml'
 import type { z } from 'zod'
 import { ConfigError } from '../errors.js'
 import { type Config, configSchema } from './schema.js'
@@ -28,7 +28,8 @@ export function parseConfig(text: string, source: string, env: NodeJS.ProcessEnv
     return offset === undefined ? source : `${source}:${lineCounter.linePos(offset).line}`
   }
   for (const err of doc.errors) {
-    const line = err.linePos?.[0]?.line
+    // prettyErrors is off, so linePos is not filled in: count the line from the offset.
+    const line = err.linePos?.[0]?.line ?? lineCounter.linePos(err.pos[0]).line
     problems.push(`${source}${line ? `:${line}` : ''}: YAML: ${err.message.split('\n')[0]}`)
   }
   if (problems.length) throw new ConfigError(problems.join('\n'), problems)
@@ -48,8 +49,9 @@ export function parseConfig(text: string, source: string, env: NodeJS.ProcessEnv
         problems.push(`${lineOf(node)}: ${at.join('.') || 'value'}: environment variable ${name} is not set`)
         return ''
       })
-      // An interpolated number (e.g. port: ${PORT}) becomes a number, as if written literally.
-      if (/^\d+$/.test(String(node.value))) node.value = Number(node.value)
+      // An interpolated number (e.g. port: ${PORT}) becomes a number, as if written literally;
+      // a quoted one ("${PACS_PASSWORD}") stays a string, as a quoted literal would.
+      if (node.type === 'PLAIN' && /^\d+$/.test(String(node.value))) node.value = Number(node.value)
     },
   })
   if (problems.length) throw new ConfigError(problems.join('\n'), problems)
@@ -60,8 +62,13 @@ export function parseConfig(text: string, source: string, env: NodeJS.ProcessEnv
     if (issue.code === 'unrecognized_keys') {
       for (const key of issue.keys) {
         const at = [...issue.path, key] as (string | number)[]
+        // The key's own line (its value may start on the next one, e.g. a nested map).
+        const parent = issue.path.length ? doc.getIn(issue.path as (string | number)[], true) : doc.contents
+        const pair = isMap(parent)
+          ? parent.items.find((p) => isScalar(p.key) && p.key.value === key)
+          : undefined
         problems.push(
-          `${lineOf(doc.getIn(at, true) as Node)}: ${keyPath(at)}: unknown key (check its spelling)`,
+          `${lineOf((pair?.key as Node | undefined) ?? (doc.getIn(at, true) as Node))}: ${keyPath(at)}: unknown key (check its spelling)`,
         )
       }
       continue
@@ -73,7 +80,9 @@ export function parseConfig(text: string, source: string, env: NodeJS.ProcessEnv
       if (node && !('range' in node)) node = undefined
     }
     let message = issue.message
-    if (issue.code === 'invalid_type' && issue.input === undefined) message = `is required (${issue.message})`
+    // zod 4 leaves `input` out of issues unless asked, so ask the document whether the key is there.
+    if (issue.code === 'invalid_type' && !doc.hasIn(issue.path as (string | number)[]))
+      message = `is required (${issue.message})`
     problems.push(`${lineOf(node)}: ${keyPath(issue.path)}: ${message}`)
   }
   throw new ConfigError(problems.join('\n'), problems)

@@ -9,8 +9,11 @@ import type { TokenHash } from '../token/record.js'
 const BODY_CHARS = 32
 const CHECK_CHARS = 6
 const URL_SAFE = /^[A-Za-z0-9_-]+$/
-/** Legacy secrets: URL-safe printable, bounded so a huge header cannot cost a big hash. */
-const LEGACY = /^[A-Za-z0-9._~+/=-]{8,512}$/
+/**
+ * Legacy secrets: URL-safe printable (`:` included: it is a pchar, and Basic splits at the first
+ * colon so such a token survives), bounded so a huge header cannot cost a big hash.
+ */
+const LEGACY = /^[A-Za-z0-9._~+/=:-]{8,512}$/
 
 export interface SecretPolicy {
   prefix: string

@@ -22,7 +22,9 @@ export function normalizeWadoQuery(query: string): string {
       const raw = pair.slice(eq + 1)
       if (!raw.includes('%')) return pair
       try {
-        return `${pair.slice(0, eq)}=${minimalEncode(decodeURIComponent(raw))}`
+        // A raw `+` (a space to form decoders) stays `+`; only `%XX` escapes are re-encoded.
+        const value = raw.split('+').map((part) => minimalEncode(decodeURIComponent(part)))
+        return `${pair.slice(0, eq)}=${value.join('+')}`
       } catch {
         return pair // not decodable: forward untouched, the upstream will judge it
       }
