@@ -45,6 +45,10 @@ function pipelineDeps(
   }
 }
 
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref())
+}
+
 async function waitReady(client: Redis, what: string, timeoutMs: number, log: Logger): Promise<void> {
   if (client.status === 'ready') return
   await new Promise<void>((resolve) => {
@@ -67,7 +71,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   const keys = makeKeys(config.redis.keyPrefix)
 
   const redis = connectRedis(config.redis)
-  const subscriber = connectRedis(config.redis, { failFast: false })
+  const subscriber = connectRedis(config.redis, { subscriber: true })
   let lastRedisError = ''
   for (const client of [redis, subscriber]) {
     client.on('error', (err: Error) => {
@@ -81,14 +85,17 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   }
   await waitReady(redis, 'store', config.redis.connectTimeout, log)
 
-  const cache = cached(new RedisTokenStore(redis, keys), { ...config.cache, now })
-  const invalidations = await subscribeInvalidations(subscriber, keys, (key) => cache.evict(key), {
+  const cache = cached(new RedisTokenStore(redis, keys), config.cache)
+  const invalidations = subscribeInvalidations(subscriber, keys, {
+    evict: (key) => cache.evict(key),
     // Invalidations sent while we were disconnected are lost: forget everything cached.
-    onReconnect: () => {
-      log.warn('invalidation channel reconnected; token cache cleared')
+    resubscribed: (first) => {
       cache.clear()
+      if (!first) log.warn('invalidation channel reconnected; token cache cleared')
     },
   })
+  // Serve only once revocations can reach us (or Redis is down, and then nothing is cached).
+  await Promise.race([invalidations.ready, delay(config.redis.connectTimeout)])
 
   const forwarder = createForwarder(config.forward)
   let deps = pipelineDeps(config, { store: cache, forwarder, log, now })

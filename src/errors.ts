@@ -17,17 +17,32 @@ export type ErrorCode =
   | 'UPSTREAM_UNAVAILABLE'
   | 'UPSTREAM_TIMEOUT'
 
-export type RouteNotFoundReason = 'no_mount' | 'no_rule'
-export type BadRequestReason = 'bad_path' | 'conflicting_scope' | 'bad_query'
-export type MalformedCredentialReason = 'bad_scheme' | 'bad_base64' | 'empty_secret' | 'bad_link'
-export type AmbiguousCredentialReason = 'two_credentials'
-export type MissingCredentialReason = 'none'
-export type InvalidTokenReason = 'unknown' | 'expired' | 'revoked' | 'disabled' | 'bad_checksum'
-export type ForbiddenReason = 'missing_perm' | 'inbox_refused'
-export type OutOfScopeReason = 'album_not_allowed' | 'not_album_member' | 'study_not_in_scope'
-export type StoreUnavailableReason = 'redis_error' | 'redis_timeout'
-export type UpstreamUnavailableReason = 'econnrefused' | 'econnreset' | 'bad_response'
-export type UpstreamTimeoutReason = 'connect' | 'headers'
+/** Every internal reason of every class: a closed list (metric labels are pre-bound from it). */
+export const REASONS = {
+  ROUTE_NOT_FOUND: ['no_mount', 'no_rule'],
+  BAD_REQUEST: ['bad_path', 'conflicting_scope', 'bad_query'],
+  MALFORMED_CREDENTIAL: ['bad_scheme', 'bad_base64', 'empty_secret', 'bad_link'],
+  AMBIGUOUS_CREDENTIAL: ['two_credentials'],
+  MISSING_CREDENTIAL: ['none'],
+  INVALID_TOKEN: ['unknown', 'expired', 'revoked', 'disabled', 'bad_checksum'],
+  FORBIDDEN: ['missing_perm', 'inbox_refused'],
+  OUT_OF_SCOPE: ['album_not_allowed', 'not_album_member', 'study_not_in_scope'],
+  STORE_UNAVAILABLE: ['redis_error', 'redis_timeout'],
+  UPSTREAM_UNAVAILABLE: ['econnrefused', 'econnreset', 'bad_response'],
+  UPSTREAM_TIMEOUT: ['connect', 'headers'],
+} as const satisfies Record<ErrorCode, readonly string[]>
+
+export type RouteNotFoundReason = (typeof REASONS.ROUTE_NOT_FOUND)[number]
+export type BadRequestReason = (typeof REASONS.BAD_REQUEST)[number]
+export type MalformedCredentialReason = (typeof REASONS.MALFORMED_CREDENTIAL)[number]
+export type AmbiguousCredentialReason = (typeof REASONS.AMBIGUOUS_CREDENTIAL)[number]
+export type MissingCredentialReason = (typeof REASONS.MISSING_CREDENTIAL)[number]
+export type InvalidTokenReason = (typeof REASONS.INVALID_TOKEN)[number]
+export type ForbiddenReason = (typeof REASONS.FORBIDDEN)[number]
+export type OutOfScopeReason = (typeof REASONS.OUT_OF_SCOPE)[number]
+export type StoreUnavailableReason = (typeof REASONS.STORE_UNAVAILABLE)[number]
+export type UpstreamUnavailableReason = (typeof REASONS.UPSTREAM_UNAVAILABLE)[number]
+export type UpstreamTimeoutReason = (typeof REASONS.UPSTREAM_TIMEOUT)[number]
 
 export type Reason =
   | RouteNotFoundReason
@@ -189,7 +204,7 @@ export const ERROR_CATALOG: Readonly<Record<ErrorCode, Mapping>> = {
 }
 
 /** Client-facing text for the reasons a client may see (400 and 403 only: they reveal nothing). */
-const VISIBLE_REASON_TEXT: Partial<Record<Reason, string>> = {
+export const VISIBLE_REASON_TEXT: Partial<Record<Reason, string>> = {
   bad_path: 'the path is not allowed (dot segments or encoded separators)',
   conflicting_scope: 'album and inbox cannot be asked for together, nor two different albums',
   bad_query: 'the query string is malformed',

@@ -8,7 +8,8 @@ import type { Redis } from 'ioredis'
 import { parseDuration } from '../config/duration.js'
 import { hashSecret, mintSecret } from '../credential/secret.js'
 import type { Action } from '../route/match.js'
-import { type EvictKey, encodeEvict, type Keys } from '../token/keys.js'
+import { publishInvalidation } from '../token/invalidation.js'
+import type { EvictKey, Keys } from '../token/keys.js'
 import { fromHash, parsePerms, type TokenHash, type TokenRecord, toHash } from '../token/record.js'
 
 /** A request the administrator must change: the message says what to change. */
@@ -450,10 +451,9 @@ export class TokenAdmin {
     return done !== 0
   }
 
-  // Replicas evict their caches on this channel (token/invalidation.ts subscribes); the wire form
-  // is keys.ts's encodeEvict, the same that token/invalidation.ts's publishInvalidation sends.
+  // Replicas evict their caches on this channel (token/invalidation.ts subscribes).
   private async publish(key: EvictKey): Promise<void> {
-    await this.redis.publish(this.keys.events(), encodeEvict(key))
+    await publishInvalidation(this.redis, this.keys, key)
   }
 
   private async members(set: string): Promise<string[]> {

@@ -14,13 +14,13 @@ import { planRewrite, type RewriteConfig } from '../rewrite/patch.js'
 import { readScopeRequest } from '../rewrite/query-scope.js'
 import type { CompiledRoutes } from '../route/compile.js'
 import { matchRoute, type RouteMatch } from '../route/match.js'
-import type { TokenStore } from '../token/store.js'
+import type { CachedTokenStore } from '../token/cache.js'
 import { writeError as writeAnswer } from './respond.js'
 
 /** Everything a request needs; swapped as a whole on reload, so a request sees one config. */
 export interface PipelineDeps {
   routes: CompiledRoutes
-  store: TokenStore
+  store: CachedTokenStore
   forwarder: Forwarder
   secrets: SecretPolicy
   rewrite: RewriteConfig
@@ -55,7 +55,9 @@ export function createPipeline(current: () => PipelineDeps) {
       )
       via = credential.via
       const requested = readScopeRequest(route.query)
-      const record = await deps.store.lookup(credential.hash)
+      // A cache hit answers without a promise; only a miss waits for Redis.
+      let record = deps.store.peek(credential.hash)
+      if (record === undefined) record = await deps.store.lookup(credential.hash)
       decision = await decide(record, route, requested, deps.now(), deps.store)
       const patch = planRewrite(
         route,
@@ -70,6 +72,7 @@ export function createPipeline(current: () => PipelineDeps) {
       authMs = performance.now() - started
       const result = await deps.forwarder.forward(req, res, route.target, patch)
       upstreamMs = result.upstreamMs
+      if (result.truncated) reason = 'econnreset'
     } catch (err) {
       if (!authMs) authMs = performance.now() - started
       const answer = toHttpError(err)

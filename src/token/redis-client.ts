@@ -9,14 +9,20 @@ export type RedisConfig = Config['redis']
  * Open a client. Commands fail fast while disconnected (no offline queue) so a request whose token
  * is not cached gets 503 at once instead of hanging (fail closed, DESIGN §5).
  */
-export function connectRedis(cfg: RedisConfig, opts: { lazy?: boolean; failFast?: boolean } = {}): Redis {
-  const failFast = opts.failFast ?? true
+export function connectRedis(
+  cfg: RedisConfig,
+  opts: { lazy?: boolean; failFast?: boolean; subscriber?: boolean } = {},
+): Redis {
+  const failFast = opts.failFast ?? !opts.subscriber
   return new Redis(cfg.url, {
     connectTimeout: cfg.connectTimeout,
     commandTimeout: cfg.commandTimeout,
     enableOfflineQueue: !failFast,
     maxRetriesPerRequest: failFast ? 0 : 3,
     lazyConnect: opts.lazy ?? false,
+    // The invalidation subscriber resubscribes itself (token/invalidation.ts) to learn when the
+    // channel is live again and clear what may have been missed meanwhile.
+    autoResubscribe: !opts.subscriber,
     // Reconnect forever with capped backoff: recovery needs no restart.
     retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
   })

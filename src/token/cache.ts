@@ -1,0 +1,194 @@
+// Token lookup, hot path: an in-process LRU (lru-cache) in front of the Redis store. A hit costs a
+// map lookup and no promise (`peek`); misses for the same key share one Redis call (single-flight);
+// unknown tokens are remembered for `negativeTtl` so garbage cannot flood Redis; every entry
+// lives at most `ttl`, the safety net behind pub/sub invalidation (token/invalidation.ts).
+// An invalidation that arrives while a lookup is in flight wins: the older answer is not cached.
+import { LRUCache } from 'lru-cache'
+import type { EvictKey } from './keys.js'
+import type { TokenHash, TokenRecord } from './record.js'
+import type { TokenStore } from './store.js'
+
+export interface CacheOptions {
+  /** Most token records kept; 0 disables caching (every lookup asks the store). */
+  max: number
+  /** Milliseconds an entry may be served. */
+  ttl: number
+  /** Milliseconds an unknown token is remembered as unknown. */
+  negativeTtl: number
+}
+
+/** Counters read by the metrics registry (plain numbers: cheap to bump on the hot path). */
+export interface CacheStats {
+  hits: number
+  negativeHits: number
+  misses: number
+  /** Entries dropped to make room (capacity), not by invalidation or TTL. */
+  evictions: number
+  /** Invalidation messages applied. */
+  invalidations: number
+}
+
+export interface CachedTokenStore extends TokenStore {
+  /**
+   * The cached answer for a token without any I/O: the record, null (known unknown), or
+   * undefined when not cached. Counts a hit or negative hit; a miss is counted by lookup().
+   */
+  peek(hash: TokenHash): TokenRecord | null | undefined
+  /** Apply an invalidation: a token, everything about a user, or an album. */
+  evict(key: EvictKey): void
+  /** Forget everything (invalidations may have been missed). */
+  clear(): void
+  /** Records currently held (positive and negative). */
+  size(): number
+  readonly stats: CacheStats
+}
+
+/** lru-cache cannot hold null: one shared object stands for "no such token". */
+const UNKNOWN = Object.freeze({ unknown: true })
+type Entry = TokenRecord | typeof UNKNOWN
+
+/** Album study sets can be large: keep fewer of them than token records. */
+const MAX_STUDY_SETS = 1000
+
+export function cached(inner: TokenStore, opts: CacheOptions): CachedTokenStore {
+  const enabled = opts.max > 0
+  const stats: CacheStats = { hits: 0, negativeHits: 0, misses: 0, evictions: 0, invalidations: 0 }
+  const countEviction = (_v: unknown, _k: unknown, reason: LRUCache.DisposeReason) => {
+    if (reason === 'evict') stats.evictions++
+  }
+  const records = enabled
+    ? new LRUCache<TokenHash, Entry>({ max: opts.max, ttl: opts.ttl, disposeAfter: countEviction })
+    : null
+  // user → (album → member?), so `user:<id>` drops a user's answers at once.
+  const membership = enabled
+    ? new LRUCache<string, Map<string, boolean>>({ max: opts.max, ttl: opts.ttl })
+    : null
+  const studies = enabled
+    ? new LRUCache<string, ReadonlySet<string>>({ max: Math.min(opts.max, MAX_STUDY_SETS), ttl: opts.ttl })
+    : null
+
+  const inflight = new Map<TokenHash, Promise<TokenRecord | null>>()
+  const inflightStudies = new Map<string, Promise<ReadonlySet<string>>>()
+  // Bumped by every invalidation: an answer fetched before it is handed out but not cached.
+  let generation = 0
+
+  function invalidateInflight(): void {
+    generation++
+    inflight.clear()
+    inflightStudies.clear()
+  }
+
+  return {
+    stats,
+
+    peek(hash) {
+      const entry = records?.get(hash)
+      if (entry === undefined) return undefined
+      if (entry === UNKNOWN) {
+        stats.negativeHits++
+        return null
+      }
+      stats.hits++
+      return entry as TokenRecord
+    },
+
+    lookup(hash) {
+      const entry = this.peek(hash)
+      if (entry !== undefined) return Promise.resolve(entry)
+      stats.misses++
+      const pending = inflight.get(hash)
+      if (pending) return pending
+      const gen = generation
+      const fetch = inner.lookup(hash).then(
+        (record) => {
+          if (inflight.get(hash) === fetch) inflight.delete(hash)
+          if (records && gen === generation) {
+            if (record) records.set(hash, record)
+            else records.set(hash, UNKNOWN, { ttl: opts.negativeTtl })
+          }
+          return record
+        },
+        (err: unknown) => {
+          if (inflight.get(hash) === fetch) inflight.delete(hash)
+          throw err
+        },
+      )
+      inflight.set(hash, fetch)
+      return fetch
+    },
+
+    async isAlbumMember(user, album) {
+      const known = membership?.get(user)?.get(album)
+      if (known !== undefined) return known
+      const gen = generation
+      const member = await inner.isAlbumMember(user, album)
+      if (membership && gen === generation) {
+        let albums = membership.get(user)
+        if (!albums) {
+          albums = new Map()
+          membership.set(user, albums)
+        }
+        albums.set(album, member)
+      }
+      return member
+    },
+
+    albumStudies(album) {
+      const known = studies?.get(album)
+      if (known) return Promise.resolve(known)
+      const pending = inflightStudies.get(album)
+      if (pending) return pending
+      const gen = generation
+      const fetch = inner.albumStudies(album).then(
+        (set) => {
+          if (inflightStudies.get(album) === fetch) inflightStudies.delete(album)
+          if (studies && gen === generation) studies.set(album, set)
+          return set
+        },
+        (err: unknown) => {
+          if (inflightStudies.get(album) === fetch) inflightStudies.delete(album)
+          throw err
+        },
+      )
+      inflightStudies.set(album, fetch)
+      return fetch
+    },
+
+    evict(key) {
+      stats.invalidations++
+      invalidateInflight()
+      switch (key.kind) {
+        case 'token':
+          records?.delete(key.hash)
+          return
+        case 'user':
+          membership?.delete(key.user)
+          // Rare (a user's tokens revoked, membership changed): a scan of the cache is fine.
+          if (records) {
+            for (const [hash, entry] of records.entries()) {
+              if (entry !== UNKNOWN && (entry as TokenRecord).user === key.user) records.delete(hash)
+            }
+          }
+          return
+        case 'album':
+          studies?.delete(key.album)
+          if (membership) for (const albums of membership.values()) albums.delete(key.album)
+          return
+      }
+    },
+
+    clear() {
+      invalidateInflight()
+      records?.clear()
+      membership?.clear()
+      studies?.clear()
+    },
+
+    size() {
+      return records?.size ?? 0
+    },
+
+    ping: () => inner.ping(),
+    close: () => inner.close(),
+  }
+}

@@ -1,0 +1,72 @@
+// Token lookup, invalidation: every tokengate subscribes to the `<prefix>events` channel and evicts
+// what a message names (a token hash, `user:<id>`, `album:<id>`; wire form in keys.ts). Admin
+// operations publish through publishInvalidation. Messages sent while a replica was disconnected
+// are lost, so each (re)subscription clears the cache: nothing stays cached unconfirmed.
+import type { Cluster, Redis } from 'ioredis'
+import { decodeEvict, type EvictKey, encodeEvict, type Keys } from './keys.js'
+
+export interface InvalidationHandlers {
+  evict: (key: EvictKey) => void
+  /** Called after each successful (re)subscription, before which messages may have been missed. */
+  resubscribed: (first: boolean) => void
+}
+
+export interface Subscription {
+  /** Resolves at the first successful subscription. */
+  ready: Promise<void>
+  close(): Promise<void>
+}
+
+/**
+ * Subscribe on a dedicated connection (opened with `subscriber: true`, so ioredis does not
+ * resubscribe on its own: we do it here, to know when the channel is live again).
+ */
+export function subscribeInvalidations(
+  subscriber: Redis | Cluster,
+  keys: Keys,
+  on: InvalidationHandlers,
+): Subscription {
+  const channel = keys.events()
+  let first = true
+  let closed = false
+  let markReady: () => void = () => {}
+  const ready = new Promise<void>((resolve) => {
+    markReady = resolve
+  })
+
+  const onMessage = (ch: string, message: string) => {
+    if (ch !== channel) return
+    const key = decodeEvict(message)
+    if (key) on.evict(key)
+  }
+  const subscribe = () => {
+    if (closed) return
+    subscriber.subscribe(channel).then(
+      () => {
+        on.resubscribed(first)
+        first = false
+        markReady()
+      },
+      // The connection dropped again before the reply: the next 'ready' retries.
+      () => {},
+    )
+  }
+  subscriber.on('message', onMessage)
+  subscriber.on('ready', subscribe)
+  if (subscriber.status === 'ready') subscribe()
+
+  return {
+    ready,
+    async close() {
+      closed = true
+      subscriber.removeListener('message', onMessage)
+      subscriber.removeListener('ready', subscribe)
+      subscriber.disconnect()
+    },
+  }
+}
+
+/** Tell every replica to evict `key`. Resolves with the number of subscribers that received it. */
+export function publishInvalidation(redis: Redis | Cluster, keys: Keys, key: EvictKey): Promise<number> {
+  return redis.publish(keys.events(), encodeEvict(key))
+}

@@ -1,0 +1,69 @@
+// Token lookup, Redis side: the TokenStore over an ioredis client. One command per question
+// (HGETALL for a record, SISMEMBER for membership, SMEMBERS for an album's studies), no
+// multi-key commands, so it works unchanged on Redis Cluster. Any Redis failure becomes
+// StoreUnavailable: the pipeline answers 503 and never lets an unverified token through.
+import type { Cluster, Redis } from 'ioredis'
+import { StoreUnavailable } from '../errors.js'
+import type { Keys } from './keys.js'
+import { fromHash, type TokenHash, type TokenRecord } from './record.js'
+import type { TokenStore } from './store.js'
+
+/** Map an ioredis failure to the store error (the message names no key: keys carry user ids). */
+export function storeError(err: unknown): StoreUnavailable {
+  const message = (err as Error)?.message ?? ''
+  return new StoreUnavailable(/timed out/i.test(message) ? 'redis_timeout' : 'redis_error', message)
+}
+
+export class RedisTokenStore implements TokenStore {
+  constructor(
+    private readonly redis: Redis | Cluster,
+    private readonly keys: Keys,
+  ) {}
+
+  async lookup(hash: TokenHash): Promise<TokenRecord | null> {
+    let fields: Record<string, string>
+    try {
+      fields = await this.redis.hgetall(this.keys.token(hash))
+    } catch (err) {
+      throw storeError(err)
+    }
+    // An empty reply is no record; a malformed one fails closed (fromHash returns null).
+    return fromHash(fields)
+  }
+
+  async isAlbumMember(user: string, album: string): Promise<boolean> {
+    try {
+      return (await this.redis.sismember(this.keys.userAlbums(user), album)) === 1
+    } catch (err) {
+      throw storeError(err)
+    }
+  }
+
+  async albumStudies(album: string): Promise<ReadonlySet<string>> {
+    try {
+      return new Set(await this.redis.smembers(this.keys.albumStudies(album)))
+    } catch (err) {
+      throw storeError(err)
+    }
+  }
+
+  async ping(): Promise<void> {
+    try {
+      await this.redis.ping()
+    } catch (err) {
+      throw storeError(err)
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.redis.status === 'ready') {
+      try {
+        await this.redis.quit()
+        return
+      } catch {
+        // fall through: drop the connection
+      }
+    }
+    this.redis.disconnect()
+  }
+}
