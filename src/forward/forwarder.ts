@@ -17,6 +17,8 @@ export interface ForwardResult {
   status: number
   /** Milliseconds from sending to the upstream's response headers. */
   upstreamMs: number
+  /** The upstream failed after the response started; the client's connection was cut. */
+  truncated: boolean
 }
 
 export interface Forwarder {
@@ -40,6 +42,8 @@ interface InFlight {
   started: number
   headersAt: number
   timer: NodeJS.Timeout | undefined
+  /** The upstream's body ended early and the client's connection was cut. */
+  cut: boolean
 }
 
 const STATE = Symbol('tokengate.forward')
@@ -84,11 +88,19 @@ export function createForwarder(opts: ForwardOptions): Forwarder {
     prependPath: true,
   })
 
-  proxy.on('proxyRes', (proxyRes, req: TrackedRequest) => {
+  proxy.on('proxyRes', (proxyRes, req: TrackedRequest, res: ServerResponse) => {
     const state = req[STATE]
     if (!state) return
     state.headersAt = performance.now()
     clearTimeout(state.timer)
+    // An upstream that dies mid-body: pipe() would leave the client waiting for bytes that never
+    // come. Cut the client's connection so it sees a truncated body, never a clean end.
+    proxyRes.once('close', () => {
+      if (!proxyRes.complete) {
+        state.cut = true
+        res.destroy()
+      }
+    })
     // Overwrite what the upstream said: a link response must not be cached or leak a Referer.
     for (const name in state.patch.responseHeaders) proxyRes.headers[name] = state.patch.responseHeaders[name]
   })
@@ -122,6 +134,7 @@ export function createForwarder(opts: ForwardOptions): Forwarder {
         started: performance.now(),
         headersAt: 0,
         timer: undefined,
+        cut: false,
       }
       ;(req as TrackedRequest)[STATE] = state
       req.url = patch.path
@@ -136,6 +149,7 @@ export function createForwarder(opts: ForwardOptions): Forwarder {
           resolve({
             status: res.statusCode,
             upstreamMs: state.headersAt ? state.headersAt - state.started : 0,
+            truncated: state.cut,
           })
         }
         res.once('close', done)
@@ -149,11 +163,9 @@ export function createForwarder(opts: ForwardOptions): Forwarder {
             const mapped = classify(err as NodeJS.ErrnoException, state.timedOut)
             if (res.headersSent) {
               // Mid-stream failure: the status is gone; cutting the connection is the only honest signal.
+              state.cut = true
               res.destroy(mapped)
-              resolve({
-                status: res.statusCode,
-                upstreamMs: state.headersAt ? state.headersAt - state.started : 0,
-              })
+              done()
               return
             }
             reject(mapped)
