@@ -5,6 +5,9 @@ import type { Config } from '../config/schema.js'
 import type { Decision } from '../policy/decide.js'
 import type { RouteMatch } from '../route/match.js'
 import { type ClientView, planHeaders } from './identity-headers.js'
+
+export type { ClientView }
+
 import { scopeQuery } from './query-scope.js'
 import { normalizeWadoQuery } from './wado-query.js'
 

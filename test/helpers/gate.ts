@@ -33,7 +33,9 @@ export function gateConfig(opts: GateOptions): Config {
   return configSchema.parse({
     listen: { host: '127.0.0.1', port: 0 },
     redis: { url: opts.redisUrl },
-    mounts: [{ path: '/api', upstream: opts.upstream, ...(opts.wado ? { wado: opts.wado } : {}), ...opts.mount }],
+    mounts: [
+      { path: '/api', upstream: opts.upstream, ...(opts.wado ? { wado: opts.wado } : {}), ...opts.mount },
+    ],
     log: { level: 'info' },
     ...opts.config,
   })
@@ -48,7 +50,10 @@ export async function startGate(opts: GateOptions): Promise<GateHandle> {
       cb()
     },
   })
-  const app = await startApp(config, { log: createLogger(config.log.level, sink), ...(opts.now ? { now: opts.now } : {}) })
+  const app = await startApp(config, {
+    log: createLogger(config.log.level, sink),
+    ...(opts.now ? { now: opts.now } : {}),
+  })
   const port = app.address.port
   return { url: `http://127.0.0.1:${port}`, port, app, config, logs, stop: () => app.stop(2000) }
 }

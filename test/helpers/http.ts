@@ -23,9 +23,21 @@ export function send(baseUrl: string, req: RawRequest): Promise<RawResponse> {
   const headers: string[] = []
   const pairs = Array.isArray(req.headers) ? req.headers : Object.entries(req.headers ?? {})
   for (const [k, v] of pairs) headers.push(k, v)
+  // Node adds no Host when headers are given as a raw list, and HTTP/1.1 requires one.
+  if (!pairs.some(([k]) => k.toLowerCase() === 'host')) headers.push('host', base.host)
+  // A body is always framed (Node sends a GET body unframed, which the server reads as a new request).
+  if (req.body !== undefined && !pairs.some(([k]) => /^(content-length|transfer-encoding)$/i.test(k)))
+    headers.push('content-length', String(Buffer.byteLength(req.body)))
   return new Promise((resolve, reject) => {
     const r = httpRequest(
-      { host: base.hostname, port: base.port, method: req.method ?? 'GET', path: req.path, headers, agent: false },
+      {
+        host: base.hostname,
+        port: base.port,
+        method: req.method ?? 'GET',
+        path: req.path,
+        headers,
+        agent: false,
+      },
       (res) => {
         const chunks: Buffer[] = []
         res.on('data', (c: Buffer) => chunks.push(c))
@@ -33,7 +45,13 @@ export function send(baseUrl: string, req: RawRequest): Promise<RawResponse> {
         res.on('end', () => {
           const body = Buffer.concat(chunks)
           const text = body.toString('utf8')
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body, text, json: () => JSON.parse(text) })
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body,
+            text,
+            json: () => JSON.parse(text),
+          })
         })
       },
     )

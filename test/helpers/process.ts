@@ -25,7 +25,9 @@ export interface ServeHandle {
 
 /** Start `tokengate serve --config FILE` and wait until it logs that it listens. */
 export async function serveTokengate(configPath: string): Promise<ServeHandle> {
-  const proc = spawn(process.execPath, [BIN, 'serve', '--config', configPath], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const proc = spawn(process.execPath, [BIN, 'serve', '--config', configPath], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   let out = ''
   proc.stdout?.on('data', (c) => {
     out += c

@@ -3,7 +3,7 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { Redis } from 'ioredis'
-import { freePort } from './ports.js'
+import { freePort, redisServerArgs } from '../../scripts/lib/ports.js'
 
 export interface RedisHandle {
   port: number
@@ -42,22 +42,7 @@ async function waitReady(port: number, timeoutMs = 5000): Promise<void> {
 }
 
 function spawnServer(port: number): ChildProcess {
-  return spawn(
-    'redis-server',
-    [
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-      '--loglevel',
-      'warning',
-    ],
-    { stdio: 'ignore' },
-  )
+  return spawn('redis-server', redisServerArgs(port), { stdio: 'ignore' })
 }
 
 export async function startRedis(): Promise<RedisHandle> {

@@ -1,0 +1,116 @@
+// The behaviour every TokenStore must have (the Redis store, and the cache decorator over it), in
+// the manner of oauth2-proxy's RunSessionStoreTests: a new store or decorator is accepted when it
+// passes this suite against real Redis. `seed` writes through the admin operations, as the CLI
+// does, so the suite also pins the record layout the store reads.
+import type { Test } from 'tap'
+import type { TokenAdmin } from '../../src/admin/tokens.js'
+import { hashSecret } from '../../src/credential/secret.js'
+import { StoreUnavailable } from '../../src/errors.js'
+import type { TokenStore } from '../../src/token/store.js'
+
+export interface StoreFixture {
+  store: TokenStore
+  admin: TokenAdmin
+  /** Write a raw Redis hash (for malformed-record cases). */
+  writeRaw(key: string, fields: Record<string, string>): Promise<void>
+  /** Add studies to an album's study set. */
+  addStudies(album: string, uids: string[]): Promise<void>
+  /** Make the store's Redis unreachable; returns a function that brings it back. */
+  outage(): Promise<() => Promise<void>>
+  keyPrefix: string
+}
+
+export function runTokenStoreSuite(t: Test, name: string, make: () => Promise<StoreFixture>): void {
+  t.test(`${name}: the TokenStore contract`, async (t) => {
+    const f = await make()
+    t.teardown(() => f.store.close())
+
+    t.test('a created token is found by the hash of its secret, with every field', async (t) => {
+      const created = await f.admin.create({
+        kind: 'album',
+        album: 'A1',
+        user: 'owner',
+        perms: 'read,download',
+        expiresIn: '1h',
+        description: 'for the viewer',
+      })
+      const record = await f.store.lookup(hashSecret(created.token))
+      t.ok(record)
+      t.equal(record?.id, created.id)
+      t.equal(record?.kind, 'album')
+      t.equal(record?.album, 'A1')
+      t.equal(record?.user, 'owner')
+      t.same([...(record?.perms ?? [])].sort(), ['download', 'read'])
+      t.equal(record?.expiresAt, Date.parse(created.expiresAt))
+      t.equal(record?.enabled, true)
+      t.equal(record?.revokedAt, 0)
+      t.equal(record?.description, 'for the viewer')
+    })
+
+    t.test('an unknown hash is null, not an error', async (t) => {
+      t.equal(await f.store.lookup(hashSecret('tg_never_issued')), null)
+    })
+
+    t.test('a malformed record fails closed: it reads as unknown', async (t) => {
+      const hash = hashSecret('legacy-malformed-token')
+      await f.writeRaw(`${f.keyPrefix}token:${hash}`, { id: 'tok_x', kind: 'album', perms: 'read' }) // no album, no expiry
+      t.equal(await f.store.lookup(hash), null)
+      const badKind = hashSecret('legacy-bad-kind-token')
+      await f.writeRaw(`${f.keyPrefix}token:${badKind}`, {
+        id: 'tok_y',
+        kind: 'admin',
+        user: 'u',
+        expiresAt: '9999999999999',
+      })
+      t.equal(await f.store.lookup(badKind), null)
+    })
+
+    t.test('revoked and disabled records are returned as such (the policy refuses them)', async (t) => {
+      const a = await f.admin.create({ kind: 'user', user: 'bob', expiresIn: '1h' })
+      const b = await f.admin.create({ kind: 'user', user: 'bob', expiresIn: '1h' })
+      await f.admin.revoke(a.id)
+      await f.admin.disable(b.id)
+      // Allow a cache decorator to see its invalidation first.
+      await new Promise((r) => setTimeout(r, 50))
+      t.ok(((await f.store.lookup(hashSecret(a.token)))?.revokedAt ?? 0) > 0, 'revoked')
+      t.equal((await f.store.lookup(hashSecret(b.token)))?.enabled, false, 'disabled')
+    })
+
+    t.test('album membership is per user and album', async (t) => {
+      await f.admin.addMember('A7', 'carol')
+      t.equal(await f.store.isAlbumMember('carol', 'A7'), true)
+      t.equal(await f.store.isAlbumMember('carol', 'A8'), false)
+      t.equal(await f.store.isAlbumMember('dave', 'A7'), false)
+    })
+
+    t.test("an album's studies are its study set; an unknown album has none", async (t) => {
+      await f.addStudies('S1', ['1.2.3', '1.2.4'])
+      t.same([...(await f.store.albumStudies('S1'))].sort(), ['1.2.3', '1.2.4'])
+      t.equal((await f.store.albumStudies('S-none')).size, 0)
+    })
+
+    t.test('ping resolves while Redis answers', async (t) => {
+      await t.resolves(f.store.ping())
+    })
+
+    t.test(
+      'with Redis down, lookups of uncached tokens fail with StoreUnavailable, and recover',
+      async (t) => {
+        const created = await f.admin.create({ kind: 'user', user: 'erin', expiresIn: '1h' })
+        const restore = await f.outage()
+        await t.rejects(f.store.lookup(hashSecret(created.token)), StoreUnavailable)
+        await t.rejects(f.store.isAlbumMember('erin', 'never-asked'), StoreUnavailable)
+        await t.rejects(f.store.ping(), StoreUnavailable)
+        await restore()
+        // The test Redis keeps nothing on disk: write the record again, then wait for the reconnect.
+        const again = await f.admin.create({ kind: 'user', user: 'erin', expiresIn: '1h' })
+        let record = null
+        for (let i = 0; i < 100 && !record; i++) {
+          record = await f.store.lookup(hashSecret(again.token)).catch(() => null)
+          if (!record) await new Promise((r) => setTimeout(r, 50))
+        }
+        t.equal(record?.id, again.id, 'lookups work again once Redis is back, with no restart')
+      },
+    )
+  })
+}

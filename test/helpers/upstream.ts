@@ -1,0 +1,131 @@
+// A small recording upstream for what Orthanc cannot show: exactly what arrived (method, raw path
+// and query, headers, body size and sha256) and whether the request was aborted, plus routes that
+// misbehave on purpose. Usage: const upstream = await startRecordingUpstream(); t.teardown(upstream.stop)
+//
+//   /stream/<bytes>        a deterministic body of that many bytes, generated as it is sent
+//   /hang                  headers never come (until the client goes away)
+//   /slow-headers/<ms>     headers after <ms>
+//   /abort-mid             headers and part of the body, then the socket is destroyed
+//   anything else          200 JSON: what arrived ({ method, url, bodyBytes, bodySha256 })
+import { createHash } from 'node:crypto'
+import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http'
+import type { AddressInfo, Socket } from 'node:net'
+
+export interface RecordedRequest {
+  method: string
+  /** Raw request target as received (path and query, byte for byte). */
+  url: string
+  headers: IncomingHttpHeaders
+  bodyBytes: number
+  bodySha256: string
+  /** The client (tokengate) went away before the response was finished. */
+  aborted: boolean
+}
+
+export interface RecordingUpstream {
+  url: string
+  port: number
+  requests: RecordedRequest[]
+  stop: () => Promise<void>
+}
+
+/** Deterministic bytes (the same for every request of one size), written with backpressure. */
+function streamBody(res: ServerResponse, size: number): void {
+  let left = size
+  let seed = 11
+  const chunkSize = 256 * 1024
+  const template = Buffer.allocUnsafe(chunkSize)
+  for (let i = 0; i < chunkSize; i++) {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff
+    template[i] = seed & 0xff
+  }
+  res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': size })
+  const write = () => {
+    while (left > 0) {
+      const n = Math.min(left, chunkSize)
+      left -= n
+      if (!res.write(n === chunkSize ? template : template.subarray(0, n))) {
+        res.once('drain', write)
+        return
+      }
+    }
+    res.end()
+  }
+  write()
+}
+
+export async function startRecordingUpstream(): Promise<RecordingUpstream> {
+  const requests: RecordedRequest[] = []
+  const sockets = new Set<Socket>()
+  const timers = new Set<NodeJS.Timeout>()
+  const server = createServer((req, res) => {
+    const seen: RecordedRequest = {
+      method: req.method ?? '',
+      url: req.url ?? '',
+      headers: req.headers,
+      bodyBytes: 0,
+      bodySha256: '',
+      aborted: false,
+    }
+    requests.push(seen)
+    res.on('close', () => {
+      if (!res.writableFinished) seen.aborted = true
+    })
+    const hash = createHash('sha256')
+    req.on('data', (chunk: Buffer) => {
+      seen.bodyBytes += chunk.length
+      hash.update(chunk)
+    })
+    req.on('error', () => {})
+    req.on('end', () => {
+      seen.bodySha256 = hash.digest('hex')
+      const path = seen.url.split('?')[0] ?? ''
+      const parts = path.split('/').filter(Boolean)
+      const stream = parts.indexOf('stream')
+      if (stream !== -1) return streamBody(res, Number(parts[stream + 1] ?? 0))
+      if (parts.includes('hang')) return
+      const slow = parts.indexOf('slow-headers')
+      if (slow !== -1) {
+        const timer = setTimeout(
+          () => {
+            timers.delete(timer)
+            if (!res.destroyed) res.end(JSON.stringify({ late: true }))
+          },
+          Number(parts[slow + 1] ?? 1000),
+        )
+        timers.add(timer)
+        return
+      }
+      if (parts.includes('abort-mid')) {
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': 1_000_000 })
+        res.write(Buffer.alloc(64 * 1024, 1), () => setTimeout(() => res.socket?.destroy(), 20))
+        return
+      }
+      const body = JSON.stringify({
+        method: seen.method,
+        url: seen.url,
+        bodyBytes: seen.bodyBytes,
+        bodySha256: seen.bodySha256,
+      })
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) })
+      res.end(body)
+    })
+  })
+  server.on('connection', (socket) => {
+    sockets.add(socket)
+    socket.on('close', () => sockets.delete(socket))
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const port = (server.address() as AddressInfo).port
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    requests,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        for (const timer of timers) clearTimeout(timer)
+        for (const socket of sockets) socket.destroy()
+        server.close(() => resolve())
+      }),
+  }
+}

@@ -1,0 +1,135 @@
+// The hot path against real Redis: misses of one token share one Redis call, unknown tokens are
+// remembered so garbage cannot flood Redis, revoke / disable / enable reach every running gate at
+// once although their caches hold the token for minutes, and an outage leaves cached tokens
+// working, uncached ones refused with 503, and the cache cleared when the channel comes back.
+import t from 'tap'
+import { admin, type GateHandle, startGate } from '../helpers/gate.js'
+import { bearer, send } from '../helpers/http.js'
+import { startRedis } from '../helpers/redis.js'
+import { startRecordingUpstream } from '../helpers/upstream.js'
+
+const redis = await startRedis()
+t.teardown(redis.stop)
+const upstream = await startRecordingUpstream()
+t.teardown(upstream.stop)
+const tokens = admin(redis.client)
+const longCache = { cache: { ttl: '10m', negativeTtl: '10m' } }
+
+async function gate(config: Record<string, unknown> = longCache): Promise<GateHandle> {
+  return startGate({ redisUrl: redis.url, upstream: `${upstream.url}/dicom-web`, config })
+}
+
+/** How many times Redis ran `command` since the last RESETSTAT. */
+async function calls(command: string): Promise<number> {
+  const m = new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(await redis.client.info('commandstats'))
+  return m ? Number(m[1]) : 0
+}
+
+const status = async (g: GateHandle, token: string) =>
+  (await send(g.url, { path: '/api/studies', headers: bearer(token) })).status
+
+/** Requests until `want` (an invalidation is a message on another socket: allow it a moment). */
+async function eventually(g: GateHandle, token: string, want: number): Promise<number> {
+  let got = 0
+  for (let i = 0; i < 50; i++) {
+    got = await status(g, token)
+    if (got === want) return got
+    await new Promise((r) => setTimeout(r, 10))
+  }
+  return got
+}
+
+t.test('concurrent misses for one token share a single Redis lookup', async (t) => {
+  const g = await gate()
+  t.teardown(g.stop)
+  const { token } = await tokens.create({ kind: 'album', album: 'A', perms: 'read', expiresIn: '1h' })
+  await redis.client.config('RESETSTAT')
+  const answers = await Promise.all(Array.from({ length: 20 }, () => status(g, token)))
+  t.same(new Set(answers), new Set([200]))
+  t.equal(await calls('hgetall'), 1, 'one HGETALL for 20 concurrent requests')
+})
+
+t.test('an unknown token costs one Redis lookup per negative TTL, however often it is sent', async (t) => {
+  const g = await gate()
+  t.teardown(g.stop)
+  await redis.client.config('RESETSTAT')
+  for (let i = 0; i < 30; i++) t.equal(await status(g, 'legacy-never-issued-token'), 401)
+  await Promise.all(Array.from({ length: 10 }, (_, i) => status(g, `legacy-other-garbage-${i}`)))
+  t.equal(await calls('hgetall'), 11, 'one lookup per distinct unknown token')
+  t.equal(g.app.cache.stats.negativeHits, 29)
+})
+
+t.test('revoke, disable and enable reach two running gates at once despite a 10-minute cache', async (t) => {
+  const one = await gate()
+  t.teardown(one.stop)
+  const two = await gate()
+  t.teardown(two.stop)
+  const a = await tokens.create({ kind: 'album', album: 'A', perms: 'read', expiresIn: '1h' })
+  const b = await tokens.create({ kind: 'album', album: 'A', perms: 'read', expiresIn: '1h' })
+  for (const g of [one, two]) {
+    t.equal(await status(g, a.token), 200)
+    t.equal(await status(g, b.token), 200)
+  }
+  await tokens.revoke(a.id)
+  await tokens.disable(b.id)
+  for (const g of [one, two]) {
+    t.equal(await eventually(g, a.token, 401), 401, 'revoked: refused')
+    t.equal(await eventually(g, b.token, 401), 401, 'disabled: refused')
+  }
+  await tokens.enable(b.id)
+  for (const g of [one, two]) t.equal(await eventually(g, b.token, 200), 200, 'enabled again: allowed')
+  const reasons = one.logs
+    .map((l) => JSON.parse(l))
+    .filter((l) => l.status === 401)
+    .map((l) => l.reason)
+  t.same([...new Set(reasons)].sort(), ['disabled', 'revoked'])
+})
+
+t.test("revoking a user's tokens reaches a running gate", async (t) => {
+  const g = await gate()
+  t.teardown(g.stop)
+  const u1 = await tokens.create({ kind: 'user', user: 'mallory', expiresIn: '1h' })
+  const u2 = await tokens.create({
+    kind: 'album',
+    album: 'A',
+    user: 'mallory',
+    perms: 'read',
+    expiresIn: '1h',
+  })
+  t.equal(await status(g, u1.token), 200)
+  t.equal(await status(g, u2.token), 200)
+  t.equal(await tokens.revokeUser('mallory'), 2)
+  t.equal(await eventually(g, u1.token, 401), 401)
+  t.equal(await eventually(g, u2.token, 401), 401)
+})
+
+t.test('with the cache disabled every request asks Redis', async (t) => {
+  const g = await gate({ cache: { max: 0 } })
+  t.teardown(g.stop)
+  const { token } = await tokens.create({ kind: 'album', album: 'A', perms: 'read', expiresIn: '1h' })
+  await redis.client.config('RESETSTAT')
+  for (let i = 0; i < 5; i++) t.equal(await status(g, token), 200)
+  t.equal(await calls('hgetall'), 5)
+})
+
+t.test('Redis down: cached tokens pass, uncached get 503; back up: the cache is cleared', async (t) => {
+  const g = await gate()
+  t.teardown(g.stop)
+  const cachedToken = await tokens.create({ kind: 'album', album: 'A', perms: 'read', expiresIn: '1h' })
+  const uncached = await tokens.create({ kind: 'album', album: 'A', perms: 'read', expiresIn: '1h' })
+  t.equal(await status(g, cachedToken.token), 200)
+  await redis.kill()
+  t.equal(await status(g, cachedToken.token), 200, 'cached: still served while fresh')
+  const refused = await send(g.url, { path: '/api/studies', headers: bearer(uncached.token) })
+  t.equal(refused.status, 503, 'uncached: fail closed')
+  t.equal((refused.json() as { error: string }).error, 'service_unavailable')
+  t.equal(refused.headers['retry-after'], '1')
+  await redis.restart()
+  // The restarted Redis is empty, as if the token had been deleted while we were cut off: once the
+  // invalidation channel is back the cache is cleared, so the token is looked up again and refused.
+  t.equal(await eventually(g, cachedToken.token, 401), 401, 'refused after the reconnect')
+  t.ok(
+    g.logs.some((l) => l.includes('invalidation channel reconnected')),
+    'the reconnect is logged',
+  )
+})

@@ -1,0 +1,175 @@
+// `scoping: query` end to end: album tokens pinned to their album whatever the client spells,
+// user tokens choosing an album they belong to or their inbox, permissions per method.
+import t from 'tap'
+import { admin, startGate } from '../helpers/gate.js'
+import { bearer, send } from '../helpers/http.js'
+import { startRedis } from '../helpers/redis.js'
+import { startRecordingUpstream } from '../helpers/upstream.js'
+
+const redis = await startRedis()
+t.teardown(redis.stop)
+const upstream = await startRecordingUpstream()
+t.teardown(upstream.stop)
+const gate = await startGate({ redisUrl: redis.url, upstream: `${upstream.url}/dicom-web` })
+t.teardown(gate.stop)
+
+const tokens = admin(redis.client)
+const reader = await tokens.create({ kind: 'album', album: 'A1', perms: 'read', expiresIn: '1h' })
+const writer = await tokens.create({ kind: 'album', album: 'A1', perms: 'read,write', expiresIn: '1h' })
+const downloader = await tokens.create({
+  kind: 'album',
+  album: 'A1',
+  perms: 'read,download',
+  expiresIn: '1h',
+})
+const appropriator = await tokens.create({
+  kind: 'album',
+  album: 'A1',
+  perms: 'read,appropriate',
+  expiresIn: '1h',
+})
+const alice = await tokens.create({ kind: 'user', user: 'alice', expiresIn: '1h' })
+await tokens.addMember('A1', 'alice')
+
+function lastUrl(): string {
+  return upstream.requests.at(-1)?.url ?? ''
+}
+
+t.test(
+  'an album token is pinned to its album whatever spelling of album/inbox the client sends',
+  async (t) => {
+    const tampering = [
+      'album=A1',
+      'album=A1&album=A1',
+      'ALBUM=A1',
+      'Album=A1&limit=3',
+      '%61lbum=A1',
+      'alb%75m=A1&limit=3',
+      'inbox=false',
+      'INBOX=false&album=A1',
+    ]
+    for (const q of tampering) {
+      const res = await send(gate.url, { path: `/api/studies?${q}`, headers: bearer(reader.token) })
+      t.equal(res.status, 200, q)
+      const forwarded = new URL(`http://x${lastUrl()}`).searchParams
+      t.same(forwarded.getAll('album'), ['A1'], `${q}: exactly one album, the token's`)
+      t.notMatch(lastUrl(), /ALBUM|Album|%61lbum|alb%75m|inbox|INBOX/, `${q}: no client spelling survives`)
+    }
+  },
+)
+
+t.test(
+  'an album token asking for another album gets 404, for the inbox 403, and nothing is forwarded',
+  async (t) => {
+    const cases: [string, number][] = [
+      ['album=A2', 404],
+      ['album=A1&album=A2', 404],
+      ['ALBUM=A2', 404],
+      ['%61lbum=A2', 404],
+      ['inbox=true', 403],
+      ['InBoX=TRUE', 403],
+    ]
+    for (const [q, status] of cases) {
+      const before = upstream.requests.length
+      const res = await send(gate.url, { path: `/api/studies?${q}`, headers: bearer(reader.token) })
+      t.equal(res.status, status, q)
+      t.equal(upstream.requests.length, before, `${q}: not forwarded`)
+    }
+    const other = await send(gate.url, { path: '/api/studies?album=A2', headers: bearer(reader.token) })
+    const unknown = await send(gate.url, { path: '/api/studies/9.9.9', headers: bearer('tg_x') })
+    t.equal(
+      (other.json() as { error: string }).error,
+      'not_found',
+      'another album reads like any missing resource',
+    )
+    t.ok(unknown)
+  },
+)
+
+t.test(
+  'a user token reaches an album it belongs to, its inbox, or everything; not other albums',
+  async (t) => {
+    let res = await send(gate.url, { path: '/api/studies?album=A1&limit=2', headers: bearer(alice.token) })
+    t.equal(res.status, 200)
+    t.equal(lastUrl(), '/dicom-web/studies?limit=2&album=A1')
+    t.equal(upstream.requests.at(-1)?.headers['x-tokengate-scope'], 'album:A1')
+
+    res = await send(gate.url, { path: '/api/studies?inbox=true', headers: bearer(alice.token) })
+    t.equal(res.status, 200)
+    t.equal(lastUrl(), '/dicom-web/studies?inbox=true')
+    t.equal(upstream.requests.at(-1)?.headers['x-tokengate-scope'], 'inbox')
+
+    res = await send(gate.url, { path: '/api/studies', headers: bearer(alice.token) })
+    t.equal(res.status, 200)
+    t.equal(lastUrl(), '/dicom-web/studies')
+    t.equal(upstream.requests.at(-1)?.headers['x-tokengate-scope'], 'user')
+
+    res = await send(gate.url, { path: '/api/studies?album=A2', headers: bearer(alice.token) })
+    t.equal(res.status, 404, 'not a member')
+    res = await send(gate.url, { path: '/api/studies?album=A1&inbox=true', headers: bearer(alice.token) })
+    t.equal(res.status, 400, 'album and inbox together')
+    res = await send(gate.url, { path: '/api/studies?album=A1&album=A3', headers: bearer(alice.token) })
+    t.equal(res.status, 400, 'two albums')
+    res = await send(gate.url, { path: '/api/studies?inbox=maybe', headers: bearer(alice.token) })
+    t.equal(res.status, 400, 'inbox must be true or false')
+  },
+)
+
+t.test('removing a member takes effect at once for a running gate', async (t) => {
+  await tokens.addMember('A3', 'alice')
+  t.equal((await send(gate.url, { path: '/api/studies?album=A3', headers: bearer(alice.token) })).status, 200)
+  await tokens.removeMember('A3', 'alice')
+  let status = 0
+  for (let i = 0; i < 50 && status !== 404; i++) {
+    status = (await send(gate.url, { path: '/api/studies?album=A3', headers: bearer(alice.token) })).status
+    if (status !== 404) await new Promise((r) => setTimeout(r, 20))
+  }
+  t.equal(status, 404)
+})
+
+t.test('permissions follow the method, the zip accept and the appropriate rule', async (t) => {
+  const cases: [string, string, string, Record<string, string>, number][] = [
+    ['read token reads', 'GET', '/api/studies', {}, 200],
+    ['read token cannot STOW', 'POST', '/api/studies', { 'content-type': 'application/dicom' }, 403],
+    ['read token cannot delete', 'DELETE', '/api/studies/1.2.3', {}, 403],
+    ['read token cannot download a zip', 'GET', '/api/studies/1.2.3', { accept: 'application/zip' }, 403],
+    [
+      'read token cannot download a zip by query',
+      'GET',
+      '/api/studies/1.2.3?accept=application%2Fzip',
+      {},
+      403,
+    ],
+    ['read token cannot add a study to an album', 'PUT', '/api/studies/1.2.3', {}, 403],
+  ]
+  for (const [name, method, path, headers, status] of cases) {
+    const res = await send(gate.url, {
+      method,
+      path,
+      headers: { ...headers, ...bearer(reader.token) },
+      body: '',
+    })
+    t.equal(res.status, status, name)
+    if (status === 403) {
+      t.equal((res.json() as { error: string }).error, 'insufficient_scope', `${name}: error`)
+      t.match(res.headers['www-authenticate'], /error="insufficient_scope"/, `${name}: RFC 6750 challenge`)
+    }
+  }
+  const allowed: [string, string, string, string, Record<string, string>][] = [
+    ['write token can STOW', writer.token, 'POST', '/api/studies', { 'content-type': 'application/dicom' }],
+    [
+      'download token can download a zip',
+      downloader.token,
+      'GET',
+      '/api/studies/1.2.3',
+      { accept: 'application/zip' },
+    ],
+    ['appropriate token can add a study', appropriator.token, 'PUT', '/api/studies/1.2.3', {}],
+    ['user token can do anything in its album', alice.token, 'DELETE', '/api/studies/1.2.3?album=A1', {}],
+  ]
+  for (const [name, token, method, path, headers] of allowed) {
+    const res = await send(gate.url, { method, path, headers: { ...headers, ...bearer(token) }, body: 'x' })
+    t.equal(res.status, 200, name)
+    t.equal(upstream.requests.at(-1)?.method, method, `${name}: forwarded`)
+  }
+})
