@@ -1,0 +1,246 @@
+// The demo behind `npm run demo`: Redis and Orthanc (with DICOMweb) on local ports, three synthetic
+// studies, tokengate on 127.0.0.1:8080 in front of Orthanc, an album token and a user token, and
+// the README's curl lines with those tokens filled in (each tried once, so a broken line shows).
+// Everything runs in the background; state and logs are in .demo/; `npm run demo -- stop` ends it.
+import { execFile, spawn } from 'node:child_process'
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs'
+import { mkdir, rm, writeFile } from 'node:fs/promises'
+import { createConnection } from 'node:net'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { startOrthanc } from './lib/orthanc.js'
+import { freePort, redisServerArgs } from './lib/ports.js'
+
+const root = join(import.meta.dirname, '..')
+const state = join(root, '.demo')
+const pidsFile = join(state, 'pids.json')
+const bin = join(root, 'bin', 'tokengate.js')
+const run = promisify(execFile)
+
+/** @param {number} port */
+function portFree(port) {
+  return new Promise((resolve) => {
+    const s = createConnection({ port, host: '127.0.0.1' })
+    s.once('connect', () => {
+      s.destroy()
+      resolve(false)
+    })
+    s.once('error', () => resolve(true))
+  })
+}
+
+/** @param {number} preferred */
+async function pickPort(preferred) {
+  return (await portFree(preferred)) ? preferred : freePort()
+}
+
+async function stop() {
+  if (!existsSync(pidsFile)) return false
+  /** @type {Record<string, number>} */
+  const pids = JSON.parse(readFileSync(pidsFile, 'utf8'))
+  for (const [name, pid] of Object.entries(pids)) {
+    try {
+      process.kill(pid, 'SIGTERM')
+      console.log(`stopped ${name} (pid ${pid})`)
+    } catch {
+      // already gone
+    }
+  }
+  await rm(pidsFile, { force: true })
+  // Wait for them to exit (Orthanc takes a few seconds), so a restart finds its ports free.
+  const alive = (/** @type {number} */ pid) => {
+    try {
+      process.kill(pid, 0)
+      return true
+    } catch {
+      return false
+    }
+  }
+  for (let i = 0; i < 100 && Object.values(pids).some(alive); i++)
+    await new Promise((r) => setTimeout(r, 100))
+  return true
+}
+
+/**
+ * @param {string} name @param {string} cmd @param {string[]} args
+ * @returns {number}
+ */
+function daemon(name, cmd, args) {
+  const log = openSync(join(state, `${name}.log`), 'a')
+  const proc = spawn(cmd, args, { detached: true, stdio: ['ignore', log, log] })
+  closeSync(log)
+  proc.unref()
+  if (proc.pid === undefined) throw new Error(`could not start ${cmd}`)
+  return proc.pid
+}
+
+/** @param {() => Promise<boolean>} check @param {string} what */
+async function waitFor(check, what) {
+  for (let i = 0; i < 150; i++) {
+    if (await check().catch(() => false)) return
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  throw new Error(`${what} did not start; see ${state}/*.log`)
+}
+
+/** @param {string[]} args @param {string} config */
+async function tokengate(args, config) {
+  const { stdout } = await run(process.execPath, [bin, ...args, '--config', config])
+  return stdout
+}
+
+/** @param {string} url @param {Record<string, string>} headers */
+async function tryLine(url, headers = {}) {
+  const res = await fetch(url, { headers })
+  await res.arrayBuffer()
+  return res.status
+}
+
+async function start() {
+  if (await stop()) console.log('(restarting the demo)')
+  await mkdir(state, { recursive: true })
+  /** @type {Record<string, number>} */
+  const pids = {}
+  const save = () => writeFile(pidsFile, JSON.stringify(pids, null, 2))
+
+  const redisPort = await pickPort(6390)
+  pids.redis = daemon('redis', 'redis-server', redisServerArgs(redisPort))
+  await save()
+  await waitFor(async () => !(await portFree(redisPort)), 'redis-server')
+
+  await rm(join(state, 'orthanc'), { recursive: true, force: true })
+  const orthanc = await startOrthanc({
+    port: await pickPort(8042),
+    dir: join(state, 'orthanc'),
+    logFile: join(state, 'orthanc.log'),
+    detached: true,
+  })
+  if (orthanc.pid) pids.orthanc = orthanc.pid
+  await save()
+  const studies = []
+  for (const [name, description] of [
+    ['DEMO^ALICE', 'CT chest'],
+    ['DEMO^BOB', 'MR knee'],
+    ['DEMO^CAROL', 'XR hand'],
+  ]) {
+    studies.push(await orthanc.createStudy({ patientName: name, studyDescription: description }))
+  }
+
+  const port = await pickPort(8080)
+  const config = join(state, 'tokengate.yaml')
+  await writeFile(
+    config,
+    `# Written by npm run demo. See config/tokengate.yaml for every key.
+listen: { host: 127.0.0.1, port: ${port} }
+redis: { url: "redis://127.0.0.1:${redisPort}", keyPrefix: "tg:" }
+mounts:
+  - path: /api
+    upstream: ${orthanc.dicomWebUrl}
+    wado: ${orthanc.wadoUrl}
+    wadoNormalizeQuery: true
+scoping: query
+cache: { max: 100000, ttl: 30s, negativeTtl: 5s }
+`,
+  )
+  pids.tokengate = daemon('tokengate', process.execPath, [bin, 'serve', '--config', config])
+  await save()
+  const base = `http://127.0.0.1:${port}`
+  await waitFor(async () => (await fetch(`${base}/api/studies`)).status === 401, 'tokengate')
+
+  const album = JSON.parse(
+    await tokengate(
+      [
+        'token',
+        'create',
+        '--kind',
+        'album',
+        '--album',
+        'demo-album',
+        '--perms',
+        'read,download',
+        '--expires',
+        '7d',
+        '--description',
+        'demo album token',
+        '--json',
+      ],
+      config,
+    ),
+  )
+  const user = JSON.parse(
+    await tokengate(
+      ['token', 'create', '--kind', 'user', '--user', 'alice', '--expires', '7d', '--json'],
+      config,
+    ),
+  )
+  await tokengate(['album', 'add-member', 'demo-album', 'alice'], config)
+
+  const s = studies[0]
+  if (!s) throw new Error('no study was created')
+  const wado = `studyUID=${s.studyInstanceUID}&seriesUID=${s.seriesInstanceUID}&objectUID=${s.sopInstanceUID}&requestType=WADO&contentType=image%2Fjpeg`
+  const hostPort = base.replace('http://', '')
+  /** @type {[string, string, () => Promise<number>][]} */
+  const lines = [
+    [
+      'Bearer (album token)',
+      `curl ${base}/api/studies -H "Authorization: Bearer ${album.token}"`,
+      () => tryLine(`${base}/api/studies`, { authorization: `Bearer ${album.token}` }),
+    ],
+    [
+      'Basic: the user name is ignored',
+      `curl http://token:${album.token}@${hostPort}/api/studies`,
+      () =>
+        tryLine(`${base}/api/studies`, {
+          authorization: `Basic ${Buffer.from(`token:${album.token}`).toString('base64')}`,
+        }),
+    ],
+    [
+      'the token in the path',
+      `curl ${base}/api/link/${album.token}/studies`,
+      () => tryLine(`${base}/api/link/${album.token}/studies`),
+    ],
+    [
+      'user token, one of its albums',
+      `curl "${base}/api/studies?album=demo-album" -H "Authorization: Bearer ${user.token}"`,
+      () => tryLine(`${base}/api/studies?album=demo-album`, { authorization: `Bearer ${user.token}` }),
+    ],
+    [
+      'user token, its inbox',
+      `curl "${base}/api/studies?inbox=true" -H "Authorization: Bearer ${user.token}"`,
+      () => tryLine(`${base}/api/studies?inbox=true`, { authorization: `Bearer ${user.token}` }),
+    ],
+    [
+      'WADO-URI, a JPEG of the first instance',
+      `curl "${base}/api/wado?${wado}" -H "Authorization: Bearer ${album.token}" -o image.jpg`,
+      () => tryLine(`${base}/api/wado?${wado}`, { authorization: `Bearer ${album.token}` }),
+    ],
+    ['refused: no token (401)', `curl -i ${base}/api/studies`, () => tryLine(`${base}/api/studies`)],
+  ]
+
+  console.log(`
+tokengate demo is running (state and logs in .demo/):
+  tokengate  ${base}  →  Orthanc ${orthanc.url} (DICOMweb ${orthanc.dicomWebUrl})
+  Redis      redis://127.0.0.1:${redisPort}
+  studies    ${studies.map((x) => x.studyInstanceUID).join('\n             ')}
+  album token (demo-album, read+download)  id ${album.id}
+  user token  (alice, member of demo-album) id ${user.id}
+
+Try these:
+`)
+  for (const [what, line, check] of lines) {
+    const status = await check()
+    console.log(`# ${what}  [${status}]\n${line}\n`)
+  }
+  console.log(`Manage tokens:  node bin/tokengate.js token list --config .demo/tokengate.yaml
+Revoke one:     node bin/tokengate.js token revoke ${album.id} --config .demo/tokengate.yaml
+Stop the demo:  npm run demo -- stop
+
+This demo uses scoping: query, which forwards album=/inbox= to the upstream; Orthanc ignores
+them, so every token sees all of Orthanc's studies here.`)
+}
+
+if (process.argv[2] === 'stop') {
+  if (!(await stop())) console.log('the demo is not running')
+} else {
+  await start()
+}
