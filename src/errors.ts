@@ -21,7 +21,7 @@ export type ErrorCode =
 export const REASONS = {
   ROUTE_NOT_FOUND: ['no_mount', 'no_rule'],
   BAD_REQUEST: ['bad_path', 'conflicting_scope', 'bad_query'],
-  MALFORMED_CREDENTIAL: ['bad_scheme', 'bad_base64', 'empty_secret', 'bad_link'],
+  MALFORMED_CREDENTIAL: ['bad_scheme', 'bad_base64', 'empty_secret', 'bad_link', 'secret_in_query'],
   AMBIGUOUS_CREDENTIAL: ['two_credentials'],
   MISSING_CREDENTIAL: ['none'],
   INVALID_TOKEN: ['unknown', 'expired', 'revoked', 'disabled', 'bad_checksum'],
@@ -73,6 +73,8 @@ export abstract class GateError<R extends Reason = Reason> extends Error {
 
 export class RouteNotFound extends GateError<RouteNotFoundReason> {
   readonly code = 'ROUTE_NOT_FOUND'
+  /** The mount a `no_rule` path fell under (CompiledMount.index), for metrics; -1 for none. */
+  mountIndex = -1
 }
 export class BadRequest extends GateError<BadRequestReason> {
   readonly code = 'BAD_REQUEST'
@@ -212,6 +214,8 @@ export const VISIBLE_REASON_TEXT: Partial<Record<Reason, string>> = {
   bad_base64: 'the Basic credential is not valid base64 of user:token',
   empty_secret: 'the token is empty',
   bad_link: 'the /link/<token>/ path is malformed',
+  secret_in_query:
+    'the token must not appear in the query string; send it as Bearer, Basic or /link/<token>/',
   two_credentials: 'send exactly one credential: Bearer, Basic or /link/<token>/',
   missing_perm: 'the token lacks the permission this request needs',
   inbox_refused: 'an album token cannot reach the inbox',

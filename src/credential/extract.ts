@@ -67,6 +67,16 @@ function fromLink(src: CredentialSource, at: [number, number]): string {
   }
 }
 
+function inQuery(query: string, secret: string): boolean {
+  if (query.includes(secret)) return true
+  if (!query.includes('%') && !query.includes('+')) return false
+  try {
+    return decodeURIComponent(query.replace(/\+/g, ' ')).includes(secret)
+  } catch {
+    return false
+  }
+}
+
 /**
  * The request's credential, hashed. Throws MissingCredential (none), MalformedCredential,
  * AmbiguousCredential (two different ones) or InvalidToken('bad_checksum') (wrong form: no
@@ -87,5 +97,9 @@ export function extractCredential(
     if ((found[i] as { secret: string }).secret !== first.secret)
       throw new AmbiguousCredential('two_credentials')
   }
-  return { via: first.via, hash: verifySecret(first.secret, policy) }
+  const hash = verifySecret(first.secret, policy)
+  // The query goes upstream and into logs as-is: a token misplaced there would leak both ways.
+  if (route.query !== '' && inQuery(route.query, first.secret))
+    throw new MalformedCredential('secret_in_query')
+  return { via: first.via, hash }
 }

@@ -58,3 +58,12 @@ export function verifySecret(secret: string, policy: SecretPolicy): TokenHash {
 export function redactLink(url: string): string {
   return url.replace(/\/link\/[^/?#]*/g, '/link/<redacted>')
 }
+
+/**
+ * The request path as logs show it: link secrets redacted and the query left out, since QIDO
+ * queries carry patient data (PatientName=…) and a client may misplace a token there.
+ */
+export function loggablePath(rawUrl: string): string {
+  const q = rawUrl.indexOf('?')
+  return redactLink(q === -1 ? rawUrl : rawUrl.slice(0, q))
+}

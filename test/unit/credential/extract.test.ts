@@ -205,3 +205,23 @@ t.test('the credential carries only how it came and the hash, never the secret',
   t.same(Object.keys(c).sort(), ['hash', 'via'])
   t.notMatch(JSON.stringify(c), minted.slice(3))
 })
+
+t.test(
+  'the request token also in the query string is refused: it would go upstream and into logs',
+  async (t) => {
+    for (const url of [
+      `/api/studies?access_token=${minted}`,
+      `/api/studies?limit=1&x=${encodeURIComponent(minted)}`,
+      `/api/link/${minted}/studies?again=${minted}`,
+    ]) {
+      const err = thrown(() => extract(url, url.includes('/link/') ? [] : [`Bearer ${minted}`]))
+      t.ok(err instanceof MalformedCredential, url.replace(minted, '<t>'))
+      t.equal(err.reason, 'secret_in_query')
+    }
+    t.equal(
+      extract(`/api/studies?limit=1&x=${other}`, [`Bearer ${minted}`]).hash,
+      sha256(minted),
+      'another string is fine',
+    )
+  },
+)
