@@ -1,16 +1,22 @@
 // Composition root: config → Redis → store → cache → invalidation subscriber → forwarder →
-// pipeline → listener. Start, stop and reload live here so config/ stays below route/ and
-// nothing imports upward.
+// pipeline → listeners (public, operations). Start, stop and reload live here so config/ stays
+// below route/ and nothing imports upward.
+import { readFileSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
-import type { Redis } from 'ioredis'
+import { join } from 'node:path'
+import type { Cluster, Redis } from 'ioredis'
+import { loadConfigFile } from './config/load.js'
 import type { Config } from './config/schema.js'
+import { ConfigError } from './errors.js'
 import { createForwarder, type Forwarder } from './forward/forwarder.js'
 import { createLogger, type Logger } from './log.js'
+import { createOpsServer, type OpsServer } from './metrics/ops-server.js'
+import { GateMetrics } from './metrics/registry.js'
 import { strippedHeaders } from './rewrite/identity-headers.js'
-import { compileRoutes } from './route/compile.js'
+import { type CompiledRoutes, compileRoutes } from './route/compile.js'
 import { createPipeline, type PipelineDeps } from './server/pipeline.js'
 import { createProxyServer, type ProxyServer } from './server/proxy-server.js'
-import { type CachedTokenStore, cached } from './token/cache.js'
+import { type CachedTokenStore, type CacheStats, cached } from './token/cache.js'
 import { subscribeInvalidations } from './token/invalidation.js'
 import { makeKeys } from './token/keys.js'
 import { connectRedis } from './token/redis-client.js'
@@ -19,12 +25,17 @@ import { RedisTokenStore } from './token/redis-store.js'
 export interface App {
   /** The public listener's address once started. */
   address: AddressInfo
-  /** The token cache (tests and metrics look at it). */
-  cache: CachedTokenStore
+  /** The operations listener's address (/metrics, /healthz, /readyz), when enabled. */
+  opsAddress: AddressInfo | undefined
+  /** The token cache in use now (replaced when a reload changes the cache settings). */
+  readonly cache: CachedTokenStore
   forwarder: Forwarder
-  /** Replace routes, rewrite settings and cache settings from a new config without dropping connections. */
+  metrics: GateMetrics
+  /** Apply a new config: routes, rewrite, token and cache settings, without dropping connections. */
   reload(next: Config): void
-  /** Graceful: stop accepting, finish in-flight requests (up to `deadlineMs`), close Redis. */
+  /** Re-read the config file and apply it; an invalid file is logged and the running config kept. */
+  reloadFromFile(path: string): Promise<boolean>
+  /** Graceful: readiness goes 503, stop accepting, finish in-flight requests (up to the deadline), close Redis. */
   stop(deadlineMs?: number): Promise<void>
 }
 
@@ -33,15 +44,15 @@ export interface AppOptions {
   now?: () => number
 }
 
-function pipelineDeps(
-  config: Config,
-  base: Omit<PipelineDeps, 'routes' | 'secrets' | 'rewrite'>,
-): PipelineDeps {
-  return {
-    ...base,
-    routes: compileRoutes(config),
-    secrets: { prefix: config.tokens.prefix, allowLegacy: config.tokens.allowLegacy },
-    rewrite: { identityHeaders: config.identityHeaders, stripped: strippedHeaders(config.identityHeaders) },
+/** Sections that only a restart can change: a reload that touches them says so. */
+const RESTART_ONLY = ['listen', 'redis', 'metrics', 'forward'] as const
+
+function version(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(join(import.meta.dirname, '..', 'package.json'), 'utf8'))
+    return String(pkg.version)
+  } catch {
+    return 'unknown'
   }
 }
 
@@ -49,19 +60,23 @@ function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref())
 }
 
-async function waitReady(client: Redis, what: string, timeoutMs: number, log: Logger): Promise<void> {
+async function waitReady(client: Redis | Cluster, timeoutMs: number, log: Logger): Promise<void> {
   if (client.status === 'ready') return
-  await new Promise<void>((resolve) => {
-    const timer = setTimeout(() => {
-      // Start anyway: requests fail closed (503) until Redis answers, and recovery needs no restart.
-      log.warn({ what }, 'redis not reachable yet; requests needing it get 503 until it is')
-      resolve()
-    }, timeoutMs)
-    client.once('ready', () => {
-      clearTimeout(timer)
-      resolve()
-    })
-  })
+  const ready = new Promise<void>((resolve) => client.once('ready', () => resolve()))
+  const timedOut = delay(timeoutMs).then(() => true)
+  // Start anyway: requests fail closed (503) until Redis answers, and recovery needs no restart.
+  if ((await Promise.race([ready.then(() => false), timedOut])) === true)
+    log.warn('redis not reachable yet; requests needing it get 503 until it is')
+}
+
+/** Upstreams /readyz probes: each mount's upstream, and its WADO-URI upstream when separate. */
+function upstreamsOf(routes: CompiledRoutes): Map<string, URL> {
+  const out = new Map<string, URL>()
+  for (const m of routes.mounts) {
+    out.set(`mount ${m.prefix || '/'}`, m.upstream)
+    if (m.wado && m.wado.host !== m.upstream.host) out.set(`mount ${m.prefix || '/'} wado`, m.wado)
+  }
+  return out
 }
 
 /** Build and start tokengate from a validated config. */
@@ -69,23 +84,31 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   const log = opts.log ?? createLogger(config.log.level)
   const now = opts.now ?? Date.now
   const keys = makeKeys(config.redis.keyPrefix)
+  const metrics = new GateMetrics({ version: version() })
 
   const redis = connectRedis(config.redis)
   const subscriber = connectRedis(config.redis, { subscriber: true })
   let lastRedisError = ''
   for (const client of [redis, subscriber]) {
     client.on('error', (err: Error) => {
+      metrics.redisError('connection')
       // ioredis retries on its own; log each distinct error once, not once per retry.
-      if (err.message !== lastRedisError) log.warn({ err: err.message, url: config.redis.url }, 'redis error')
+      if (err.message !== lastRedisError) log.warn({ err: err.message }, 'redis error')
       lastRedisError = err.message
     })
+    client.on('reconnecting', () => metrics.redisReconnect())
     client.on('ready', () => {
       lastRedisError = ''
     })
   }
-  await waitReady(redis, 'store', config.redis.connectTimeout, log)
+  await waitReady(redis, config.redis.connectTimeout, log)
 
-  const cache = cached(new RedisTokenStore(redis, keys), config.cache)
+  const store = new RedisTokenStore(redis, keys, () => metrics.redisError('command'))
+  const stats: CacheStats = { hits: 0, negativeHits: 0, misses: 0, evictions: 0, invalidations: 0 }
+  let cache = cached(store, { ...config.cache, stats })
+  let cacheSettings = JSON.stringify(config.cache)
+  metrics.bindCache(() => cache)
+
   const invalidations = subscribeInvalidations(subscriber, keys, {
     evict: (key) => cache.evict(key),
     // Invalidations sent while we were disconnected are lost: forget everything cached.
@@ -98,28 +121,95 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   await Promise.race([invalidations.ready, delay(config.redis.connectTimeout)])
 
   const forwarder = createForwarder(config.forward)
-  let deps = pipelineDeps(config, { store: cache, forwarder, log, now })
+  metrics.bindUpstreamSockets(() => forwarder.socketCounts())
+
+  let running = config
+  let deps: PipelineDeps
+  const build = (c: Config): PipelineDeps => {
+    const routes = compileRoutes(c)
+    metrics.setMounts(routes.mounts.map((m) => m.prefix))
+    return {
+      routes,
+      store: cache,
+      forwarder,
+      log,
+      now,
+      metrics,
+      accessLog: c.log.access,
+      secrets: { prefix: c.tokens.prefix, allowLegacy: c.tokens.allowLegacy },
+      rewrite: { identityHeaders: c.identityHeaders, stripped: strippedHeaders(c.identityHeaders) },
+    }
+  }
+  deps = build(config)
+
+  let shuttingDown = false
   const proxy: ProxyServer = createProxyServer(createPipeline(() => deps))
   const address = await proxy.listen(config.listen.host, config.listen.port)
+  let ops: OpsServer | undefined
+  let opsAddress: AddressInfo | undefined
+  if (config.metrics.enabled) {
+    ops = createOpsServer(metrics.registry, {
+      store: () => store.ping(),
+      upstreams: () => upstreamsOf(deps.routes),
+      shuttingDown: () => shuttingDown,
+    })
+    opsAddress = await ops.listen(config.metrics.host, config.metrics.port)
+  }
   log.info(
-    { host: address.address, port: address.port, mounts: config.mounts.map((m) => m.path) },
+    {
+      host: address.address,
+      port: address.port,
+      mounts: config.mounts.map((m) => m.path),
+      ...(opsAddress ? { metricsPort: opsAddress.port } : {}),
+    },
     'tokengate listening',
   )
 
-  return {
+  const app: App = {
     address,
-    cache,
-    forwarder,
-    reload(next) {
-      deps = pipelineDeps(next, { store: cache, forwarder, log, now })
+    opsAddress,
+    get cache() {
+      return cache
     },
-    async stop(deadlineMs = 10_000) {
+    forwarder,
+    metrics,
+    reload(next) {
+      for (const section of RESTART_ONLY) {
+        if (JSON.stringify(next[section]) !== JSON.stringify(running[section]))
+          log.warn({ section }, `config reload: changes to "${section}" take effect after a restart`)
+      }
+      const nextCache = JSON.stringify(next.cache)
+      if (nextCache !== cacheSettings) {
+        // New size or lifetimes: start a fresh cache (the old entries are dropped, counters kept).
+        cache = cached(store, { ...next.cache, stats })
+        cacheSettings = nextCache
+      }
+      log.level = next.log.level
+      deps = build(next)
+      running = next
+    },
+    async reloadFromFile(path) {
+      try {
+        app.reload(await loadConfigFile(path))
+        metrics.reloaded(true)
+        log.info({ path }, 'config reloaded')
+        return true
+      } catch (err) {
+        metrics.reloaded(false)
+        const problems = err instanceof ConfigError ? err.problems : [(err as Error).message]
+        log.error({ path, problems }, 'config reload refused; keeping the running config')
+        return false
+      }
+    },
+    async stop(deadlineMs = running.shutdown.deadline) {
+      shuttingDown = true
       await proxy.close(deadlineMs)
       await invalidations.close()
       await forwarder.close()
       await cache.close()
-      subscriber.disconnect()
+      await ops?.close()
       log.flush?.()
     },
   }
+  return app
 }

@@ -154,6 +154,22 @@ export const configSchema = z.strictObject({
   log: z
     .strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+      /** One JSON line per request (`msg: "request"`). Off leaves errors and lifecycle lines. */
+      access: z.boolean().default(true),
+    })
+    .prefault({}),
+  /** The operations listener: GET /metrics (Prometheus), /healthz, /readyz. Keep it off the public network. */
+  metrics: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      host: z.string().default('127.0.0.1'),
+      port: port.default(9464),
+    })
+    .prefault({}),
+  shutdown: z
+    .strictObject({
+      /** On SIGTERM/SIGINT, in-flight requests (a long download too) get this long to finish; then they are cut. */
+      deadline: duration.default(30_000),
     })
     .prefault({}),
 })

@@ -16,6 +16,8 @@ export interface ClientView {
   host: string | undefined
   remoteAddress: string | undefined
   encrypted: boolean
+  /** Forwarded as X-Request-Id so upstream logs can be joined with ours. */
+  requestId?: string
 }
 
 /** Scope as one header value: `album:<id>`, `inbox`, `user`. */
@@ -76,6 +78,7 @@ export function planHeaders(
     forwarded: forwardedHeader(client),
   }
   if (decision.user) set[cfg.user.toLowerCase()] = decision.user
+  if (client.requestId) set['x-request-id'] = client.requestId
   const auth = upstreamAuthHeader(mount.upstreamAuth)
   if (auth) set[auth[0]] = auth[1]
   return { remove, set }

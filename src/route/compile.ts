@@ -12,6 +12,8 @@ export interface CompiledRule {
 }
 
 export interface CompiledMount {
+  /** Position in CompiledRoutes.mounts (metric label sets are bound per mount by it). */
+  index: number
   /** Public prefix without trailing slash (`/api`), or `` for a root mount. */
   prefix: string
   upstream: URL
@@ -50,6 +52,7 @@ function compileRule(rule: RuleConfig): CompiledRule {
 
 export function compileRoutes(config: Pick<Config, 'mounts'>): CompiledRoutes {
   const mounts = config.mounts.map((m) => ({
+    index: 0,
     prefix: m.path === '/' ? '' : m.path,
     upstream: new URL(m.upstream),
     wado: m.wado ? new URL(m.wado) : null,
@@ -58,5 +61,8 @@ export function compileRoutes(config: Pick<Config, 'mounts'>): CompiledRoutes {
     config: m,
   }))
   mounts.sort((a, b) => b.prefix.length - a.prefix.length)
+  mounts.forEach((m, i) => {
+    m.index = i
+  })
   return { mounts }
 }

@@ -87,7 +87,11 @@ export function matchRoute(
       break
     }
   }
-  if (!action) throw new RouteNotFound('no_rule')
+  if (!action) {
+    const err = new RouteNotFound('no_rule')
+    err.mountIndex = mount.index
+    throw err
+  }
 
   const wado = subPath === '/wado' || subPath.startsWith('/wado/')
   const useWadoTarget = wado && mount.wado !== null

@@ -1,13 +1,15 @@
 // The request pipeline (DESIGN §2): route match → credential → token lookup → decide → rewrite →
 // forward. The only file that knows the order of the stages; it has the only catch, writes the
-// only access-log line per request, and is where the outcome of a request is decided.
+// only access-log line and records the only outcome metric per request.
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
 import type { TLSSocket } from 'node:tls'
 import { extractCredential } from '../credential/extract.js'
-import { redactLink, type SecretPolicy } from '../credential/secret.js'
-import { toHttpError } from '../errors.js'
+import { loggablePath, type SecretPolicy } from '../credential/secret.js'
+import { type Reason, RouteNotFound, toHttpError } from '../errors.js'
 import type { Forwarder } from '../forward/forwarder.js'
 import type { Logger } from '../log.js'
+import type { CacheResult, GateMetrics } from '../metrics/registry.js'
 import { type Decision, decide } from '../policy/decide.js'
 import { scopeLabel } from '../rewrite/identity-headers.js'
 import { planRewrite, type RewriteConfig } from '../rewrite/patch.js'
@@ -15,6 +17,7 @@ import { readScopeRequest } from '../rewrite/query-scope.js'
 import type { CompiledRoutes } from '../route/compile.js'
 import { matchRoute, type RouteMatch } from '../route/match.js'
 import type { CachedTokenStore } from '../token/cache.js'
+import { requestIdOf } from './request-id.js'
 import { writeError as writeAnswer } from './respond.js'
 
 /** Everything a request needs; swapped as a whole on reload, so a request sees one config. */
@@ -25,6 +28,9 @@ export interface PipelineDeps {
   secrets: SecretPolicy
   rewrite: RewriteConfig
   log: Logger
+  /** Write one access-log line per request (`log.access`). */
+  accessLog: boolean
+  metrics: GateMetrics
   now: () => number
 }
 
@@ -34,20 +40,31 @@ const LINK_ERROR_HEADERS = Object.freeze({
 })
 const NO_HEADERS = Object.freeze({})
 
+const COUNTED = Symbol('tokengate.bytesCounted')
+type CountedSocket = Socket & { [COUNTED]?: [number, number] }
+
 /** A request handler over the current deps (read once per request). */
 export function createPipeline(current: () => PipelineDeps) {
   return async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const deps = current()
     const started = performance.now()
+    const socket = req.socket as CountedSocket
+    deps.metrics.inflight++
     const rawUrl = req.url ?? '/'
+    const requestId = requestIdOf(req, deps.secrets.prefix)
+    res.setHeader('x-request-id', requestId)
     let route: RouteMatch | undefined
+    let mountIndex = -1
     let decision: Decision | undefined
     let via: string | undefined
+    let cache: CacheResult = 'none'
     let authMs = 0
     let upstreamMs = 0
-    let reason = 'ok'
+    let upstreamStatus = 0
+    let reason: Reason | 'ok' = 'ok'
     try {
       route = matchRoute(deps.routes, req.method ?? 'GET', rawUrl, req.headers.accept)
+      mountIndex = route.mount.index
       const credential = extractCredential(
         { headers: req.headers, rawHeaders: req.rawHeaders, rawUrl },
         route,
@@ -57,50 +74,83 @@ export function createPipeline(current: () => PipelineDeps) {
       const requested = readScopeRequest(route.query)
       // A cache hit answers without a promise; only a miss waits for Redis.
       let record = deps.store.peek(credential.hash)
-      if (record === undefined) record = await deps.store.lookup(credential.hash)
+      cache = 'hit'
+      if (record === undefined) {
+        cache = 'miss'
+        record = await deps.store.lookup(credential.hash)
+      }
       decision = await decide(record, route, requested, deps.now(), deps.store)
       const patch = planRewrite(
         route,
         decision,
         {
           host: req.headers.host,
-          remoteAddress: req.socket.remoteAddress,
-          encrypted: (req.socket as TLSSocket).encrypted === true,
+          remoteAddress: socket.remoteAddress,
+          encrypted: (socket as TLSSocket).encrypted === true,
+          requestId,
         },
         deps.rewrite,
       )
       authMs = performance.now() - started
       const result = await deps.forwarder.forward(req, res, route.target, patch)
       upstreamMs = result.upstreamMs
+      upstreamStatus = result.status
       if (result.truncated) reason = 'econnreset'
     } catch (err) {
+      if (err instanceof RouteNotFound) mountIndex = err.mountIndex
       if (!authMs) authMs = performance.now() - started
       const answer = toHttpError(err)
       reason = answer.reason
       if (answer.reason === 'bug')
-        deps.log.error({ err, path: redactLink(rawUrl) }, 'unexpected error in pipeline')
+        deps.log.error({ err, path: loggablePath(rawUrl), requestId }, 'unexpected error in pipeline')
       if (!res.headersSent)
         writeAnswer(req, res, answer, route?.linkSecretAt ? LINK_ERROR_HEADERS : NO_HEADERS)
       else res.destroy()
     } finally {
-      deps.log.info(
-        {
-          method: req.method,
-          path: redactLink(rawUrl),
-          status: res.statusCode,
-          mount: route?.mount.prefix,
-          via,
-          tokenId: decision?.tokenId,
-          user: decision?.user || undefined,
-          scope: decision ? scopeLabel(decision.scope) : undefined,
-          reason,
-          authMs: round(authMs),
-          upstreamMs: round(upstreamMs),
-          totalMs: round(performance.now() - started),
-          remote: req.socket.remoteAddress,
-        },
-        'request',
-      )
+      deps.metrics.inflight--
+      const totalMs = performance.now() - started
+      // Bytes are attributed per connection: whatever was read or written since the previous
+      // request on it ended (a body may be read before the 'request' event fires).
+      const counted = socket[COUNTED] ?? [0, 0]
+      const bytesIn = socket.bytesRead - counted[0]
+      const bytesOut = socket.bytesWritten - counted[1]
+      socket[COUNTED] = [socket.bytesRead, socket.bytesWritten]
+      deps.metrics.observe({
+        mount: mountIndex,
+        method: req.method,
+        reason,
+        cache,
+        authSeconds: authMs / 1000,
+        upstreamStatus,
+        upstreamHeadersSeconds: upstreamMs / 1000,
+        totalSeconds: totalMs / 1000,
+        bytesIn,
+        bytesOut,
+      })
+      if (deps.accessLog) {
+        deps.log.info(
+          {
+            requestId,
+            method: req.method,
+            path: loggablePath(rawUrl),
+            status: res.statusCode,
+            mount: route?.mount.prefix,
+            via,
+            tokenId: decision?.tokenId,
+            user: decision?.user || undefined,
+            scope: decision ? scopeLabel(decision.scope) : undefined,
+            reason,
+            cache,
+            bytesIn,
+            bytesOut,
+            authMs: round(authMs),
+            upstreamMs: round(upstreamMs),
+            totalMs: round(totalMs),
+            remote: socket.remoteAddress,
+          },
+          'request',
+        )
+      }
     }
   }
 }

@@ -2,6 +2,7 @@
 // of multi-GB transfers, and a graceful close (stop accepting, let in-flight requests finish).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { listenOn } from './listen.js'
 
 export interface ProxyServer {
   server: Server
@@ -19,7 +20,10 @@ export function createProxyServer(
     headersTimeout: 60_000,
     keepAliveTimeout: 5_000,
   })
+  let closing = false
   server.on('request', (req, res) => {
+    // Draining: answer what arrived on an open connection, then close it.
+    if (closing) res.shouldKeepAlive = false
     void handle(req, res)
   })
   // A malformed request line or header never reaches the pipeline: answer 400 and close.
@@ -30,26 +34,23 @@ export function createProxyServer(
   })
   return {
     server,
-    listen(host, port) {
-      return new Promise((resolve, reject) => {
-        server.once('error', reject)
-        server.listen(port, host, () => {
-          server.removeListener('error', reject)
-          resolve(server.address() as AddressInfo)
-        })
-      })
-    },
+    listen: (host, port) => listenOn(server, host, port),
     close(deadlineMs) {
+      closing = true
       return new Promise((resolve) => {
-        const timer = setTimeout(() => {
-          server.closeAllConnections()
-          resolve()
-        }, deadlineMs)
-        timer.unref()
-        server.close(() => {
+        // A keep-alive connection whose last response just ended is idle and would hold close()
+        // until its keepAliveTimeout: sweep them as requests finish.
+        const sweep = setInterval(() => server.closeIdleConnections(), 50)
+        const done = () => {
+          clearInterval(sweep)
           clearTimeout(timer)
           resolve()
-        })
+        }
+        const timer = setTimeout(() => {
+          server.closeAllConnections()
+          done()
+        }, deadlineMs)
+        server.close(done)
         server.closeIdleConnections()
       })
     },

@@ -15,6 +15,8 @@ export interface CacheOptions {
   ttl: number
   /** Milliseconds an unknown token is remembered as unknown. */
   negativeTtl: number
+  /** Counters to add to (kept across a cache rebuilt on reload); a new set when absent. */
+  stats?: CacheStats
 }
 
 /** Counters read by the metrics registry (plain numbers: cheap to bump on the hot path). */
@@ -52,7 +54,13 @@ const MAX_STUDY_SETS = 1000
 
 export function cached(inner: TokenStore, opts: CacheOptions): CachedTokenStore {
   const enabled = opts.max > 0
-  const stats: CacheStats = { hits: 0, negativeHits: 0, misses: 0, evictions: 0, invalidations: 0 }
+  const stats: CacheStats = opts.stats ?? {
+    hits: 0,
+    negativeHits: 0,
+    misses: 0,
+    evictions: 0,
+    invalidations: 0,
+  }
   const countEviction = (_v: unknown, _k: unknown, reason: LRUCache.DisposeReason) => {
     if (reason === 'evict') stats.evictions++
   }

@@ -18,14 +18,21 @@ export class RedisTokenStore implements TokenStore {
   constructor(
     private readonly redis: Redis | Cluster,
     private readonly keys: Keys,
+    /** Told of every failed command (metrics); the error itself is thrown as StoreUnavailable. */
+    private readonly onCommandError: () => void = () => {},
   ) {}
+
+  private fail(err: unknown): StoreUnavailable {
+    this.onCommandError()
+    return storeError(err)
+  }
 
   async lookup(hash: TokenHash): Promise<TokenRecord | null> {
     let fields: Record<string, string>
     try {
       fields = await this.redis.hgetall(this.keys.token(hash))
     } catch (err) {
-      throw storeError(err)
+      throw this.fail(err)
     }
     // An empty reply is no record; a malformed one fails closed (fromHash returns null).
     return fromHash(fields)
@@ -35,7 +42,7 @@ export class RedisTokenStore implements TokenStore {
     try {
       return (await this.redis.sismember(this.keys.userAlbums(user), album)) === 1
     } catch (err) {
-      throw storeError(err)
+      throw this.fail(err)
     }
   }
 
@@ -43,7 +50,7 @@ export class RedisTokenStore implements TokenStore {
     try {
       return new Set(await this.redis.smembers(this.keys.albumStudies(album)))
     } catch (err) {
-      throw storeError(err)
+      throw this.fail(err)
     }
   }
 
@@ -51,7 +58,7 @@ export class RedisTokenStore implements TokenStore {
     try {
       await this.redis.ping()
     } catch (err) {
-      throw storeError(err)
+      throw this.fail(err)
     }
   }
 
