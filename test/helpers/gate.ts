@@ -37,6 +37,8 @@ export function gateConfig(opts: GateOptions): Config {
       { path: '/api', upstream: opts.upstream, ...(opts.wado ? { wado: opts.wado } : {}), ...opts.mount },
     ],
     log: { level: 'info' },
+    // Free ports: several gates run at once in a test.
+    metrics: { port: 0 },
     ...opts.config,
   })
 }

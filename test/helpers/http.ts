@@ -67,3 +67,65 @@ export function bearer(token: string): Record<string, string> {
 export function basic(token: string, user = 'token'): Record<string, string> {
   return { authorization: `Basic ${Buffer.from(`${user}:${token}`).toString('base64')}` }
 }
+
+export interface KeepAliveConnection {
+  /** One request on the same TCP connection; the answer must carry Content-Length. */
+  get(
+    path: string,
+    headers?: Record<string, string>,
+  ): Promise<{ status: number; headers: string; body: string }>
+  /** Whether the server has closed the connection. */
+  closed(): boolean
+  close(): void
+}
+
+/** A single raw keep-alive TCP connection, to show a server did not drop it. */
+export async function keepAliveConnection(baseUrl: string): Promise<KeepAliveConnection> {
+  const { connect } = await import('node:net')
+  const base = new URL(baseUrl)
+  const socket = connect({ host: base.hostname, port: Number(base.port) })
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', resolve)
+    socket.once('error', reject)
+  })
+  let closed = false
+  socket.on('close', () => {
+    closed = true
+  })
+  let buffer = Buffer.alloc(0)
+  let waiter: (() => void) | undefined
+  socket.on('data', (chunk: Buffer) => {
+    buffer = Buffer.concat([buffer, chunk])
+    waiter?.()
+  })
+  socket.on('error', () => {})
+  const more = () =>
+    new Promise<void>((resolve, reject) => {
+      if (closed) return reject(new Error('connection closed'))
+      waiter = resolve
+      socket.once('close', () => reject(new Error('connection closed')))
+    })
+  return {
+    async get(path, headers = {}) {
+      const lines = [`GET ${path} HTTP/1.1`, `Host: ${base.host}`, 'Connection: keep-alive']
+      for (const [k, v] of Object.entries(headers)) lines.push(`${k}: ${v}`)
+      socket.write(`${lines.join('\r\n')}\r\n\r\n`)
+      for (;;) {
+        const end = buffer.indexOf('\r\n\r\n')
+        if (end !== -1) {
+          const head = buffer.subarray(0, end).toString('latin1')
+          const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? Number.NaN)
+          if (Number.isNaN(length)) throw new Error(`no content-length in:\n${head}`)
+          if (buffer.length >= end + 4 + length) {
+            const body = buffer.subarray(end + 4, end + 4 + length).toString('utf8')
+            buffer = buffer.subarray(end + 4 + length)
+            return { status: Number(head.split(' ')[1]), headers: head, body }
+          }
+        }
+        await more()
+      }
+    },
+    closed: () => closed,
+    close: () => socket.destroy(),
+  }
+}

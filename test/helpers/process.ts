@@ -19,6 +19,8 @@ export function runTokengate(args: string[]): Promise<{ code: number; stdout: st
 export interface ServeHandle {
   proc: ChildProcess
   url: string
+  /** The operations listener (/metrics, /healthz, /readyz), when enabled. */
+  opsUrl: string | undefined
   output: () => string
   stop: (signal?: NodeJS.Signals) => Promise<number | null>
 }
@@ -47,9 +49,11 @@ export async function serveTokengate(configPath: string): Promise<ServeHandle> {
     proc.stdout?.on('data', check)
     proc.on('exit', () => reject(new Error(`tokengate exited:\n${out}`)))
   })
+  const metricsPort = /"metricsPort":(\d+)/.exec(out)?.[1]
   return {
     proc,
     url: `http://127.0.0.1:${port}`,
+    opsUrl: metricsPort ? `http://127.0.0.1:${metricsPort}` : undefined,
     output: () => out,
     stop: async (signal = 'SIGTERM') => {
       if (proc.exitCode !== null) return proc.exitCode
@@ -58,6 +62,15 @@ export async function serveTokengate(configPath: string): Promise<ServeHandle> {
       const [code] = await exited
       return code as number | null
     },
+  }
+}
+
+/** Wait until the process output matches `pattern` (after `from` characters), or fail after `ms`. */
+export async function waitForOutput(h: ServeHandle, pattern: RegExp, from = 0, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms
+  while (!pattern.test(h.output().slice(from))) {
+    if (Date.now() > deadline) throw new Error(`no ${pattern} in output:\n${h.output()}`)
+    await new Promise((r) => setTimeout(r, 20))
   }
 }
 

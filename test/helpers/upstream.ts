@@ -3,6 +3,7 @@
 // misbehave on purpose. Usage: const upstream = await startRecordingUpstream(); t.teardown(upstream.stop)
 //
 //   /stream/<bytes>        a deterministic body of that many bytes, generated as it is sent
+//   /slow-stream/<bytes>/<ms>  that many bytes spread evenly over <ms> (a long download)
 //   /hang                  headers never come (until the client goes away)
 //   /slow-headers/<ms>     headers after <ms>
 //   /abort-mid             headers and part of the body, then the socket is destroyed
@@ -83,6 +84,29 @@ export async function startRecordingUpstream(): Promise<RecordingUpstream> {
       const parts = path.split('/').filter(Boolean)
       const stream = parts.indexOf('stream')
       if (stream !== -1) return streamBody(res, Number(parts[stream + 1] ?? 0))
+      const slowStream = parts.indexOf('slow-stream')
+      if (slowStream !== -1) {
+        const total = Number(parts[slowStream + 1] ?? 0)
+        const steps = 20
+        let sent = 0
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': total })
+        const timer = setInterval(
+          () => {
+            const n = sent + Math.ceil(total / steps) > total ? total - sent : Math.ceil(total / steps)
+            sent += n
+            res.write(Buffer.alloc(n, 7))
+            if (sent >= total) {
+              clearInterval(timer)
+              timers.delete(timer)
+              res.end()
+            }
+          },
+          Number(parts[slowStream + 2] ?? 1000) / steps,
+        )
+        timers.add(timer)
+        res.on('close', () => clearInterval(timer))
+        return
+      }
       if (parts.includes('hang')) return
       const slow = parts.indexOf('slow-headers')
       if (slow !== -1) {

@@ -26,6 +26,7 @@ mounts:
   - path: /api
     upstream: ${upstream.url}/dicom-web
 cache: { ttl: 10m }
+metrics: { port: 0 }
 `,
 )
 

@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { loadConfigFile, parseConfig } from '../../../src/config/load.js'
+import { configSchema } from '../../../src/config/schema.js'
 import { ConfigError } from '../../../src/errors.js'
 
 const FIXTURES = fileURLToPath(new URL('../../fixtures/config/', import.meta.url))
@@ -225,4 +226,35 @@ t.test('an unreadable file is a ConfigError naming the path and the errno code',
     name: 'ConfigError',
     message: `${path}: cannot read the config file (ENOENT)`,
   })
+})
+
+/** Every key path the schema knows (objects and arrays of objects; unions are leaves). */
+function schemaKeys(schema: unknown, prefix = ''): string[] {
+  // biome-ignore lint/suspicious/noExplicitAny: walking zod's internal definition tree
+  let def = (schema as any)._zod.def
+  while (['default', 'prefault', 'optional', 'nullable', 'pipe'].includes(def.type)) {
+    def = (def.innerType ?? def.in)._zod.def
+  }
+  if (def.type === 'array') return schemaKeys(def.element, `${prefix}[]`)
+  if (def.type !== 'object') return []
+  return Object.entries(def.shape as Record<string, unknown>).flatMap(([key, value]) => [
+    `${prefix}${prefix ? '.' : ''}${key}`,
+    ...schemaKeys(value, `${prefix}${prefix ? '.' : ''}${key}`),
+  ])
+}
+
+t.test('config/tokengate.yaml documents every key of the schema', async (t) => {
+  const sample = readFileSync(
+    fileURLToPath(new URL('../../../config/tokengate.yaml', import.meta.url)),
+    'utf8',
+  )
+  const keys = schemaKeys(configSchema)
+  t.ok(keys.length > 30, `${keys.length} keys`)
+  for (const path of keys) {
+    const key = path
+      .split(/[.[\]]+/)
+      .filter(Boolean)
+      .pop() as string
+    t.match(sample, new RegExp(`(^|[\\s{,#])${key}:`, 'm'), `${path} is in the sample`)
+  }
 })
