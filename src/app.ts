@@ -16,7 +16,7 @@ import { strippedHeaders } from './rewrite/identity-headers.js'
 import { type CompiledRoutes, compileRoutes } from './route/compile.js'
 import { createPipeline, type PipelineDeps } from './server/pipeline.js'
 import { createProxyServer, type ProxyServer } from './server/proxy-server.js'
-import { type CachedTokenStore, type CacheStats, cached } from './token/cache.js'
+import { type CachedTokenStore, type CacheStats, cached, newCacheStats } from './token/cache.js'
 import { subscribeInvalidations } from './token/invalidation.js'
 import { makeKeys } from './token/keys.js'
 import { connectRedis } from './token/redis-client.js'
@@ -104,7 +104,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   await waitReady(redis, config.redis.connectTimeout, log)
 
   const store = new RedisTokenStore(redis, keys, () => metrics.redisError('command'))
-  const stats: CacheStats = { hits: 0, negativeHits: 0, misses: 0, evictions: 0, invalidations: 0 }
+  const stats: CacheStats = newCacheStats()
   let cache = cached(store, { ...config.cache, stats })
   let cacheSettings = JSON.stringify(config.cache)
   metrics.bindCache(() => cache)
@@ -143,7 +143,10 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   deps = build(config)
 
   let shuttingDown = false
-  const proxy: ProxyServer = createProxyServer(createPipeline(() => deps))
+  const proxy: ProxyServer = createProxyServer(
+    createPipeline(() => deps),
+    config.listen,
+  )
   const address = await proxy.listen(config.listen.host, config.listen.port)
   let ops: OpsServer | undefined
   let opsAddress: AddressInfo | undefined

@@ -29,7 +29,7 @@ export const REASONS = {
   OUT_OF_SCOPE: ['album_not_allowed', 'not_album_member', 'study_not_in_scope'],
   STORE_UNAVAILABLE: ['redis_error', 'redis_timeout'],
   UPSTREAM_UNAVAILABLE: ['econnrefused', 'econnreset', 'bad_response'],
-  UPSTREAM_TIMEOUT: ['connect', 'headers'],
+  UPSTREAM_TIMEOUT: ['connect', 'headers', 'body'],
 } as const satisfies Record<ErrorCode, readonly string[]>
 
 export type RouteNotFoundReason = (typeof REASONS.ROUTE_NOT_FOUND)[number]

@@ -88,6 +88,14 @@ export const configSchema = z.strictObject({
     .strictObject({
       host: z.string().default('127.0.0.1'),
       port: port.default(8080),
+      /** A client must send its request headers within this (slowloris defence). */
+      headersTimeout: duration.default(20_000),
+      /** A whole request (headers and body) must arrive within this; 0 = no limit (multi-GB uploads). */
+      requestTimeout: duration.default(0),
+      /** A connection with no bytes either way for this long is closed (a stalled upload or reader). Keep it above forward.headersTimeout. */
+      idleTimeout: duration.default(120_000),
+      /** An idle keep-alive connection from a client is closed after this. */
+      keepAliveTimeout: duration.default(5_000),
     })
     .prefault({}),
   redis: z
@@ -114,6 +122,11 @@ export const configSchema = z.strictObject({
       ttl: duration.default(30_000),
       /** How long an unknown token is remembered as unknown, so garbage cannot flood Redis. */
       negativeTtl: duration.default(5_000),
+      /**
+       * While Redis is unreachable, a cached token may still be served this long past `ttl`
+       * (never past its expiresAt). 0 = off: past `ttl` an outage means 503.
+       */
+      staleIfError: duration.default(0),
     })
     .prefault({}),
   /** Headers that tell the upstream who is asking. Client-sent copies are always stripped. */
@@ -132,6 +145,8 @@ export const configSchema = z.strictObject({
       connectTimeout: duration.default(5_000),
       /** Time from sending the request to the upstream's response headers before 504. */
       headersTimeout: duration.default(60_000),
+      /** An upstream body that sends nothing for this long is cut (the client sees a truncated response). */
+      idleTimeout: duration.default(60_000),
       /** Idle keep-alive sockets to the upstream are closed after this (keep it below the upstream's). */
       keepAliveTimeout: duration.default(4_000),
       /** Most concurrent sockets per upstream host. */

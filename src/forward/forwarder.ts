@@ -3,7 +3,7 @@
 // upstream request; connection and header timeouts and upstream failures become UpstreamTimeout /
 // UpstreamUnavailable for the pipeline to answer (502/504), unless the response already started,
 // in which case the client's stream is cut (never a silently truncated success).
-import { Agent as HttpAgent, type IncomingMessage, type ServerResponse } from 'node:http'
+import { type ClientRequest, Agent as HttpAgent, type IncomingMessage, type ServerResponse } from 'node:http'
 import { Agent as HttpsAgent } from 'node:https'
 import type { Socket } from 'node:net'
 import { createProxyServer } from 'http-proxy-3'
@@ -17,8 +17,8 @@ export interface ForwardResult {
   status: number
   /** Milliseconds from sending to the upstream's response headers. */
   upstreamMs: number
-  /** The upstream failed after the response started; the client's connection was cut. */
-  truncated: boolean
+  /** Why the client's connection was cut after the response started (the upstream failed or went silent); null when it ended cleanly. */
+  truncated: Truncation | null
 }
 
 export interface Forwarder {
@@ -36,14 +36,19 @@ export interface Forwarder {
 
 type Failure = 'connect' | 'headers' | null
 
+/** A response cut mid-body: the upstream reset it, or sent nothing for forward.idleTimeout. */
+export type Truncation = 'econnreset' | 'body'
+
 interface InFlight {
   patch: UpstreamPatch
   timedOut: Failure
   started: number
   headersAt: number
   timer: NodeJS.Timeout | undefined
-  /** The upstream's body ended early and the client's connection was cut. */
-  cut: boolean
+  /** The request to the upstream, once http-proxy-3 has made it. */
+  proxyReq: ClientRequest | undefined
+  /** Why the upstream's body ended early and the client's connection was cut. */
+  cut: Truncation | null
 }
 
 const STATE = Symbol('tokengate.forward')
@@ -95,9 +100,15 @@ export function createForwarder(opts: ForwardOptions): Forwarder {
     clearTimeout(state.timer)
     // An upstream that dies mid-body: pipe() would leave the client waiting for bytes that never
     // come. Cut the client's connection so it sees a truncated body, never a clean end.
+    // An upstream that stops sending mid-body (forward.idleTimeout) is cut the same way.
+    const upstreamReq = state.proxyReq
+    upstreamReq?.setTimeout(opts.idleTimeout, () => {
+      state.cut = 'body'
+      upstreamReq.destroy()
+    })
     proxyRes.once('close', () => {
       if (!proxyRes.complete) {
-        state.cut = true
+        state.cut ??= 'econnreset'
         res.destroy()
       }
     })
@@ -123,7 +134,9 @@ export function createForwarder(opts: ForwardOptions): Forwarder {
 
   proxy.on('proxyReq', (proxyReq, req: TrackedRequest, _res, _o, socket) => {
     const state = req[STATE]
-    if (state) armTimeouts(socket, state, () => proxyReq.destroy())
+    if (!state) return
+    state.proxyReq = proxyReq
+    armTimeouts(socket, state, () => proxyReq.destroy())
   })
 
   return {
@@ -134,7 +147,8 @@ export function createForwarder(opts: ForwardOptions): Forwarder {
         started: performance.now(),
         headersAt: 0,
         timer: undefined,
-        cut: false,
+        cut: null,
+        proxyReq: undefined,
       }
       ;(req as TrackedRequest)[STATE] = state
       req.url = patch.path
@@ -163,7 +177,7 @@ export function createForwarder(opts: ForwardOptions): Forwarder {
             const mapped = classify(err as NodeJS.ErrnoException, state.timedOut)
             if (res.headersSent) {
               // Mid-stream failure: the status is gone; cutting the connection is the only honest signal.
-              state.cut = true
+              state.cut ??= 'econnreset'
               res.destroy(mapped)
               done()
               return

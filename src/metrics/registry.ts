@@ -78,6 +78,7 @@ const OUTCOME_OF: Readonly<Record<Reason | 'ok', readonly [Outcome, MetricReason
   bad_response: ['upstream_error', 'bad_response'],
   connect: ['upstream_error', 'timeout'],
   headers: ['upstream_error', 'timeout'],
+  body: ['upstream_error', 'timeout'],
   bug: ['error', 'bug'],
 }
 const OUTCOME_KEYS = Object.keys(OUTCOME_OF) as (Reason | 'ok')[]
@@ -299,6 +300,11 @@ export class GateMetrics {
     )
     fromStats('tokengate_token_cache_misses_total', 'Token lookups that went to Redis.', 'misses')
     fromStats('tokengate_token_cache_evictions_total', 'Cache entries dropped to make room.', 'evictions')
+    fromStats(
+      'tokengate_token_cache_stale_hits_total',
+      'Tokens served past the cache TTL because Redis failed (cache.staleIfError).',
+      'staleHits',
+    )
     fromStats(
       'tokengate_invalidations_received_total',
       'Invalidation messages (revoke, disable, membership…) applied to the cache.',

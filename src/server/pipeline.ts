@@ -95,7 +95,7 @@ export function createPipeline(current: () => PipelineDeps) {
       const result = await deps.forwarder.forward(req, res, route.target, patch)
       upstreamMs = result.upstreamMs
       upstreamStatus = result.status
-      if (result.truncated) reason = 'econnreset'
+      if (result.truncated) reason = result.truncated
     } catch (err) {
       if (err instanceof RouteNotFound) mountIndex = err.mountIndex
       if (!authMs) authMs = performance.now() - started

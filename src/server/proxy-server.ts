@@ -2,6 +2,7 @@
 // of multi-GB transfers, and a graceful close (stop accepting, let in-flight requests finish).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import type { Config } from '../config/schema.js'
 import { listenOn } from './listen.js'
 
 export interface ProxyServer {
@@ -11,26 +12,39 @@ export interface ProxyServer {
   close(deadlineMs: number): Promise<void>
 }
 
+export type ListenTimeouts = Pick<
+  Config['listen'],
+  'headersTimeout' | 'requestTimeout' | 'idleTimeout' | 'keepAliveTimeout'
+>
+
 export function createProxyServer(
   handle: (req: IncomingMessage, res: ServerResponse) => Promise<void>,
+  timeouts: ListenTimeouts,
 ): ProxyServer {
   const server = createServer({
-    // Node's default requestTimeout (300 s) would cut a large STOW upload on a slow link.
-    requestTimeout: 0,
-    headersTimeout: 60_000,
-    keepAliveTimeout: 5_000,
+    // Slowloris: headers must arrive in time. requestTimeout defaults to 0 (off): Node's 300 s
+    // would cut a multi-GB STOW upload on a slow link; idleTimeout catches a stalled one instead.
+    headersTimeout: timeouts.headersTimeout,
+    requestTimeout: timeouts.requestTimeout,
+    keepAliveTimeout: timeouts.keepAliveTimeout,
+    // Node checks header/request deadlines on this interval (30 s by default): keep it finer.
+    connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(timeouts.headersTimeout / 4))),
   })
+  // A connection silent both ways for idleTimeout is destroyed (no listener: Node destroys it),
+  // which aborts the upstream request of a stalled upload: the upstream never sees it as complete.
+  server.timeout = timeouts.idleTimeout
   let closing = false
   server.on('request', (req, res) => {
     // Draining: answer what arrived on an open connection, then close it.
     if (closing) res.shouldKeepAlive = false
     void handle(req, res)
   })
-  // A malformed request line or header never reaches the pipeline: answer 400 and close.
-  server.on('clientError', (_err, socket) => {
-    if (socket.writable)
-      socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')
-    else socket.destroy()
+  // A malformed request line or header never reaches the pipeline: answer 400 and close; headers
+  // (or a whole request) that took too long: 408.
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable) return void socket.destroy()
+    const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request'
+    socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)
   })
   return {
     server,

@@ -3,6 +3,8 @@
 // unknown tokens are remembered for `negativeTtl` so garbage cannot flood Redis; every entry
 // lives at most `ttl`, the safety net behind pub/sub invalidation (token/invalidation.ts).
 // An invalidation that arrives while a lookup is in flight wins: the older answer is not cached.
+// With `staleIfError`, a record past `ttl` is kept that much longer and served only when Redis
+// fails (the policy still refuses it past its expiresAt); the cache is cleared on reconnect.
 import { LRUCache } from 'lru-cache'
 import type { EvictKey } from './keys.js'
 import type { TokenHash, TokenRecord } from './record.js'
@@ -15,6 +17,8 @@ export interface CacheOptions {
   ttl: number
   /** Milliseconds an unknown token is remembered as unknown. */
   negativeTtl: number
+  /** Milliseconds past `ttl` a record may be served while the store fails; 0 = never. */
+  staleIfError?: number
   /** Counters to add to (kept across a cache rebuilt on reload); a new set when absent. */
   stats?: CacheStats
 }
@@ -28,6 +32,8 @@ export interface CacheStats {
   evictions: number
   /** Invalidation messages applied. */
   invalidations: number
+  /** Records served past their TTL because the store failed (staleIfError). */
+  staleHits: number
 }
 
 export interface CachedTokenStore extends TokenStore {
@@ -47,25 +53,37 @@ export interface CachedTokenStore extends TokenStore {
 
 /** lru-cache cannot hold null: one shared object stands for "no such token". */
 const UNKNOWN = Object.freeze({ unknown: true })
-type Entry = TokenRecord | typeof UNKNOWN
+/** With staleIfError, records carry when they stop being fresh (performance.now() time). */
+interface Aging {
+  record: TokenRecord
+  freshUntil: number
+}
+type Entry = TokenRecord | Aging | typeof UNKNOWN
 
 /** Album study sets can be large: keep fewer of them than token records. */
 const MAX_STUDY_SETS = 1000
 
+export function newCacheStats(): CacheStats {
+  return { hits: 0, negativeHits: 0, misses: 0, evictions: 0, invalidations: 0, staleHits: 0 }
+}
+
+function recordOf(entry: TokenRecord | Aging): TokenRecord {
+  return 'freshUntil' in entry ? entry.record : entry
+}
+
 export function cached(inner: TokenStore, opts: CacheOptions): CachedTokenStore {
   const enabled = opts.max > 0
-  const stats: CacheStats = opts.stats ?? {
-    hits: 0,
-    negativeHits: 0,
-    misses: 0,
-    evictions: 0,
-    invalidations: 0,
-  }
+  const stats: CacheStats = opts.stats ?? newCacheStats()
+  const stale = enabled && (opts.staleIfError ?? 0) > 0
   const countEviction = (_v: unknown, _k: unknown, reason: LRUCache.DisposeReason) => {
     if (reason === 'evict') stats.evictions++
   }
   const records = enabled
-    ? new LRUCache<TokenHash, Entry>({ max: opts.max, ttl: opts.ttl, disposeAfter: countEviction })
+    ? new LRUCache<TokenHash, Entry>({
+        max: opts.max,
+        ttl: stale ? opts.ttl + (opts.staleIfError ?? 0) : opts.ttl,
+        disposeAfter: countEviction,
+      })
     : null
   // user → (album → member?), so `user:<id>` drops a user's answers at once.
   const membership = enabled
@@ -96,6 +114,13 @@ export function cached(inner: TokenStore, opts: CacheOptions): CachedTokenStore 
         stats.negativeHits++
         return null
       }
+      if (stale) {
+        const aging = entry as Aging
+        // Past its TTL: a miss (ask Redis), kept only as a fallback should Redis fail.
+        if (aging.freshUntil <= performance.now()) return undefined
+        stats.hits++
+        return aging.record
+      }
       stats.hits++
       return entry as TokenRecord
     },
@@ -111,13 +136,18 @@ export function cached(inner: TokenStore, opts: CacheOptions): CachedTokenStore 
         (record) => {
           if (inflight.get(hash) === fetch) inflight.delete(hash)
           if (records && gen === generation) {
-            if (record) records.set(hash, record)
-            else records.set(hash, UNKNOWN, { ttl: opts.negativeTtl })
+            if (!record) records.set(hash, UNKNOWN, { ttl: opts.negativeTtl })
+            else records.set(hash, stale ? { record, freshUntil: performance.now() + opts.ttl } : record)
           }
           return record
         },
         (err: unknown) => {
           if (inflight.get(hash) === fetch) inflight.delete(hash)
+          const kept = stale ? records?.get(hash) : undefined
+          if (kept !== undefined && kept !== UNKNOWN) {
+            stats.staleHits++
+            return (kept as Aging).record
+          }
           throw err
         },
       )
@@ -174,7 +204,8 @@ export function cached(inner: TokenStore, opts: CacheOptions): CachedTokenStore 
           // Rare (a user's tokens revoked, membership changed): a scan of the cache is fine.
           if (records) {
             for (const [hash, entry] of records.entries()) {
-              if (entry !== UNKNOWN && (entry as TokenRecord).user === key.user) records.delete(hash)
+              if (entry !== UNKNOWN && recordOf(entry as TokenRecord | Aging).user === key.user)
+                records.delete(hash)
             }
           }
           return

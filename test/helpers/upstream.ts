@@ -7,6 +7,7 @@
 //   /hang                  headers never come (until the client goes away)
 //   /slow-headers/<ms>     headers after <ms>
 //   /abort-mid             headers and part of the body, then the socket is destroyed
+//   /stall-body            headers and part of the body, then nothing (until the client goes away)
 //   anything else          200 JSON: what arrived ({ method, url, bodyBytes, bodySha256 })
 import { createHash } from 'node:crypto'
 import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http'
@@ -21,6 +22,8 @@ export interface RecordedRequest {
   bodySha256: string
   /** The client (tokengate) went away before the response was finished. */
   aborted: boolean
+  /** The request body arrived whole (its end was seen); false when the upload was cut. */
+  bodyComplete: boolean
 }
 
 export interface RecordingUpstream {
@@ -67,6 +70,7 @@ export async function startRecordingUpstream(): Promise<RecordingUpstream> {
       bodyBytes: 0,
       bodySha256: '',
       aborted: false,
+      bodyComplete: false,
     }
     requests.push(seen)
     res.on('close', () => {
@@ -79,6 +83,7 @@ export async function startRecordingUpstream(): Promise<RecordingUpstream> {
     })
     req.on('error', () => {})
     req.on('end', () => {
+      seen.bodyComplete = true
       seen.bodySha256 = hash.digest('hex')
       const path = seen.url.split('?')[0] ?? ''
       const parts = path.split('/').filter(Boolean)
@@ -118,6 +123,11 @@ export async function startRecordingUpstream(): Promise<RecordingUpstream> {
           Number(parts[slow + 1] ?? 1000),
         )
         timers.add(timer)
+        return
+      }
+      if (parts.includes('stall-body')) {
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': 1_000_000 })
+        res.write(Buffer.alloc(64 * 1024, 2))
         return
       }
       if (parts.includes('abort-mid')) {

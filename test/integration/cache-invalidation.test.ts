@@ -133,3 +133,31 @@ t.test('Redis down: cached tokens pass, uncached get 503; back up: the cache is 
     'the reconnect is logged',
   )
 })
+
+t.test(
+  'cache.staleIfError: past its TTL a cached token is served while Redis is down, never past expiresAt',
+  async (t) => {
+    let clock = Date.now()
+    const withStale = await startGate({
+      redisUrl: redis.url,
+      upstream: `${upstream.url}/dicom-web`,
+      config: { cache: { ttl: '100ms', staleIfError: '5m' } },
+      now: () => clock,
+    })
+    t.teardown(withStale.stop)
+    const without = await gate({ cache: { ttl: '100ms' } })
+    t.teardown(without.stop)
+    const long = await tokens.create({ kind: 'album', album: 'A', perms: 'read', expiresIn: '1h' })
+    const short = await tokens.create({ kind: 'album', album: 'A', perms: 'read', expiresIn: '10m' })
+    for (const g of [withStale, without]) t.equal(await status(g, long.token), 200)
+    t.equal(await status(withStale, short.token), 200)
+    await redis.kill()
+    t.teardown(() => redis.restart())
+    await new Promise((r) => setTimeout(r, 150))
+    t.equal(await status(withStale, long.token), 200, 'stale but served: Redis cannot be asked')
+    t.equal(await status(without, long.token), 503, 'without staleIfError: past the TTL an outage is 503')
+    clock += 11 * 60_000
+    t.equal(await status(withStale, short.token), 401, 'never past its expiresAt')
+    t.ok(withStale.app.cache.stats.staleHits >= 1, 'counted as a stale hit')
+  },
+)

@@ -25,7 +25,14 @@ function problemsOf(fn: () => unknown): ConfigError {
 
 t.test('the minimal config loads with every default filled in', async (t) => {
   const c = await loadConfigFile(join(FIXTURES, 'valid/minimal.yaml'), {})
-  t.same(c.listen, { host: '127.0.0.1', port: 8080 })
+  t.same(c.listen, {
+    host: '127.0.0.1',
+    port: 8080,
+    headersTimeout: 20_000,
+    requestTimeout: 0,
+    idleTimeout: 120_000,
+    keepAliveTimeout: 5_000,
+  })
   t.same(c.redis, {
     url: 'redis://127.0.0.1:6379',
     keyPrefix: 'tg:',
@@ -36,7 +43,17 @@ t.test('the minimal config loads with every default filled in', async (t) => {
   t.equal(c.mounts[0]?.wadoNormalizeQuery, false)
   t.equal(c.mounts[0]?.rules, undefined, 'no rules: the DICOMweb defaults apply at compile time')
   t.equal(c.scoping, 'query')
-  t.same(c.cache, { max: 100_000, ttl: 30_000, negativeTtl: 5_000 })
+  t.same(c.cache, { max: 100_000, ttl: 30_000, negativeTtl: 5_000, staleIfError: 0 })
+  t.same(c.forward, {
+    connectTimeout: 5_000,
+    headersTimeout: 60_000,
+    idleTimeout: 60_000,
+    keepAliveTimeout: 4_000,
+    maxSockets: 256,
+  })
+  t.same(c.metrics, { enabled: true, host: '127.0.0.1', port: 9464 })
+  t.same(c.shutdown, { deadline: 30_000 })
+  t.equal(c.log.access, true)
   t.same(c.identityHeaders, {
     user: 'X-Tokengate-User',
     tokenId: 'X-Tokengate-Token-Id',
@@ -49,7 +66,14 @@ t.test('the minimal config loads with every default filled in', async (t) => {
 
 t.test('the full config loads every key, durations in milliseconds', async (t) => {
   const c = await loadConfigFile(join(FIXTURES, 'valid/full.yaml'), {})
-  t.same(c.listen, { host: '0.0.0.0', port: 9090 })
+  t.same(c.listen, {
+    host: '0.0.0.0',
+    port: 9090,
+    headersTimeout: 5000,
+    requestTimeout: 3_600_000,
+    idleTimeout: 90_000,
+    keepAliveTimeout: 2000,
+  })
   t.same(c.redis, {
     url: 'redis://:secret@redis.internal:6380/2',
     keyPrefix: 'gate:',
@@ -69,11 +93,20 @@ t.test('the full config loads every key, durations in milliseconds', async (t) =
   ])
   t.same(c.mounts[1]?.upstreamAuth, { header: { name: 'X-Api-Key', value: 'k' } })
   t.equal(c.scoping, 'studies')
-  t.same(c.cache, { max: 0, ttl: 60_000, negativeTtl: 1500 })
+  t.same(c.cache, { max: 0, ttl: 60_000, negativeTtl: 1500, staleIfError: 300_000 })
   t.same(c.identityHeaders.strip, ['X-Forwarded-User'])
-  t.same(c.forward, { connectTimeout: 2000, headersTimeout: 120_000, keepAliveTimeout: 1000, maxSockets: 16 })
+  t.same(c.forward, {
+    connectTimeout: 2000,
+    headersTimeout: 120_000,
+    idleTimeout: 30_000,
+    keepAliveTimeout: 1000,
+    maxSockets: 16,
+  })
   t.same(c.tokens, { prefix: 'acme_', allowLegacy: false, expiredGrace: 86_400_000 })
   t.equal(c.log.level, 'debug')
+  t.equal(c.log.access, false)
+  t.same(c.metrics, { enabled: false, host: '10.0.0.1', port: 9100 })
+  t.same(c.shutdown, { deadline: 60_000 })
 })
 
 t.test('the documented sample config in config/tokengate.yaml loads', async (t) => {
