@@ -43,6 +43,8 @@ t.test('the minimal config loads with every default filled in', async (t) => {
     strip: [],
   })
   t.same(c.tokens, { prefix: 'tg_', allowLegacy: true, expiredGrace: 7 * 86_400_000 })
+  t.equal(c.admin, undefined, 'no admin API unless configured')
+  t.same(c.audit, { maxLen: 100_000 })
   t.equal(c.log.level, 'info')
 })
 
@@ -72,6 +74,8 @@ t.test('the full config loads every key, durations in milliseconds', async (t) =
   t.same(c.identityHeaders.strip, ['X-Forwarded-User'])
   t.same(c.forward, { connectTimeout: 2000, headersTimeout: 120_000, keepAliveTimeout: 1000, maxSockets: 16 })
   t.same(c.tokens, { prefix: 'acme_', allowLegacy: false, expiredGrace: 86_400_000 })
+  t.same(c.admin, { host: '0.0.0.0', port: 9091, key: '0123456789abcdef0123456789abcdef' })
+  t.same(c.audit, { maxLen: 5000 })
   t.equal(c.log.level, 'debug')
 })
 
