@@ -3,6 +3,7 @@
 // nothing imports upward.
 import type { AddressInfo } from 'node:net'
 import type { Redis } from 'ioredis'
+import { type AdminApi, startAdminApi } from './admin/api.js'
 import type { Config } from './config/schema.js'
 import { createForwarder, type Forwarder } from './forward/forwarder.js'
 import { createLogger, type Logger } from './log.js'
@@ -19,6 +20,8 @@ import { RedisTokenStore } from './token/redis-store.js'
 export interface App {
   /** The public listener's address once started. */
   address: AddressInfo
+  /** The admin API listener's address, when `admin` is configured. */
+  adminAddress: AddressInfo | undefined
   /** The token cache (tests and metrics look at it). */
   cache: CachedTokenStore
   forwarder: Forwarder
@@ -105,16 +108,19 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     { host: address.address, port: address.port, mounts: config.mounts.map((m) => m.path) },
     'tokengate listening',
   )
+  // The admin API (off unless configured) shares the store's Redis connection; not reloaded on SIGHUP.
+  const adminApi: AdminApi | undefined = await startAdminApi(config, { redis, keys, log, now })
 
   return {
     address,
+    adminAddress: adminApi?.address,
     cache,
     forwarder,
     reload(next) {
       deps = pipelineDeps(next, { store: cache, forwarder, log, now })
     },
     async stop(deadlineMs = 10_000) {
-      await proxy.close(deadlineMs)
+      await Promise.all([proxy.close(deadlineMs), adminApi?.close(deadlineMs)])
       await invalidations.close()
       await forwarder.close()
       await cache.close()
