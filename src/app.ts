@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import type { Cluster, Redis } from 'ioredis'
+import { type AdminApi, startAdminApi } from './admin/api.js'
 import { loadConfigFile } from './config/load.js'
 import type { Config } from './config/schema.js'
 import { ConfigError } from './errors.js'
@@ -27,6 +28,8 @@ export interface App {
   address: AddressInfo
   /** The operations listener's address (/metrics, /healthz, /readyz), when enabled. */
   opsAddress: AddressInfo | undefined
+  /** The admin API listener's address, when `admin` is configured. */
+  adminAddress: AddressInfo | undefined
   /** The token cache in use now (replaced when a reload changes the cache settings). */
   readonly cache: CachedTokenStore
   forwarder: Forwarder
@@ -45,7 +48,7 @@ export interface AppOptions {
 }
 
 /** Sections that only a restart can change: a reload that touches them says so. */
-const RESTART_ONLY = ['listen', 'redis', 'metrics', 'forward'] as const
+const RESTART_ONLY = ['listen', 'redis', 'metrics', 'forward', 'admin', 'audit'] as const
 
 function version(): string {
   try {
@@ -167,10 +170,13 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     },
     'tokengate listening',
   )
+  // The admin API (off unless configured) shares the store's Redis connection; not reloaded on SIGHUP.
+  const adminApi: AdminApi | undefined = await startAdminApi(config, { redis, keys, log, now })
 
   const app: App = {
     address,
     opsAddress,
+    adminAddress: adminApi?.address,
     get cache() {
       return cache
     },
@@ -206,7 +212,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     },
     async stop(deadlineMs = running.shutdown.deadline) {
       shuttingDown = true
-      await proxy.close(deadlineMs)
+      await Promise.all([proxy.close(deadlineMs), adminApi?.close(deadlineMs)])
       await invalidations.close()
       await forwarder.close()
       await cache.close()

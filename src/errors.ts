@@ -240,3 +240,44 @@ export function toHttpError(err: unknown): HttpError {
     reason: 'bug',
   }
 }
+
+/**
+ * Why the admin API (admin/api.ts) refused a request. Its client is an administrator holding the
+ * admin key, so unlike the public answers above the body's `reason` says exactly what to change
+ * (and `field` which input it is about); only `unauthorized` is said before the key is checked.
+ */
+export type AdminRefusal =
+  | 'unauthorized'
+  | 'bad_json'
+  | 'invalid_input'
+  | 'unknown_token'
+  | 'no_route'
+  | 'method_not_allowed'
+  | 'body_too_large'
+  | 'unsupported_media_type'
+  | 'store_unavailable'
+  | 'bug'
+
+/** The admin API's refusals → status, `error` and headers. docs/errors.md ("Admin API") mirrors it. */
+export const ADMIN_API_ERRORS: Readonly<
+  Record<AdminRefusal, { status: number; error: string; headers?: Record<string, string> }>
+> = {
+  unauthorized: {
+    status: 401,
+    error: 'unauthorized',
+    headers: { 'www-authenticate': 'Bearer realm="tokengate-admin"' },
+  },
+  bad_json: { status: 400, error: 'invalid_request' },
+  invalid_input: { status: 400, error: 'invalid_request' },
+  unknown_token: { status: 404, error: 'not_found' },
+  no_route: { status: 404, error: 'not_found' },
+  method_not_allowed: { status: 405, error: 'method_not_allowed' },
+  body_too_large: { status: 413, error: 'payload_too_large' },
+  unsupported_media_type: {
+    status: 415,
+    error: 'unsupported_media_type',
+    headers: { accept: 'application/json' },
+  },
+  store_unavailable: { status: 503, error: 'service_unavailable', headers: { 'retry-after': '1' } },
+  bug: { status: 500, error: 'internal_error' },
+}

@@ -1,4 +1,4 @@
-// Entry point: argv → `serve` | `check-config` | `token …` | `album …`. No logic beyond dispatch.
+// Entry point: argv → `serve` | `check-config` | `token …` | `album …` | `audit`. No logic beyond dispatch.
 import { parseArgs } from 'node:util'
 import { runCli } from './admin/cli.js'
 import { startApp } from './app.js'
@@ -12,6 +12,7 @@ commands:
   check-config --config FILE    validate a config file and exit (0 valid, 2 invalid)
   token …                       create, list, show, revoke, disable, enable tokens (tokengate token --help)
   album …                       add-member, remove-member (tokengate album --help)
+  audit [--since 1h] [--json]   who changed which token or membership, when (tokengate audit --help)
 
 --config defaults to $TOKENGATE_CONFIG, then ./tokengate.yaml`
 
@@ -54,6 +55,7 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'token':
     case 'album':
+    case 'audit':
       return runCli(argv)
     case undefined:
     case '-h':

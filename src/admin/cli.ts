@@ -1,13 +1,16 @@
-// `tokengate token …` and `tokengate album …`: argv → TokenAdmin (admin/tokens.ts) → text or JSON.
-// This file only parses arguments, opens Redis from the config file and prints; every check and
-// every Redis write is in tokens.ts, shared with the admin HTTP API. Exit codes: 0 done, 2 usage
-// or input error (the message says what to change), 1 runtime error (Redis unreachable…).
+// `tokengate token …`, `tokengate album …` and `tokengate audit`: argv → TokenAdmin
+// (admin/tokens.ts) → text or JSON. This file only parses arguments, opens Redis from the config
+// file and prints; every check and every Redis write is in tokens.ts and audit.ts, shared with the
+// admin HTTP API. Changes are audited as the OS user, or `--actor NAME` / `$TOKENGATE_ACTOR`.
+// Exit codes: 0 done, 2 usage or input error (the message says what to change), 1 runtime error
+// (Redis unreachable…).
 import { type ParseArgsConfig, parseArgs } from 'node:util'
 import type { Redis } from 'ioredis'
 import { loadConfigFile } from '../config/load.js'
 import { ConfigError } from '../errors.js'
 import { makeKeys } from '../token/keys.js'
-import { connectRedis } from '../token/redis-client.js'
+import { connectRedis, isConnectionError } from '../token/redis-client.js'
+import { type AuditEvent, auditQuery, checkActor, osUser } from './audit.js'
 import {
   AdminInputError,
   AdminNotFound,
@@ -28,7 +31,8 @@ const processIO: CliIO = {
   stderr: (s) => process.stderr.write(s),
 }
 
-const CONFIG_NOTE = 'every command takes --config FILE (default $TOKENGATE_CONFIG, then ./tokengate.yaml)'
+const CONFIG_NOTE = `every command takes --config FILE (default $TOKENGATE_CONFIG, then ./tokengate.yaml);
+changes are audited as --actor NAME (default $TOKENGATE_ACTOR, then the OS user)`
 
 const TOKEN_USAGE = `usage: tokengate token <command> [options]
 
@@ -263,16 +267,51 @@ Remove USER from ALBUM: every running tokengate refuses ?album=ALBUM to USER's u
   },
 }
 
+const AUDIT: Command = {
+  usage: `usage: tokengate audit [--since DURATION|ISO-DATE] [--limit N] [--json]
+
+List the audit trail, oldest first: who changed which token or membership, and when (a capped
+Redis stream holding about audit.maxLen entries). Never a secret.
+
+  --since WHEN   only changes at or after WHEN: a duration back from now (1h, 7d) or an ISO date
+                 (2027-01-31, 2027-01-31T12:00:00Z)
+  --limit N      the most recent N of them (1 to 10000, default 100)
+  --json         print a JSON array of { id, at, actor, client, op, tokenId, user, album, … }`,
+  options: { since: str, limit: str, json },
+  positionals: [0, 0],
+  precheck: (v) => {
+    auditQuery(auditInput(v), Date.now())
+  },
+  run: async (admin, v, _p, out) => {
+    const events = await admin.audit.list(auditQuery(auditInput(v), Date.now()))
+    if (v.json) return out.json(events)
+    if (events.length === 0) return out.line('no audit events')
+    out.table([
+      ['TIME', 'ACTOR', 'OPERATION', 'TOKEN', 'USER', 'ALBUM', 'DETAILS'],
+      ...events.map((e) => [
+        e.at,
+        e.client ? `${e.actor} (${e.client})` : e.actor,
+        e.op,
+        e.tokenId ?? '-',
+        e.user ?? '-',
+        e.album ?? '-',
+        details(e),
+      ]),
+    ])
+  },
+}
+
 /**
- * Run `token …` or `album …` (argv[0] is the group). Resolves to the exit code: 0 done, 2 usage
- * or input error, 1 runtime error. Never throws; always closes its Redis connection.
+ * Run `token …`, `album …` or `audit` (argv[0] is the group). Resolves to the exit code: 0 done,
+ * 2 usage or input error, 1 runtime error. Never throws; always closes its Redis connection.
  */
 export async function runCli(argv: string[], io: CliIO = processIO): Promise<number> {
   const [group, name, ...args] = argv
+  if (group === 'audit') return runCommand('tokengate audit', AUDIT, argv.slice(1), io)
   const usage = group === 'album' ? ALBUM_USAGE : TOKEN_USAGE
   const commands = group === undefined ? undefined : COMMANDS[group]
   if (!commands) {
-    io.stderr(`tokengate: unknown command "${group ?? ''}"; expected token or album\n`)
+    io.stderr(`tokengate: unknown command "${group ?? ''}"; expected token, album or audit\n`)
     return 2
   }
   if (name === '--help' || name === '-h' || name === 'help') {
@@ -284,9 +323,12 @@ export async function runCli(argv: string[], io: CliIO = processIO): Promise<num
     io.stderr(`${name === undefined ? '' : `tokengate: unknown command "${group} ${name}"\n`}${usage}\n`)
     return 2
   }
-  const where = `tokengate ${group} ${name}`
+  return runCommand(`tokengate ${group} ${name}`, command, args, io)
+}
 
+async function runCommand(where: string, command: Command, args: string[], io: CliIO): Promise<number> {
   let values: Values
+  let actor: string
   let positionals: string[]
   try {
     ;({ values, positionals } = parseArgs({
@@ -294,6 +336,7 @@ export async function runCli(argv: string[], io: CliIO = processIO): Promise<num
       options: {
         ...command.options,
         config: { type: 'string', short: 'c' },
+        actor: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       allowPositionals: true,
@@ -310,6 +353,8 @@ export async function runCli(argv: string[], io: CliIO = processIO): Promise<num
     if (positionals.length < min)
       throw new UsageError(`missing argument; usage: ${command.usage.split('\n')[0]?.slice(7)}`, true)
     command.precheck?.(values, positionals)
+    // An empty $TOKENGATE_ACTOR counts as unset; an empty --actor is a mistake.
+    actor = checkActor((values.actor as string | undefined) ?? (process.env.TOKENGATE_ACTOR || osUser()))
   } catch (err) {
     return inputError(io, where, err, true)
   }
@@ -333,12 +378,14 @@ export async function runCli(argv: string[], io: CliIO = processIO): Promise<num
     const admin = new TokenAdmin(redis, makeKeys(config.redis.keyPrefix), {
       secretPrefix: config.tokens.prefix,
       expiredGrace: config.tokens.expiredGrace,
+      actor: { name: actor },
+      audit: { maxLen: config.audit.maxLen },
     })
     await command.run(admin, values, positionals, output(io))
     return 0
   } catch (err) {
     if (err instanceof AdminInputError || err instanceof UsageError) return inputError(io, where, err, false)
-    if (redis.status !== 'ready' || lastRedisError || isRedisUnreachable(err)) {
+    if (redis.status !== 'ready' || lastRedisError || isConnectionError(err)) {
       const cause = (lastRedisError as NodeJS.ErrnoException | undefined)?.code ?? (err as Error).message
       io.stderr(
         `${where}: cannot reach Redis at ${redactUrl(config.redis.url)} (${cause}); check \`redis.url\` in ${configPath}\n`,
@@ -349,6 +396,24 @@ export async function runCli(argv: string[], io: CliIO = processIO): Promise<num
   } finally {
     await close(redis)
   }
+}
+
+function auditInput(v: Values): { since?: string; limit?: string } {
+  const input: { since?: string; limit?: string } = {}
+  if (typeof v.since === 'string') input.since = v.since
+  if (typeof v.limit === 'string') input.limit = v.limit
+  return input
+}
+
+/** The DETAILS column of `tokengate audit`: what the operation did beyond its ids. */
+function details(e: AuditEvent): string {
+  const parts: string[] = []
+  if (e.kind) parts.push(`kind=${e.kind}`)
+  if (e.perms) parts.push(`perms=${e.perms.join(',')}`)
+  if (e.expiresAt) parts.push(`expires=${e.expiresAt}`)
+  if (e.count !== undefined) parts.push(`revoked=${e.count}`)
+  if (e.changed === false) parts.push('no change')
+  return parts.join(' ') || '-'
 }
 
 function createInput(v: Values): CreateInput {
@@ -384,13 +449,6 @@ function inputError(io: CliIO, where: string, err: unknown, hint: boolean): numb
 function runtimeError(io: CliIO, where: string, err: unknown): number {
   io.stderr(`${where}: ${err instanceof Error ? err.message : String(err)}\n`)
   return 1
-}
-
-function isRedisUnreachable(err: unknown): boolean {
-  const e = err as NodeJS.ErrnoException
-  return (
-    e?.name === 'MaxRetriesPerRequestError' || /Command timed out|Connection is closed/.test(e?.message ?? '')
-  )
 }
 
 /** The Redis URL without its password, for messages. */

@@ -5,26 +5,16 @@
 // sha256 is stored). Input problems throw AdminInputError with a message saying what to change.
 import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
-import { parseDuration } from '../config/duration.js'
+import { parseDuration, parseIsoDate } from '../config/duration.js'
 import { hashSecret, mintSecret } from '../credential/secret.js'
 import type { Action } from '../route/match.js'
 import { publishInvalidation } from '../token/invalidation.js'
 import type { EvictKey, Keys } from '../token/keys.js'
 import { fromHash, parsePerms, type TokenHash, type TokenRecord, toHash } from '../token/record.js'
+import { type Actor, type AuditFacts, type AuditOptions, AuditTrail, osUser } from './audit.js'
+import { AdminInputError, AdminNotFound } from './input-error.js'
 
-/** A request the administrator must change: the message says what to change. */
-export class AdminInputError extends Error {
-  /** The input it is about (`album`, `expires`, …), for an API to point at; absent when general. */
-  readonly field: string | undefined
-  constructor(message: string, field?: string) {
-    super(message)
-    this.name = new.target.name
-    this.field = field
-  }
-}
-
-/** No token with that id (never created, or expired out of Redis after its grace period). */
-export class AdminNotFound extends AdminInputError {}
+export { AdminInputError, AdminNotFound }
 
 export const PERMISSIONS: readonly Action[] = ['read', 'write', 'download', 'appropriate']
 
@@ -82,6 +72,10 @@ export interface TokenAdminOptions {
   expiredGrace: number
   /** Clock, injectable for tests. */
   now?: () => number
+  /** Who the audit trail records as making the changes (default: the OS user). */
+  actor?: Actor
+  /** Audit stream settings (`audit.maxLen`) and a hook called after each recorded change. */
+  audit?: AuditOptions
 }
 
 /** The fields of a new record, checked; what create stores besides id and createdAt. */
@@ -97,7 +91,6 @@ const MAX_DESCRIPTION = 1024
 const BAD_NAME_CHAR = /[\s\u0000-\u001f\u007f-\u009f:]/
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it refuses
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/
-const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,3})?)?(?:Z|[+-]\d{2}:\d{2})?)?$/
 
 /**
  * Check a user, album, tenant or token id: non-empty, at most 256 characters, no whitespace,
@@ -147,15 +140,9 @@ export function resolveExpiry(input: Pick<CreateInput, 'expiresAt' | 'expiresIn'
     }
     at = input.expiresAt
   } else if (typeof input.expiresAt === 'string') {
-    const text = input.expiresAt.trim()
-    const m = ISO_DATE.exec(text)
-    const parsed = m ? Date.parse(text) : Number.NaN
-    // Date.parse rolls 2027-02-30 over to March: check the calendar date is a real one.
-    const [y, mo, d] = m ? [Number(m[1]), Number(m[2]), Number(m[3])] : [0, 0, 0]
-    const real = new Date(Date.UTC(y, mo - 1, d))
-    if (!m || Number.isNaN(parsed) || real.getUTCMonth() !== mo - 1 || real.getUTCDate() !== d) {
+    const parsed = parseIsoDate(input.expiresAt)
+    if (parsed === undefined)
       throw new AdminInputError(`"${input.expiresAt}" is not a date; ${hint}`, 'expires')
-    }
     at = parsed
   } else {
     throw new AdminInputError(`an expiry is mandatory; ${hint}`, 'expires')
@@ -277,9 +264,15 @@ return 1`
 
 const SCAN_COUNT = 500
 
-/** The token operations over one Redis connection (the CLI's, or the admin API's). */
+/**
+ * The token operations over one Redis connection (the CLI's, or the admin API's). Every change is
+ * recorded in the audit trail (admin/audit.ts) after it is made, as `opts.actor`.
+ */
 export class TokenAdmin {
   private readonly now: () => number
+  private readonly actor: Actor
+  /** The audit trail these operations write to (list it with `audit.list`). */
+  readonly audit: AuditTrail
 
   constructor(
     private readonly redis: Redis,
@@ -287,6 +280,13 @@ export class TokenAdmin {
     private readonly opts: TokenAdminOptions,
   ) {
     this.now = opts.now ?? Date.now
+    this.actor = opts.actor ?? { name: osUser() }
+    this.audit = new AuditTrail(redis, keys, opts.audit)
+  }
+
+  /** The same operations, recorded as made by `actor` (the admin API: one per request). */
+  withActor(actor: Actor): TokenAdmin {
+    return new TokenAdmin(this.redis, this.keys, { ...this.opts, actor })
   }
 
   /** Mint a token and store its record (hash only). Returns the secret: show it once. */
@@ -309,6 +309,15 @@ export class TokenAdmin {
     if (record.kind === 'album') tx.sadd(this.keys.albumTokens(record.album), id)
     await exec(tx)
     const info = toInfo(record, now)
+    await this.record({
+      op: 'token.create',
+      tokenId: id,
+      kind: info.kind,
+      user: info.user,
+      album: info.album,
+      perms: info.perms,
+      expiresAt: info.expiresAt,
+    })
     return {
       id,
       token,
@@ -367,12 +376,14 @@ export class TokenAdmin {
   /** Revoke a token: permanent, and every replica refuses it on its next request. */
   async revoke(id: string): Promise<TokenInfo> {
     const { hash, record } = await this.mustLoad(id)
-    if (record.revokedAt === 0) {
+    const changed = record.revokedAt === 0
+    if (changed) {
       record.revokedAt = this.now()
       if (!(await this.update(hash, { revokedAt: String(record.revokedAt) }))) throw notFound(record.id)
     }
     // Published even when already revoked: harmless, and it repairs a replica that missed it.
     await this.publish({ kind: 'token', hash })
+    await this.recordTokenChange('token.revoke', record, changed)
     return toInfo(record, this.now())
   }
 
@@ -393,6 +404,7 @@ export class TokenAdmin {
       }
     }
     await this.publish({ kind: 'user', user })
+    await this.record({ op: 'token.revoke-user', user, count })
     return count
   }
 
@@ -412,6 +424,7 @@ export class TokenAdmin {
     checkName(user, 'the user', 'user')
     const added = await this.redis.sadd(this.keys.userAlbums(user), album)
     if (added > 0) await this.publish({ kind: 'user', user })
+    await this.record({ op: 'album.add-member', album, user, changed: added > 0 })
     return { changed: added > 0 }
   }
 
@@ -421,6 +434,7 @@ export class TokenAdmin {
     checkName(user, 'the user', 'user')
     const removed = await this.redis.srem(this.keys.userAlbums(user), album)
     if (removed > 0) await this.publish({ kind: 'user', user })
+    await this.record({ op: 'album.remove-member', album, user, changed: removed > 0 })
     return { changed: removed > 0 }
   }
 
@@ -432,12 +446,23 @@ export class TokenAdmin {
         'id',
       )
     }
-    if (record.enabled !== enabled) {
+    const changed = record.enabled !== enabled
+    if (changed) {
       record.enabled = enabled
       if (!(await this.update(hash, { enabled: toHash(record).enabled as string }))) throw notFound(record.id)
     }
     await this.publish({ kind: 'token', hash })
+    await this.recordTokenChange(enabled ? 'token.enable' : 'token.disable', record, changed)
     return toInfo(record, this.now())
+  }
+
+  // The audit entry is written after the change: a change whose entry failed is reported as an error.
+  private async record(facts: AuditFacts): Promise<void> {
+    await this.audit.record(this.actor, facts)
+  }
+
+  private recordTokenChange(op: AuditFacts['op'], r: TokenRecord, changed: boolean): Promise<void> {
+    return this.record({ op, tokenId: r.id, user: r.user, album: r.album, changed })
   }
 
   /** Write fields of an existing record; false (and nothing written) when it left Redis meanwhile. */

@@ -166,6 +166,32 @@ export const configSchema = z.strictObject({
       expiredGrace: duration.default(7 * 86_400_000),
     })
     .prefault({}),
+  /**
+   * The admin HTTP API (admin/api.ts): token and membership operations as JSON, on its own
+   * listener. Off unless this section is present. Changes to it need a restart (not SIGHUP).
+   */
+  admin: z
+    .strictObject({
+      /** Interface to listen on. Keep it private (loopback, or a management network). */
+      host: z.string().default('127.0.0.1'),
+      /** Port of the admin listener (0 picks a free one). */
+      port,
+      /**
+       * The key clients send as `Authorization: Bearer <key>`; usually `${TOKENGATE_ADMIN_KEY}`.
+       * At least 32 characters (e.g. `openssl rand -base64 32`): it can mint tokens for any album.
+       */
+      key: z
+        .string()
+        .min(32, 'the admin key must be at least 32 characters (e.g. `openssl rand -base64 32`)'),
+    })
+    .optional(),
+  /** The audit trail of token and membership changes (a Redis stream, `<keyPrefix>audit`). */
+  audit: z
+    .strictObject({
+      /** About how many entries Redis keeps (older ones are trimmed, `XADD MAXLEN ~`). */
+      maxLen: z.number().int().min(1).default(100_000),
+    })
+    .prefault({}),
   log: z
     .strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

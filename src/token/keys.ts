@@ -19,6 +19,8 @@ export interface Keys {
   albumStudies(album: string): string
   /** pub/sub channel for invalidations. */
   events(): string
+  /** stream: the audit trail of administrative changes (capped with MAXLEN ~ audit.maxLen). */
+  audit(): string
 }
 
 export function makeKeys(prefix: string): Keys {
@@ -31,6 +33,7 @@ export function makeKeys(prefix: string): Keys {
     userAlbums: (user) => `${prefix}user:${user}:albums`,
     albumStudies: (album) => `${prefix}album:${album}:studies`,
     events: () => `${prefix}events`,
+    audit: () => `${prefix}audit`,
   }
 }
 

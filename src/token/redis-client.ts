@@ -27,3 +27,17 @@ export function connectRedis(
     retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
   })
 }
+
+/**
+ * Whether an ioredis error means Redis could not be reached (down, connecting, too slow), as
+ * opposed to Redis answering with an error. Callers answer "unavailable" rather than "bug".
+ */
+export function isConnectionError(err: unknown): boolean {
+  const e = err as NodeJS.ErrnoException | undefined
+  return (
+    e?.name === 'MaxRetriesPerRequestError' ||
+    /Command timed out|Connection is closed|Stream isn't writeable|ECONNREFUSED|ECONNRESET/.test(
+      e?.message ?? '',
+    )
+  )
+}

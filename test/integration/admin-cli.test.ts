@@ -1,12 +1,14 @@
 // The token CLI (admin/cli.ts → admin/tokens.ts) against a real redis-server: what `token …` and
 // `album …` store (DESIGN §3), what they print (the secret once, never again), what they publish
-// on the invalidation channel, and the exit codes and messages of usage, input and runtime errors.
+// on the invalidation channel, what they audit and what `audit` lists, and the exit codes and
+// messages of usage, input and runtime errors.
 import { createHash } from 'node:crypto'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { tmpdir, userInfo } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import t from 'tap'
+import type { AuditEvent } from '../../src/admin/audit.js'
 import { runCli } from '../../src/admin/cli.js'
 import { freePort } from '../helpers/ports.js'
 import { startRedis } from '../helpers/redis.js'
@@ -462,3 +464,117 @@ t.test('an unreachable Redis exits 1 naming the URL (without its password) and r
   t.match(res.stderr, `check \`redis.url\` in ${down}`)
   t.notMatch(res.stderr, /hunter2/)
 })
+
+/** The audit entries written since `before` (an XLEN taken earlier), oldest first. */
+async function auditedSince(before: number): Promise<AuditEvent[]> {
+  const all = JSON.parse((await cli(['audit', '--limit', '10000', '--json'])).stdout) as AuditEvent[]
+  return all.slice(before)
+}
+
+t.test('every change the CLI makes is audited as the OS user, --actor, or $TOKENGATE_ACTOR', async (t) => {
+  const saved = process.env.TOKENGATE_ACTOR
+  t.teardown(() => {
+    if (saved === undefined) delete process.env.TOKENGATE_ACTOR
+    else process.env.TOKENGATE_ACTOR = saved
+  })
+  delete process.env.TOKENGATE_ACTOR
+  const before = await redis.client.xlen('tg:audit')
+  const created = await createJson([
+    '--kind',
+    'album',
+    '--album',
+    'AUD',
+    '--perms',
+    'read',
+    '--expires',
+    '1d',
+  ])
+  t.equal((await cli(['token', 'disable', created.id, '--actor', 'ops-jane'])).code, 0)
+  process.env.TOKENGATE_ACTOR = 'deploy-bot'
+  t.equal((await cli(['token', 'enable', created.id])).code, 0)
+  t.equal(
+    (await cli(['token', 'revoke', created.id, '--actor', 'ops-jane'])).code,
+    0,
+    '--actor wins over the env',
+  )
+  t.equal((await cli(['album', 'add-member', 'AUD', 'aud-kim'])).code, 0)
+  t.equal((await cli(['token', 'revoke', '--user', 'aud-kim'])).code, 0)
+
+  const events = await auditedSince(before)
+  t.match(events, [
+    { op: 'token.create', actor: userInfo().username, tokenId: created.id, album: 'AUD', perms: ['read'] },
+    { op: 'token.disable', actor: 'ops-jane', tokenId: created.id, changed: true },
+    { op: 'token.enable', actor: 'deploy-bot', tokenId: created.id, changed: true },
+    { op: 'token.revoke', actor: 'ops-jane', tokenId: created.id, changed: true },
+    { op: 'album.add-member', actor: 'deploy-bot', album: 'AUD', user: 'aud-kim', changed: true },
+    { op: 'token.revoke-user', actor: 'deploy-bot', user: 'aud-kim', count: 0 },
+  ])
+  t.equal(events.length, 6)
+  for (const e of events) t.equal(e.client, undefined, `${e.op}: no client address from the CLI`)
+  const raw = JSON.stringify(await redis.client.xrange('tg:audit', '-', '+'))
+  t.notOk(raw.includes(created.token), 'no secret in the stream')
+  t.notOk(raw.includes(sha256(created.token)), 'no hash in the stream')
+})
+
+t.test('a refused or failed change writes no audit entry', async (t) => {
+  const before = await redis.client.xlen('tg:audit')
+  t.equal((await cli(['token', 'revoke', 'tok_doesnotexist00'])).code, 2)
+  t.equal(
+    (await cli(['token', 'create', '--kind', 'user', '--user', 'u', '--expires', '2020-01-01'])).code,
+    2,
+  )
+  t.equal((await cli(['album', 'add-member', 'A:1', 'u'])).code, 2)
+  t.match(await cli(['token', 'list', '--actor', '']), { code: 2, stderr: /the actor must not be empty/ })
+  t.equal(await redis.client.xlen('tg:audit'), before)
+})
+
+t.test(
+  'tokengate audit prints a table oldest first, --json an array, within --since and --limit',
+  async (t) => {
+    await cli(['album', 'add-member', 'TBL', 'tbl-1', '--actor', 'ops-jane'])
+    await cli(['album', 'add-member', 'TBL', 'tbl-1', '--actor', 'ops-jane'])
+    await cli(['album', 'remove-member', 'TBL', 'tbl-1', '--actor', 'ops-lee'])
+
+    const text = await cli(['audit', '--limit', '3'])
+    t.equal(text.code, 0, text.stderr)
+    const lines = text.stdout.trimEnd().split('\n')
+    t.match(lines[0], /^TIME\s+ACTOR\s+OPERATION\s+TOKEN\s+USER\s+ALBUM\s+DETAILS$/)
+    t.equal(lines.length, 4, 'the header and the last three entries')
+    t.match(lines[1], /^\d{4}-\d\d-\d\dT\S+Z\s+ops-jane\s+album\.add-member\s+-\s+tbl-1\s+TBL\s+-$/)
+    t.match(lines[2], /ops-jane\s+album\.add-member\s+-\s+tbl-1\s+TBL\s+no change$/)
+    t.match(lines[3], /ops-lee\s+album\.remove-member/, 'oldest first: the newest is last')
+
+    const json = JSON.parse((await cli(['audit', '--since', '1h', '--limit', '2', '--json'])).stdout)
+    t.match(json, [
+      { op: 'album.add-member', changed: false },
+      { op: 'album.remove-member', actor: 'ops-lee' },
+    ])
+    t.match(json[0], { id: /^\d+-\d+$/, at: /^\d{4}-/ })
+    t.same(JSON.parse((await cli(['audit', '--since', '2999-01-01T00:00:00Z', '--json'])).stdout), [])
+    t.equal((await cli(['audit', '--since', '2999-01-01'])).stdout, 'no audit events\n')
+    const all = JSON.parse(
+      (await cli(['audit', '--since', '2000-01-01', '--limit', '10000', '--json'])).stdout,
+    )
+    t.equal(all.length, await redis.client.xlen('tg:audit'), '--since 2000-01-01 lists everything')
+  },
+)
+
+t.test(
+  'tokengate audit refuses a bad --since or --limit with exit 2, before reading the config',
+  async (t) => {
+    for (const [args, message] of [
+      [['--since', 'yesterday'], /since "yesterday" is neither a duration like 1h or 7d nor an ISO date/],
+      [['--since', '3600'], /since "3600" is neither/],
+      [['--since', '2027-02-30'], /neither/],
+      [['--limit', '0'], /limit must be a whole number from 1 to 10000, got "0"/],
+      [['--limit', '1.5'], /limit must be a whole number/],
+      [['extra'], /unexpected argument "extra"/],
+    ] as const) {
+      const res = await cli(['audit', ...args, '--config', join(dir, 'missing.yaml')], { bare: true })
+      t.equal(res.code, 2, args.join(' '))
+      t.match(res.stderr, message)
+      t.match(res.stderr, /^tokengate audit: /)
+    }
+    t.match(await cli(['audit', '--help'], { bare: true }), { code: 0, stdout: /^usage: tokengate audit/ })
+  },
+)

@@ -6,6 +6,8 @@ import { join } from 'node:path'
 import t from 'tap'
 import * as errors from '../../src/errors.js'
 import {
+  ADMIN_API_ERRORS,
+  type AdminRefusal,
   ERROR_CATALOG,
   type ErrorCode,
   GateError,
@@ -73,6 +75,26 @@ t.test('the reasons table explains every reason, with the body text the client g
     const m = ERROR_CATALOG[code as ErrorCode]
     const body = (m.showReason && VISIBLE_REASON_TEXT[reason]) || m.message
     t.equal(row?.[3], body, `${reason}: body text`)
+  }
+})
+
+t.test('the Admin API table lists every admin refusal with its status, error and headers', async (t) => {
+  const rows = table('Admin API')
+  t.same(rows.map((r) => r[0]).sort(), Object.keys(ADMIN_API_ERRORS).sort(), 'one row per refusal')
+  for (const [refusal, m] of Object.entries(ADMIN_API_ERRORS)) {
+    const row = rows.find((r) => r[0] === refusal)
+    t.equal(Number(row?.[1]), m.status, `${refusal}: status`)
+    t.equal(row?.[2], m.error, `${refusal}: error`)
+    const headers = Object.entries(m.headers ?? {}).map(([k, v]) => `${k}: ${v}`)
+    const documented = row?.[3] === '—' ? [] : [row?.[3]?.toLowerCase()]
+    // 405's Allow depends on the route, so it is documented but not in the static table.
+    if (refusal === ('method_not_allowed' satisfies AdminRefusal)) t.match(row?.[3], /^Allow: /)
+    else
+      t.same(
+        documented,
+        headers.map((h) => h.toLowerCase()),
+        `${refusal}: headers`,
+      )
   }
 })
 

@@ -61,6 +61,8 @@ t.test('the minimal config loads with every default filled in', async (t) => {
     strip: [],
   })
   t.same(c.tokens, { prefix: 'tg_', allowLegacy: true, expiredGrace: 7 * 86_400_000 })
+  t.equal(c.admin, undefined, 'no admin API unless configured')
+  t.same(c.audit, { maxLen: 100_000 })
   t.equal(c.log.level, 'info')
 })
 
@@ -103,6 +105,8 @@ t.test('the full config loads every key, durations in milliseconds', async (t) =
     maxSockets: 16,
   })
   t.same(c.tokens, { prefix: 'acme_', allowLegacy: false, expiredGrace: 86_400_000 })
+  t.same(c.admin, { host: '0.0.0.0', port: 9091, key: '0123456789abcdef0123456789abcdef' })
+  t.same(c.audit, { maxLen: 5000 })
   t.equal(c.log.level, 'debug')
   t.equal(c.log.access, false)
   t.same(c.metrics, { enabled: false, host: '10.0.0.1', port: 9100 })
