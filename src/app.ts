@@ -20,6 +20,7 @@ import { createProxyServer, type ProxyServer } from './server/proxy-server.js'
 import { type CachedTokenStore, type CacheStats, cached, newCacheStats } from './token/cache.js'
 import { subscribeInvalidations } from './token/invalidation.js'
 import { makeKeys } from './token/keys.js'
+import { recordLastUsed } from './token/last-used.js'
 import { connectRedis } from './token/redis-client.js'
 import { RedisTokenStore } from './token/redis-store.js'
 
@@ -123,6 +124,10 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   // Serve only once revocations can reach us (or Redis is down, and then nothing is cached).
   await Promise.race([invalidations.ready, delay(config.redis.connectTimeout)])
 
+  const lastUsed = recordLastUsed(redis, keys, {
+    intervalMs: config.tokens.lastUsedInterval,
+    onError: () => metrics.redisError('command'),
+  })
   const forwarder = createForwarder(config.forward)
   metrics.bindUpstreamSockets(() => forwarder.socketCounts())
 
@@ -138,6 +143,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
       log,
       now,
       metrics,
+      lastUsed,
       accessLog: c.log.access,
       secrets: { prefix: c.tokens.prefix, allowLegacy: c.tokens.allowLegacy },
       rewrite: { identityHeaders: c.identityHeaders, stripped: strippedHeaders(c.identityHeaders) },
@@ -213,6 +219,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     async stop(deadlineMs = running.shutdown.deadline) {
       shuttingDown = true
       await Promise.all([proxy.close(deadlineMs), adminApi?.close(deadlineMs)])
+      await lastUsed.close()
       await invalidations.close()
       await forwarder.close()
       await cache.close()

@@ -153,7 +153,7 @@ List tokens (newest last), never their secrets. Expired tokens stay listed for t
         if (v.json) return out.json(tokens)
         if (tokens.length === 0) return out.line('no tokens')
         out.table([
-          ['ID', 'KIND', 'STATUS', 'USER', 'ALBUM', 'PERMS', 'EXPIRES', 'DESCRIPTION'],
+          ['ID', 'KIND', 'STATUS', 'USER', 'ALBUM', 'PERMS', 'EXPIRES', 'LAST USED', 'DESCRIPTION'],
           ...tokens.map((t) => [
             t.id,
             t.kind,
@@ -162,6 +162,7 @@ List tokens (newest last), never their secrets. Expired tokens stay listed for t
             t.album || '-',
             t.perms.join(','),
             t.expiresAt,
+            t.lastUsedAt ?? '-',
             shorten(t.description, 40),
           ]),
         ])
@@ -509,6 +510,7 @@ function output(io: CliIO): Output {
         ['created', t.createdAt],
         ['enabled', t.enabled ? 'yes' : 'no'],
         ['revoked', t.revokedAt ?? '-'],
+        ['last used', t.lastUsedAt ?? 'never'],
         ['description', t.description || '-'],
         ...(t.tenant ? [['tenant', t.tenant]] : []),
       ]),

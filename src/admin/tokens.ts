@@ -60,6 +60,8 @@ export interface TokenInfo {
   createdAt: string
   enabled: boolean
   revokedAt: string | null
+  /** When a request last used it, as recorded every tokens.lastUsedInterval; null when never. */
+  lastUsedAt: string | null
   description: string
   tenant: string
   status: TokenStatus
@@ -245,6 +247,7 @@ export function toInfo(r: TokenRecord, now: number): TokenInfo {
     createdAt: new Date(r.createdAt).toISOString(),
     enabled: r.enabled,
     revokedAt: r.revokedAt > 0 ? new Date(r.revokedAt).toISOString() : null,
+    lastUsedAt: r.lastUsedAt > 0 ? new Date(r.lastUsedAt).toISOString() : null,
     description: r.description,
     tenant: r.tenant,
     status: statusOf(r, now),
@@ -296,7 +299,15 @@ export class TokenAdmin {
     const id = newTokenId()
     const token = mintSecret(this.opts.secretPrefix)
     const hash = hashSecret(token)
-    const record: TokenRecord = { id, ...valid, createdAt: now, enabled: true, revokedAt: 0, attrs: '' }
+    const record: TokenRecord = {
+      id,
+      ...valid,
+      createdAt: now,
+      enabled: true,
+      revokedAt: 0,
+      attrs: '',
+      lastUsedAt: 0,
+    }
     const expireAt = record.expiresAt + this.opts.expiredGrace
     const tx = this.redis
       .multi()

@@ -17,6 +17,7 @@ import { readScopeRequest } from '../rewrite/query-scope.js'
 import type { CompiledRoutes } from '../route/compile.js'
 import { matchRoute, type RouteMatch } from '../route/match.js'
 import type { CachedTokenStore } from '../token/cache.js'
+import type { LastUsedRecorder } from '../token/last-used.js'
 import { requestIdOf } from './request-id.js'
 import { writeError as writeAnswer } from './respond.js'
 
@@ -31,6 +32,7 @@ export interface PipelineDeps {
   /** Write one access-log line per request (`log.access`). */
   accessLog: boolean
   metrics: GateMetrics
+  lastUsed: LastUsedRecorder
   now: () => number
 }
 
@@ -79,7 +81,9 @@ export function createPipeline(current: () => PipelineDeps) {
         cache = 'miss'
         record = await deps.store.lookup(credential.hash)
       }
-      decision = await decide(record, route, requested, deps.now(), deps.store)
+      const now = deps.now()
+      decision = await decide(record, route, requested, now, deps.store)
+      deps.lastUsed.seen(credential.hash, now)
       const patch = planRewrite(
         route,
         decision,

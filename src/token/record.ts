@@ -26,7 +26,12 @@ export interface TokenRecord {
   tenant: string
   /** Free-form JSON attributes, kept opaque. */
   attrs: string
+  /** Milliseconds since the epoch of the last use tokengate recorded (batched), or 0. */
+  lastUsedAt: number
 }
+
+/** The hash field token/last-used.ts writes; no admin write touches it. */
+export const LAST_USED_FIELD = 'lastUsedAt'
 
 const ALL_ACTIONS: readonly Action[] = ['read', 'write', 'download', 'appropriate']
 
@@ -63,6 +68,7 @@ export function toHash(r: TokenRecord): Record<string, string> {
     description: r.description,
     tenant: r.tenant,
     attrs: r.attrs,
+    [LAST_USED_FIELD]: String(r.lastUsedAt),
   }
 }
 
@@ -90,5 +96,6 @@ export function fromHash(h: Record<string, string>): TokenRecord | null {
     description: h.description ?? '',
     tenant: h.tenant ?? '',
     attrs: h.attrs ?? '',
+    lastUsedAt: Number(h[LAST_USED_FIELD]) || 0,
   }
 }

@@ -207,6 +207,7 @@ const record = (extra: Partial<TokenRecord> = {}): TokenRecord => ({
   description: 'for the viewer',
   tenant: '',
   attrs: '',
+  lastUsedAt: 0,
   ...extra,
 })
 
@@ -229,9 +230,11 @@ t.test('the administrator view has ISO dates and no hash or secret', async (t) =
     createdAt: '2025-12-31T00:00:00.000Z',
     enabled: true,
     revokedAt: null,
+    lastUsedAt: null,
     description: 'for the viewer',
     tenant: '',
     status: 'active',
   })
   t.equal(toInfo(record({ revokedAt: NOW }), NOW).revokedAt, '2026-01-01T00:00:00.000Z')
+  t.equal(toInfo(record({ lastUsedAt: NOW }), NOW).lastUsedAt, '2026-01-01T00:00:00.000Z')
 })

@@ -60,7 +60,12 @@ t.test('the minimal config loads with every default filled in', async (t) => {
     scope: 'X-Tokengate-Scope',
     strip: [],
   })
-  t.same(c.tokens, { prefix: 'tg_', allowLegacy: true, expiredGrace: 7 * 86_400_000 })
+  t.same(c.tokens, {
+    prefix: 'tg_',
+    allowLegacy: true,
+    expiredGrace: 7 * 86_400_000,
+    lastUsedInterval: 60_000,
+  })
   t.equal(c.admin, undefined, 'no admin API unless configured')
   t.same(c.audit, { maxLen: 100_000 })
   t.equal(c.log.level, 'info')
@@ -104,7 +109,7 @@ t.test('the full config loads every key, durations in milliseconds', async (t) =
     keepAliveTimeout: 1000,
     maxSockets: 16,
   })
-  t.same(c.tokens, { prefix: 'acme_', allowLegacy: false, expiredGrace: 86_400_000 })
+  t.same(c.tokens, { prefix: 'acme_', allowLegacy: false, expiredGrace: 86_400_000, lastUsedInterval: 0 })
   t.same(c.admin, { host: '0.0.0.0', port: 9091, key: '0123456789abcdef0123456789abcdef' })
   t.same(c.audit, { maxLen: 5000 })
   t.equal(c.log.level, 'debug')

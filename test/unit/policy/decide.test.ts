@@ -33,6 +33,7 @@ function record(over: Partial<TokenRecord> = {}): TokenRecord {
     description: '',
     tenant: '',
     attrs: '',
+    lastUsedAt: 0,
     ...over,
   }
 }
