@@ -14,9 +14,10 @@ import { createLogger, type Logger } from './log.js'
 import { createOpsServer, type OpsServer } from './metrics/ops-server.js'
 import { GateMetrics } from './metrics/registry.js'
 import { strippedHeaders } from './rewrite/identity-headers.js'
-import { type CompiledRoutes, compileRoutes } from './route/compile.js'
+import { compileRoutes } from './route/compile.js'
 import { createPipeline, type PipelineDeps } from './server/pipeline.js'
 import { createProxyServer, type ProxyServer } from './server/proxy-server.js'
+import { upstreamsOf } from './server/upstreams.js'
 import { type CachedTokenStore, type CacheStats, cached, newCacheStats } from './token/cache.js'
 import { subscribeInvalidations } from './token/invalidation.js'
 import { makeKeys } from './token/keys.js'
@@ -46,6 +47,8 @@ export interface App {
 export interface AppOptions {
   log?: Logger
   now?: () => number
+  /** A worker of a multi-process server: the primary runs the operations listener. */
+  worker?: boolean
 }
 
 /** Sections that only a restart can change: a reload that touches them says so. */
@@ -71,16 +74,6 @@ async function waitReady(client: Redis | Cluster, timeoutMs: number, log: Logger
   // Start anyway: requests fail closed (503) until Redis answers, and recovery needs no restart.
   if ((await Promise.race([ready.then(() => false), timedOut])) === true)
     log.warn('redis not reachable yet; requests needing it get 503 until it is')
-}
-
-/** Upstreams /readyz probes: each mount's upstream, and its WADO-URI upstream when separate. */
-function upstreamsOf(routes: CompiledRoutes): Map<string, URL> {
-  const out = new Map<string, URL>()
-  for (const m of routes.mounts) {
-    out.set(`mount ${m.prefix || '/'}`, m.upstream)
-    if (m.wado && m.wado.host !== m.upstream.host) out.set(`mount ${m.prefix || '/'} wado`, m.wado)
-  }
-  return out
 }
 
 /** Build and start tokengate from a validated config. */
@@ -159,7 +152,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   const address = await proxy.listen(config.listen.host, config.listen.port)
   let ops: OpsServer | undefined
   let opsAddress: AddressInfo | undefined
-  if (config.metrics.enabled) {
+  if (config.metrics.enabled && !opts.worker) {
     ops = createOpsServer(metrics.registry, {
       store: () => store.ping(),
       upstreams: () => upstreamsOf(deps.routes),

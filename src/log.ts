@@ -18,7 +18,8 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
   return pino(
     {
       level,
-      base: { service: 'tokengate' },
+      // pid tells worker processes apart (workers: N).
+      base: { service: 'tokengate', pid: process.pid },
       timestamp: pino.stdTimeFunctions.isoTime,
       redact: { paths: REDACT_PATHS, censor: '<redacted>' },
       formatters: { level: (label) => ({ level: label }) },

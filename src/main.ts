@@ -1,9 +1,11 @@
 // Entry point: argv → `serve` | `check-config` | `token …` | `album …` | `audit`. No logic beyond dispatch.
+import cluster from 'node:cluster'
 import { parseArgs } from 'node:util'
 import { runCli } from './admin/cli.js'
 import { startApp } from './app.js'
 import { loadConfigFile } from './config/load.js'
 import { ConfigError } from './errors.js'
+import { joinPrimary, runPrimary, workerCount } from './server/workers.js'
 
 const USAGE = `usage: tokengate <command> [options]
 
@@ -24,7 +26,9 @@ function configPath(args: string[]): string {
 async function serve(args: string[]): Promise<void> {
   const path = configPath(args)
   const config = await loadConfigFile(path)
-  const app = await startApp(config)
+  if (cluster.isPrimary && workerCount(config.workers) > 1) return runPrimary(path, config)
+  const app = await startApp(config, { worker: cluster.isWorker })
+  if (cluster.isWorker) joinPrimary(app, path)
   let stopping = false
   const shutdown = (signal: string) => {
     if (stopping) return

@@ -110,6 +110,12 @@ export const configSchema = z.strictObject({
       connectTimeout: duration.default(2000),
     })
     .prefault({}),
+  /**
+   * Worker processes sharing the public port (node:cluster): `auto` = one per CPU core, 1 = a single
+   * process. Each worker has its own token cache and receives invalidations; a worker that dies is
+   * replaced; the operations listener (metrics summed over workers) runs in the primary process.
+   */
+  workers: z.union([z.literal('auto'), z.number().int().min(1).max(256)]).default(1),
   /** Public mounts, longest path first when they nest. */
   mounts: z.array(mount).min(1, 'at least one mount is needed'),
   /** `query`: the upstream understands album/inbox query parameters (KHEOPS-like). `studies`: see DESIGN §4. */

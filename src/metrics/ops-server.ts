@@ -5,7 +5,6 @@
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { connect } from 'node:net'
-import type { Registry } from 'prom-client'
 import { listenOn } from '../server/listen.js'
 
 export interface ReadinessChecks {
@@ -15,6 +14,14 @@ export interface ReadinessChecks {
   upstreams(): ReadonlyMap<string, URL>
   /** True once a graceful shutdown has begun. */
   shuttingDown(): boolean
+  /** More named checks ('ok' or what is wrong), e.g. the worker count of a multi-process server. */
+  extra?(): Record<string, string>
+}
+
+/** Where /metrics text comes from: a prom-client Registry, or the workers' aggregate. */
+export interface MetricsSource {
+  metrics(): Promise<string>
+  readonly contentType: string
 }
 
 export interface OpsServer {
@@ -60,7 +67,7 @@ function failure(err: unknown): string {
   return e?.reason ?? e?.code ?? (e?.message === 'timeout' ? 'timeout' : 'error')
 }
 
-export function createOpsServer(registry: Registry, checks: ReadinessChecks): OpsServer {
+export function createOpsServer(registry: MetricsSource, checks: ReadinessChecks): OpsServer {
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0]
     const send = (status: number, type: string, body: string) => {
@@ -100,6 +107,7 @@ async function ready(
 ): Promise<{ ok: boolean; body: { status: string; checks: Record<string, string> } }> {
   const results: Record<string, string> = {}
   if (checks.shuttingDown()) results.shutdown = 'shutting down'
+  Object.assign(results, checks.extra?.())
   const pending: Promise<void>[] = [
     withTimeout(checks.store(), CHECK_TIMEOUT_MS).then(
       () => {

@@ -43,6 +43,7 @@ t.test('the minimal config loads with every default filled in', async (t) => {
   t.equal(c.mounts[0]?.wadoNormalizeQuery, false)
   t.equal(c.mounts[0]?.rules, undefined, 'no rules: the DICOMweb defaults apply at compile time')
   t.equal(c.scoping, 'query')
+  t.equal(c.workers, 1)
   t.same(c.cache, { max: 100_000, ttl: 30_000, negativeTtl: 5_000, staleIfError: 0 })
   t.same(c.forward, {
     connectTimeout: 5_000,
@@ -100,6 +101,7 @@ t.test('the full config loads every key, durations in milliseconds', async (t) =
   ])
   t.same(c.mounts[1]?.upstreamAuth, { header: { name: 'X-Api-Key', value: 'k' } })
   t.equal(c.scoping, 'studies')
+  t.equal(c.workers, 'auto')
   t.same(c.cache, { max: 0, ttl: 60_000, negativeTtl: 1500, staleIfError: 300_000 })
   t.same(c.identityHeaders.strip, ['X-Forwarded-User'])
   t.same(c.forward, {
