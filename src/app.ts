@@ -2,7 +2,6 @@
 // pipeline → listener. Start, stop and reload live here so config/ stays below route/ and
 // nothing imports upward.
 import type { AddressInfo } from 'node:net'
-import type { Redis } from 'ioredis'
 import type { Config } from './config/schema.js'
 import { createForwarder, type Forwarder } from './forward/forwarder.js'
 import { createLogger, type Logger } from './log.js'
@@ -13,7 +12,7 @@ import { createProxyServer, type ProxyServer } from './server/proxy-server.js'
 import { type CachedTokenStore, cached } from './token/cache.js'
 import { subscribeInvalidations } from './token/invalidation.js'
 import { makeKeys } from './token/keys.js'
-import { connectRedis } from './token/redis-client.js'
+import { connectRedis, describeRedis, type RedisClient } from './token/redis-client.js'
 import { RedisTokenStore } from './token/redis-store.js'
 
 export interface App {
@@ -49,7 +48,7 @@ function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref())
 }
 
-async function waitReady(client: Redis, what: string, timeoutMs: number, log: Logger): Promise<void> {
+async function waitReady(client: RedisClient, what: string, timeoutMs: number, log: Logger): Promise<void> {
   if (client.status === 'ready') return
   await new Promise<void>((resolve) => {
     const timer = setTimeout(() => {
@@ -70,22 +69,24 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   const now = opts.now ?? Date.now
   const keys = makeKeys(config.redis.keyPrefix)
 
-  const redis = connectRedis(config.redis)
+  const storeClient = connectRedis(config.redis)
   const subscriber = connectRedis(config.redis, { subscriber: true })
+  // Named without passwords: the log must not carry them.
+  const redis = describeRedis(config.redis)
   let lastRedisError = ''
-  for (const client of [redis, subscriber]) {
+  for (const client of [storeClient, subscriber]) {
     client.on('error', (err: Error) => {
       // ioredis retries on its own; log each distinct error once, not once per retry.
-      if (err.message !== lastRedisError) log.warn({ err: err.message, url: config.redis.url }, 'redis error')
+      if (err.message !== lastRedisError) log.warn({ err: err.message, redis }, 'redis error')
       lastRedisError = err.message
     })
     client.on('ready', () => {
       lastRedisError = ''
     })
   }
-  await waitReady(redis, 'store', config.redis.connectTimeout, log)
+  await waitReady(storeClient, 'store', config.redis.connectTimeout, log)
 
-  const cache = cached(new RedisTokenStore(redis, keys), config.cache)
+  const cache = cached(new RedisTokenStore(storeClient, keys), config.cache)
   const invalidations = subscribeInvalidations(subscriber, keys, {
     evict: (key) => cache.evict(key),
     // Invalidations sent while we were disconnected are lost: forget everything cached.

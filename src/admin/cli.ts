@@ -3,11 +3,10 @@
 // every Redis write is in tokens.ts, shared with the admin HTTP API. Exit codes: 0 done, 2 usage
 // or input error (the message says what to change), 1 runtime error (Redis unreachable…).
 import { type ParseArgsConfig, parseArgs } from 'node:util'
-import type { Redis } from 'ioredis'
 import { loadConfigFile } from '../config/load.js'
 import { ConfigError } from '../errors.js'
 import { makeKeys } from '../token/keys.js'
-import { connectRedis } from '../token/redis-client.js'
+import { closeRedis, connectRedis, describeRedis, redisConfigKey } from '../token/redis-client.js'
 import {
   AdminInputError,
   AdminNotFound,
@@ -341,13 +340,13 @@ export async function runCli(argv: string[], io: CliIO = processIO): Promise<num
     if (redis.status !== 'ready' || lastRedisError || isRedisUnreachable(err)) {
       const cause = (lastRedisError as NodeJS.ErrnoException | undefined)?.code ?? (err as Error).message
       io.stderr(
-        `${where}: cannot reach Redis at ${redactUrl(config.redis.url)} (${cause}); check \`redis.url\` in ${configPath}\n`,
+        `${where}: cannot reach Redis at ${describeRedis(config.redis)} (${cause}); check \`${redisConfigKey(config.redis)}\` in ${configPath}\n`,
       )
       return 1
     }
     return runtimeError(io, where, err)
   } finally {
-    await close(redis)
+    await closeRedis(redis)
   }
 }
 
@@ -389,28 +388,11 @@ function runtimeError(io: CliIO, where: string, err: unknown): number {
 function isRedisUnreachable(err: unknown): boolean {
   const e = err as NodeJS.ErrnoException
   return (
-    e?.name === 'MaxRetriesPerRequestError' || /Command timed out|Connection is closed/.test(e?.message ?? '')
+    e?.name === 'MaxRetriesPerRequestError' ||
+    /Command timed out|Connection is closed|None of startup nodes|All sentinels are unreachable|CLUSTERDOWN/.test(
+      e?.message ?? '',
+    )
   )
-}
-
-/** The Redis URL without its password, for messages. */
-export function redactUrl(url: string): string {
-  if (!URL.canParse(url)) return url.replace(/\/\/[^@/]*@/, '//<redacted>@')
-  const u = new URL(url)
-  if (u.password) u.password = '<redacted>'
-  return u.toString()
-}
-
-async function close(redis: Redis): Promise<void> {
-  if (redis.status === 'ready') {
-    try {
-      await redis.quit()
-      return
-    } catch {
-      // fall through: drop the connection
-    }
-  }
-  redis.disconnect()
 }
 
 interface Output {

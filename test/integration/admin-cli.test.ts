@@ -457,7 +457,7 @@ t.test('an unreachable Redis exits 1 naming the URL (without its password) and r
   await writeFile(down, `redis: { url: "redis://:hunter2@127.0.0.1:${port}" }\n${MOUNT}`)
   const res = await cli(['token', 'list', '--config', down], { bare: true })
   t.equal(res.code, 1)
-  t.match(res.stderr, `cannot reach Redis at redis://:%3Credacted%3E@127.0.0.1:${port}`)
+  t.match(res.stderr, `cannot reach Redis at redis://:<redacted>@127.0.0.1:${port}`)
   t.match(res.stderr, /ECONNREFUSED/)
   t.match(res.stderr, `check \`redis.url\` in ${down}`)
   t.notMatch(res.stderr, /hunter2/)
