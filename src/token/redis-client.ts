@@ -113,16 +113,17 @@ function clusterSubscriber(cluster: NonNullable<RedisConfig['cluster']>, common:
   return client
 }
 
-/** Close gracefully (QUIT) when connected, else drop the connection and stop reconnecting. */
+/** Close gracefully (QUIT) when connected, then drop whatever is left and stop reconnecting. */
 export async function closeRedis(client: RedisClient): Promise<void> {
   if (client.status === 'ready') {
     try {
       await client.quit()
-      return
     } catch {
-      // fall through: drop the connection
+      // dropped below
     }
   }
+  // Also after QUIT: ioredis's Sentinel failover detector keeps its sentinel connections (and so
+  // the process) alive until disconnect().
   client.disconnect()
 }
 

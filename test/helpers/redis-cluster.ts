@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { Cluster } from 'ioredis'
-import { freePort, redisServerArgs } from '../../scripts/lib/ports.js'
-import { probe, type RedisProcess, startRedisProcess, waitFor } from './redis-process.js'
+import { redisServerArgs } from '../../scripts/lib/ports.js'
+import { freePorts, probe, type RedisProcess, startRedisProcess, waitFor } from './redis-process.js'
 
 export interface RedisClusterHandle {
   /** The nodes as `127.0.0.1:port`. */
@@ -30,13 +30,6 @@ export interface RedisClusterHandle {
 }
 
 const portOf = (node: string) => Number(node.split(':')[1])
-
-/** `n` distinct free ports (the kernel may hand the same one out twice in a row). */
-async function freePorts(n: number): Promise<number[]> {
-  const ports = new Set<number>()
-  while (ports.size < n) ports.add(await freePort())
-  return [...ports]
-}
 
 export async function startRedisCluster(masters = 3): Promise<RedisClusterHandle> {
   const dir = await mkdtemp(join(tmpdir(), 'tokengate-cluster-'))

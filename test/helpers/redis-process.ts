@@ -3,11 +3,19 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { Redis } from 'ioredis'
+import { freePort } from '../../scripts/lib/ports.js'
 
 export interface RedisProcess {
   port: number
   /** SIGTERM, and wait for the exit. Idempotent. */
   stop: () => Promise<void>
+}
+
+/** `n` distinct free ports (the kernel may hand the same one out twice in a row). */
+export async function freePorts(n: number): Promise<number[]> {
+  const ports = new Set<number>()
+  while (ports.size < n) ports.add(await freePort())
+  return [...ports]
 }
 
 /** Poll `check` until it returns a value other than undefined/false; throws naming `what` after `timeoutMs`. */

@@ -49,6 +49,22 @@ export async function eventuallyStatus(
   return got
 }
 
+/**
+ * A gate on `redis` with a 10-minute cache, so that only an invalidation can make it refuse a token
+ * it has allowed; its recording upstream too. Both are torn down with `t`.
+ */
+export async function startCachingGate(t: Test, redis: Record<string, unknown>): Promise<GateHandle> {
+  const upstream = await startRecordingUpstream()
+  t.teardown(upstream.stop)
+  const g = await startGate({
+    redis,
+    upstream: `${upstream.url}/dicom-web`,
+    config: { cache: { ttl: '10m', negativeTtl: '10m' } },
+  })
+  t.teardown(g.stop)
+  return g
+}
+
 /** A conformance-suite fixture: the store over its own connectRedis client (short timeouts). */
 export function storeFixture(
   topo: Topology,
@@ -94,17 +110,7 @@ export function runTopologySuite(t: Test, topo: Topology): void {
   )
 
   const tokens = admin(topo.client)
-  const gate = async (t: Test): Promise<GateHandle> => {
-    const upstream = await startRecordingUpstream()
-    t.teardown(upstream.stop)
-    const g = await startGate({
-      redis: topo.section,
-      upstream: `${upstream.url}/dicom-web`,
-      config: { cache: { ttl: '10m', negativeTtl: '10m' } },
-    })
-    t.teardown(g.stop)
-    return g
-  }
+  const gate = (t: Test) => startCachingGate(t, topo.section)
 
   t.test(`${topo.name}: a gate allows a created token and refuses it at once after revoke`, async (t) => {
     const g = await gate(t)

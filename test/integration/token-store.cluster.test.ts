@@ -2,22 +2,15 @@
 // that sees revocations at once and survives every node going down, and the token CLI — whose
 // operations touch keys in many slots, so any multi-key command would fail with CROSSSLOT.
 import t from 'tap'
-import { admin, startGate } from '../helpers/gate.js'
+import { admin } from '../helpers/gate.js'
 import { startRedisCluster } from '../helpers/redis-cluster.js'
 import { probe, waitFor } from '../helpers/redis-process.js'
-import { eventuallyStatus, runTopologySuite } from '../helpers/topology.js'
-import { startRecordingUpstream } from '../helpers/upstream.js'
+import { eventuallyStatus, runTopologySuite, startCachingGate } from '../helpers/topology.js'
 
 const cluster = await startRedisCluster()
 t.teardown(cluster.stop)
 
-runTopologySuite(t, {
-  name: 'cluster',
-  section: cluster.config,
-  client: cluster.client,
-  kill: cluster.kill,
-  restart: cluster.restart,
-})
+runTopologySuite(t, { ...cluster, name: 'cluster', section: cluster.config })
 
 t.test('one listing reads tokens whose keys live on different masters', async (t) => {
   const tokens = admin(cluster.client)
@@ -43,14 +36,7 @@ t.test('one listing reads tokens whose keys live on different masters', async (t
 t.test(
   "when the invalidation subscriber's node stops, it moves to another node and clears the cache",
   async (t) => {
-    const upstream = await startRecordingUpstream()
-    t.teardown(upstream.stop)
-    const g = await startGate({
-      redis: cluster.config,
-      upstream: `${upstream.url}/dicom-web`,
-      config: { cache: { ttl: '10m', negativeTtl: '10m' } },
-    })
-    t.teardown(g.stop)
+    const g = await startCachingGate(t, cluster.config)
     // PUBSUB NUMSUB counts a node's own subscribers: the gate's is the only one.
     const subscribersOn = (node: string) =>
       probe(Number(node.split(':')[1]), async (r) =>
