@@ -488,8 +488,8 @@ export class TokenAdmin {
 
   /**
    * Records by id, two round trips for the whole batch; null where an id has no record left. One
-   * GET per id rather than an MGET, whose keys would span cluster slots; ioredis sends a batch's
-   * commands together, so a single node still sees them back to back.
+   * GET per id rather than an MGET, whose keys would span cluster slots; ioredis sends each command
+   * without waiting for the previous reply, so a single node still answers a batch in one trip.
    */
   private async loadMany(ids: string[]): Promise<({ hash: TokenHash; record: TokenRecord } | null)[]> {
     const hashes = (await Promise.all(

@@ -49,7 +49,8 @@ export async function startRedisSentinel(): Promise<RedisSentinelHandle> {
 
   const startData = async (port: number, masterPort?: number) => {
     if (data.has(port)) return
-    const args = redisServerArgs(port)
+    // --dir: a replica writes the RDB of its full sync to disk, by default into the cwd.
+    const args = [...redisServerArgs(port), '--dir', dir]
     if (masterPort !== undefined) args.push('--replicaof', '127.0.0.1', String(masterPort))
     data.set(port, await startRedisProcess(port, args))
   }
