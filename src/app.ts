@@ -4,7 +4,6 @@
 import { readFileSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
-import type { Cluster, Redis } from 'ioredis'
 import { type AdminApi, startAdminApi } from './admin/api.js'
 import { loadConfigFile } from './config/load.js'
 import type { Config } from './config/schema.js'
@@ -22,7 +21,7 @@ import { type CachedTokenStore, type CacheStats, cached, newCacheStats } from '.
 import { subscribeInvalidations } from './token/invalidation.js'
 import { makeKeys } from './token/keys.js'
 import { recordLastUsed } from './token/last-used.js'
-import { connectRedis } from './token/redis-client.js'
+import { connectRedis, describeRedis, type RedisClient } from './token/redis-client.js'
 import { RedisTokenStore } from './token/redis-store.js'
 
 export interface App {
@@ -67,7 +66,7 @@ function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref())
 }
 
-async function waitReady(client: Redis | Cluster, timeoutMs: number, log: Logger): Promise<void> {
+async function waitReady(client: RedisClient, timeoutMs: number, log: Logger): Promise<void> {
   if (client.status === 'ready') return
   const ready = new Promise<void>((resolve) => client.once('ready', () => resolve()))
   const timedOut = delay(timeoutMs).then(() => true)
@@ -85,12 +84,14 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
 
   const redis = connectRedis(config.redis)
   const subscriber = connectRedis(config.redis, { subscriber: true })
+  // Named without passwords: the log must not carry them.
+  const described = describeRedis(config.redis)
   let lastRedisError = ''
   for (const client of [redis, subscriber]) {
     client.on('error', (err: Error) => {
       metrics.redisError('connection')
       // ioredis retries on its own; log each distinct error once, not once per retry.
-      if (err.message !== lastRedisError) log.warn({ err: err.message }, 'redis error')
+      if (err.message !== lastRedisError) log.warn({ err: err.message, redis: described }, 'redis error')
       lastRedisError = err.message
     })
     client.on('reconnecting', () => metrics.redisReconnect())

@@ -7,11 +7,11 @@
 // the create answer (which holds the token's secret).
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import type { Redis } from 'ioredis'
 import type { Config } from '../config/schema.js'
 import type { Logger } from '../log.js'
 import { createProxyServer } from '../server/proxy-server.js'
 import type { Keys } from '../token/keys.js'
+import type { RedisClient } from '../token/redis-client.js'
 import {
   AdminRefused,
   authenticate,
@@ -269,7 +269,7 @@ export interface AdminApi {
 /** Start the admin listener when `admin` is configured (undefined otherwise). */
 export async function startAdminApi(
   config: Config,
-  deps: { redis: Redis; keys: Keys; log: Logger; now?: () => number },
+  deps: { redis: RedisClient; keys: Keys; log: Logger; now?: () => number },
 ): Promise<AdminApi | undefined> {
   if (!config.admin) return undefined
   const { log } = deps

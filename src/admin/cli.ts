@@ -5,11 +5,16 @@
 // Exit codes: 0 done, 2 usage or input error (the message says what to change), 1 runtime error
 // (Redis unreachable…).
 import { type ParseArgsConfig, parseArgs } from 'node:util'
-import type { Redis } from 'ioredis'
 import { loadConfigFile } from '../config/load.js'
 import { ConfigError } from '../errors.js'
 import { makeKeys } from '../token/keys.js'
-import { connectRedis, isConnectionError } from '../token/redis-client.js'
+import {
+  closeRedis,
+  connectRedis,
+  describeRedis,
+  isConnectionError,
+  redisConfigKey,
+} from '../token/redis-client.js'
 import { type AuditEvent, auditQuery, checkActor, osUser } from './audit.js'
 import {
   AdminInputError,
@@ -389,13 +394,13 @@ async function runCommand(where: string, command: Command, args: string[], io: C
     if (redis.status !== 'ready' || lastRedisError || isConnectionError(err)) {
       const cause = (lastRedisError as NodeJS.ErrnoException | undefined)?.code ?? (err as Error).message
       io.stderr(
-        `${where}: cannot reach Redis at ${redactUrl(config.redis.url)} (${cause}); check \`redis.url\` in ${configPath}\n`,
+        `${where}: cannot reach Redis at ${describeRedis(config.redis)} (${cause}); check \`${redisConfigKey(config.redis)}\` in ${configPath}\n`,
       )
       return 1
     }
     return runtimeError(io, where, err)
   } finally {
-    await close(redis)
+    await closeRedis(redis)
   }
 }
 
@@ -450,26 +455,6 @@ function inputError(io: CliIO, where: string, err: unknown, hint: boolean): numb
 function runtimeError(io: CliIO, where: string, err: unknown): number {
   io.stderr(`${where}: ${err instanceof Error ? err.message : String(err)}\n`)
   return 1
-}
-
-/** The Redis URL without its password, for messages. */
-export function redactUrl(url: string): string {
-  if (!URL.canParse(url)) return url.replace(/\/\/[^@/]*@/, '//<redacted>@')
-  const u = new URL(url)
-  if (u.password) u.password = '<redacted>'
-  return u.toString()
-}
-
-async function close(redis: Redis): Promise<void> {
-  if (redis.status === 'ready') {
-    try {
-      await redis.quit()
-      return
-    } catch {
-      // fall through: drop the connection
-    }
-  }
-  redis.disconnect()
 }
 
 interface Output {

@@ -4,13 +4,13 @@
 // plain data; the only secret that ever leaves this module is create's return value (only its
 // sha256 is stored). Input problems throw AdminInputError with a message saying what to change.
 import { randomBytes } from 'node:crypto'
-import type { Redis } from 'ioredis'
 import { parseDuration, parseIsoDate } from '../config/duration.js'
 import { hashSecret, mintSecret } from '../credential/secret.js'
 import type { Action } from '../route/match.js'
 import { publishInvalidation } from '../token/invalidation.js'
 import type { EvictKey, Keys } from '../token/keys.js'
 import { fromHash, parsePerms, type TokenHash, type TokenRecord, toHash } from '../token/record.js'
+import type { RedisClient } from '../token/redis-client.js'
 import { type Actor, type AuditFacts, type AuditOptions, AuditTrail, osUser } from './audit.js'
 import { AdminInputError, AdminNotFound } from './input-error.js'
 
@@ -278,7 +278,7 @@ export class TokenAdmin {
   readonly audit: AuditTrail
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keys,
     private readonly opts: TokenAdminOptions,
   ) {
@@ -309,16 +309,24 @@ export class TokenAdmin {
       lastUsedAt: 0,
     }
     const expireAt = record.expiresAt + this.opts.expiredGrace
-    const tx = this.redis
-      .multi()
-      .hset(this.keys.token(hash), toHash(record))
-      .pexpireat(this.keys.token(hash), expireAt)
-      .set(this.keys.id(id), hash)
-      .pexpireat(this.keys.id(id), expireAt)
-      .sadd(this.keys.allTokens(), id)
-    if (record.user) tx.sadd(this.keys.userTokens(record.user), id)
-    if (record.kind === 'album') tx.sadd(this.keys.albumTokens(record.album), id)
-    await exec(tx)
+    // Single-key commands only, so this works on Redis Cluster (a token's keys live in different
+    // slots). The order makes a crash half way harmless: first the id key and the index entries
+    // (`list` prunes ids whose record never came), then the record. Each key gets its value and
+    // its expiry in one single-key MULTI, so none outlives the expiry, and nothing is usable
+    // before the record is whole.
+    const indexed = [this.redis.sadd(this.keys.allTokens(), id)]
+    if (record.user) indexed.push(this.redis.sadd(this.keys.userTokens(record.user), id))
+    if (record.kind === 'album') indexed.push(this.redis.sadd(this.keys.albumTokens(record.album), id))
+    await Promise.all([
+      exec(this.redis.multi().set(this.keys.id(id), hash).pexpireat(this.keys.id(id), expireAt)),
+      ...indexed,
+    ])
+    await exec(
+      this.redis
+        .multi()
+        .hset(this.keys.token(hash), toHash(record))
+        .pexpireat(this.keys.token(hash), expireAt),
+    )
     const info = toInfo(record, now)
     await this.record({
       op: 'token.create',
@@ -371,9 +379,10 @@ export class TokenAdmin {
       })
     }
     if (stale.length) {
-      const tx = this.redis.multi().srem(this.keys.allTokens(), ...stale)
-      if (set !== this.keys.allTokens()) tx.srem(set, ...stale)
-      await exec(tx)
+      // One SREM per set (they may live on different cluster nodes); each is complete on its own.
+      const pruned = [this.redis.srem(this.keys.allTokens(), ...stale)]
+      if (set !== this.keys.allTokens()) pruned.push(this.redis.srem(set, ...stale))
+      await Promise.all(pruned)
     }
     return out.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id))
   }
@@ -513,17 +522,19 @@ export class TokenAdmin {
     return found
   }
 
-  /** Records by id, two round trips for the whole batch; null where an id has no record left. */
+  /**
+   * Records by id, two round trips for the whole batch; null where an id has no record left. One
+   * GET per id rather than an MGET, whose keys would span cluster slots; ioredis sends each command
+   * without waiting for the previous reply, so a single node still answers a batch in one trip.
+   */
   private async loadMany(ids: string[]): Promise<({ hash: TokenHash; record: TokenRecord } | null)[]> {
-    if (ids.length === 0) return []
-    const hashes = (await this.redis.mget(...ids.map((id) => this.keys.id(id)))) as (TokenHash | null)[]
-    const p = this.redis.pipeline()
-    for (const h of hashes) if (h) p.hgetall(this.keys.token(h))
-    const replies = await exec(p)
-    let k = 0
+    const hashes = (await Promise.all(
+      ids.map((id) => this.redis.get(this.keys.id(id))),
+    )) as (TokenHash | null)[]
+    const fields = await Promise.all(hashes.map((h) => (h ? this.redis.hgetall(this.keys.token(h)) : null)))
     return hashes.map((hash, i) => {
       if (!hash) return null
-      const record = fromHash(replies[k++] as Record<string, string>)
+      const record = fromHash(fields[i] as Record<string, string>)
       // The id key must point at a record that carries the same id.
       return record && record.id === ids[i] ? { hash, record } : null
     })

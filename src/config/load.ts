@@ -56,29 +56,33 @@ export function parseConfig(text: string, source: string, env: NodeJS.ProcessEnv
   })
   if (problems.length) throw new ConfigError(problems.join('\n'), problems)
 
+  // A map entry's own line, that of its key (its value may start on the next one, e.g. a nested
+  // map); a list item's line; undefined when the document has nothing at `at`.
+  const nodeAt = (at: (string | number)[]): Node | undefined => {
+    const parent = at.length > 1 ? doc.getIn(at.slice(0, -1), true) : doc.contents
+    const pair = isMap(parent)
+      ? parent.items.find((p) => isScalar(p.key) && p.key.value === at.at(-1))
+      : undefined
+    const node = (pair?.key ?? doc.getIn(at, true)) as Node | undefined
+    return node && 'range' in node ? node : undefined
+  }
+
   const result = configSchema.safeParse(doc.toJS() ?? {})
   if (result.success) return result.data
   for (const issue of result.error.issues as z.core.$ZodIssue[]) {
     if (issue.code === 'unrecognized_keys') {
       for (const key of issue.keys) {
         const at = [...issue.path, key] as (string | number)[]
-        // The key's own line (its value may start on the next one, e.g. a nested map).
-        const parent = issue.path.length ? doc.getIn(issue.path as (string | number)[], true) : doc.contents
-        const pair = isMap(parent)
-          ? parent.items.find((p) => isScalar(p.key) && p.key.value === key)
-          : undefined
-        problems.push(
-          `${lineOf((pair?.key as Node | undefined) ?? (doc.getIn(at, true) as Node))}: ${keyPath(at)}: unknown key (check its spelling)`,
-        )
+        problems.push(`${lineOf(nodeAt(at))}: ${keyPath(at)}: unknown key (check its spelling)`)
       }
       continue
     }
     // Point at the deepest node that exists: a missing key is reported at its parent.
     let node: Node | null | undefined
-    for (let n = issue.path.length; n >= 0 && !node; n--) {
-      node = doc.getIn(issue.path.slice(0, n) as (string | number)[], true) as Node | undefined
-      if (node && !('range' in node)) node = undefined
+    for (let n = issue.path.length; n > 0 && !node; n--) {
+      node = nodeAt(issue.path.slice(0, n) as (string | number)[])
     }
+    node ??= doc.contents
     let message = issue.message
     // zod 4 leaves `input` out of issues unless asked, so ask the document whether the key is there.
     if (issue.code === 'invalid_type' && !doc.hasIn(issue.path as (string | number)[]))

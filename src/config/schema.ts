@@ -22,6 +22,21 @@ const httpUrl = z.string().refine((v) => URL.canParse(v) && /^https?:$/.test(new
 
 const port = z.number().int().min(0).max(65535)
 
+/** A Sentinel or Cluster node, `host:port` (`[::1]:26379` for IPv6), as ioredis takes it. */
+const redisNode = z.string().transform((value, ctx) => {
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^\s:[\]/]+)):(\d{1,5})$/.exec(value.trim())
+  const portNumber = Number(m?.[3])
+  if (!m || portNumber < 1 || portNumber > 65535) {
+    ctx.addIssue({ code: 'custom', message: `expected "host:port" like "127.0.0.1:26379", got "${value}"` })
+    return z.NEVER
+  }
+  return { host: (m[1] ?? m[2]) as string, port: portNumber }
+})
+
+export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379'
+/** The keys of the `redis` section that each name a topology; exactly one applies. */
+const REDIS_TOPOLOGIES = ['url', 'sentinel', 'cluster'] as const
+
 /** The four permissions of DESIGN §3; a route rule names the one a request needs. */
 export const ACTIONS = ['read', 'write', 'download', 'appropriate'] as const
 export const action = z.enum(ACTIONS)
@@ -100,8 +115,33 @@ export const configSchema = z.strictObject({
     .prefault({}),
   redis: z
     .strictObject({
-      /** Single-node Redis URL (`redis://[:password@]host:port[/db]`, `rediss://` for TLS). */
-      url: z.string().default('redis://127.0.0.1:6379'),
+      /**
+       * Single-node Redis URL (`redis://[:password@]host:port[/db]`, `rediss://` for TLS). The
+       * default topology: `redis://127.0.0.1:6379` when neither `sentinel` nor `cluster` is given.
+       */
+      url: z.string().optional(),
+      /** Redis behind Sentinel: the sentinels say which node is the master, and follow failovers. */
+      sentinel: z
+        .strictObject({
+          /** The master group name the sentinels monitor (`sentinel monitor <name> …`). */
+          name: z.string().min(1),
+          /** Sentinels as `host:port`; list several, any one that answers is enough. */
+          nodes: z.array(redisNode).min(1, 'list at least one sentinel as "host:port"'),
+          /** Password of the master and replicas (`requirepass`). */
+          password: z.string().optional(),
+          /** Password of the sentinels themselves, when they have one. */
+          sentinelPassword: z.string().optional(),
+        })
+        .optional(),
+      /** Redis Cluster: the nodes to discover it from; the slot map is read from the cluster. */
+      cluster: z
+        .strictObject({
+          /** Cluster nodes as `host:port`; list several, any one that answers is enough. */
+          nodes: z.array(redisNode).min(1, 'list at least one cluster node as "host:port"'),
+          /** Password of the cluster nodes (`requirepass`). */
+          password: z.string().optional(),
+        })
+        .optional(),
       /** Prefix of every key and of the invalidation channel. */
       keyPrefix: z.string().default('tg:'),
       /** Time allowed for one Redis command before the request fails closed with 503. */
@@ -109,6 +149,20 @@ export const configSchema = z.strictObject({
       /** Time allowed to (re)connect. */
       connectTimeout: duration.default(2000),
     })
+    .superRefine((r, ctx) => {
+      const given = REDIS_TOPOLOGIES.filter((key) => r[key] !== undefined)
+      if (given.length < 2) return
+      const names = given.map((key) => `redis.${key}`)
+      const both = names.length === 2 ? 'both' : 'all'
+      ctx.addIssue({
+        code: 'custom',
+        // Reported at the second one's line: the first may be an intended default left in place.
+        path: [given[1] as string],
+        message: `${names.slice(0, -1).join(', ')} and ${names.at(-1)} are ${both} given; keep one topology: redis.url (single node), redis.sentinel or redis.cluster`,
+      })
+    })
+    // A single node at the default address unless another topology is named.
+    .transform((r) => (r.sentinel || r.cluster ? r : { ...r, url: r.url ?? DEFAULT_REDIS_URL }))
     .prefault({}),
   /**
    * Worker processes sharing the public port (node:cluster): `auto` = one per CPU core, 1 = a single

@@ -19,7 +19,10 @@ export interface Subscription {
 
 /**
  * Subscribe on a dedicated connection (opened with `subscriber: true`, so ioredis does not
- * resubscribe on its own: we do it here, to know when the channel is live again).
+ * resubscribe on its own: we do it here, to know when the channel is live again). On every
+ * topology that connection is one Redis that emits `ready` after each reconnection: to the master
+ * with Sentinel (PUBLISH also reaches a demoted master through replication), to any node with
+ * Cluster (a classic PUBLISH is broadcast to every node).
  */
 export function subscribeInvalidations(
   subscriber: Redis | Cluster,
@@ -66,7 +69,10 @@ export function subscribeInvalidations(
   }
 }
 
-/** Tell every replica to evict `key`. Resolves with the number of subscribers that received it. */
+/**
+ * Tell every replica to evict `key`. Resolves with the number of subscribers that received it (on
+ * a cluster, those of the node that took the PUBLISH: the cluster bus carries it to the others).
+ */
 export function publishInvalidation(redis: Redis | Cluster, keys: Keys, key: EvictKey): Promise<number> {
   return redis.publish(keys.events(), encodeEvict(key))
 }

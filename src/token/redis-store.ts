@@ -6,6 +6,7 @@ import type { Cluster, Redis } from 'ioredis'
 import { StoreUnavailable } from '../errors.js'
 import type { Keys } from './keys.js'
 import { fromHash, type TokenHash, type TokenRecord } from './record.js'
+import { closeRedis } from './redis-client.js'
 import type { TokenStore } from './store.js'
 
 /** Map an ioredis failure to the store error (the message names no key: keys carry user ids). */
@@ -63,14 +64,6 @@ export class RedisTokenStore implements TokenStore {
   }
 
   async close(): Promise<void> {
-    if (this.redis.status === 'ready') {
-      try {
-        await this.redis.quit()
-        return
-      } catch {
-        // fall through: drop the connection
-      }
-    }
-    this.redis.disconnect()
+    await closeRedis(this.redis)
   }
 }

@@ -1,16 +1,20 @@
 // Starts tokengate in-process on a free port against a given Redis and upstream, capturing its
 // log lines so tests can assert on them (and on the absence of secrets in them).
 // Usage: const gate = await startGate({ redisUrl, upstream }); t.teardown(gate.stop)
+// (or `redis: cluster.config` instead of redisUrl, for a Sentinel or Cluster section).
 import { Writable } from 'node:stream'
-import type { Redis } from 'ioredis'
 import { TokenAdmin } from '../../src/admin/tokens.js'
 import { type App, startApp } from '../../src/app.js'
 import { type Config, configSchema } from '../../src/config/schema.js'
 import { createLogger } from '../../src/log.js'
 import { makeKeys } from '../../src/token/keys.js'
+import type { RedisClient } from '../../src/token/redis-client.js'
 
 export interface GateOptions {
-  redisUrl: string
+  /** A single-node Redis; or give `redis`. */
+  redisUrl?: string
+  /** The whole `redis` config section (e.g. `{ sentinel: … }`, `{ cluster: … }`); wins over redisUrl. */
+  redis?: Record<string, unknown>
   upstream: string
   wado?: string
   /** Extra config merged over the defaults (deep merge is not done: give whole sections). */
@@ -32,7 +36,7 @@ export interface GateHandle {
 export function gateConfig(opts: GateOptions): Config {
   return configSchema.parse({
     listen: { host: '127.0.0.1', port: 0 },
-    redis: { url: opts.redisUrl },
+    redis: opts.redis ?? { url: opts.redisUrl },
     mounts: [
       { path: '/api', upstream: opts.upstream, ...(opts.wado ? { wado: opts.wado } : {}), ...opts.mount },
     ],
@@ -61,7 +65,7 @@ export async function startGate(opts: GateOptions): Promise<GateHandle> {
 }
 
 /** Token administration on the test Redis, as the CLI does it. */
-export function admin(client: Redis, prefix = 'tg:'): TokenAdmin {
+export function admin(client: RedisClient, prefix = 'tg:'): TokenAdmin {
   return new TokenAdmin(client, makeKeys(prefix), { secretPrefix: 'tg_', expiredGrace: 60_000 })
 }
 

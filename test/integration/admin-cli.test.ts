@@ -459,7 +459,7 @@ t.test('an unreachable Redis exits 1 naming the URL (without its password) and r
   await writeFile(down, `redis: { url: "redis://:hunter2@127.0.0.1:${port}" }\n${MOUNT}`)
   const res = await cli(['token', 'list', '--config', down], { bare: true })
   t.equal(res.code, 1)
-  t.match(res.stderr, `cannot reach Redis at redis://:%3Credacted%3E@127.0.0.1:${port}`)
+  t.match(res.stderr, `cannot reach Redis at redis://:<redacted>@127.0.0.1:${port}`)
   t.match(res.stderr, /ECONNREFUSED/)
   t.match(res.stderr, `check \`redis.url\` in ${down}`)
   t.notMatch(res.stderr, /hunter2/)
@@ -576,5 +576,33 @@ t.test(
       t.match(res.stderr, /^tokengate audit: /)
     }
     t.match(await cli(['audit', '--help'], { bare: true }), { code: 0, stdout: /^usage: tokengate audit/ })
+  },
+)
+
+t.test(
+  'an unreachable Sentinel or Cluster exits 1 naming it (without passwords) and the key to check',
+  async (t) => {
+    const [a, b] = [await freePort(), await freePort()]
+    const cases: [string, string, RegExp][] = [
+      [
+        `sentinel: { name: mymaster, nodes: ["127.0.0.1:${a}"], password: hunter2, sentinelPassword: hunter3 }`,
+        'redis.sentinel',
+        new RegExp(`cannot reach Redis at sentinel master "mymaster" via 127\\.0\\.0\\.1:${a} \\(`),
+      ],
+      [
+        `cluster: { nodes: ["127.0.0.1:${a}", "127.0.0.1:${b}"], password: hunter2 }`,
+        'redis.cluster',
+        new RegExp(`cannot reach Redis at cluster 127\\.0\\.0\\.1:${a}, 127\\.0\\.0\\.1:${b} \\(`),
+      ],
+    ]
+    for (const [section, key, says] of cases) {
+      const down = join(dir, `down-${key}.yaml`)
+      await writeFile(down, `redis: { ${section} }\n${MOUNT}`)
+      const res = await cli(['token', 'list', '--config', down], { bare: true })
+      t.equal(res.code, 1, key)
+      t.match(res.stderr, says)
+      t.match(res.stderr, `check \`${key}\` in ${down}`)
+      t.notMatch(res.stderr, /hunter/)
+    }
   },
 )

@@ -128,6 +128,49 @@ t.test('the documented sample config in config/tokengate.yaml loads', async (t) 
   t.equal(c.redis.url, 'redis://127.0.0.1:6379', '${TOKENGATE_REDIS_URL:-…} falls back to its default')
 })
 
+t.test(
+  'a sentinel or cluster section is the topology: its nodes become host and port, url stays unset',
+  async (t) => {
+    const sentinel = parseConfig(
+      `redis:\n  sentinel:\n    name: mymaster\n    nodes: ["10.0.0.1:26379", "[::1]:26380"]\n    password: p\n    sentinelPassword: sp\n${MOUNT}`,
+      's.yaml',
+      {},
+    )
+    t.same(sentinel.redis, {
+      sentinel: {
+        name: 'mymaster',
+        nodes: [
+          { host: '10.0.0.1', port: 26379 },
+          { host: '::1', port: 26380 },
+        ],
+        password: 'p',
+        sentinelPassword: 'sp',
+      },
+      keyPrefix: 'tg:',
+      commandTimeout: 1000,
+      connectTimeout: 2000,
+    })
+    t.notOk('url' in sentinel.redis, 'no default url beside a sentinel section')
+    const cluster = parseConfig(
+      `redis:\n  cluster:\n    nodes:\n      - redis-0.internal:7000\n      - redis-1.internal:7001\n${MOUNT}`,
+      'c.yaml',
+      {},
+    )
+    t.same(cluster.redis.cluster, {
+      nodes: [
+        { host: 'redis-0.internal', port: 7000 },
+        { host: 'redis-1.internal', port: 7001 },
+      ],
+    })
+    t.notOk('url' in cluster.redis, 'no default url beside a cluster section')
+  },
+)
+
+t.test('an empty node list is refused with what to add', async (t) => {
+  const err = problemsOf(() => parseConfig(`redis:\n  cluster:\n    nodes: []\n${MOUNT}`, 'c.yaml', {}))
+  t.same(err.problems, ['c.yaml:3: redis.cluster.nodes: list at least one cluster node as "host:port"'])
+})
+
 const invalid = readdirSync(join(FIXTURES, 'invalid'))
   .filter((f) => f.endsWith('.yaml'))
   .sort()
