@@ -112,8 +112,12 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     // Invalidations sent while we were disconnected are lost: forget everything cached.
     resubscribed: (first) => {
       cache.clear()
+      cache.resume()
       if (!first) log.warn('invalidation channel reconnected; token cache cleared')
     },
+    // Until then every lookup asks Redis (a revocation could be missed); cached records are
+    // served only if Redis fails too.
+    lost: () => cache.suspend(),
   })
   // Serve only once revocations can reach us (or Redis is down, and then nothing is cached).
   await Promise.race([invalidations.ready, delay(config.redis.connectTimeout)])

@@ -301,9 +301,9 @@ export class GateMetrics {
     fromStats('tokengate_token_cache_misses_total', 'Token lookups that went to Redis.', 'misses')
     fromStats('tokengate_token_cache_evictions_total', 'Cache entries dropped to make room.', 'evictions')
     fromStats(
-      'tokengate_token_cache_stale_hits_total',
-      'Tokens served past the cache TTL because Redis failed (cache.staleIfError).',
-      'staleHits',
+      'tokengate_token_cache_outage_hits_total',
+      'Tokens served from the cache because Redis failed (past cache.ttl only with cache.staleIfError).',
+      'outageHits',
     )
     fromStats(
       'tokengate_invalidations_received_total',

@@ -3,8 +3,10 @@
 // unknown tokens are remembered for `negativeTtl` so garbage cannot flood Redis; every entry
 // lives at most `ttl`, the safety net behind pub/sub invalidation (token/invalidation.ts).
 // An invalidation that arrives while a lookup is in flight wins: the older answer is not cached.
-// With `staleIfError`, a record past `ttl` is kept that much longer and served only when Redis
-// fails (the policy still refuses it past its expiresAt); the cache is cleared on reconnect.
+// While the invalidation channel is down (suspend() … resume()), cached answers are not trusted:
+// every lookup asks Redis, and only if Redis fails too is a cached record served (a full outage:
+// DESIGN's "cached tokens still pass"). With `staleIfError`, a record past `ttl` is kept that much
+// longer for the same fallback (the policy still refuses it past its expiresAt).
 import { LRUCache } from 'lru-cache'
 import type { EvictKey } from './keys.js'
 import type { TokenHash, TokenRecord } from './record.js'
@@ -32,8 +34,8 @@ export interface CacheStats {
   evictions: number
   /** Invalidation messages applied. */
   invalidations: number
-  /** Records served past their TTL because the store failed (staleIfError). */
-  staleHits: number
+  /** Records served from the cache because the store failed (an outage; past ttl with staleIfError). */
+  outageHits: number
 }
 
 export interface CachedTokenStore extends TokenStore {
@@ -46,6 +48,10 @@ export interface CachedTokenStore extends TokenStore {
   evict(key: EvictKey): void
   /** Forget everything (invalidations may have been missed). */
   clear(): void
+  /** The invalidation channel is down: stop trusting cached answers (ask Redis; fall back only if it fails). */
+  suspend(): void
+  /** The channel is live again (call after clear()): trust the cache again. */
+  resume(): void
   /** Records currently held (positive and negative). */
   size(): number
   readonly stats: CacheStats
@@ -64,7 +70,7 @@ type Entry = TokenRecord | Aging | typeof UNKNOWN
 const MAX_STUDY_SETS = 1000
 
 export function newCacheStats(): CacheStats {
-  return { hits: 0, negativeHits: 0, misses: 0, evictions: 0, invalidations: 0, staleHits: 0 }
+  return { hits: 0, negativeHits: 0, misses: 0, evictions: 0, invalidations: 0, outageHits: 0 }
 }
 
 function recordOf(entry: TokenRecord | Aging): TokenRecord {
@@ -97,6 +103,8 @@ export function cached(inner: TokenStore, opts: CacheOptions): CachedTokenStore 
   const inflightStudies = new Map<string, Promise<ReadonlySet<string>>>()
   // Bumped by every invalidation: an answer fetched before it is handed out but not cached.
   let generation = 0
+  // False while invalidations cannot reach us: then a cached answer may be stale.
+  let confirmed = true
 
   function invalidateInflight(): void {
     generation++
@@ -108,6 +116,7 @@ export function cached(inner: TokenStore, opts: CacheOptions): CachedTokenStore 
     stats,
 
     peek(hash) {
+      if (!confirmed) return undefined
       const entry = records?.get(hash)
       if (entry === undefined) return undefined
       if (entry === UNKNOWN) {
@@ -143,10 +152,11 @@ export function cached(inner: TokenStore, opts: CacheOptions): CachedTokenStore 
         },
         (err: unknown) => {
           if (inflight.get(hash) === fetch) inflight.delete(hash)
-          const kept = stale ? records?.get(hash) : undefined
+          // Redis failed: a record still held (fresh, or within staleIfError) is served.
+          const kept = records?.get(hash)
           if (kept !== undefined && kept !== UNKNOWN) {
-            stats.staleHits++
-            return (kept as Aging).record
+            stats.outageHits++
+            return recordOf(kept as TokenRecord | Aging)
           }
           throw err
         },
@@ -157,9 +167,15 @@ export function cached(inner: TokenStore, opts: CacheOptions): CachedTokenStore 
 
     async isAlbumMember(user, album) {
       const known = membership?.get(user)?.get(album)
-      if (known !== undefined) return known
+      if (known !== undefined && confirmed) return known
       const gen = generation
-      const member = await inner.isAlbumMember(user, album)
+      let member: boolean
+      try {
+        member = await inner.isAlbumMember(user, album)
+      } catch (err) {
+        if (known === undefined) throw err
+        return known // an outage: the last answer heard
+      }
       if (membership && gen === generation) {
         let albums = membership.get(user)
         if (!albums) {
@@ -214,6 +230,14 @@ export function cached(inner: TokenStore, opts: CacheOptions): CachedTokenStore 
           if (membership) for (const albums of membership.values()) albums.delete(key.album)
           return
       }
+    },
+
+    suspend() {
+      confirmed = false
+    },
+
+    resume() {
+      confirmed = true
     },
 
     clear() {

@@ -9,6 +9,8 @@ export interface InvalidationHandlers {
   evict: (key: EvictKey) => void
   /** Called after each successful (re)subscription, before which messages may have been missed. */
   resubscribed: (first: boolean) => void
+  /** Called when the subscription's connection drops: from now on messages may be missed. */
+  lost?: () => void
 }
 
 export interface Subscription {
@@ -54,8 +56,12 @@ export function subscribeInvalidations(
       () => {},
     )
   }
+  const onClose = () => {
+    if (!closed) on.lost?.()
+  }
   subscriber.on('message', onMessage)
   subscriber.on('ready', subscribe)
+  subscriber.on('close', onClose)
   if (subscriber.status === 'ready') subscribe()
 
   return {
@@ -64,6 +70,7 @@ export function subscribeInvalidations(
       closed = true
       subscriber.removeListener('message', onMessage)
       subscriber.removeListener('ready', subscribe)
+      subscriber.removeListener('close', onClose)
       subscriber.disconnect()
     },
   }

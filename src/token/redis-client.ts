@@ -24,9 +24,14 @@ export interface ConnectOptions {
 /** Reconnection attempts a command waits for when not failing fast. */
 const PATIENT_RETRIES = 3
 
-/** Delay before reconnection attempt `times` (1, 2, …): doubling from 100 ms, capped at 2 s. */
+/**
+ * Delay before reconnection attempt `times` (1, 2, …): 50 ms, then every 100 ms. Short on purpose:
+ * while a replica is cut off it cannot hear revocations (and serves cached tokens if Redis is
+ * down for it), so it must be back within ~100 ms of Redis. Refused connections cost nothing;
+ * an unreachable host is paced by connectTimeout anyway.
+ */
 export function reconnectDelay(times: number): number {
-  return Math.min(50 * 2 ** Math.min(times, 6), 2000)
+  return times <= 1 ? 50 : 100
 }
 
 /**

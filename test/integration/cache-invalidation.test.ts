@@ -158,6 +158,36 @@ t.test(
     t.equal(await status(without, long.token), 503, 'without staleIfError: past the TTL an outage is 503')
     clock += 11 * 60_000
     t.equal(await status(withStale, short.token), 401, 'never past its expiresAt')
-    t.ok(withStale.app.cache.stats.staleHits >= 1, 'counted as a stale hit')
+    t.ok(withStale.app.cache.stats.outageHits >= 1, 'counted as an outage hit')
+  },
+)
+
+t.test(
+  'while the invalidation channel is down every lookup asks Redis, so a missed revoke still counts',
+  async (t) => {
+    const g = await gate()
+    t.teardown(g.stop)
+    const a = await tokens.create({ kind: 'album', album: 'A', perms: 'read', expiresIn: '1h' })
+    const b = await tokens.create({ kind: 'album', album: 'A', perms: 'read', expiresIn: '1h' })
+    for (const x of [a, b]) t.equal(await status(g, x.token), 200)
+    // Revoked behind the channel's back (no message): the 10-minute cache would keep serving it.
+    const { hashSecret } = await import('../../src/credential/secret.js')
+    await redis.client.hset(`tg:token:${hashSecret(a.token)}`, 'revokedAt', String(Date.now()))
+    t.equal(await status(g, a.token), 200, 'cached and the channel is up: served from the cache')
+    g.app.cache.suspend()
+    t.equal(await status(g, a.token), 401, 'channel down: Redis is asked, and says revoked')
+    t.equal(await status(g, b.token), 200)
+    g.app.cache.resume()
+    // A real drop of the subscriber's connection: it reconnects, resubscribes and clears the cache.
+    await redis.client.hset(`tg:token:${hashSecret(b.token)}`, 'revokedAt', String(Date.now()))
+    const mark = g.logs.length
+    await redis.client.client('KILL', 'TYPE', 'pubsub')
+    for (
+      let i = 0;
+      i < 100 && !g.logs.slice(mark).some((l) => l.includes('invalidation channel reconnected'));
+      i++
+    )
+      await new Promise((r) => setTimeout(r, 20))
+    t.equal(await status(g, b.token), 401, 'after the reconnect the cache was cleared')
   },
 )
