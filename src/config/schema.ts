@@ -114,6 +114,11 @@ export const configSchema = z.strictObject({
       ttl: duration.default(30_000),
       /** How long an unknown token is remembered as unknown, so garbage cannot flood Redis. */
       negativeTtl: duration.default(5_000),
+      /**
+       * `scoping: studies`: most StudyInstanceUIDs kept in memory across all cached study sets
+       * (albums, inboxes); ~100 bytes each. A set larger than this is read from Redis per request.
+       */
+      studyUids: z.number().int().min(0).default(1_000_000),
     })
     .prefault({}),
   /** Headers that tell the upstream who is asking. Client-sent copies are always stripped. */

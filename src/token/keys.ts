@@ -17,6 +17,8 @@ export interface Keys {
   userAlbums(user: string): string
   /** set: StudyInstanceUIDs in an album (scoping: studies). */
   albumStudies(album: string): string
+  /** set: StudyInstanceUIDs in a user's inbox (scoping: studies). */
+  userInbox(user: string): string
   /** pub/sub channel for invalidations. */
   events(): string
 }
@@ -30,6 +32,7 @@ export function makeKeys(prefix: string): Keys {
     albumTokens: (album) => `${prefix}album:${album}:tokens`,
     userAlbums: (user) => `${prefix}user:${user}:albums`,
     albumStudies: (album) => `${prefix}album:${album}:studies`,
+    userInbox: (user) => `${prefix}user:${user}:inbox`,
     events: () => `${prefix}events`,
   }
 }

@@ -5,6 +5,7 @@ import { cached } from '../../src/token/cache.js'
 import { makeKeys } from '../../src/token/keys.js'
 import { connectRedis } from '../../src/token/redis-client.js'
 import { RedisTokenStore } from '../../src/token/redis-store.js'
+import { StudySets } from '../../src/token/study-sets.js'
 import { runTokenStoreSuite, type StoreFixture } from '../conformance/token-store.js'
 import { admin } from '../helpers/gate.js'
 import { startRedis } from '../helpers/redis.js'
@@ -32,6 +33,7 @@ function fixture(wrap: (s: RedisTokenStore) => StoreFixture['store']): () => Pro
       addStudies: async (album, uids) => {
         await redis.client.sadd(`tg:album:${album}:studies`, ...uids)
       },
+      studySets: new StudySets(redis.client, makeKeys('tg:')),
       outage: async () => {
         await redis.kill()
         return () => redis.restart()
