@@ -1,4 +1,5 @@
-// Entry point: argv → `serve` | `check-config` | `token …` | `album …`. No logic beyond dispatch.
+// Entry point: argv → `serve` | `check-config` | `token …` | `album …` | `inbox …`. No logic beyond
+// dispatch.
 import { parseArgs } from 'node:util'
 import { runCli } from './admin/cli.js'
 import { startApp } from './app.js'
@@ -11,7 +12,9 @@ commands:
   serve --config FILE           run the proxy
   check-config --config FILE    validate a config file and exit (0 valid, 2 invalid)
   token …                       create, list, show, revoke, disable, enable tokens (tokengate token --help)
-  album …                       add-member, remove-member (tokengate album --help)
+  album …                       add-member, remove-member, add-study, remove-study, studies, import
+                                (tokengate album --help)
+  inbox …                       add-study, remove-study, studies, import (tokengate inbox --help)
 
 --config defaults to $TOKENGATE_CONFIG, then ./tokengate.yaml`
 
@@ -64,6 +67,7 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'token':
     case 'album':
+    case 'inbox':
       return runCli(argv)
     case undefined:
     case '-h':

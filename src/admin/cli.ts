@@ -1,6 +1,7 @@
-// `tokengate token …` and `tokengate album …`: argv → TokenAdmin (admin/tokens.ts) → text or JSON.
-// This file only parses arguments, opens Redis from the config file and prints; every check and
-// every Redis write is in tokens.ts, shared with the admin HTTP API. Exit codes: 0 done, 2 usage
+// `tokengate token …`, `tokengate album …` and `tokengate inbox …`: argv → TokenAdmin
+// (admin/tokens.ts) or StudyAdmin (admin/studies.ts, commands in admin/study-commands.ts) → text
+// or JSON. This file only parses arguments, opens Redis from the config file and prints; every
+// check and every Redis write is in tokens.ts / studies.ts, shared with the admin HTTP API. Exit codes: 0 done, 2 usage
 // or input error (the message says what to change), 1 runtime error (Redis unreachable…).
 import { type ParseArgsConfig, parseArgs } from 'node:util'
 import type { Redis } from 'ioredis'
@@ -8,6 +9,14 @@ import { loadConfigFile } from '../config/load.js'
 import { ConfigError } from '../errors.js'
 import { makeKeys } from '../token/keys.js'
 import { connectRedis } from '../token/redis-client.js'
+import { StudyAdmin } from './studies.js'
+import {
+  ALBUM_STUDY_COMMANDS,
+  ALBUM_STUDY_USAGE,
+  INBOX_COMMANDS,
+  INBOX_USAGE,
+  type StudyCommand,
+} from './study-commands.js'
 import {
   AdminInputError,
   AdminNotFound,
@@ -51,10 +60,11 @@ const ALBUM_USAGE = `usage: tokengate album <command> [options]
 commands:
   add-member ALBUM USER     let USER's user tokens ask for ?album=ALBUM
   remove-member ALBUM USER
+${ALBUM_STUDY_USAGE}
 
 ${CONFIG_NOTE}`
 
-type Values = Record<string, string | boolean | undefined>
+export type Values = Record<string, string | boolean | undefined>
 
 interface Command {
   usage: string
@@ -263,16 +273,21 @@ Remove USER from ALBUM: every running tokengate refuses ?album=ALBUM to USER's u
   },
 }
 
+const STUDY_COMMANDS: Record<string, Record<string, StudyCommand>> = {
+  album: ALBUM_STUDY_COMMANDS,
+  inbox: INBOX_COMMANDS,
+}
+
 /**
  * Run `token …` or `album …` (argv[0] is the group). Resolves to the exit code: 0 done, 2 usage
  * or input error, 1 runtime error. Never throws; always closes its Redis connection.
  */
 export async function runCli(argv: string[], io: CliIO = processIO): Promise<number> {
   const [group, name, ...args] = argv
-  const usage = group === 'album' ? ALBUM_USAGE : TOKEN_USAGE
-  const commands = group === undefined ? undefined : COMMANDS[group]
-  if (!commands) {
-    io.stderr(`tokengate: unknown command "${group ?? ''}"; expected token or album\n`)
+  const usage = group === 'album' ? ALBUM_USAGE : group === 'inbox' ? INBOX_USAGE : TOKEN_USAGE
+  const commands = group === undefined ? undefined : { ...COMMANDS[group], ...STUDY_COMMANDS[group] }
+  if (!commands || Object.keys(commands).length === 0) {
+    io.stderr(`tokengate: unknown command "${group ?? ''}"; expected token, album or inbox\n`)
     return 2
   }
   if (name === '--help' || name === '-h' || name === 'help') {
@@ -330,7 +345,12 @@ export async function runCli(argv: string[], io: CliIO = processIO): Promise<num
     lastRedisError = err
   })
   try {
-    const admin = new TokenAdmin(redis, makeKeys(config.redis.keyPrefix), {
+    const keys = makeKeys(config.redis.keyPrefix)
+    if ('kind' in command) {
+      await command.run(new StudyAdmin(redis, keys), values, positionals, output(io))
+      return 0
+    }
+    const admin = new TokenAdmin(redis, keys, {
       secretPrefix: config.tokens.prefix,
       expiredGrace: config.tokens.expiredGrace,
     })
@@ -413,7 +433,7 @@ async function close(redis: Redis): Promise<void> {
   redis.disconnect()
 }
 
-interface Output {
+export interface Output {
   line: (s: string) => void
   json: (value: unknown) => void
   /** Rows with aligned columns. */
