@@ -34,7 +34,10 @@ async function readInput(path: string): Promise<string> {
 }
 
 function printChange(out: Output, v: Values, change: StudySetChange, verb: string, name: string): void {
-  if (v.json) return out.json(change)
+  if (v.json) {
+    out.json(change)
+    return
+  }
   const unchanged = change.given - change.changed
   out.line(
     `${verb} ${change.changed} of ${change.given} ${change.given === 1 ? 'study' : 'studies'} (${unchanged} ${verb === 'added' ? 'already there' : 'not there'}); ${name} now holds ${change.size}`,
