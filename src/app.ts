@@ -4,7 +4,9 @@
 import type { AddressInfo } from 'node:net'
 import type { Redis } from 'ioredis'
 import type { Config } from './config/schema.js'
+import type { ExecutorDeps } from './forward/execute.js'
 import { createForwarder, type Forwarder } from './forward/forwarder.js'
+import { createSearchClient } from './forward/search-client.js'
 import { createLogger, type Logger } from './log.js'
 import { strippedHeaders } from './rewrite/identity-headers.js'
 import { compileRoutes } from './route/compile.js'
@@ -15,6 +17,7 @@ import { subscribeInvalidations } from './token/invalidation.js'
 import { makeKeys } from './token/keys.js'
 import { connectRedis } from './token/redis-client.js'
 import { RedisTokenStore } from './token/redis-store.js'
+import { evictKeyOf, StudySets } from './token/study-sets.js'
 
 export interface App {
   /** The public listener's address once started. */
@@ -35,13 +38,21 @@ export interface AppOptions {
 
 function pipelineDeps(
   config: Config,
-  base: Omit<PipelineDeps, 'routes' | 'secrets' | 'rewrite'>,
+  base: Omit<PipelineDeps, 'routes' | 'secrets' | 'rewrite' | 'executor'>,
+  executor: Omit<ExecutorDeps, 'parallelSearches'>,
 ): PipelineDeps {
   return {
     ...base,
     routes: compileRoutes(config),
     secrets: { prefix: config.tokens.prefix, allowLegacy: config.tokens.allowLegacy },
-    rewrite: { identityHeaders: config.identityHeaders, stripped: strippedHeaders(config.identityHeaders) },
+    rewrite: {
+      identityHeaders: config.identityHeaders,
+      stripped: strippedHeaders(config.identityHeaders),
+      scoping: config.scoping,
+      publicUrl: config.publicUrl,
+      studies: config.studies,
+    },
+    executor: { ...executor, parallelSearches: config.studies.parallelSearches },
   }
 }
 
@@ -98,7 +109,21 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   await Promise.race([invalidations.ready, delay(config.redis.connectTimeout)])
 
   const forwarder = createForwarder(config.forward)
-  let deps = pipelineDeps(config, { store: cache, forwarder, log, now })
+  const searches = createSearchClient(config.forward)
+  const studySets = new StudySets(redis, keys)
+  const executor = {
+    forwarder,
+    searches,
+    // STOW-RS (scoping: studies): the set changes in Redis (other replicas hear of it on the
+    // events channel), and this replica forgets its copy before the client gets the answer.
+    recorder: {
+      async add(into: Parameters<StudySets['add']>[0], uids: readonly string[]) {
+        await studySets.add(into, uids)
+        cache.evict(evictKeyOf(into))
+      },
+    },
+  }
+  let deps = pipelineDeps(config, { store: cache, forwarder, log, now }, executor)
   const proxy: ProxyServer = createProxyServer(createPipeline(() => deps))
   const address = await proxy.listen(config.listen.host, config.listen.port)
   log.info(
@@ -111,12 +136,13 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     cache,
     forwarder,
     reload(next) {
-      deps = pipelineDeps(next, { store: cache, forwarder, log, now })
+      deps = pipelineDeps(next, { store: cache, forwarder, log, now }, executor)
     },
     async stop(deadlineMs = 10_000) {
       await proxy.close(deadlineMs)
       await invalidations.close()
       await forwarder.close()
+      searches.close()
       await cache.close()
       subscriber.disconnect()
       log.flush?.()

@@ -9,12 +9,10 @@
 // bounded by one URL (a string longer than MAX_URL passes through as it is). Input that is not
 // JSON is passed through byte for byte (the lexer may then rewrite nothing).
 import { Transform, type TransformCallback } from 'node:stream'
+import type { UrlRewrite } from '../rewrite/response-urls.js'
+import { stringEnd } from './json-scan.js'
 
-/** Where URLs point upstream (`from`, absolute URL prefixes) and what replaces each prefix. */
-export interface UrlRewrite {
-  /** Pairs of [upstream prefix, public prefix], tried in order; no trailing slash on either. */
-  bases: readonly (readonly [string, string])[]
-}
+export type { UrlRewrite }
 
 const RETRIEVE_URL = '00081190'
 const BULK_DATA_URI = 'BulkDataURI'
@@ -25,7 +23,6 @@ const MAX_URL = 64 * 1024
 const MAX_KEY = 32
 
 const QUOTE = 0x22
-const BACKSLASH = 0x5c
 
 /** The keys that matter; every other key is Other. */
 enum Key {
@@ -84,19 +81,12 @@ function rewriteRaw(raw: string, spec: UrlRewrite): string | null {
   return out === decoded ? null : JSON.stringify(out).slice(1, -1)
 }
 
-/** Length of the run of backslashes ending just before `at`, not looking before `from`. */
-function backslashesBefore(chunk: Buffer, at: number, from: number): number {
-  let k = at - 1
-  while (k >= from && chunk[k] === BACKSLASH) k--
-  return at - 1 - k
-}
-
 /** A Transform that rewrites RetrieveURL and BulkDataURI values in a DICOM JSON byte stream. */
 export class DicomJsonUrlRewriter extends Transform {
   private readonly stack: Frame[] = []
-  /** Inside a string; `escaped` when the previous byte was a backslash inside it. */
+  /** Inside a string; `escaped` when the previous chunk ended inside an escape in it. */
   private inString = false
-  private escaped = false
+  escaped = false
   /** What the current string is: a key (collected), a URL (held back) or anything else (passed). */
   private stringRole: 'key' | 'url' | 'other' = 'other'
   /** In an object, whether the next string is a key. */
@@ -121,7 +111,7 @@ export class DicomJsonUrlRewriter extends Transform {
       if (this.inString) {
         // Find the closing quote, honouring escapes (which may straddle chunks).
         const start = i
-        const end = this.stringEnd(chunk, i)
+        const end = stringEnd(chunk, i, this)
         const stop = end === -1 ? n : end
         if (this.stringRole === 'key') {
           if (end !== -1 && this.keyText === '') {
@@ -179,29 +169,6 @@ export class DicomJsonUrlRewriter extends Transform {
     if (out.length === 1) this.push(out[0])
     else if (out.length > 1) this.push(Buffer.concat(out))
     done()
-  }
-
-  /**
-   * Index of the quote that ends the current string at or after `i`, or -1 when the string goes
-   * on past this chunk (then `escaped` says whether the chunk ended inside an escape). indexOf
-   * finds quotes; a quote preceded by an odd run of backslashes is escaped.
-   */
-  private stringEnd(chunk: Buffer, i: number): number {
-    let j = i
-    if (this.escaped) {
-      if (j >= chunk.length) return -1
-      j++ // the byte after a backslash that ended the previous chunk
-      this.escaped = false
-    }
-    for (;;) {
-      const q = chunk.indexOf(QUOTE, j)
-      if (q === -1) {
-        this.escaped = backslashesBefore(chunk, chunk.length, j) % 2 === 1
-        return -1
-      }
-      if (backslashesBefore(chunk, q, j) % 2 === 0) return q
-      j = q + 1
-    }
   }
 
   override _flush(done: TransformCallback): void {

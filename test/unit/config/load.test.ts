@@ -35,7 +35,13 @@ t.test('the minimal config loads with every default filled in', async (t) => {
   t.equal(c.mounts[0]?.wadoNormalizeQuery, false)
   t.equal(c.mounts[0]?.rules, undefined, 'no rules: the DICOMweb defaults apply at compile time')
   t.equal(c.scoping, 'query')
-  t.same(c.cache, { max: 100_000, ttl: 30_000, negativeTtl: 5_000 })
+  t.same(c.cache, { max: 100_000, ttl: 30_000, negativeTtl: 5_000, studyUids: 1_000_000 })
+  t.same(c.studies, { maxUrlLength: 8000, parallelSearches: 4 })
+  t.equal(c.publicUrl, undefined)
+  t.same(
+    [c.mounts[0]?.zip, c.mounts[0]?.rewriteResponseUrls, c.mounts[0]?.upstreamAliases],
+    [false, true, []],
+  )
   t.same(c.identityHeaders, {
     user: 'X-Tokengate-User',
     tokenId: 'X-Tokengate-Token-Id',
@@ -68,7 +74,14 @@ t.test('the full config loads every key, durations in milliseconds', async (t) =
   ])
   t.same(c.mounts[1]?.upstreamAuth, { header: { name: 'X-Api-Key', value: 'k' } })
   t.equal(c.scoping, 'studies')
-  t.same(c.cache, { max: 0, ttl: 60_000, negativeTtl: 1500 })
+  t.same(c.cache, { max: 0, ttl: 60_000, negativeTtl: 1500, studyUids: 5000 })
+  t.same(c.studies, { maxUrlLength: 4000, parallelSearches: 8 })
+  t.equal(c.publicUrl, 'https://pacs.example.org/gate')
+  t.same(
+    [c.mounts[0]?.rewriteResponseUrls, c.mounts[0]?.upstreamAliases],
+    [false, ['http://pacs.internal/dicom-web']],
+  )
+  t.equal(c.mounts[1]?.zip, true)
   t.same(c.identityHeaders.strip, ['X-Forwarded-User'])
   t.same(c.forward, { connectTimeout: 2000, headersTimeout: 120_000, keepAliveTimeout: 1000, maxSockets: 16 })
   t.same(c.tokens, { prefix: 'acme_', allowLegacy: false, expiredGrace: 86_400_000 })
