@@ -74,8 +74,8 @@ async function search(query: string) {
   const res = await send(gate.url, { path: `/api/studies${query}`, headers: bearer(token) })
   return { res, upstream: seen.slice(before) }
 }
-const uidsOf = (body: unknown) =>
-  (body as { '0020000D': { Value: string[] } }[]).map((r) => r['0020000D'].Value[0])
+const uidsOf = (body: unknown): string[] =>
+  (body as { '0020000D': { Value: string[] } }[]).map((r) => r['0020000D'].Value[0] as string)
 const listOf = (url: string) =>
   (new URL(url, 'http://x').searchParams.get('StudyInstanceUID') ?? '').split(',')
 
