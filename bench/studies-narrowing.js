@@ -140,7 +140,9 @@ scoping: ${scoping}
       (_, i) => `1.2.826.0.1.3680043.10.${i + 1}`,
     )
     const big = [...synthetic]
-    real.forEach((uid, i) => big.splice(Math.floor((i * big.length) / REAL_STUDIES), 0, uid))
+    real.forEach((uid, i) => {
+      big.splice(Math.floor((i * big.length) / REAL_STUDIES), 0, uid)
+    })
     const file = join(dir, 'big.txt')
     await writeFile(file, big.join('\n'))
     await cli(['album', 'import', 'big', file], studiesConfig)
