@@ -17,7 +17,7 @@ import { subscribeInvalidations } from './token/invalidation.js'
 import { makeKeys } from './token/keys.js'
 import { connectRedis } from './token/redis-client.js'
 import { RedisTokenStore } from './token/redis-store.js'
-import { evictKeyOf, StudySets } from './token/study-sets.js'
+import { evictKeyOf, type StudySetRef, StudySets } from './token/study-sets.js'
 
 export interface App {
   /** The public listener's address once started. */
@@ -117,7 +117,14 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     // STOW-RS (scoping: studies): the set changes in Redis (other replicas hear of it on the
     // events channel), and this replica forgets its copy before the client gets the answer.
     recorder: {
-      async add(into: Parameters<StudySets['add']>[0], uids: readonly string[]) {
+      async has(into: StudySetRef, study: string) {
+        const set =
+          into.kind === 'album' ? await cache.albumStudies(into.album) : await cache.inboxStudies(into.user)
+        return set.has(study)
+      },
+      track: (into: StudySetRef, study: string, sops: readonly string[]) =>
+        studySets.track(into, study, sops),
+      async add(into: StudySetRef, uids: readonly string[]) {
         await studySets.add(into, uids)
         cache.evict(evictKeyOf(into))
       },

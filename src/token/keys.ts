@@ -19,6 +19,10 @@ export interface Keys {
   albumStudies(album: string): string
   /** set: StudyInstanceUIDs in a user's inbox (scoping: studies). */
   userInbox(user: string): string
+  /** set, expiring: SOP Instance UIDs of a study not yet in the album, stored through it (STOW-RS). */
+  albumStored(album: string, study: string): string
+  /** set, expiring: the same for a user's inbox. */
+  inboxStored(user: string, study: string): string
   /** pub/sub channel for invalidations. */
   events(): string
 }
@@ -33,6 +37,8 @@ export function makeKeys(prefix: string): Keys {
     userAlbums: (user) => `${prefix}user:${user}:albums`,
     albumStudies: (album) => `${prefix}album:${album}:studies`,
     userInbox: (user) => `${prefix}user:${user}:inbox`,
+    albumStored: (album, study) => `${prefix}album:${album}:stored:${study}`,
+    inboxStored: (user, study) => `${prefix}user:${user}:stored:${study}`,
     events: () => `${prefix}events`,
   }
 }

@@ -20,6 +20,8 @@ export function isStudyUid(value: string): boolean {
 
 /** UIDs per SADD/SREM: big imports go in several commands, none of them blocking Redis for long. */
 const BATCH = 1000
+/** How long the instances a STOW stored into a new study are remembered (parallel uploads). */
+const STORED_TTL_MS = 3_600_000
 const SCAN_COUNT = 1000
 
 /** The invalidation that makes every replica forget a cached set (inbox changes go by user). */
@@ -62,6 +64,25 @@ export class StudySets {
 
   async count(ref: StudySetRef): Promise<number> {
     return this.redis.scard(this.key(ref))
+  }
+
+  /**
+   * Remember that `sops` of `study` were stored through `ref` (for an hour) and return every
+   * instance remembered so far: uploads of one new study in parallel requests add up. One key,
+   * one MULTI: fine on Redis Cluster.
+   */
+  async track(ref: StudySetRef, study: string, sops: readonly string[]): Promise<ReadonlySet<string>> {
+    const key =
+      ref.kind === 'album' ? this.keys.albumStored(ref.album, study) : this.keys.inboxStored(ref.user, study)
+    const replies = await this.redis
+      .multi()
+      .sadd(key, ...sops)
+      .pexpire(key, STORED_TTL_MS)
+      .smembers(key)
+      .exec()
+    const failed = replies?.find(([err]) => err)
+    if (!replies || failed) throw failed?.[0] ?? new Error('MULTI aborted')
+    return new Set(replies[2]?.[1] as string[])
   }
 
   private async change(

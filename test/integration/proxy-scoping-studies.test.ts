@@ -307,6 +307,43 @@ t.test('a failed store adds nothing', async (t) => {
   t.same((await redis.client.smembers('tg:album:alpha:studies')).sort(), before.sort())
 })
 
+t.test("storing under another album's StudyInstanceUID does not add that study to the album", async (t) => {
+  // A crafted instance claiming to belong to beta's study (Orthanc accepts it: same patient).
+  const crafted = await orthanc.makeInstanceFile({ studyInstanceUID: b1.studyInstanceUID, patientId: 'PB1' })
+  const res = await stow(alphaWriter.token, '/studies', [crafted])
+  t.equal(res.status, 200, 'the upstream stored it')
+  t.equal(
+    await redis.client.sismember('tg:album:alpha:studies', b1.studyInstanceUID),
+    0,
+    'not added to alpha',
+  )
+  t.equal(
+    (await get(alpha.token, `/studies/${b1.studyInstanceUID}/metadata`)).status,
+    404,
+    'still out of reach',
+  )
+  t.notOk((await column(t, alpha.token, '/studies')).includes(b1.studyInstanceUID))
+})
+
+t.test(
+  'a new study uploaded in parallel requests joins the album; a later upload to it is fine',
+  async (t) => {
+    const study = `2.25.${Date.now()}${Math.floor(Math.random() * 1e6)}`
+    const files = await Promise.all(
+      [1, 2, 3].map(() => orthanc.makeInstanceFile({ studyInstanceUID: study, patientId: 'PPAR' })),
+    )
+    const answers = await Promise.all(files.slice(0, 2).map((f) => stow(alphaWriter.token, '/studies', [f])))
+    t.same(
+      answers.map((a) => a.status),
+      [200, 200],
+    )
+    t.equal(await redis.client.sismember('tg:album:alpha:studies', study), 1, 'in alpha after both stores')
+    const third = await stow(alphaWriter.token, `/studies/${study}`, [files[2] as Buffer])
+    t.equal(third.status, 200)
+    t.equal(((await get(alpha.token, `/studies/${study}/metadata`)).json() as Row[]).length, 3)
+  },
+)
+
 t.test('a zip download is refused with 406 and a reason, after the token and its permission', async (t) => {
   const zip = await get(betaDownload.token, `/studies/${b1.studyInstanceUID}`, { accept: 'application/zip' })
   t.equal(zip.status, 406)
