@@ -114,7 +114,14 @@ export function createForwarder(opts: ForwardOptions): Forwarder {
     // Overwrite what the upstream said: a link response must not be cached or leak a Referer.
     for (const name in state.patch.responseHeaders) proxyRes.headers[name] = state.patch.responseHeaders[name]
     // selfHandleResponse was set for this request: the body goes through the transform.
-    if (state.transform) writeTransformed(proxyRes, res, state.transform, state.fail)
+    if (state.transform) {
+      const head = {
+        status: proxyRes.statusCode ?? 502,
+        statusMessage: proxyRes.statusMessage,
+        headers: proxyRes.headers,
+      }
+      writeTransformed(head, proxyRes, res, state.transform, state.fail)
+    }
   })
 
   function armTimeouts(proxyReqSocket: Socket, state: InFlight, destroy: () => void): void {

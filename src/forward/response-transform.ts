@@ -6,12 +6,14 @@
 // The status and headers are written when the transform emits its first byte (or ends), so a
 // transform that holds the body back (STOW recording) can still fail the request with a proper
 // error answer; once bytes have gone out, a failure can only cut the client's connection.
-import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
-import type { Transform } from 'node:stream'
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http'
+import type { Readable, Transform } from 'node:stream'
 
 /** The upstream's status line and headers, as the factory sees them. */
 export interface UpstreamHead {
   status: number
+  /** The reason phrase to repeat (HTTP/1.1), if any. */
+  statusMessage?: string | undefined
   headers: IncomingHttpHeaders
 }
 
@@ -40,27 +42,30 @@ function copyHeaders(res: ServerResponse, headers: IncomingHttpHeaders, transfor
 }
 
 /**
- * Send `upstream` to `res`, through the factory's Transform if it returns one. `fail` is called
- * (once) when the transform fails before anything was written.
+ * Send the upstream's answer (`head`, and `upstream`: its body) to `res`, through the factory's
+ * Transform if it returns one. `fail` is called (once) when the transform fails before anything
+ * was written. An http.IncomingMessage is both: writeTransformed(msg, msg, …) with
+ * `{ status: msg.statusCode, statusMessage, headers }`; an undici response gives its body.
  */
 export function writeTransformed(
-  upstream: IncomingMessage,
+  head: UpstreamHead,
+  upstream: Readable,
   res: ServerResponse,
   factory: ResponseTransformFactory,
   fail: (err: Error) => void,
 ): void {
-  const status = upstream.statusCode ?? 502
+  const { status, statusMessage, headers } = head
   let transform: Transform | null
   try {
-    transform = factory({ status, headers: upstream.headers })
+    transform = factory(head)
   } catch (err) {
     upstream.destroy()
     fail(err as Error)
     return
   }
   if (!transform) {
-    copyHeaders(res, upstream.headers, false)
-    res.writeHead(status, upstream.statusMessage)
+    copyHeaders(res, headers, false)
+    res.writeHead(status, statusMessage)
     upstream.pipe(res)
     return
   }
@@ -69,8 +74,8 @@ export function writeTransformed(
   const start = () => {
     if (started) return
     started = true
-    copyHeaders(res, upstream.headers, true)
-    res.writeHead(status, upstream.statusMessage)
+    copyHeaders(res, headers, true)
+    res.writeHead(status, statusMessage)
   }
   body.on('data', (chunk: Buffer) => {
     start()
