@@ -10,7 +10,7 @@
 //
 // Rows: direct to Orthanc; through tokengate un-narrowed; narrowed to a small album holding all
 // the real studies (one upstream search); narrowed to a 10,000-study album (the real studies plus
-// synthetic UIDs: the list is split over ~45 upstream searches whose answers are merged).
+// synthetic UIDs: the list is split over ~36 upstream searches whose answers are merged).
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { readFileSync } from 'node:fs'
