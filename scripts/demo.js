@@ -1,6 +1,8 @@
-// The demo behind `npm run demo`: Redis and Orthanc (with DICOMweb) on local ports, three synthetic
-// studies, tokengate on 127.0.0.1:8080 in front of Orthanc, an album token and a user token, and
-// the README's curl lines with those tokens filled in (each tried once, so a broken line shows).
+// The demo behind `npm run demo`: Redis and Orthanc (with DICOMweb) on local ports, four synthetic
+// studies, tokengate on 127.0.0.1:8080 in front of Orthanc with `scoping: studies` — two albums and
+// an inbox whose study sets tokengate enforces itself, so an album token over the plain Orthanc
+// behaves like a private PACS holding only that album — and the README's curl lines with the
+// tokens filled in (each tried once, so a broken line shows, with the studies it saw).
 // Everything runs in the background; state and logs are in .demo/; `npm run demo -- stop` ends it.
 import { execFile, spawn } from 'node:child_process'
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs'
@@ -89,11 +91,18 @@ async function tokengate(args, config) {
   return stdout
 }
 
-/** @param {string} url @param {Record<string, string>} headers */
+/**
+ * Try a curl line once: its status, and for a QIDO search how many results it gave.
+ * @param {string} url @param {Record<string, string>} headers
+ */
 async function tryLine(url, headers = {}) {
   const res = await fetch(url, { headers })
-  await res.arrayBuffer()
-  return res.status
+  const body = await res.text()
+  if (res.ok && /json/.test(res.headers.get('content-type') ?? '') && body.startsWith('[')) {
+    const n = JSON.parse(body).length
+    return `${res.status}, ${n} result${n === 1 ? '' : 's'}`
+  }
+  return String(res.status)
 }
 
 async function start() {
@@ -122,9 +131,12 @@ async function start() {
     ['DEMO^ALICE', 'CT chest'],
     ['DEMO^BOB', 'MR knee'],
     ['DEMO^CAROL', 'XR hand'],
+    ['DEMO^DAVE', 'US abdomen'],
   ]) {
     studies.push(await orthanc.createStudy({ patientName: name, studyDescription: description }))
   }
+  const [s1, s2, s3, s4] = studies
+  if (!s1 || !s2 || !s3 || !s4) throw new Error('the studies were not created')
 
   const port = await pickPort(8080)
   const config = join(state, 'tokengate.yaml')
@@ -138,7 +150,8 @@ mounts:
     upstream: ${orthanc.dicomWebUrl}
     wado: ${orthanc.wadoUrl}
     wadoNormalizeQuery: true
-scoping: query
+# Orthanc knows nothing of albums: tokengate enforces the study sets in Redis itself.
+scoping: studies
 cache: { max: 100000, ttl: 30s, negativeTtl: 5s }
 `,
   )
@@ -147,44 +160,27 @@ cache: { max: 100000, ttl: 30s, negativeTtl: 5s }
   const base = `http://127.0.0.1:${port}`
   await waitFor(async () => (await fetch(`${base}/api/studies`)).status === 401, 'tokengate')
 
-  const album = JSON.parse(
-    await tokengate(
-      [
-        'token',
-        'create',
-        '--kind',
-        'album',
-        '--album',
-        'demo-album',
-        '--perms',
-        'read,download',
-        '--expires',
-        '7d',
-        '--description',
-        'demo album token',
-        '--json',
-      ],
-      config,
-    ),
-  )
-  const user = JSON.parse(
-    await tokengate(
-      ['token', 'create', '--kind', 'user', '--user', 'alice', '--expires', '7d', '--json'],
-      config,
-    ),
-  )
+  /** @param {string[]} args */
+  const create = async (args) =>
+    JSON.parse(await tokengate(['token', 'create', ...args, '--expires', '7d', '--json'], config))
+  const album = await create(['--kind', 'album', '--album', 'demo-album', '--perms', 'read,download'])
+  const other = await create(['--kind', 'album', '--album', 'other-album', '--perms', 'read'])
+  const user = await create(['--kind', 'user', '--user', 'alice'])
+  // Study sets: demo-album holds two studies, other-album one, alice's inbox the fourth.
+  await tokengate(['album', 'add-study', 'demo-album', s1.studyInstanceUID, s2.studyInstanceUID], config)
+  await tokengate(['album', 'add-study', 'other-album', s3.studyInstanceUID], config)
+  await tokengate(['inbox', 'add-study', 'alice', s4.studyInstanceUID], config)
   await tokengate(['album', 'add-member', 'demo-album', 'alice'], config)
 
-  const s = studies[0]
-  if (!s) throw new Error('no study was created')
-  const wado = `studyUID=${s.studyInstanceUID}&seriesUID=${s.seriesInstanceUID}&objectUID=${s.sopInstanceUID}&requestType=WADO&contentType=image%2Fjpeg`
+  const wado = `studyUID=${s1.studyInstanceUID}&seriesUID=${s1.seriesInstanceUID}&objectUID=${s1.sopInstanceUID}&requestType=WADO&contentType=image%2Fjpeg`
   const hostPort = base.replace('http://', '')
-  /** @type {[string, string, () => Promise<number>][]} */
+  const auth = (/** @type {string} */ t) => ({ authorization: `Bearer ${t}` })
+  /** @type {[string, string, () => Promise<string>][]} */
   const lines = [
     [
-      'Bearer (album token)',
+      "Bearer (album token): demo-album is the whole PACS, 2 of Orthanc's 4 studies",
       `curl ${base}/api/studies -H "Authorization: Bearer ${album.token}"`,
-      () => tryLine(`${base}/api/studies`, { authorization: `Bearer ${album.token}` }),
+      () => tryLine(`${base}/api/studies`, auth(album.token)),
     ],
     [
       'Basic: the user name is ignored',
@@ -195,24 +191,58 @@ cache: { max: 100000, ttl: 30s, negativeTtl: 5s }
         }),
     ],
     [
-      'the token in the path',
+      'the token in the path; RetrieveURLs in the answer keep /link/<token>/',
       `curl ${base}/api/link/${album.token}/studies`,
       () => tryLine(`${base}/api/link/${album.token}/studies`),
     ],
     [
+      'series and instance searches are narrowed too',
+      `curl ${base}/api/instances -H "Authorization: Bearer ${album.token}"`,
+      () => tryLine(`${base}/api/instances`, auth(album.token)),
+    ],
+    [
+      'another album token sees only other-album (1 study)',
+      `curl ${base}/api/studies -H "Authorization: Bearer ${other.token}"`,
+      () => tryLine(`${base}/api/studies`, auth(other.token)),
+    ],
+    [
+      "a study of demo-album does not exist for other-album's token (404)",
+      `curl -i ${base}/api/studies/${s1.studyInstanceUID}/metadata -H "Authorization: Bearer ${other.token}"`,
+      () => tryLine(`${base}/api/studies/${s1.studyInstanceUID}/metadata`, auth(other.token)),
+    ],
+    [
+      'asking for it by StudyInstanceUID finds nothing either',
+      `curl "${base}/api/studies?StudyInstanceUID=${s1.studyInstanceUID}" -H "Authorization: Bearer ${other.token}"`,
+      () => tryLine(`${base}/api/studies?StudyInstanceUID=${s1.studyInstanceUID}`, auth(other.token)),
+    ],
+    [
+      'user token: its albums and its inbox together (3 studies)',
+      `curl ${base}/api/studies -H "Authorization: Bearer ${user.token}"`,
+      () => tryLine(`${base}/api/studies`, auth(user.token)),
+    ],
+    [
       'user token, one of its albums',
       `curl "${base}/api/studies?album=demo-album" -H "Authorization: Bearer ${user.token}"`,
-      () => tryLine(`${base}/api/studies?album=demo-album`, { authorization: `Bearer ${user.token}` }),
+      () => tryLine(`${base}/api/studies?album=demo-album`, auth(user.token)),
     ],
     [
       'user token, its inbox',
       `curl "${base}/api/studies?inbox=true" -H "Authorization: Bearer ${user.token}"`,
-      () => tryLine(`${base}/api/studies?inbox=true`, { authorization: `Bearer ${user.token}` }),
+      () => tryLine(`${base}/api/studies?inbox=true`, auth(user.token)),
     ],
     [
       'WADO-URI, a JPEG of the first instance',
       `curl "${base}/api/wado?${wado}" -H "Authorization: Bearer ${album.token}" -o image.jpg`,
-      () => tryLine(`${base}/api/wado?${wado}`, { authorization: `Bearer ${album.token}` }),
+      () => tryLine(`${base}/api/wado?${wado}`, auth(album.token)),
+    ],
+    [
+      'a zip: Orthanc has none, tokengate says so (406)',
+      `curl -i ${base}/api/studies/${s1.studyInstanceUID} -H "Accept: application/zip" -H "Authorization: Bearer ${album.token}"`,
+      () =>
+        tryLine(`${base}/api/studies/${s1.studyInstanceUID}`, {
+          ...auth(album.token),
+          accept: 'application/zip',
+        }),
     ],
     ['refused: no token (401)', `curl -i ${base}/api/studies`, () => tryLine(`${base}/api/studies`)],
   ]
@@ -222,8 +252,9 @@ tokengate demo is running (state and logs in .demo/):
   tokengate  ${base}  →  Orthanc ${orthanc.url} (DICOMweb ${orthanc.dicomWebUrl})
   Redis      redis://127.0.0.1:${redisPort}
   studies    ${studies.map((x) => x.studyInstanceUID).join('\n             ')}
-  album token (demo-album, read+download)  id ${album.id}
-  user token  (alice, member of demo-album) id ${user.id}
+  album token (demo-album: studies 1 and 2, read+download)  id ${album.id}
+  album token (other-album: study 3, read)                  id ${other.id}
+  user token  (alice: member of demo-album, study 4 in her inbox) id ${user.id}
 
 Try these:
 `)
@@ -233,10 +264,13 @@ Try these:
   }
   console.log(`Manage tokens:  node bin/tokengate.js token list --config .demo/tokengate.yaml
 Revoke one:     node bin/tokengate.js token revoke ${album.id} --config .demo/tokengate.yaml
+Album studies:  node bin/tokengate.js album studies demo-album --config .demo/tokengate.yaml
+Add one:        node bin/tokengate.js album add-study demo-album ${s3.studyInstanceUID} --config .demo/tokengate.yaml
 Stop the demo:  npm run demo -- stop
 
-This demo uses scoping: query, which forwards album=/inbox= to the upstream; Orthanc ignores
-them, so every token sees all of Orthanc's studies here.`)
+scoping: studies: Orthanc knows nothing of albums; tokengate checks every study path against the
+token's study set (404 outside it), narrows every search to it, and points the RetrieveURLs in the
+answers back at itself.`)
 }
 
 if (process.argv[2] === 'stop') {

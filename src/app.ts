@@ -8,7 +8,9 @@ import { type AdminApi, startAdminApi } from './admin/api.js'
 import { loadConfigFile } from './config/load.js'
 import type { Config } from './config/schema.js'
 import { ConfigError } from './errors.js'
+import type { ExecutorDeps } from './forward/execute.js'
 import { createForwarder, type Forwarder } from './forward/forwarder.js'
+import { createSearchClient } from './forward/search-client.js'
 import { createLogger, type Logger } from './log.js'
 import { createOpsServer, type OpsServer } from './metrics/ops-server.js'
 import { GateMetrics } from './metrics/registry.js'
@@ -23,6 +25,7 @@ import { makeKeys } from './token/keys.js'
 import { recordLastUsed } from './token/last-used.js'
 import { connectRedis, describeRedis, type RedisClient } from './token/redis-client.js'
 import { RedisTokenStore } from './token/redis-store.js'
+import { evictKeyOf, type StudySetRef, StudySets } from './token/study-sets.js'
 
 export interface App {
   /** The public listener's address once started. */
@@ -128,6 +131,27 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   })
   const forwarder = createForwarder(config.forward)
   metrics.bindUpstreamSockets(() => forwarder.socketCounts())
+  const searches = createSearchClient(config.forward)
+  const studySets = new StudySets(redis, keys)
+  const executor: Omit<ExecutorDeps, 'parallelSearches'> = {
+    forwarder,
+    searches,
+    // STOW-RS (scoping: studies): the set changes in Redis (other replicas hear of it on the
+    // events channel), and this replica forgets its copy before the client gets the answer.
+    recorder: {
+      async has(into: StudySetRef, study: string) {
+        const set =
+          into.kind === 'album' ? await cache.albumStudies(into.album) : await cache.inboxStudies(into.user)
+        return set.has(study)
+      },
+      track: (into: StudySetRef, study: string, sops: readonly string[]) =>
+        studySets.track(into, study, sops),
+      async add(into: StudySetRef, uids: readonly string[]) {
+        await studySets.add(into, uids)
+        cache.evict(evictKeyOf(into))
+      },
+    },
+  }
 
   let running = config
   let deps: PipelineDeps
@@ -144,7 +168,14 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
       lastUsed,
       accessLog: c.log.access,
       secrets: { prefix: c.tokens.prefix, allowLegacy: c.tokens.allowLegacy },
-      rewrite: { identityHeaders: c.identityHeaders, stripped: strippedHeaders(c.identityHeaders) },
+      rewrite: {
+        identityHeaders: c.identityHeaders,
+        stripped: strippedHeaders(c.identityHeaders),
+        scoping: c.scoping,
+        publicUrl: c.publicUrl,
+        studies: c.studies,
+      },
+      executor: { ...executor, parallelSearches: c.studies.parallelSearches },
     }
   }
   deps = build(config)
@@ -220,6 +251,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
       await lastUsed.close()
       await invalidations.close()
       await forwarder.close()
+      searches.close()
       await cache.close()
       await ops?.close()
       log.flush?.()

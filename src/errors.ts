@@ -13,6 +13,7 @@ export type ErrorCode =
   | 'INVALID_TOKEN'
   | 'FORBIDDEN'
   | 'OUT_OF_SCOPE'
+  | 'NOT_ACCEPTABLE'
   | 'STORE_UNAVAILABLE'
   | 'UPSTREAM_UNAVAILABLE'
   | 'UPSTREAM_TIMEOUT'
@@ -27,6 +28,7 @@ export const REASONS = {
   INVALID_TOKEN: ['unknown', 'expired', 'revoked', 'disabled', 'bad_checksum'],
   FORBIDDEN: ['missing_perm', 'inbox_refused'],
   OUT_OF_SCOPE: ['album_not_allowed', 'not_album_member', 'study_not_in_scope'],
+  NOT_ACCEPTABLE: ['zip_unsupported'],
   STORE_UNAVAILABLE: ['redis_error', 'redis_timeout'],
   UPSTREAM_UNAVAILABLE: ['econnrefused', 'econnreset', 'bad_response'],
   UPSTREAM_TIMEOUT: ['connect', 'headers', 'body'],
@@ -40,6 +42,7 @@ export type MissingCredentialReason = (typeof REASONS.MISSING_CREDENTIAL)[number
 export type InvalidTokenReason = (typeof REASONS.INVALID_TOKEN)[number]
 export type ForbiddenReason = (typeof REASONS.FORBIDDEN)[number]
 export type OutOfScopeReason = (typeof REASONS.OUT_OF_SCOPE)[number]
+export type NotAcceptableReason = (typeof REASONS.NOT_ACCEPTABLE)[number]
 export type StoreUnavailableReason = (typeof REASONS.STORE_UNAVAILABLE)[number]
 export type UpstreamUnavailableReason = (typeof REASONS.UPSTREAM_UNAVAILABLE)[number]
 export type UpstreamTimeoutReason = (typeof REASONS.UPSTREAM_TIMEOUT)[number]
@@ -53,6 +56,7 @@ export type Reason =
   | InvalidTokenReason
   | ForbiddenReason
   | OutOfScopeReason
+  | NotAcceptableReason
   | StoreUnavailableReason
   | UpstreamUnavailableReason
   | UpstreamTimeoutReason
@@ -96,6 +100,9 @@ export class Forbidden extends GateError<ForbiddenReason> {
 }
 export class OutOfScope extends GateError<OutOfScopeReason> {
   readonly code = 'OUT_OF_SCOPE'
+}
+export class NotAcceptable extends GateError<NotAcceptableReason> {
+  readonly code = 'NOT_ACCEPTABLE'
 }
 export class StoreUnavailable extends GateError<StoreUnavailableReason> {
   readonly code = 'STORE_UNAVAILABLE'
@@ -184,6 +191,12 @@ export const ERROR_CATALOG: Readonly<Record<ErrorCode, Mapping>> = {
     showReason: true,
   },
   OUT_OF_SCOPE: { status: 404, error: 'not_found', message: 'no such resource', showReason: false },
+  NOT_ACCEPTABLE: {
+    status: 406,
+    error: 'not_acceptable',
+    message: 'the upstream cannot produce the requested media type',
+    showReason: true,
+  },
   STORE_UNAVAILABLE: {
     status: 503,
     error: 'service_unavailable',
@@ -205,7 +218,7 @@ export const ERROR_CATALOG: Readonly<Record<ErrorCode, Mapping>> = {
   },
 }
 
-/** Client-facing text for the reasons a client may see (400 and 403 only: they reveal nothing). */
+/** Client-facing text for the reasons a client may see (400, 403 and 406: they reveal nothing). */
 export const VISIBLE_REASON_TEXT: Partial<Record<Reason, string>> = {
   bad_path: 'the path is not allowed (dot segments or encoded separators)',
   conflicting_scope: 'album and inbox cannot be asked for together, nor two different albums',
@@ -219,6 +232,8 @@ export const VISIBLE_REASON_TEXT: Partial<Record<Reason, string>> = {
   two_credentials: 'send exactly one credential: Bearer, Basic or /link/<token>/',
   missing_perm: 'the token lacks the permission this request needs',
   inbox_refused: 'an album token cannot reach the inbox',
+  zip_unsupported:
+    'this archive cannot produce application/zip; ask for multipart/related; type="application/dicom" instead',
 }
 
 /** Map anything thrown in the pipeline to the HTTP answer. The only place that knows statuses. */

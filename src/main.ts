@@ -1,4 +1,5 @@
-// Entry point: argv → `serve` | `check-config` | `token …` | `album …` | `audit`. No logic beyond dispatch.
+// Entry point: argv → `serve` | `check-config` | `token …` | `album …` | `inbox …` | `audit`. No
+// logic beyond dispatch.
 import cluster from 'node:cluster'
 import { parseArgs } from 'node:util'
 import { runCli } from './admin/cli.js'
@@ -13,7 +14,9 @@ commands:
   serve --config FILE           run the proxy
   check-config --config FILE    validate a config file and exit (0 valid, 2 invalid)
   token …                       create, list, show, revoke, disable, enable tokens (tokengate token --help)
-  album …                       add-member, remove-member (tokengate album --help)
+  album …                       add-member, remove-member, add-study, remove-study, studies, import
+                                (tokengate album --help)
+  inbox …                       add-study, remove-study, studies, import (tokengate inbox --help)
   audit [--since 1h] [--json]   who changed which token or membership, when (tokengate audit --help)
 
 --config defaults to $TOKENGATE_CONFIG, then ./tokengate.yaml`
@@ -59,6 +62,7 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'token':
     case 'album':
+    case 'inbox':
     case 'audit':
       return runCli(argv)
     case undefined:

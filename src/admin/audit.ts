@@ -20,6 +20,10 @@ export type AuditOp =
   | 'token.enable'
   | 'album.add-member'
   | 'album.remove-member'
+  | 'album.add-studies'
+  | 'album.remove-studies'
+  | 'inbox.add-studies'
+  | 'inbox.remove-studies'
 
 /** Who made a change. */
 export interface Actor {
@@ -41,7 +45,7 @@ export interface AuditFacts {
   expiresAt?: string
   /** False when there was nothing to do (already revoked, already a member…). */
   changed?: boolean
-  /** token.revoke-user: how many tokens were revoked by it. */
+  /** token.revoke-user: how many tokens were revoked by it; study changes: how many UIDs changed. */
   count?: number
 }
 

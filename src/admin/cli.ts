@@ -1,9 +1,10 @@
-// `tokengate token …`, `tokengate album …` and `tokengate audit`: argv → TokenAdmin
-// (admin/tokens.ts) → text or JSON. This file only parses arguments, opens Redis from the config
-// file and prints; every check and every Redis write is in tokens.ts and audit.ts, shared with the
-// admin HTTP API. Changes are audited as the OS user, or `--actor NAME` / `$TOKENGATE_ACTOR`.
-// Exit codes: 0 done, 2 usage or input error (the message says what to change), 1 runtime error
-// (Redis unreachable…).
+// `tokengate token …`, `tokengate album …`, `tokengate inbox …` and `tokengate audit`: argv →
+// TokenAdmin (admin/tokens.ts) or StudyAdmin (admin/studies.ts, commands in
+// admin/study-commands.ts) → text or JSON. This file only parses arguments, opens Redis from the
+// config file and prints; every check and every Redis write is in tokens.ts / studies.ts /
+// audit.ts, shared with the admin HTTP API. Changes are audited as the OS user, or `--actor NAME`
+// / `$TOKENGATE_ACTOR`. Exit codes: 0 done, 2 usage or input error (the message says what to
+// change), 1 runtime error (Redis unreachable…).
 import { type ParseArgsConfig, parseArgs } from 'node:util'
 import { loadConfigFile } from '../config/load.js'
 import { ConfigError } from '../errors.js'
@@ -16,6 +17,14 @@ import {
   redisConfigKey,
 } from '../token/redis-client.js'
 import { type AuditEvent, auditQuery, checkActor, osUser } from './audit.js'
+import { StudyAdmin } from './studies.js'
+import {
+  ALBUM_STUDY_COMMANDS,
+  ALBUM_STUDY_USAGE,
+  INBOX_COMMANDS,
+  INBOX_USAGE,
+  type StudyCommand,
+} from './study-commands.js'
 import {
   AdminInputError,
   AdminNotFound,
@@ -60,10 +69,11 @@ const ALBUM_USAGE = `usage: tokengate album <command> [options]
 commands:
   add-member ALBUM USER     let USER's user tokens ask for ?album=ALBUM
   remove-member ALBUM USER
+${ALBUM_STUDY_USAGE}
 
 ${CONFIG_NOTE}`
 
-type Values = Record<string, string | boolean | undefined>
+export type Values = Record<string, string | boolean | undefined>
 
 interface Command {
   usage: string
@@ -307,6 +317,11 @@ Redis stream holding about audit.maxLen entries). Never a secret.
   },
 }
 
+const STUDY_COMMANDS: Record<string, Record<string, StudyCommand>> = {
+  album: ALBUM_STUDY_COMMANDS,
+  inbox: INBOX_COMMANDS,
+}
+
 /**
  * Run `token …`, `album …` or `audit` (argv[0] is the group). Resolves to the exit code: 0 done,
  * 2 usage or input error, 1 runtime error. Never throws; always closes its Redis connection.
@@ -314,10 +329,10 @@ Redis stream holding about audit.maxLen entries). Never a secret.
 export async function runCli(argv: string[], io: CliIO = processIO): Promise<number> {
   const [group, name, ...args] = argv
   if (group === 'audit') return runCommand('tokengate audit', AUDIT, argv.slice(1), io)
-  const usage = group === 'album' ? ALBUM_USAGE : TOKEN_USAGE
-  const commands = group === undefined ? undefined : COMMANDS[group]
-  if (!commands) {
-    io.stderr(`tokengate: unknown command "${group ?? ''}"; expected token, album or audit\n`)
+  const usage = group === 'album' ? ALBUM_USAGE : group === 'inbox' ? INBOX_USAGE : TOKEN_USAGE
+  const commands = group === undefined ? undefined : { ...COMMANDS[group], ...STUDY_COMMANDS[group] }
+  if (!commands || Object.keys(commands).length === 0) {
+    io.stderr(`tokengate: unknown command "${group ?? ''}"; expected token, album, inbox or audit\n`)
     return 2
   }
   if (name === '--help' || name === '-h' || name === 'help') {
@@ -332,7 +347,12 @@ export async function runCli(argv: string[], io: CliIO = processIO): Promise<num
   return runCommand(`tokengate ${group} ${name}`, command, args, io)
 }
 
-async function runCommand(where: string, command: Command, args: string[], io: CliIO): Promise<number> {
+async function runCommand(
+  where: string,
+  command: Command | StudyCommand,
+  args: string[],
+  io: CliIO,
+): Promise<number> {
   let values: Values
   let actor: string
   let positionals: string[]
@@ -381,11 +401,22 @@ async function runCommand(where: string, command: Command, args: string[], io: C
     lastRedisError = err
   })
   try {
-    const admin = new TokenAdmin(redis, makeKeys(config.redis.keyPrefix), {
+    const keys = makeKeys(config.redis.keyPrefix)
+    const audit = { maxLen: config.audit.maxLen }
+    if ('kind' in command) {
+      await command.run(
+        new StudyAdmin(redis, keys, { actor: { name: actor }, audit }),
+        values,
+        positionals,
+        output(io),
+      )
+      return 0
+    }
+    const admin = new TokenAdmin(redis, keys, {
       secretPrefix: config.tokens.prefix,
       expiredGrace: config.tokens.expiredGrace,
       actor: { name: actor },
-      audit: { maxLen: config.audit.maxLen },
+      audit,
     })
     await command.run(admin, values, positionals, output(io))
     return 0
@@ -457,7 +488,7 @@ function runtimeError(io: CliIO, where: string, err: unknown): number {
   return 1
 }
 
-interface Output {
+export interface Output {
   line: (s: string) => void
   json: (value: unknown) => void
   /** Rows with aligned columns. */

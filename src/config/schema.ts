@@ -94,6 +94,21 @@ const mount = z.strictObject({
   rules: z.array(rule).min(1).optional(),
   /** Credentials tokengate sends to this upstream (the client's Authorization never goes through). */
   upstreamAuth: upstreamAuth.optional(),
+  /**
+   * The upstream answers `Accept: application/zip` (a KHEOPS-like archive). Off (the default, and
+   * right for Orthanc and most PACS): zip requests get 406 with a reason instead of an upstream error.
+   */
+  zip: z.boolean().default(false),
+  /**
+   * Rewrite RetrieveURL and BulkDataURI values in DICOM JSON answers from the upstream's URLs to
+   * tokengate's public ones (`publicUrl`, else the request's Host / X-Forwarded-*). Default on.
+   */
+  rewriteResponseUrls: z.boolean().default(true),
+  /**
+   * More base URLs the upstream writes into its answers, rewritten like `upstream` (e.g. the
+   * `DicomWeb.Host` an Orthanc is configured with, `http://pacs.internal/dicom-web`).
+   */
+  upstreamAliases: z.array(httpUrl).default([]),
 })
 export type MountConfig = z.infer<typeof mount>
 
@@ -172,8 +187,30 @@ export const configSchema = z.strictObject({
   workers: z.union([z.literal('auto'), z.number().int().min(1).max(256)]).default(1),
   /** Public mounts, longest path first when they nest. */
   mounts: z.array(mount).min(1, 'at least one mount is needed'),
-  /** `query`: the upstream understands album/inbox query parameters (KHEOPS-like). `studies`: see DESIGN §4. */
+  /**
+   * `query`: the upstream understands album/inbox query parameters (KHEOPS-like). `studies`: a
+   * legacy PACS; tokengate enforces album and inbox study sets itself (DESIGN §4).
+   */
   scoping: z.enum(['query', 'studies']).default('query'),
+  /**
+   * Where clients reach this tokengate (`https://pacs.example.org`, or with a path when a proxy
+   * mounts it below one); response URLs are rebuilt on it plus the mount path. Without it they are
+   * built from the request's X-Forwarded-Proto / X-Forwarded-Host, else Host.
+   */
+  publicUrl: httpUrl.optional(),
+  /** `scoping: studies` settings. */
+  studies: z
+    .strictObject({
+      /**
+       * Longest upstream request target (path + query) a narrowed QIDO search may have; a longer
+       * StudyInstanceUID list is split over several searches whose results are merged in order.
+       * Orthanc refuses request heads over ~16 KB.
+       */
+      maxUrlLength: z.number().int().min(512).default(8000),
+      /** Upstream searches of one split QIDO request in flight at once. */
+      parallelSearches: z.number().int().min(1).max(64).default(4),
+    })
+    .prefault({}),
   cache: z
     .strictObject({
       /** Most token records kept in memory. 0 disables the cache (every request asks Redis). */
@@ -187,6 +224,11 @@ export const configSchema = z.strictObject({
        * (never past its expiresAt). 0 = off: past `ttl` an outage means 503.
        */
       staleIfError: duration.default(0),
+      /**
+       * `scoping: studies`: most StudyInstanceUIDs kept in memory across all cached study sets
+       * (albums, inboxes); ~100 bytes each. A set larger than this is read from Redis per request.
+       */
+      studyUids: z.number().int().min(0).default(1_000_000),
     })
     .prefault({}),
   /** Headers that tell the upstream who is asking. Client-sent copies are always stripped. */

@@ -10,6 +10,7 @@ import { createProxyServer } from 'http-proxy-3'
 import type { Config } from '../config/schema.js'
 import { UpstreamTimeout, UpstreamUnavailable } from '../errors.js'
 import type { UpstreamPatch } from '../rewrite/patch.js'
+import { type ResponseTransformFactory, writeTransformed } from './response-transform.js'
 
 export type ForwardOptions = Config['forward']
 
@@ -22,25 +23,33 @@ export interface ForwardResult {
 }
 
 export interface Forwarder {
-  /** Resolves when the response to the client is finished (or the client went away). */
+  /**
+   * Resolves when the response to the client is finished (or the client went away). With
+   * `transform`, the upstream's body goes through the Transform it returns (see
+   * response-transform.ts); an error from it before the first byte rejects, after it cuts.
+   */
   forward(
     req: IncomingMessage,
     res: ServerResponse,
     target: URL,
     patch: UpstreamPatch,
+    transform?: ResponseTransformFactory,
   ): Promise<ForwardResult>
   /** Sockets the agents hold (open and idle), for leak checks and metrics. */
   socketCounts(): { active: number; idle: number }
   close(): Promise<void>
 }
 
-type Failure = 'connect' | 'headers' | null
+export type Failure = 'connect' | 'headers' | null
 
 /** A response cut mid-body: the upstream reset it, or sent nothing for forward.idleTimeout. */
 export type Truncation = 'econnreset' | 'body'
 
 interface InFlight {
   patch: UpstreamPatch
+  transform: ResponseTransformFactory | undefined
+  /** Fail the request before the response started (the pipeline answers the error). */
+  fail: (err: Error) => void
   timedOut: Failure
   started: number
   headersAt: number
@@ -60,7 +69,8 @@ function countSockets(pool: NodeJS.ReadOnlyDict<Socket[]>): number {
   return n
 }
 
-function classify(err: NodeJS.ErrnoException, timedOut: Failure): Error {
+/** Map a socket or HTTP parser error to the GateError the pipeline answers (502 / 504). */
+export function classify(err: NodeJS.ErrnoException, timedOut: Failure): Error {
   if (timedOut) return new UpstreamTimeout(timedOut)
   if (err.code === 'ETIMEDOUT') return new UpstreamTimeout('connect')
   if (err.code === 'ECONNREFUSED' || err.code === 'ENOTFOUND' || err.code === 'EHOSTUNREACH') {
@@ -114,6 +124,15 @@ export function createForwarder(opts: ForwardOptions): Forwarder {
     })
     // Overwrite what the upstream said: a link response must not be cached or leak a Referer.
     for (const name in state.patch.responseHeaders) proxyRes.headers[name] = state.patch.responseHeaders[name]
+    // selfHandleResponse was set for this request: the body goes through the transform.
+    if (state.transform) {
+      const head = {
+        status: proxyRes.statusCode ?? 502,
+        statusMessage: proxyRes.statusMessage,
+        headers: proxyRes.headers,
+      }
+      writeTransformed(head, proxyRes, res, state.transform, state.fail)
+    }
   })
 
   function armTimeouts(proxyReqSocket: Socket, state: InFlight, destroy: () => void): void {
@@ -140,9 +159,11 @@ export function createForwarder(opts: ForwardOptions): Forwarder {
   })
 
   return {
-    forward(req, res, target, patch) {
+    forward(req, res, target, patch, transform) {
       const state: InFlight = {
         patch,
+        transform,
+        fail: () => {},
         timedOut: null,
         started: performance.now(),
         headersAt: 0,
@@ -167,10 +188,19 @@ export function createForwarder(opts: ForwardOptions): Forwarder {
           })
         }
         res.once('close', done)
+        state.fail = (err) => {
+          clearTimeout(state.timer)
+          res.removeListener('close', done)
+          reject(err)
+        }
         proxy.web(
           req,
           res,
-          { target, agent: target.protocol === 'https:' ? httpsAgent : httpAgent },
+          {
+            target,
+            agent: target.protocol === 'https:' ? httpsAgent : httpAgent,
+            selfHandleResponse: transform !== undefined,
+          },
           (err: Error) => {
             clearTimeout(state.timer)
             res.removeListener('close', done)

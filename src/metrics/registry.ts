@@ -40,6 +40,7 @@ export type MetricReason =
   | 'insufficient_scope'
   | 'not_found'
   | 'store_unavailable'
+  | 'not_acceptable'
   | 'refused'
   | 'reset'
   | 'bad_response'
@@ -71,6 +72,7 @@ const OUTCOME_OF: Readonly<Record<Reason | 'ok', readonly [Outcome, MetricReason
   album_not_allowed: ['denied', 'insufficient_scope'],
   not_album_member: ['denied', 'insufficient_scope'],
   study_not_in_scope: ['denied', 'insufficient_scope'],
+  zip_unsupported: ['denied', 'not_acceptable'],
   redis_error: ['denied', 'store_unavailable'],
   redis_timeout: ['denied', 'store_unavailable'],
   econnrefused: ['upstream_error', 'refused'],

@@ -34,7 +34,7 @@ export function scopeLabel(scope: Scope): string {
 }
 
 /** RFC 7239 §4: quote values that are not tokens (IPv6, host:port). */
-function forwardedValue(v: string): string {
+export function forwardedValue(v: string): string {
   return /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(v) ? v : `"${v.replace(/["\\]/g, '\\$&')}"`
 }
 

@@ -4,12 +4,25 @@
 import type { Config } from '../config/schema.js'
 import type { Decision } from '../policy/decide.js'
 import type { RouteMatch } from '../route/match.js'
+import type { StudySetRef } from '../token/study-sets.js'
 import { type ClientView, planHeaders } from './identity-headers.js'
+import { scopeQuery, stripScopeParams } from './query-scope.js'
+import type { UrlRewrite } from './response-urls.js'
+import { normalizeWadoQuery } from './wado-query.js'
 
 export type { ClientView }
 
-import { scopeQuery } from './query-scope.js'
-import { normalizeWadoQuery } from './wado-query.js'
+/** What to do with the upstream's answer. Data only, so a decision endpoint can return it. */
+export interface ResponsePlan {
+  /** Rewrite RetrieveURL / BulkDataURI values in DICOM JSON answers (forward/url-rewriter.ts). */
+  urls?: UrlRewrite
+  /** STOW-RS (`scoping: studies`): add the studies the upstream stored to a study set. */
+  record?: {
+    into: StudySetRef
+    /** The study of a `POST /studies/{study}`: what was stored when the answer names none. */
+    pathStudy: string | null
+  }
+}
 
 export interface UpstreamPatch {
   /** Path and query to send, relative to the route's target base URL (`/studies?album=a`). */
@@ -20,12 +33,19 @@ export interface UpstreamPatch {
   setHeaders: Record<string, string>
   /** Headers added to the response to the client (link requests: no referrer, no caching). */
   responseHeaders: Record<string, string>
+  /** What to do with the answer's body; absent: pass it as it is. */
+  response?: ResponsePlan
 }
 
 export interface RewriteConfig {
   identityHeaders: Config['identityHeaders']
   /** strippedHeaders(identityHeaders), computed once per config. */
   stripped: readonly string[]
+  /** `query` when absent. */
+  scoping?: Config['scoping']
+  publicUrl?: string | undefined
+  /** `scoping: studies` settings; the schema's defaults when absent. */
+  studies?: Config['studies']
 }
 
 // A link URL carries the secret: keep it out of Referer headers and shared caches.
@@ -41,7 +61,8 @@ export function planRewrite(
   client: ClientView,
   cfg: RewriteConfig,
 ): UpstreamPatch {
-  let query = scopeQuery(route.query, decision)
+  // scoping: studies narrows by study (rewrite/study-scope.ts); the upstream gets no album/inbox.
+  let query = cfg.scoping === 'studies' ? stripScopeParams(route.query) : scopeQuery(route.query, decision)
   if (route.wado && route.mount.wadoNormalizeQuery) query = normalizeWadoQuery(query)
   const headers = planHeaders(decision, route.mount.config, client, cfg.identityHeaders, cfg.stripped)
   return {

@@ -8,7 +8,7 @@ import type { Decision, ScopeRequest } from '../policy/decide.js'
 type ScopeParam = 'album' | 'inbox'
 
 /** application/x-www-form-urlencoded decoding of one component; null when it is not valid. */
-function formDecode(raw: string): string | null {
+export function formDecode(raw: string): string | null {
   if (!raw.includes('%') && !raw.includes('+')) return raw
   try {
     return decodeURIComponent(raw.replace(/\+/g, ' '))
@@ -18,7 +18,7 @@ function formDecode(raw: string): string | null {
 }
 
 /** Which scope parameter a raw `name` is, if any; throws on an undecodable name (fail closed). */
-function scopeParamName(rawName: string): ScopeParam | null {
+export function scopeParamName(rawName: string): ScopeParam | null {
   const name = formDecode(rawName)
   if (name === null) throw new BadRequest('bad_query')
   const folded = name.trim().toLowerCase()
@@ -51,18 +51,21 @@ export function readScopeRequest(query: string): ScopeRequest {
   return albums.length === 0 && !inbox ? EMPTY : { albums, inbox }
 }
 
+/** The query without any client spelling of album/inbox (`scoping: studies` sends none upstream). */
+export function stripScopeParams(query: string): string {
+  if (query === '' || !/album|inbox|%/i.test(query)) return query
+  return query
+    .split('&')
+    .filter((pair) => {
+      const eq = pair.indexOf('=')
+      return scopeParamName(eq === -1 ? pair : pair.slice(0, eq)) === null
+    })
+    .join('&')
+}
+
 /** The query string to send upstream: client scope parameters removed, the decided one set. */
 export function scopeQuery(query: string, decision: Decision): string {
-  let kept = query
-  if (query !== '' && /album|inbox|%/i.test(query)) {
-    kept = query
-      .split('&')
-      .filter((pair) => {
-        const eq = pair.indexOf('=')
-        return scopeParamName(eq === -1 ? pair : pair.slice(0, eq)) === null
-      })
-      .join('&')
-  }
+  const kept = stripScopeParams(query)
   const scope = decision.scope
   let add = ''
   if (scope.kind === 'album' || scope.kind === 'user-album') add = `album=${encodeURIComponent(scope.album)}`

@@ -7,12 +7,14 @@ import type { TLSSocket } from 'node:tls'
 import { extractCredential } from '../credential/extract.js'
 import { loggablePath, type SecretPolicy } from '../credential/secret.js'
 import { type Reason, RouteNotFound, toHttpError } from '../errors.js'
+import { type ExecutorDeps, executePlan } from '../forward/execute.js'
 import type { Forwarder } from '../forward/forwarder.js'
 import type { Logger } from '../log.js'
 import type { CacheResult, GateMetrics } from '../metrics/registry.js'
 import { type Decision, decide } from '../policy/decide.js'
 import { scopeLabel } from '../rewrite/identity-headers.js'
-import { planRewrite, type RewriteConfig } from '../rewrite/patch.js'
+import type { RewriteConfig } from '../rewrite/patch.js'
+import { planRequest } from '../rewrite/plan.js'
 import { readScopeRequest } from '../rewrite/query-scope.js'
 import type { CompiledRoutes } from '../route/compile.js'
 import { matchRoute, type RouteMatch } from '../route/match.js'
@@ -26,6 +28,8 @@ export interface PipelineDeps {
   routes: CompiledRoutes
   store: CachedTokenStore
   forwarder: Forwarder
+  /** Carries out plans: the forwarder, split searches, STOW recording. */
+  executor: ExecutorDeps
   secrets: SecretPolicy
   rewrite: RewriteConfig
   log: Logger
@@ -84,19 +88,24 @@ export function createPipeline(current: () => PipelineDeps) {
       const now = deps.now()
       decision = await decide(record, route, requested, now, deps.store)
       deps.lastUsed.seen(credential.hash, now)
-      const patch = planRewrite(
+      const plan = await planRequest(
         route,
         decision,
         {
+          method: req.method ?? 'GET',
+          rawUrl,
           host: req.headers.host,
+          forwardedHost: req.headers['x-forwarded-host'] as string | undefined,
+          forwardedProto: req.headers['x-forwarded-proto'] as string | undefined,
           remoteAddress: socket.remoteAddress,
           encrypted: (socket as TLSSocket).encrypted === true,
           requestId,
         },
         deps.rewrite,
+        deps.store,
       )
       authMs = performance.now() - started
-      const result = await deps.forwarder.forward(req, res, route.target, patch)
+      const result = await executePlan(plan, req, res, route.target, deps.executor)
       upstreamMs = result.upstreamMs
       upstreamStatus = result.status
       if (result.truncated) reason = result.truncated

@@ -21,6 +21,8 @@ export interface CacheOptions {
   negativeTtl: number
   /** Milliseconds past `ttl` a record may be served while the store fails; 0 = never. */
   staleIfError?: number
+  /** Most StudyInstanceUIDs held across all cached study sets (scoping: studies); 0 caches none. */
+  studyUids?: number
   /** Counters to add to (kept across a cache rebuilt on reload); a new set when absent. */
   stats?: CacheStats
 }
@@ -66,8 +68,8 @@ interface Aging {
 }
 type Entry = TokenRecord | Aging | typeof UNKNOWN
 
-/** Album study sets can be large: keep fewer of them than token records. */
-const MAX_STUDY_SETS = 1000
+/** Study sets held when `studyUids` is not given (about 100 MB of UIDs at most). */
+const DEFAULT_STUDY_UIDS = 1_000_000
 
 export function newCacheStats(): CacheStats {
   return { hits: 0, negativeHits: 0, misses: 0, evictions: 0, invalidations: 0, outageHits: 0 }
@@ -95,12 +97,21 @@ export function cached(inner: TokenStore, opts: CacheOptions): CachedTokenStore 
   const membership = enabled
     ? new LRUCache<string, Map<string, boolean>>({ max: opts.max, ttl: opts.ttl })
     : null
-  const studies = enabled
-    ? new LRUCache<string, ReadonlySet<string>>({ max: Math.min(opts.max, MAX_STUDY_SETS), ttl: opts.ttl })
-    : null
+  // Study sets (`album:<id>` / `inbox:<user>`) and users' album lists, bounded by the number of
+  // UIDs they hold rather than by count: one 10,000-study album weighs as much as 10,000 small
+  // ones. A set larger than the whole budget is not cached (each request reads it, single-flight).
+  const studyUids = opts.studyUids ?? DEFAULT_STUDY_UIDS
+  const sets =
+    enabled && studyUids > 0
+      ? new LRUCache<string, ReadonlySet<string> | readonly string[]>({
+          maxSize: studyUids,
+          sizeCalculation: (v) => ('size' in v ? v.size : v.length) || 1,
+          ttl: opts.ttl,
+        })
+      : null
+  const inflightSets = new Map<string, Promise<ReadonlySet<string> | readonly string[]>>()
 
   const inflight = new Map<TokenHash, Promise<TokenRecord | null>>()
-  const inflightStudies = new Map<string, Promise<ReadonlySet<string>>>()
   // Bumped by every invalidation: an answer fetched before it is handed out but not cached.
   let generation = 0
   // False while invalidations cannot reach us: then a cached answer may be stale.
@@ -109,7 +120,33 @@ export function cached(inner: TokenStore, opts: CacheOptions): CachedTokenStore 
   function invalidateInflight(): void {
     generation++
     inflight.clear()
-    inflightStudies.clear()
+    inflightSets.clear()
+  }
+
+  /** A cached set-valued answer under `key`; concurrent misses share one store call. */
+  function cachedSet<T extends ReadonlySet<string> | readonly string[]>(
+    key: string,
+    read: () => Promise<T>,
+  ): Promise<T> {
+    const known = sets?.get(key)
+    if (known && confirmed) return Promise.resolve(known as T)
+    const pending = inflightSets.get(key)
+    if (pending) return pending as Promise<T>
+    const gen = generation
+    const fetch = read().then(
+      (value) => {
+        if (inflightSets.get(key) === fetch) inflightSets.delete(key)
+        if (sets && gen === generation) sets.set(key, value)
+        return value
+      },
+      (err: unknown) => {
+        if (inflightSets.get(key) === fetch) inflightSets.delete(key)
+        if (known) return known as T // an outage: the last set heard
+        throw err
+      },
+    )
+    inflightSets.set(key, fetch)
+    return fetch
   }
 
   return {
@@ -188,24 +225,15 @@ export function cached(inner: TokenStore, opts: CacheOptions): CachedTokenStore 
     },
 
     albumStudies(album) {
-      const known = studies?.get(album)
-      if (known) return Promise.resolve(known)
-      const pending = inflightStudies.get(album)
-      if (pending) return pending
-      const gen = generation
-      const fetch = inner.albumStudies(album).then(
-        (set) => {
-          if (inflightStudies.get(album) === fetch) inflightStudies.delete(album)
-          if (studies && gen === generation) studies.set(album, set)
-          return set
-        },
-        (err: unknown) => {
-          if (inflightStudies.get(album) === fetch) inflightStudies.delete(album)
-          throw err
-        },
-      )
-      inflightStudies.set(album, fetch)
-      return fetch
+      return cachedSet(`album:${album}`, () => inner.albumStudies(album))
+    },
+
+    inboxStudies(user) {
+      return cachedSet(`inbox:${user}`, () => inner.inboxStudies(user))
+    },
+
+    userAlbums(user) {
+      return cachedSet(`albums:${user}`, () => inner.userAlbums(user))
     },
 
     evict(key) {
@@ -217,6 +245,8 @@ export function cached(inner: TokenStore, opts: CacheOptions): CachedTokenStore 
           return
         case 'user':
           membership?.delete(key.user)
+          sets?.delete(`inbox:${key.user}`)
+          sets?.delete(`albums:${key.user}`)
           // Rare (a user's tokens revoked, membership changed): a scan of the cache is fine.
           if (records) {
             for (const [hash, entry] of records.entries()) {
@@ -226,7 +256,7 @@ export function cached(inner: TokenStore, opts: CacheOptions): CachedTokenStore 
           }
           return
         case 'album':
-          studies?.delete(key.album)
+          sets?.delete(`album:${key.album}`)
           if (membership) for (const albums of membership.values()) albums.delete(key.album)
           return
       }
@@ -244,7 +274,7 @@ export function cached(inner: TokenStore, opts: CacheOptions): CachedTokenStore 
       invalidateInflight()
       records?.clear()
       membership?.clear()
-      studies?.clear()
+      sets?.clear()
     },
 
     size() {

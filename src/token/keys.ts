@@ -17,6 +17,12 @@ export interface Keys {
   userAlbums(user: string): string
   /** set: StudyInstanceUIDs in an album (scoping: studies). */
   albumStudies(album: string): string
+  /** set: StudyInstanceUIDs in a user's inbox (scoping: studies). */
+  userInbox(user: string): string
+  /** set, expiring: SOP Instance UIDs of a study not yet in the album, stored through it (STOW-RS). */
+  albumStored(album: string, study: string): string
+  /** set, expiring: the same for a user's inbox. */
+  inboxStored(user: string, study: string): string
   /** pub/sub channel for invalidations. */
   events(): string
   /** stream: the audit trail of administrative changes (capped with MAXLEN ~ audit.maxLen). */
@@ -32,6 +38,9 @@ export function makeKeys(prefix: string): Keys {
     albumTokens: (album) => `${prefix}album:${album}:tokens`,
     userAlbums: (user) => `${prefix}user:${user}:albums`,
     albumStudies: (album) => `${prefix}album:${album}:studies`,
+    userInbox: (user) => `${prefix}user:${user}:inbox`,
+    albumStored: (album, study) => `${prefix}album:${album}:stored:${study}`,
+    inboxStored: (user, study) => `${prefix}user:${user}:stored:${study}`,
     events: () => `${prefix}events`,
     audit: () => `${prefix}audit`,
   }

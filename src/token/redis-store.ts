@@ -1,7 +1,8 @@
 // Token lookup, Redis side: the TokenStore over an ioredis client. One command per question
-// (HGETALL for a record, SISMEMBER for membership, SMEMBERS for an album's studies), no
-// multi-key commands, so it works unchanged on Redis Cluster. Any Redis failure becomes
-// StoreUnavailable: the pipeline answers 503 and never lets an unverified token through.
+// (HGETALL for a record, SISMEMBER for membership, SMEMBERS for a user's albums and for the study
+// sets of an album or inbox), no multi-key commands, so it works unchanged on Redis Cluster. Any
+// Redis failure becomes StoreUnavailable: the pipeline answers 503 and never lets an unverified
+// token through.
 import type { Cluster, Redis } from 'ioredis'
 import { StoreUnavailable } from '../errors.js'
 import type { Keys } from './keys.js'
@@ -47,9 +48,26 @@ export class RedisTokenStore implements TokenStore {
     }
   }
 
-  async albumStudies(album: string): Promise<ReadonlySet<string>> {
+  albumStudies(album: string): Promise<ReadonlySet<string>> {
+    return this.set(this.keys.albumStudies(album))
+  }
+
+  inboxStudies(user: string): Promise<ReadonlySet<string>> {
+    return this.set(this.keys.userInbox(user))
+  }
+
+  async userAlbums(user: string): Promise<readonly string[]> {
     try {
-      return new Set(await this.redis.smembers(this.keys.albumStudies(album)))
+      return await this.redis.smembers(this.keys.userAlbums(user))
+    } catch (err) {
+      throw storeError(err)
+    }
+  }
+
+  // SMEMBERS in one reply: a 10,000-study set is ~700 KB, read at most once per cache TTL.
+  private async set(key: string): Promise<ReadonlySet<string>> {
+    try {
+      return new Set(await this.redis.smembers(key))
     } catch (err) {
       throw this.fail(err)
     }

@@ -9,6 +9,10 @@ export interface TokenStore {
   isAlbumMember(user: string, album: string): Promise<boolean>
   /** StudyInstanceUIDs of an album (scoping: studies). Throws StoreUnavailable. */
   albumStudies(album: string): Promise<ReadonlySet<string>>
+  /** StudyInstanceUIDs in a user's inbox (scoping: studies). Throws StoreUnavailable. */
+  inboxStudies(user: string): Promise<ReadonlySet<string>>
+  /** The albums `user` is a member of (a user token without `?album=` sees all of them). Throws StoreUnavailable. */
+  userAlbums(user: string): Promise<readonly string[]>
   /** Resolves when the store answers (readiness). */
   ping(): Promise<void>
   close(): Promise<void>

@@ -7,6 +7,7 @@ import type { TokenAdmin } from '../../src/admin/tokens.js'
 import { hashSecret } from '../../src/credential/secret.js'
 import { StoreUnavailable } from '../../src/errors.js'
 import type { TokenStore } from '../../src/token/store.js'
+import type { StudySets } from '../../src/token/study-sets.js'
 
 export interface StoreFixture {
   store: TokenStore
@@ -15,6 +16,8 @@ export interface StoreFixture {
   writeRaw(key: string, fields: Record<string, string>): Promise<void>
   /** Add studies to an album's study set. */
   addStudies(album: string, uids: string[]): Promise<void>
+  /** The study-set writes the CLI and STOW recording use, on the store's Redis. */
+  studySets: StudySets
   /** Make the store's Redis unreachable; returns a function that brings it back. */
   outage(): Promise<() => Promise<void>>
   keyPrefix: string
@@ -89,6 +92,38 @@ export function runTokenStoreSuite(t: Test, name: string, make: () => Promise<St
       t.equal((await f.store.albumStudies('S-none')).size, 0)
     })
 
+    t.test("a user's inbox is its own study set, apart from every album", async (t) => {
+      await f.studySets.add({ kind: 'inbox', user: 'frank' }, ['1.2.10', '1.2.11'])
+      await f.studySets.add({ kind: 'album', album: 'frank' }, ['1.2.99'])
+      t.same([...(await f.store.inboxStudies('frank'))].sort(), ['1.2.10', '1.2.11'])
+      t.equal((await f.store.inboxStudies('nobody')).size, 0)
+      t.notOk(
+        (await f.store.albumStudies('frank')).has('1.2.10'),
+        'an album named like the user is another set',
+      )
+    })
+
+    t.test("a user's albums are those it was made a member of, and only while it is", async (t) => {
+      await f.admin.addMember('G1', 'grace')
+      await f.admin.addMember('G2', 'grace')
+      t.same([...(await f.store.userAlbums('grace'))].sort(), ['G1', 'G2'])
+      t.same([...(await f.store.userAlbums('nobody'))], [])
+      await f.admin.removeMember('G1', 'grace')
+      // Allow a cache decorator to see its invalidation (or its TTL) first.
+      await new Promise((r) => setTimeout(r, 50))
+      t.same([...(await f.store.userAlbums('grace'))], ['G2'])
+    })
+
+    t.test('studies removed from a set are gone from what the store answers', async (t) => {
+      const ref = { kind: 'album', album: 'S2' } as const
+      t.equal(await f.studySets.add(ref, ['1.2.20', '1.2.21', '1.2.22']), 3)
+      t.equal(await f.studySets.add(ref, ['1.2.20']), 0, 'adding again changes nothing')
+      t.equal((await f.store.albumStudies('S2')).size, 3)
+      t.equal(await f.studySets.remove(ref, ['1.2.21', '1.2.404']), 1)
+      await new Promise((r) => setTimeout(r, 50))
+      t.same([...(await f.store.albumStudies('S2'))].sort(), ['1.2.20', '1.2.22'])
+    })
+
     t.test('ping resolves while Redis answers', async (t) => {
       await t.resolves(f.store.ping())
     })
@@ -100,6 +135,9 @@ export function runTokenStoreSuite(t: Test, name: string, make: () => Promise<St
         const restore = await f.outage()
         await t.rejects(f.store.lookup(hashSecret(created.token)), StoreUnavailable)
         await t.rejects(f.store.isAlbumMember('erin', 'never-asked'), StoreUnavailable)
+        await t.rejects(f.store.albumStudies('never-asked'), StoreUnavailable)
+        await t.rejects(f.store.inboxStudies('never-asked'), StoreUnavailable)
+        await t.rejects(f.store.userAlbums('never-asked'), StoreUnavailable)
         await t.rejects(f.store.ping(), StoreUnavailable)
         await restore()
         // The test Redis keeps nothing on disk: write the record again, then wait for the reconnect.

@@ -69,7 +69,7 @@ export function basic(token: string, user = 'token'): Record<string, string> {
 }
 
 export interface KeepAliveConnection {
-  /** One request on the same TCP connection; the answer must carry Content-Length. */
+  /** One request on the same TCP connection (Content-Length or chunked answers). */
   get(
     path: string,
     headers?: Record<string, string>,
@@ -114,12 +114,31 @@ export async function keepAliveConnection(baseUrl: string): Promise<KeepAliveCon
         const end = buffer.indexOf('\r\n\r\n')
         if (end !== -1) {
           const head = buffer.subarray(0, end).toString('latin1')
-          const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? Number.NaN)
-          if (Number.isNaN(length)) throw new Error(`no content-length in:\n${head}`)
-          if (buffer.length >= end + 4 + length) {
-            const body = buffer.subarray(end + 4, end + 4 + length).toString('utf8')
-            buffer = buffer.subarray(end + 4 + length)
-            return { status: Number(head.split(' ')[1]), headers: head, body }
+          const status = Number(head.split(' ')[1])
+          if (/\r\ntransfer-encoding: *chunked/i.test(head)) {
+            // Chunked: take chunks until the zero-length one (no trailers here).
+            let at = end + 4
+            const parts: Buffer[] = []
+            for (;;) {
+              const line = buffer.indexOf('\r\n', at)
+              if (line === -1) break
+              const size = Number.parseInt(buffer.subarray(at, line).toString('latin1'), 16)
+              if (buffer.length < line + 2 + size + 2) break
+              if (size === 0) {
+                buffer = buffer.subarray(line + 4)
+                return { status, headers: head, body: Buffer.concat(parts).toString('utf8') }
+              }
+              parts.push(buffer.subarray(line + 2, line + 2 + size))
+              at = line + 2 + size + 2
+            }
+          } else {
+            const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? Number.NaN)
+            if (Number.isNaN(length)) throw new Error(`no content-length nor chunked body in:\n${head}`)
+            if (buffer.length >= end + 4 + length) {
+              const body = buffer.subarray(end + 4, end + 4 + length).toString('utf8')
+              buffer = buffer.subarray(end + 4 + length)
+              return { status, headers: head, body }
+            }
           }
         }
         await more()

@@ -4,6 +4,7 @@
 export {
   type CreatedStudy,
   createStudy,
+  makeInstanceFile,
   makePng,
   type OrthancHandle,
   type StudyInput,

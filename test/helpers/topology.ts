@@ -11,6 +11,7 @@ import { cached } from '../../src/token/cache.js'
 import { makeKeys } from '../../src/token/keys.js'
 import { connectRedis, type RedisClient } from '../../src/token/redis-client.js'
 import { RedisTokenStore } from '../../src/token/redis-store.js'
+import { StudySets } from '../../src/token/study-sets.js'
 import { runTokenStoreSuite, type StoreFixture } from '../conformance/token-store.js'
 import { admin, type GateHandle, gateConfig, startGate } from './gate.js'
 import { bearer, send } from './http.js'
@@ -88,6 +89,7 @@ export function storeFixture(
       addStudies: async (album, uids) => {
         await topo.client.sadd(`tg:album:${album}:studies`, ...uids)
       },
+      studySets: new StudySets(topo.client, makeKeys('tg:')),
       outage: async () => {
         await topo.kill()
         return topo.restart

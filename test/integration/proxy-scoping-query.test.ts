@@ -10,7 +10,12 @@ const redis = await startRedis()
 t.teardown(redis.stop)
 const upstream = await startRecordingUpstream()
 t.teardown(upstream.stop)
-const gate = await startGate({ redisUrl: redis.url, upstream: `${upstream.url}/dicom-web` })
+// A KHEOPS-like upstream: it understands album/inbox and serves zip downloads.
+const gate = await startGate({
+  redisUrl: redis.url,
+  upstream: `${upstream.url}/dicom-web`,
+  mount: { zip: true },
+})
 t.teardown(gate.stop)
 
 const tokens = admin(redis.client)

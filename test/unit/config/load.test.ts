@@ -44,7 +44,7 @@ t.test('the minimal config loads with every default filled in', async (t) => {
   t.equal(c.mounts[0]?.rules, undefined, 'no rules: the DICOMweb defaults apply at compile time')
   t.equal(c.scoping, 'query')
   t.equal(c.workers, 1)
-  t.same(c.cache, { max: 100_000, ttl: 30_000, negativeTtl: 5_000, staleIfError: 0 })
+  t.same(c.cache, { max: 100_000, ttl: 30_000, negativeTtl: 5_000, staleIfError: 0, studyUids: 1_000_000 })
   t.same(c.forward, {
     connectTimeout: 5_000,
     headersTimeout: 60_000,
@@ -55,6 +55,12 @@ t.test('the minimal config loads with every default filled in', async (t) => {
   t.same(c.metrics, { enabled: true, host: '127.0.0.1', port: 9464 })
   t.same(c.shutdown, { deadline: 30_000 })
   t.equal(c.log.access, true)
+  t.same(c.studies, { maxUrlLength: 8000, parallelSearches: 4 })
+  t.equal(c.publicUrl, undefined)
+  t.same(
+    [c.mounts[0]?.zip, c.mounts[0]?.rewriteResponseUrls, c.mounts[0]?.upstreamAliases],
+    [false, true, []],
+  )
   t.same(c.identityHeaders, {
     user: 'X-Tokengate-User',
     tokenId: 'X-Tokengate-Token-Id',
@@ -102,7 +108,14 @@ t.test('the full config loads every key, durations in milliseconds', async (t) =
   t.same(c.mounts[1]?.upstreamAuth, { header: { name: 'X-Api-Key', value: 'k' } })
   t.equal(c.scoping, 'studies')
   t.equal(c.workers, 'auto')
-  t.same(c.cache, { max: 0, ttl: 60_000, negativeTtl: 1500, staleIfError: 300_000 })
+  t.same(c.cache, { max: 0, ttl: 60_000, negativeTtl: 1500, staleIfError: 300_000, studyUids: 5000 })
+  t.same(c.studies, { maxUrlLength: 4000, parallelSearches: 8 })
+  t.equal(c.publicUrl, 'https://pacs.example.org/gate')
+  t.same(
+    [c.mounts[0]?.rewriteResponseUrls, c.mounts[0]?.upstreamAliases],
+    [false, ['http://pacs.internal/dicom-web']],
+  )
+  t.equal(c.mounts[1]?.zip, true)
   t.same(c.identityHeaders.strip, ['X-Forwarded-User'])
   t.same(c.forward, {
     connectTimeout: 2000,

@@ -1,0 +1,99 @@
+// Forward stage, the executor: carry out a Plan (rewrite/plan.ts) — forward with the patch (the
+// answer's body through the URL rewriter or the STOW recorder when the plan says so), answer an
+// empty search, or run a split search. The one switch on the plan's kind; the decision that made
+// the plan is done by then, so a decision endpoint can return the plan instead of calling this.
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { UpstreamUnavailable } from '../errors.js'
+import type { ResponsePlan, UpstreamPatch } from '../rewrite/patch.js'
+import type { Plan } from '../rewrite/plan.js'
+import type { Forwarder, ForwardResult } from './forwarder.js'
+import { arrayElements } from './json-array.js'
+import type { ResponseTransformFactory } from './response-transform.js'
+import type { SearchClient } from './search-client.js'
+import { answerEmpty, runSplitSearch } from './split-search.js'
+import { type InstanceLister, StoreAnswerRecorder, type StudyRecorder } from './study-recorder.js'
+import { DicomJsonUrlRewriter, isJsonContentType } from './url-rewriter.js'
+
+export interface ExecutorDeps {
+  forwarder: Forwarder
+  searches: SearchClient
+  /** Upstream searches of one split search in flight at once (`studies.parallelSearches`). */
+  parallelSearches: number
+  recorder: StudyRecorder
+}
+
+/** A compressed body cannot be rewritten (the plan asked for none; an upstream may still send one). */
+function plainBody(encoding: string | string[] | undefined): boolean {
+  return encoding === undefined || encoding === 'identity'
+}
+
+const SOP_INSTANCE_UID = '00080018'
+
+/** The upstream's instances of a study, by a QIDO-RS search with the request's upstream headers. */
+function instanceLister(client: SearchClient, target: URL, patch: UpstreamPatch): InstanceLister {
+  return async (study) => {
+    const headers = { ...patch.setHeaders, accept: 'application/dicom+json' }
+    const path = `/studies/${study}/instances?includefield=${SOP_INSTANCE_UID}`
+    const answer = await client.get(target, path, headers, new AbortController().signal)
+    if (answer.statusCode === 204 || answer.statusCode === 404) {
+      answer.resume()
+      return []
+    }
+    if (answer.statusCode !== 200) {
+      answer.resume()
+      throw new UpstreamUnavailable('bad_response', `instance search answered ${answer.statusCode}`)
+    }
+    const sops: string[] = []
+    for await (const row of arrayElements(answer)) {
+      const sop = (JSON.parse(row.toString('utf8')) as Record<string, { Value?: unknown[] }>)[
+        SOP_INSTANCE_UID
+      ]
+      if (typeof sop?.Value?.[0] === 'string') sops.push(sop.Value[0])
+    }
+    return sops
+  }
+}
+
+/** How the answer's body is transformed, from the plan's data; undefined when it passes as it is. */
+export function responseTransform(
+  response: ResponsePlan | undefined,
+  recorder: StudyRecorder,
+  listInstances: InstanceLister,
+): ResponseTransformFactory | undefined {
+  if (!response?.urls && !response?.record) return undefined
+  const { urls, record } = response
+  return ({ status, headers }) => {
+    const json = isJsonContentType(headers['content-type']) && plainBody(headers['content-encoding'])
+    // PS3.18 §10.5.3: 200 all stored, 202 some stored; anything else stored nothing.
+    if (record && (status === 200 || status === 202)) {
+      return new StoreAnswerRecorder(record, recorder, listInstances, json ? urls : undefined)
+    }
+    return urls && json ? new DicomJsonUrlRewriter(urls) : null
+  }
+}
+
+export function executePlan(
+  plan: Plan,
+  req: IncomingMessage,
+  res: ServerResponse,
+  target: URL,
+  deps: ExecutorDeps,
+): Promise<ForwardResult> {
+  switch (plan.kind) {
+    case 'forward': {
+      // Only requests whose answer is transformed pay for the closures.
+      const transform = plan.patch.response
+        ? responseTransform(
+            plan.patch.response,
+            deps.recorder,
+            instanceLister(deps.searches, target, plan.patch),
+          )
+        : undefined
+      return deps.forwarder.forward(req, res, target, plan.patch, transform)
+    }
+    case 'empty':
+      return Promise.resolve(answerEmpty(req, res, plan))
+    case 'split':
+      return runSplitSearch(req, res, target, plan, deps.searches, deps.parallelSearches)
+  }
+}

@@ -1,0 +1,250 @@
+// Forward stage, response bodies: a streaming Transform over DICOM JSON (PS3.18 Annex F) that
+// rewrites the URLs an upstream writes into its answers — RetrieveURL (0008,1190) values and
+// BulkDataURI strings — from the upstream's base to tokengate's public one, so a client that
+// follows them comes back through tokengate (and, for link requests, keeps its /link/<token>/).
+// Forwarder-agnostic: any forwarder pipes the upstream body through it.
+//
+// It is a small JSON lexer, not a parser: every byte passes through unchanged except the contents
+// of the strings it rewrites, so formatting, key order and numbers are untouched and memory stays
+// bounded by one URL (a string longer than MAX_URL passes through as it is). Input that is not
+// JSON is passed through byte for byte (the lexer may then rewrite nothing).
+import { Transform, type TransformCallback } from 'node:stream'
+import type { UrlRewrite } from '../rewrite/response-urls.js'
+import { stringEnd } from './json-scan.js'
+
+export type { UrlRewrite }
+
+const RETRIEVE_URL = '00081190'
+const BULK_DATA_URI = 'BulkDataURI'
+const VALUE = 'Value'
+/** Longer strings are no URL we rewrite: passed through as they are (bounds memory). */
+const MAX_URL = 64 * 1024
+/** Longer keys are no key we look for. */
+const MAX_KEY = 32
+
+const QUOTE = 0x22
+
+/** The keys that matter; every other key is Other. */
+enum Key {
+  Other,
+  Value,
+  RetrieveUrl,
+  BulkDataUri,
+}
+
+interface Frame {
+  /** Object or array. */
+  object: boolean
+  /** The key this container is the value of (Other in an array or at the top). */
+  key: Key
+}
+
+function classifyKey(text: string): Key {
+  if (text === VALUE) return Key.Value
+  if (text === BULK_DATA_URI) return Key.BulkDataUri
+  return text.length === 8 && text.toUpperCase() === RETRIEVE_URL ? Key.RetrieveUrl : Key.Other
+}
+
+/** classifyKey over chunk[start, end) without making a string of every key. */
+function keyAt(chunk: Buffer, start: number, end: number): Key {
+  const len = end - start
+  // 5: Value, 8: 00081190, 11: BulkDataURI. Keys of other lengths are never interesting.
+  if (len !== 5 && len !== 8 && len !== 11) return Key.Other
+  return classifyKey(chunk.toString('latin1', start, end))
+}
+
+/** Rewrite one URL (already JSON-decoded) by the first matching base; unchanged when none matches. */
+export function rewriteUrl(url: string, spec: UrlRewrite): string {
+  for (const [from, to] of spec.bases) {
+    if (!url.startsWith(from)) continue
+    const next = url.charCodeAt(from.length)
+    // Only at a path boundary: `/dicom-web` must not match `/dicom-webx`.
+    if (Number.isNaN(next) || next === 0x2f || next === 0x3f || next === 0x23)
+      return to + url.slice(from.length)
+  }
+  return url
+}
+
+/** The rewritten raw JSON string contents (escapes kept valid), or null when unchanged. */
+function rewriteRaw(raw: string, spec: UrlRewrite): string | null {
+  if (!raw.includes('\\')) {
+    const out = rewriteUrl(raw, spec)
+    return out === raw ? null : out
+  }
+  let decoded: string
+  try {
+    decoded = JSON.parse(`"${raw}"`) as string
+  } catch {
+    return null // not a valid JSON string: leave it alone
+  }
+  const out = rewriteUrl(decoded, spec)
+  return out === decoded ? null : JSON.stringify(out).slice(1, -1)
+}
+
+/** A Transform that rewrites RetrieveURL and BulkDataURI values in a DICOM JSON byte stream. */
+export class DicomJsonUrlRewriter extends Transform {
+  private readonly stack: Frame[] = []
+  /** Inside a string; `escaped` when the previous chunk ended inside an escape in it. */
+  private inString = false
+  escaped = false
+  /** What the current string is: a key (collected), a URL (held back) or anything else (passed). */
+  private stringRole: 'key' | 'url' | 'other' = 'other'
+  /** In an object, whether the next string is a key. */
+  private expectKey = false
+  /** The last key read in the innermost object, as far as this rewriter cares. */
+  private key: Key = Key.Other
+  /** A key split across chunks, collected; null once the key was classified from its bytes. */
+  private keyText: string | null = ''
+  private held: Buffer[] = []
+  private heldBytes = 0
+
+  constructor(private readonly spec: UrlRewrite) {
+    super()
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    const out: Buffer[] = []
+    let from = 0 // start of the bytes not yet emitted (or held)
+    let i = 0
+    const n = chunk.length
+    while (i < n) {
+      if (this.inString) {
+        // Find the closing quote, honouring escapes (which may straddle chunks).
+        const start = i
+        const end = stringEnd(chunk, i, this)
+        const stop = end === -1 ? n : end
+        if (this.stringRole === 'key') {
+          if (end !== -1 && this.keyText === '') {
+            // The whole key is in this chunk (nearly always): classify it without a string.
+            this.keyText = null
+            this.key = keyAt(chunk, start, stop)
+          } else if (this.keyText !== null && this.keyText.length <= MAX_KEY) {
+            this.keyText += chunk.toString('latin1', start, stop)
+          }
+        } else if (this.stringRole === 'url') {
+          // Held back from `start` (== from: the opening quote was emitted) until the string ends.
+          this.hold(chunk.subarray(start, stop), out)
+          from = stop
+        }
+        if (end === -1) break
+        this.endString(out)
+        if (this.stringRole === 'url') from = end // the closing quote is emitted with what follows
+        i = end + 1
+        continue
+      }
+      const b = chunk[i] as number
+      switch (b) {
+        case QUOTE:
+          this.startString()
+          i++
+          if (this.stringRole === 'url') {
+            out.push(chunk.subarray(from, i)) // up to and including the opening quote
+            from = i
+          }
+          continue
+        case 0x7b: // {
+          this.stack.push({ object: true, key: this.valueKey() })
+          this.expectKey = true
+          this.key = Key.Other
+          break
+        case 0x5b: // [
+          this.stack.push({ object: false, key: this.valueKey() })
+          this.expectKey = false
+          break
+        case 0x7d: // }
+        case 0x5d: // ]
+          this.stack.pop()
+          this.restoreContext()
+          break
+        case 0x3a: // :
+          this.expectKey = false
+          break
+        case 0x2c: // ,
+          this.expectKey = this.stack.at(-1)?.object === true
+          break
+      }
+      i++
+    }
+    if (!(this.inString && this.stringRole === 'url')) out.push(chunk.subarray(from))
+    if (out.length === 1) this.push(out[0])
+    else if (out.length > 1) this.push(Buffer.concat(out))
+    done()
+  }
+
+  override _flush(done: TransformCallback): void {
+    // A truncated document: give back what was held, unchanged.
+    if (this.held.length) this.push(Buffer.concat(this.held))
+    this.held = []
+    done()
+  }
+
+  /** The key a container or string opened now is the value of (Other inside an array). */
+  private valueKey(): Key {
+    return this.stack.at(-1)?.object === true ? this.key : Key.Other
+  }
+
+  /** After a container closes, only `,` or a close can follow: no key is current. */
+  private restoreContext(): void {
+    this.expectKey = false
+    this.key = Key.Other
+  }
+
+  private startString(): void {
+    this.inString = true
+    this.escaped = false
+    const top = this.stack.at(-1)
+    if (top?.object && this.expectKey) {
+      this.stringRole = 'key'
+      this.keyText = ''
+    } else if (this.isUrlPosition(top)) {
+      this.stringRole = 'url'
+      this.held = []
+      this.heldBytes = 0
+    } else {
+      this.stringRole = 'other'
+    }
+  }
+
+  /** `"BulkDataURI": "<here>"`, or `"00081190": { "Value": [ "<here>", … ] }`. */
+  private isUrlPosition(top: Frame | undefined): boolean {
+    if (!top) return false
+    if (top.object) return this.key === Key.BulkDataUri
+    const parent = this.stack.at(-2)
+    return top.key === Key.Value && parent?.object === true && parent.key === Key.RetrieveUrl
+  }
+
+  private hold(part: Buffer, out: Buffer[]): void {
+    if (part.length === 0) return
+    if (this.stringRole !== 'url') return
+    this.held.push(part)
+    this.heldBytes += part.length
+    if (this.heldBytes > MAX_URL) {
+      // Too long for a URL: give it back unchanged and pass the rest of the string through.
+      out.push(...this.held)
+      this.held = []
+      this.stringRole = 'other'
+    }
+  }
+
+  private endString(out: Buffer[]): void {
+    this.inString = false
+    if (this.stringRole === 'key') {
+      if (this.keyText !== null)
+        this.key = this.keyText.length <= MAX_KEY ? classifyKey(this.keyText) : Key.Other
+      return
+    }
+    if (this.stringRole === 'url') {
+      const raw = Buffer.concat(this.held).toString('utf8')
+      const rewritten = rewriteRaw(raw, this.spec)
+      out.push(rewritten === null ? Buffer.concat(this.held) : Buffer.from(rewritten, 'utf8'))
+      this.held = []
+    }
+  }
+}
+
+/** The content types whose bodies are DICOM JSON (or plain JSON, as some upstreams label it). */
+export function isJsonContentType(contentType: string | undefined): boolean {
+  if (!contentType) return false
+  const type = (contentType.split(';')[0] as string).trim().toLowerCase()
+  return type === 'application/dicom+json' || type === 'application/json'
+}

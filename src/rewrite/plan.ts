@@ -1,0 +1,65 @@
+// Rewrite stage, the plan: what to do with an allowed request, as data — forward it with this
+// patch, answer `[]` without calling the upstream, or run these upstream searches and merge them.
+// The decision (route → credential → lookup → decide → plan) is kept apart from carrying it out
+// (forward/execute.ts), so a decision endpoint can return the plan without executing it.
+import { NotAcceptable } from '../errors.js'
+import type { Decision } from '../policy/decide.js'
+import type { RouteMatch } from '../route/match.js'
+import type { TokenStore } from '../token/store.js'
+import type { ClientView } from './identity-headers.js'
+import { planRewrite, type RewriteConfig, type UpstreamPatch } from './patch.js'
+import { type PublicView, planResponseUrls } from './response-urls.js'
+import { planStudyScope } from './study-scope.js'
+
+export type Plan =
+  /** Forward the request with this patch. */
+  | { kind: 'forward'; patch: UpstreamPatch }
+  /** A QIDO search narrowed to no study at all: answer an empty result, the upstream is not asked. */
+  | { kind: 'empty'; patch: UpstreamPatch }
+  /**
+   * A QIDO search whose StudyInstanceUID list is too long for one URL: run `searches` (paths +
+   * queries relative to the target, in order) with the patch's headers, merge their JSON arrays
+   * in order, skip `offset` results and stop after `limit` (null: all).
+   */
+  | { kind: 'split'; patch: UpstreamPatch; searches: string[]; offset: number; limit: number | null }
+
+/** What the planner reads from the request beyond the route. */
+export interface RequestView extends ClientView, PublicView {
+  method: string
+}
+
+const DEFAULT_STUDIES = { maxUrlLength: 8000, parallelSearches: 4 }
+
+/** DICOMweb answers in DICOM JSON: searches, `…/metadata`, and STOW-RS responses. */
+function answersDicomJson(method: string, route: RouteMatch): boolean {
+  if (route.wado) return false
+  if (method === 'POST') return true
+  const path = route.subPath.replace(/\/+$/, '')
+  return /(?:^|\/)(?:studies|series|instances|metadata)$/.test(path)
+}
+
+/**
+ * Plan an allowed request. Throws NotAcceptable (zip from an upstream that has none), OutOfScope
+ * (scoping: studies, a study the token may not see), BadRequest, StoreUnavailable.
+ */
+export async function planRequest(
+  route: RouteMatch,
+  decision: Decision,
+  view: RequestView,
+  cfg: RewriteConfig,
+  store: Pick<TokenStore, 'albumStudies' | 'inboxStudies' | 'userAlbums'>,
+): Promise<Plan> {
+  // Decided after the token and its `download` permission: a refusal says nothing to strangers.
+  if (route.download && !route.mount.config.zip) throw new NotAcceptable('zip_unsupported', decision.tokenId)
+  let patch = planRewrite(route, decision, view, cfg)
+  if (route.mount.config.rewriteResponseUrls && answersDicomJson(view.method, route)) {
+    patch = {
+      ...patch,
+      // The rewriter reads plain bytes: ask the upstream not to compress what it will rewrite.
+      removeHeaders: [...patch.removeHeaders, 'accept-encoding'],
+      response: { urls: planResponseUrls(route, view, cfg.publicUrl) },
+    }
+  }
+  if (cfg.scoping !== 'studies') return { kind: 'forward', patch }
+  return planStudyScope(view.method, route, decision, patch, store, cfg.studies ?? DEFAULT_STUDIES)
+}

@@ -1,0 +1,80 @@
+// Rewrite stage, response URLs (both scoping modes): which URL prefixes the upstream writes into
+// its DICOM JSON answers (RetrieveURL, BulkDataURI) and what tokengate's public prefix for them is,
+// so forward/url-rewriter.ts can point them back at tokengate. Link requests keep their
+// /link/<token>/ so a client following a URL stays authenticated.
+import type { RouteMatch } from '../route/match.js'
+import { forwardedValue } from './identity-headers.js'
+
+/** URL prefix pairs [upstream, public], longest upstream prefix first; no trailing slashes. */
+export interface UrlRewrite {
+  bases: readonly (readonly [string, string])[]
+}
+
+/** What the planner knows of the request for building public URLs. */
+export interface PublicView {
+  host: string | undefined
+  encrypted: boolean
+  /** X-Forwarded-Host / X-Forwarded-Proto as sent (first value used). */
+  forwardedHost?: string | undefined
+  forwardedProto?: string | undefined
+  /** The request target as sent, for the link segment. */
+  rawUrl: string
+}
+
+function first(value: string | undefined): string | undefined {
+  const v = value?.split(',')[0]?.trim()
+  return v ? v : undefined
+}
+
+function trimSlash(s: string): string {
+  return s.replace(/\/+$/, '')
+}
+
+/**
+ * tokengate's public URL for the mount: `publicUrl`, else X-Forwarded-Proto/-Host, else the
+ * request's Host; plus the mount path, plus `/link/<token>` for link requests. The link segment
+ * is the client's own (it is in the URL it sent); it goes only into this client's response.
+ */
+export function publicMountUrl(route: RouteMatch, view: PublicView, publicUrl: string | undefined): string {
+  let origin: string
+  if (publicUrl) {
+    origin = trimSlash(publicUrl)
+  } else {
+    const xfProto = first(view.forwardedProto)?.toLowerCase()
+    const proto = xfProto === 'http' || xfProto === 'https' ? xfProto : view.encrypted ? 'https' : 'http'
+    origin = `${proto}://${first(view.forwardedHost) ?? view.host ?? 'localhost'}`
+  }
+  const link = route.linkSecretAt
+    ? `/link/${view.rawUrl.slice(route.linkSecretAt[0], route.linkSecretAt[1])}`
+    : ''
+  return `${origin}${route.mount.prefix}${link}`
+}
+
+/**
+ * The prefixes to rewrite: each upstream base as configured, as the upstream rebuilds it from the
+ * `Forwarded` header tokengate sends (Orthanc does: `http://"<client Host>"/dicom-web/…`), and the
+ * mount's `upstreamAliases`; WADO-URI's base maps to `<public>/wado`.
+ */
+export function planResponseUrls(
+  route: RouteMatch,
+  view: PublicView,
+  publicUrl: string | undefined,
+): UrlRewrite {
+  const mount = route.mount
+  const to = publicMountUrl(route, view, publicUrl)
+  // As identity-headers.ts's Forwarded element says: the client's Host, tokengate's own scheme.
+  // Orthanc 1.10 copies a quoted host ("127.0.0.1:8080", RFC 7239 quoting) into its URLs as it
+  // is, quotes included: both spellings are the upstream's.
+  const scheme = view.encrypted ? 'https' : 'http'
+  const forwarded = view.host ? [`${scheme}://${view.host}`, `${scheme}://${forwardedValue(view.host)}`] : []
+  const pairs = new Map<string, string>()
+  const add = (base: URL, publicBase: string) => {
+    const path = trimSlash(base.pathname)
+    pairs.set(`${base.origin}${path}`, publicBase)
+    for (const origin of forwarded) pairs.set(`${origin}${path}`, publicBase)
+  }
+  add(mount.upstream, to)
+  for (const alias of mount.config.upstreamAliases) add(new URL(alias), to)
+  if (mount.wado) add(mount.wado, `${to}/wado`)
+  return { bases: [...pairs].sort((a, b) => b[0].length - a[0].length) }
+}

@@ -1,0 +1,112 @@
+// Rewrite stage, `scoping: studies` (DESIGN §4): the legacy PACS knows nothing of albums, so
+// tokengate enforces them. Study-level paths and WADO-URI `studyUID` must be among the studies the
+// token may see (else 404, never 403: no hint that a study exists); QIDO searches are narrowed to
+// a StudyInstanceUID list intersected with the client's own, answered `[]` without the upstream
+// when nothing is left, and split over several upstream searches when one URL would be too long;
+// a STOW-RS records the studies it stored. Returns a Plan; the executor (forward/) carries it out.
+import { OutOfScope } from '../errors.js'
+import type { Decision } from '../policy/decide.js'
+import { storeTarget, visibleStudies } from '../policy/visible-studies.js'
+import type { RouteMatch } from '../route/match.js'
+import type { TokenStore } from '../token/store.js'
+import type { UpstreamPatch } from './patch.js'
+import type { Plan } from './plan.js'
+import {
+  classifyStudyRoute,
+  narrowedQuery,
+  readSearchQuery,
+  splitUids,
+  wadoStudyUids,
+} from './study-query.js'
+
+export interface StudyScopeConfig {
+  /** Longest upstream request target (path + query) one narrowed search may have. */
+  maxUrlLength: number
+}
+
+type SetReader = Pick<TokenStore, 'albumStudies' | 'inboxStudies' | 'userAlbums'>
+
+function outOfScope(decision: Decision): OutOfScope {
+  return new OutOfScope('study_not_in_scope', decision.tokenId)
+}
+
+export async function planStudyScope(
+  method: string,
+  route: RouteMatch,
+  decision: Decision,
+  patch: UpstreamPatch,
+  store: SetReader,
+  cfg: StudyScopeConfig,
+): Promise<Plan> {
+  const at = classifyStudyRoute(method, route.subPath, route.wado)
+  switch (at.kind) {
+    case 'other':
+      throw outOfScope(decision)
+    case 'store':
+      // Whatever it stores joins the token's album (or the user's inbox) once the upstream says so.
+      return {
+        kind: 'forward',
+        patch: {
+          ...patch,
+          response: { ...patch.response, record: { into: storeTarget(decision.scope), pathStudy: at.study } },
+        },
+      }
+    case 'wado': {
+      const uids = wadoStudyUids(route.query)
+      const visible = await visibleStudies(decision.scope, store)
+      // Every spelling the upstream might read must be visible; none at all is not a study of ours.
+      if (uids.length === 0 || !uids.every((uid) => visible.has(uid))) throw outOfScope(decision)
+      return { kind: 'forward', patch }
+    }
+    case 'study': {
+      const visible = await visibleStudies(decision.scope, store)
+      if (!visible.has(at.study)) throw outOfScope(decision)
+      return { kind: 'forward', patch }
+    }
+    case 'search':
+      return planSearch(route, decision, patch, at.study, store, cfg)
+  }
+}
+
+async function planSearch(
+  route: RouteMatch,
+  decision: Decision,
+  patch: UpstreamPatch,
+  study: string | null,
+  store: SetReader,
+  cfg: StudyScopeConfig,
+): Promise<Plan> {
+  const query = readSearchQuery(route.query)
+  const visible = await visibleStudies(decision.scope, store)
+  if (study !== null && !visible.has(study)) throw outOfScope(decision)
+  // Under /studies/{uid} the path pins the study; the list says so too, for upstreams that OR them.
+  const allowed = study !== null ? [study] : null
+  const uids = query.studies
+    ? query.studies.filter((uid) => (allowed ? allowed.includes(uid) : visible.has(uid)))
+    : (allowed ?? visible.all())
+  if (uids.length === 0) return { kind: 'empty', patch }
+
+  const paging = [
+    ...(query.limit !== null ? [`limit=${query.limit}`] : []),
+    ...(query.offset !== null ? [`offset=${query.offset}`] : []),
+  ]
+  // The upstream request target is the base URL's path, the path below the mount, and the query.
+  const prefix = `${route.target.pathname.replace(/\/+$/, '')}${route.upstreamPath}?`
+  const whole = narrowedQuery(query.kept, uids, paging)
+  if (prefix.length + whole.length <= cfg.maxUrlLength) {
+    return { kind: 'forward', patch: { ...patch, path: `${route.upstreamPath}?${whole}` } }
+  }
+  // Split: each search may contribute at most offset + limit useful results; the executor skips
+  // `offset` over the merged results and stops after `limit`.
+  const offset = query.offset ?? 0
+  const perSearch = query.limit !== null ? [`limit=${offset + query.limit}`] : []
+  const fixed = prefix.length + narrowedQuery(query.kept, [], perSearch).length
+  const lists = splitUids(uids, Math.max(1, cfg.maxUrlLength - fixed))
+  return {
+    kind: 'split',
+    patch,
+    searches: lists.map((list) => `${route.upstreamPath}?${narrowedQuery(query.kept, list, perSearch)}`),
+    offset,
+    limit: query.limit,
+  }
+}

@@ -1,0 +1,122 @@
+// Response URL rewriting through the real forwarder (scoping: query), against a small upstream
+// that writes its own URLs into DICOM JSON: RetrieveURL/BulkDataURI point at tokengate (publicUrl,
+// else X-Forwarded-*, else Host), Content-Length and ETag of a rewritten body are dropped, the
+// upstream is asked for no compression, and anything else — other content types, a compressed
+// body — passes byte for byte with its own headers.
+import { createServer, type IncomingHttpHeaders } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { gzipSync } from 'node:zlib'
+import t from 'tap'
+import { admin, startGate } from '../helpers/gate.js'
+import { bearer, send } from '../helpers/http.js'
+import { startRedis } from '../helpers/redis.js'
+
+const redis = await startRedis()
+t.teardown(redis.stop)
+
+let base = ''
+const seen: IncomingHttpHeaders[] = []
+const metadata = () =>
+  JSON.stringify([
+    {
+      '00081190': { vr: 'UR', Value: [`${base}/dicom-web/studies/1.2`] },
+      '7FE00010': {
+        vr: 'OB',
+        BulkDataURI: `${base}/dicom-web/studies/1.2/series/3/instances/4/bulk/7fe00010`,
+      },
+      '00100010': { vr: 'PN', Value: [{ Alphabetic: `${base}/dicom-web/not-a-url-field` }] },
+    },
+  ])
+const upstream = createServer((req, res) => {
+  seen.push(req.headers)
+  const path = (req.url ?? '').split('?')[0] as string
+  const body = Buffer.from(metadata())
+  if (path.endsWith('/gzipped/metadata')) {
+    const gz = gzipSync(body)
+    res.writeHead(200, {
+      'content-type': 'application/dicom+json',
+      'content-encoding': 'gzip',
+      'content-length': gz.length,
+    })
+    res.end(gz)
+  } else if (path.endsWith('/text/metadata')) {
+    res.writeHead(200, { 'content-type': 'text/plain', 'content-length': body.length, etag: '"t1"' })
+    res.end(body)
+  } else {
+    res.writeHead(200, {
+      'content-type': 'application/dicom+json',
+      'content-length': body.length,
+      etag: '"m1"',
+    })
+    res.end(body)
+  }
+})
+await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r))
+t.teardown(() => new Promise<void>((r) => upstream.close(() => r())))
+base = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`
+
+const gate = await startGate({ redisUrl: redis.url, upstream: `${base}/dicom-web` })
+t.teardown(gate.stop)
+const token = (
+  await admin(redis.client).create({ kind: 'album', album: 'A', perms: 'read', expiresIn: '1h' })
+).token
+
+t.test(
+  'a DICOM JSON answer has its URLs rewritten, and no Content-Length or ETag of the old body',
+  async (t) => {
+    const res = await send(gate.url, {
+      path: '/api/studies/1.2/metadata',
+      headers: { ...bearer(token), 'accept-encoding': 'gzip, br' },
+    })
+    t.equal(res.status, 200)
+    const want = metadata()
+      .replace(`"${base}/dicom-web/studies/1.2"`, `"${gate.url}/api/studies/1.2"`)
+      .replace(`"${base}/dicom-web/studies/1.2/series`, `"${gate.url}/api/studies/1.2/series`)
+    t.equal(res.text, want)
+    t.equal(res.headers['content-length'], undefined)
+    t.equal(res.headers.etag, undefined)
+    t.equal(res.headers['transfer-encoding'], 'chunked')
+    t.equal(seen.at(-1)?.['accept-encoding'], undefined, 'the upstream was asked for a plain body')
+  },
+)
+
+t.test('publicUrl wins; without it X-Forwarded-Proto and -Host are used', async (t) => {
+  const res = await send(gate.url, {
+    path: '/api/studies/1.2/metadata',
+    headers: { ...bearer(token), 'x-forwarded-proto': 'https', 'x-forwarded-host': 'pacs.example.org' },
+  })
+  t.match(res.text, '"https://pacs.example.org/api/studies/1.2"')
+  const other = await startGate({
+    redisUrl: redis.url,
+    upstream: `${base}/dicom-web`,
+    config: { publicUrl: 'https://public.example/gate' },
+  })
+  t.teardown(other.stop)
+  const viaPublic = await send(other.url, {
+    path: '/api/studies/1.2/metadata',
+    headers: { ...bearer(token), 'x-forwarded-host': 'ignored.example' },
+  })
+  t.match(viaPublic.text, '"https://public.example/gate/api/studies/1.2"')
+})
+
+t.test('other content types and compressed bodies pass byte for byte with their headers', async (t) => {
+  const text = await send(gate.url, { path: '/api/studies/1.2/text/metadata', headers: bearer(token) })
+  t.equal(text.text, metadata())
+  t.equal(text.headers['content-length'], String(Buffer.byteLength(metadata())))
+  t.equal(text.headers.etag, '"t1"')
+  const gz = await send(gate.url, { path: '/api/studies/1.2/gzipped/metadata', headers: bearer(token) })
+  t.equal(gz.headers['content-encoding'], 'gzip')
+  t.same(gz.body, gzipSync(Buffer.from(metadata())))
+})
+
+t.test('a mount with rewriteResponseUrls: false passes the answer as the upstream sent it', async (t) => {
+  const plain = await startGate({
+    redisUrl: redis.url,
+    upstream: `${base}/dicom-web`,
+    mount: { rewriteResponseUrls: false },
+  })
+  t.teardown(plain.stop)
+  const res = await send(plain.url, { path: '/api/studies/1.2/metadata', headers: bearer(token) })
+  t.equal(res.text, metadata())
+  t.equal(res.headers.etag, '"m1"')
+})
