@@ -150,6 +150,10 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
         await studySets.add(into, uids)
         cache.evict(evictKeyOf(into))
       },
+      async remove(from: StudySetRef, uids: readonly string[]) {
+        await studySets.remove(from, uids)
+        cache.evict(evictKeyOf(from))
+      },
     },
   }
 

@@ -72,6 +72,18 @@ export function responseTransform(
   }
 }
 
+/** Take the study out of the set and say so with 204; the archive is not touched. */
+async function unlink(
+  res: ServerResponse,
+  plan: Extract<Plan, { kind: 'unlink' }>,
+  recorder: StudyRecorder,
+): Promise<ForwardResult> {
+  await recorder.remove(plan.from, [plan.study])
+  res.writeHead(204, plan.patch.responseHeaders)
+  res.end()
+  return { status: 204, upstreamMs: 0, truncated: null }
+}
+
 export function executePlan(
   plan: Plan,
   req: IncomingMessage,
@@ -95,5 +107,7 @@ export function executePlan(
       return Promise.resolve(answerEmpty(req, res, plan))
     case 'split':
       return runSplitSearch(req, res, target, plan, deps.searches, deps.parallelSearches)
+    case 'unlink':
+      return unlink(res, plan, deps.recorder)
   }
 }

@@ -25,6 +25,8 @@ export interface StudyRecorder {
   track(into: StudySetRef, study: string, sops: readonly string[]): Promise<ReadonlySet<string>>
   /** Add studies to the set (this replica forgets its cached copy at once). */
   add(into: StudySetRef, uids: readonly string[]): Promise<void>
+  /** Remove studies from the set (idem). */
+  remove(from: StudySetRef, uids: readonly string[]): Promise<void>
 }
 
 /** The upstream's SOP Instance UIDs of a study (a QIDO-RS instance search). */

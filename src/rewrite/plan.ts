@@ -6,6 +6,7 @@ import { NotAcceptable } from '../errors.js'
 import type { Decision } from '../policy/decide.js'
 import type { RouteMatch } from '../route/match.js'
 import type { TokenStore } from '../token/store.js'
+import type { StudySetRef } from '../token/study-sets.js'
 import type { ClientView } from './identity-headers.js'
 import { planRewrite, type RewriteConfig, type UpstreamPatch } from './patch.js'
 import { type PublicView, planResponseUrls } from './response-urls.js'
@@ -22,6 +23,11 @@ export type Plan =
    * in order, skip `offset` results and stop after `limit` (null: all).
    */
   | { kind: 'split'; patch: UpstreamPatch; searches: string[]; offset: number; limit: number | null }
+  /**
+   * scoping: studies, `DELETE /studies/{uid}`: take the study out of the album (or inbox) and
+   * answer 204; the archive is not asked (other albums may hold the same study).
+   */
+  | { kind: 'unlink'; patch: UpstreamPatch; from: StudySetRef; study: string }
 
 /** What the planner reads from the request beyond the route. */
 export interface RequestView extends ClientView, PublicView {

@@ -4,7 +4,7 @@
 // a StudyInstanceUID list intersected with the client's own, answered `[]` without the upstream
 // when nothing is left, and split over several upstream searches when one URL would be too long;
 // a STOW-RS records the studies it stored. Returns a Plan; the executor (forward/) carries it out.
-import { OutOfScope } from '../errors.js'
+import { Forbidden, OutOfScope } from '../errors.js'
 import type { Decision } from '../policy/decide.js'
 import { storeTarget, visibleStudies } from '../policy/visible-studies.js'
 import type { RouteMatch } from '../route/match.js'
@@ -59,6 +59,7 @@ export async function planStudyScope(
       return { kind: 'forward', patch }
     }
     case 'study': {
+      if (method === 'DELETE') return planUnlink(route, decision, patch, at.study, store)
       const visible = await visibleStudies(decision.scope, store)
       if (!visible.has(at.study)) throw outOfScope(decision)
       return { kind: 'forward', patch }
@@ -66,6 +67,25 @@ export async function planStudyScope(
     case 'search':
       return planSearch(route, decision, patch, at.study, store, cfg)
   }
+}
+
+/**
+ * DELETE in `scoping: studies` never reaches the shared archive: a study-level DELETE removes the
+ * study from the set it was asked of (the album; a user token's inbox unless `?album=` names one
+ * — KHEOPS's semantics); deleting a series or an instance is refused, since sets hold studies.
+ */
+async function planUnlink(
+  route: RouteMatch,
+  decision: Decision,
+  patch: UpstreamPatch,
+  study: string,
+  store: SetReader,
+): Promise<Plan> {
+  if (!/^\/studies\/[^/]+\/?$/.test(route.subPath)) throw new Forbidden('archive_delete', decision.tokenId)
+  const from = storeTarget(decision.scope)
+  const set = from.kind === 'album' ? await store.albumStudies(from.album) : await store.inboxStudies(from.user)
+  if (!set.has(study)) throw outOfScope(decision)
+  return { kind: 'unlink', patch, from, study }
 }
 
 async function planSearch(

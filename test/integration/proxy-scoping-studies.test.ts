@@ -388,3 +388,53 @@ t.test('RetrieveURLs point at tokengate, and following one works with Bearer and
   t.equal(followed.status, 200, 'no Authorization needed: the link is in the URL')
   t.notMatch(followed.text, /127\.0\.0\.1:\d+\/dicom-web/, 'no upstream URL left')
 })
+
+t.test(
+  'DELETE of a study takes it out of the album only: the archive and other albums keep it',
+  async (t) => {
+    const shared = await orthanc.createStudy({ patientName: 'SHARED^STUDY', patientId: 'PS1' })
+    await sets.add({ kind: 'album', album: 'alpha' }, [shared.studyInstanceUID])
+    await sets.add({ kind: 'album', album: 'beta' }, [shared.studyInstanceUID])
+    const del = (token: string, path: string) =>
+      send(gate.url, { method: 'DELETE', path: `/api${path}`, headers: bearer(token) })
+
+    t.equal(
+      (await del(alpha.token, `/studies/${shared.studyInstanceUID}`)).status,
+      403,
+      'a read token may not',
+    )
+    const series = await del(
+      alphaWriter.token,
+      `/studies/${shared.studyInstanceUID}/series/${shared.seriesInstanceUID}`,
+    )
+    t.equal(series.status, 403, 'a series is never deleted through tokengate')
+    t.match(
+      (series.json() as { reason: string }).reason,
+      /DELETE \/studies\/\{uid\} removes a study from the album/,
+    )
+    t.equal(
+      (await del(alphaWriter.token, `/studies/${b1.studyInstanceUID}`)).status,
+      404,
+      "another album's study: 404",
+    )
+
+    const res = await del(alphaWriter.token, `/studies/${shared.studyInstanceUID}`)
+    t.equal(res.status, 204)
+    t.notOk(
+      (await column(t, alpha.token, '/studies')).includes(shared.studyInstanceUID),
+      'gone from the album at once',
+    )
+    t.equal((await get(alpha.token, `/studies/${shared.studyInstanceUID}/metadata`)).status, 404)
+    t.ok(
+      (await column(t, beta.token, '/studies')).includes(shared.studyInstanceUID),
+      'still in the other album',
+    )
+    const direct = await send(orthanc.url, { path: `/dicom-web/studies/${shared.studyInstanceUID}/metadata` })
+    t.equal(direct.status, 200, 'still in the archive')
+    t.equal(
+      (await del(alphaWriter.token, `/studies/${shared.studyInstanceUID}`)).status,
+      404,
+      'a second DELETE: 404',
+    )
+  },
+)

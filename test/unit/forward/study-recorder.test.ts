@@ -62,6 +62,7 @@ t.test('only studies whose every upstream instance was stored through the set ar
       return set
     },
     add: async () => {},
+    remove: async () => {},
   }
   const upstream: Record<string, string[]> = {
     '1.0': ['x'],
