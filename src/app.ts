@@ -4,7 +4,8 @@
 import type { AddressInfo } from 'node:net'
 import type { Redis } from 'ioredis'
 import type { Config } from './config/schema.js'
-import { createForwarder, type Forwarder } from './forward/forwarder.js'
+import { createForwarderFor } from './forward/engines.js'
+import type { Forwarder } from './forward/forwarder.js'
 import { createLogger, type Logger } from './log.js'
 import { strippedHeaders } from './rewrite/identity-headers.js'
 import { compileRoutes } from './route/compile.js'
@@ -97,7 +98,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   // Serve only once revocations can reach us (or Redis is down, and then nothing is cached).
   await Promise.race([invalidations.ready, delay(config.redis.connectTimeout)])
 
-  const forwarder = createForwarder(config.forward)
+  const forwarder = createForwarderFor(config.forward)
   let deps = pipelineDeps(config, { store: cache, forwarder, log, now })
   const proxy: ProxyServer = createProxyServer(createPipeline(() => deps))
   const address = await proxy.listen(config.listen.host, config.listen.port)

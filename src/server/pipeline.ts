@@ -97,7 +97,8 @@ export function createPipeline(current: () => PipelineDeps) {
           authMs: round(authMs),
           upstreamMs: round(upstreamMs),
           totalMs: round(performance.now() - started),
-          remote: req.socket.remoteAddress,
+          // The socket is gone (null) once a client that went away has been cleaned up.
+          remote: req.socket?.remoteAddress,
         },
         'request',
       )
