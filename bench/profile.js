@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util'
 import { Redis } from 'ioredis'
 import { admin as adminModule, keys as keysModule } from './lib/dist.js'
 import { runLoad } from './lib/load.js'
-import { loadAverage, pinSelf } from './lib/proc.js'
+import { LOAD_CORE, loadAverage, pinSelf, pinTo } from './lib/proc.js'
 import { Stack } from './lib/stack.js'
 
 const { values: a } = parseArgs({
@@ -35,7 +35,9 @@ const top = Number(a.top)
  * @param {string} name
  */
 function area(url, name) {
-  // Native socket writes: on loopback the kernel's TCP work (sender and receiver side) is counted here.
+  // fs.write's binding: only sonic-boom (pino's destination) writes files here, i.e. the access log.
+  if (!url && name === 'writeString') return 'access log write (fs.write, native)'
+  // Socket writes: on loopback the kernel's TCP work (both ends) is spent inside these calls.
   if (!url && /^write/.test(name)) return 'socket writes (native + kernel)'
   if (!url) return 'V8 / native'
   if (url.includes('/node_modules/undici/')) return 'undici'
@@ -111,6 +113,11 @@ const stack = new Stack(dir)
 try {
   const upstream = await stack.upstream()
   const redis = await stack.redis()
+  // tokengate gets the server core to itself: the V8 profiler samples wall time, so a process
+  // sharing its core would show the time it was preempted (e.g. by the upstream it just woke)
+  // inside whatever it was doing, mostly socket writes.
+  pinTo(upstream.pid, LOAD_CORE)
+  pinTo(redis.pid, LOAD_CORE)
   const redisUrl = `redis://127.0.0.1:${redis.port}`
   const client = new Redis(redisUrl)
   const tokenAdmin = new adminModule.TokenAdmin(client, keysModule.makeKeys('tg:'), {
@@ -134,7 +141,7 @@ try {
   const gen = (/** @type {number} */ i) =>
     /** @type {import('./lib/load.js').RequestSpec} */ (specs[i % specs.length])
   const sections = [
-    `Profile of the Bearer cache-hit path: ${seconds} s of autocannon -c 10 over ${tokens.length} tokens, node --cpu-prof, ${new Date().toISOString()}, load average ${loadAverage()}. Self time, idle excluded.`,
+    `Profile of the Bearer cache-hit path: ${seconds} s of autocannon -c 10 over ${tokens.length} tokens, node --cpu-prof, ${new Date().toISOString()}, load average ${loadAverage()}. tokengate alone on the server core; autocannon, the upstream and Redis on core ${LOAD_CORE}. Self time (wall-clock samples while not idle; the whole process lifetime, start-up and cache priming included).`,
   ]
   for (const engine of String(a.engines).split(',')) {
     const profDir = join(dir, `prof-${engine}`)

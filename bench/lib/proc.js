@@ -31,9 +31,17 @@ export const SERVER_CORE = cores - 1
 
 /** Pin this process (all its threads) to the load generator's core. */
 export function pinSelf() {
-  if (!hasTaskset) return false
-  execFileSync('taskset', ['-a', '-cp', String(LOAD_CORE), String(process.pid)], { stdio: 'ignore' })
-  return true
+  pinTo(process.pid, LOAD_CORE)
+  return hasTaskset
+}
+
+/**
+ * Move a running process (all its threads) to a core.
+ * @param {number} pid
+ * @param {number} core
+ */
+export function pinTo(pid, core) {
+  if (hasTaskset) execFileSync('taskset', ['-a', '-cp', String(core), String(pid)], { stdio: 'ignore' })
 }
 
 /**

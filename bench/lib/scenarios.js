@@ -110,7 +110,11 @@ export function scenarios(o) {
   }
   const e = o.engine
   const main = `gate:${e}`
-  add(`hit-quiet/${e}`, `Bearer, cache hit, access log off (${e})`, `quiet:${e}`, { engine: e, ...withRedis })
+  add(`hit-quiet/${e}`, `Bearer, cache hit, access log off (${e})`, `quiet:${e}`, {
+    engine: e,
+    latency: true,
+    ...withRedis,
+  })
   add(`basic/${e}`, `Basic, cache hit (${e})`, main, {
     engine: e,
     ...withRedis,

@@ -8,7 +8,10 @@ import { configLoad, engines, proxyServer, routeCompile, routeMatch } from '../l
 const config = await configLoad.loadConfigFile(String(process.argv[2]))
 const routes = routeCompile.compileRoutes(config)
 const forwarder = engines.createForwarderFor(config.forward)
+// One patch shape per config, as the pipeline's rewrite plans it (nothing removed or added here).
 const NONE = Object.freeze({})
+/** @type {readonly string[]} */
+const NO_NAMES = Object.freeze([])
 
 const server = proxyServer.createProxyServer(async (req, res) => {
   try {
@@ -16,8 +19,8 @@ const server = proxyServer.createProxyServer(async (req, res) => {
     const path = route.query ? `${route.upstreamPath}?${route.query}` : route.upstreamPath
     await forwarder.forward(req, res, route.target, {
       path,
-      removeHeaders: [],
-      setHeaders: {},
+      removeHeaders: NO_NAMES,
+      setHeaders: NONE,
       responseHeaders: NONE,
     })
   } catch {
@@ -26,3 +29,6 @@ const server = proxyServer.createProxyServer(async (req, res) => {
   }
 })
 await server.listen(config.listen.host, config.listen.port)
+
+// Exit cleanly on SIGTERM (so `node --cpu-prof` writes its profile).
+process.on('SIGTERM', () => process.exit(0))

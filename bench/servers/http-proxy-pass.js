@@ -15,3 +15,6 @@ createServer((req, res) => {
     res.end()
   })
 }).listen(port, '127.0.0.1')
+
+// Exit cleanly on SIGTERM (so `node --cpu-prof` writes its profile).
+process.on('SIGTERM', () => process.exit(0))

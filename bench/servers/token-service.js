@@ -25,3 +25,6 @@ createServer(async (req, res) => {
   res.writeHead(ok ? 204 : 401, { 'content-length': 0 })
   res.end()
 }).listen(port, '127.0.0.1')
+
+// Exit cleanly on SIGTERM (so `node --cpu-prof` writes its profile).
+process.on('SIGTERM', () => process.exit(0))

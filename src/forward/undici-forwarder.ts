@@ -83,7 +83,8 @@ class Exchange implements Dispatcher.DispatchHandler {
   ): void {
     this.headersAt = performance.now()
     const res = this.res
-    const outgoing = clientResponseHeaders(headers, this.patch) as Record<string, string | string[]>
+    // Node takes a flat [name, value, …] list as well as an object (its types say only string[]).
+    const outgoing = clientResponseHeaders(headers, this.patch) as string[]
     if (statusMessage && this.req.httpVersionMajor === 1) res.writeHead(statusCode, statusMessage, outgoing)
     else res.writeHead(statusCode, outgoing)
     // A response-body transform (rewriting DICOM JSON URLs) would go here: pipe it to res, drop

@@ -33,7 +33,8 @@ const REBUILT = new Set([
 
 /** Names listed in a Connection header (RFC 7230 §6.1): hop-by-hop too. Usually none. */
 function connectionListed(value: string | string[] | undefined): Set<string> | null {
-  if (value === undefined) return null
+  // The usual values name no header: skip the split.
+  if (value === undefined || value === 'keep-alive' || value === 'close') return null
   let names: Set<string> | null = null
   for (const part of String(value).split(',')) {
     const name = part.trim().toLowerCase()
@@ -100,18 +101,24 @@ export function upstreamRequestHeaders(req: IncomingMessage, target: URL, patch:
 }
 
 /**
- * The client response's headers from the upstream's (mutated in place): hop-by-hop removed (Node
- * frames the response to the client itself), the patch's response headers set over the upstream's.
+ * The client response's headers from the upstream's, as a flat `[name, value, …]` list for
+ * `writeHead` (no object to mutate): hop-by-hop removed (Node frames the response to the client
+ * itself), the patch's response headers set over the upstream's.
  */
 export function clientResponseHeaders(
   headers: IncomingHttpHeaders,
   patch: UpstreamPatch,
-): IncomingHttpHeaders {
+): (string | string[])[] {
   const listed = connectionListed(headers.connection)
-  if (listed) for (const name of listed) delete headers[name]
-  for (const name of HOP_BY_HOP) delete headers[name]
-  for (const name in patch.responseHeaders) headers[name] = patch.responseHeaders[name]
-  return headers
+  const extra = patch.responseHeaders
+  const out: (string | string[])[] = []
+  for (const name in headers) {
+    if (HOP_BY_HOP.has(name) || name in extra || listed?.has(name)) continue
+    const value = headers[name]
+    if (value !== undefined) out.push(name, value)
+  }
+  for (const name in extra) out.push(name, extra[name] as string)
+  return out
 }
 
 /**

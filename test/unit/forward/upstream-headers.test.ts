@@ -109,10 +109,18 @@ t.test('response: hop-by-hop headers dropped, the patch’s response headers win
       'transfer-encoding': 'chunked',
       'cache-control': 'max-age=3600',
       'content-type': 'application/dicom+json',
+      'set-cookie': ['a=1', 'b=2'],
     },
     patch,
   )
-  t.same(out, { 'cache-control': 'private, no-store', 'content-type': 'application/dicom+json' })
+  t.same(out, [
+    'content-type',
+    'application/dicom+json',
+    'set-cookie',
+    ['a=1', 'b=2'],
+    'cache-control',
+    'private, no-store',
+  ])
 })
 
 t.test('the upstream path joins the target base path as http-proxy-3 does', async (t) => {
