@@ -51,6 +51,7 @@ function area(url, name) {
   if (url.startsWith('node:internal/http') || url.startsWith('node:_http') || url.startsWith('node:http'))
     return 'node:http'
   if (url.startsWith('node:internal/streams') || url.startsWith('node:stream')) return 'node:stream'
+  if (url.startsWith('node:internal/crypto')) return 'node:crypto (sha256 of the secret)'
   if (url.startsWith('node:net') || url.startsWith('node:internal/stream_base')) return 'node:net'
   return 'node (other)'
 }
