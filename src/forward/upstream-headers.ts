@@ -35,12 +35,12 @@ const REBUILT = new Set([
 function connectionListed(value: string | string[] | undefined): Set<string> | null {
   // The usual values name no header: skip the split.
   if (value === undefined || value === 'keep-alive' || value === 'close') return null
-  let names: Set<string> | null = null
+  const names = new Set<string>()
   for (const part of String(value).split(',')) {
     const name = part.trim().toLowerCase()
-    if (name && name !== 'close' && name !== 'keep-alive') (names ??= new Set()).add(name)
+    if (name && name !== 'close' && name !== 'keep-alive') names.add(name)
   }
-  return names
+  return names.size ? names : null
 }
 
 // patch.removeHeaders is one array per config: turn it into a Set once.
