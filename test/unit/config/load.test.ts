@@ -70,7 +70,13 @@ t.test('the full config loads every key, durations in milliseconds', async (t) =
   t.equal(c.scoping, 'studies')
   t.same(c.cache, { max: 0, ttl: 60_000, negativeTtl: 1500 })
   t.same(c.identityHeaders.strip, ['X-Forwarded-User'])
-  t.same(c.forward, { connectTimeout: 2000, headersTimeout: 120_000, keepAliveTimeout: 1000, maxSockets: 16 })
+  t.same(c.forward, {
+    engine: 'undici',
+    connectTimeout: 2000,
+    headersTimeout: 120_000,
+    keepAliveTimeout: 1000,
+    maxSockets: 16,
+  })
   t.same(c.tokens, { prefix: 'acme_', allowLegacy: false, expiredGrace: 86_400_000 })
   t.equal(c.log.level, 'debug')
 })
