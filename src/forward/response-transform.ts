@@ -8,6 +8,7 @@
 // error answer; once bytes have gone out, a failure can only cut the client's connection.
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http'
 import type { Readable, Transform } from 'node:stream'
+import { connectionListed, HOP_BY_HOP } from './upstream-headers.js'
 
 /** The upstream's status line and headers, as the factory sees them. */
 export interface UpstreamHead {
@@ -20,22 +21,14 @@ export interface UpstreamHead {
 /** Decide from the upstream's head whether (and how) to transform its body; null passes it as it is. */
 export type ResponseTransformFactory = (head: UpstreamHead) => Transform | null
 
-// RFC 9110 §7.6.1: connection-specific fields are not forwarded.
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'transfer-encoding',
-  'te',
-  'trailer',
-  'upgrade',
-  'proxy-connection',
-])
 // A transformed body has another length and other bytes than the upstream described.
 const BODY_DESCRIBING = new Set(['content-length', 'content-md5', 'etag'])
 
 function copyHeaders(res: ServerResponse, headers: IncomingHttpHeaders, transformed: boolean): void {
+  // RFC 9110 §7.6.1: connection-specific fields (and those Connection names) are not forwarded.
+  const listed = connectionListed(headers.connection)
   for (const name in headers) {
-    if (HOP_BY_HOP.has(name) || (transformed && BODY_DESCRIBING.has(name))) continue
+    if (HOP_BY_HOP.has(name) || listed?.has(name) || (transformed && BODY_DESCRIBING.has(name))) continue
     const value = headers[name]
     if (value !== undefined) res.setHeader(name, value)
   }

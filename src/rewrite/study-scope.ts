@@ -83,7 +83,8 @@ async function planUnlink(
 ): Promise<Plan> {
   if (!/^\/studies\/[^/]+\/?$/.test(route.subPath)) throw new Forbidden('archive_delete', decision.tokenId)
   const from = storeTarget(decision.scope)
-  const set = from.kind === 'album' ? await store.albumStudies(from.album) : await store.inboxStudies(from.user)
+  const set =
+    from.kind === 'album' ? await store.albumStudies(from.album) : await store.inboxStudies(from.user)
   if (!set.has(study)) throw outOfScope(decision)
   return { kind: 'unlink', patch, from, study }
 }

@@ -1,0 +1,161 @@
+// The configurations a run measures, side by side: baselines (direct, bare http-proxy-3, undici
+// Pool.stream, nginx proxy_pass, nginx auth_request + token service) and tokengate scenarios. Each
+// says where to send load, what every request looks like (rotating over many tokens), which
+// processes serve it (their CPU is counted; the upstream's separately) and what status to expect.
+
+/**
+ * @typedef {import('./load.js').RequestSpec} RequestSpec
+ * @typedef {object} Scenario
+ * @property {string} id
+ * @property {string} label
+ * @property {'baseline' | 'tokengate'} kind
+ * @property {string} url
+ * @property {(i: number) => RequestSpec} gen
+ * @property {number[]} pids      serving processes between client and upstream (CPU counted)
+ * @property {number} expect      expected status
+ * @property {boolean} latency    also measured at a moderate fixed rate
+ * @property {string} [engine]
+ * @property {(() => Promise<void>)} [before]  called before each measured run
+ * @property {(() => Promise<Record<string, number>>)} [after]  extra figures after each run
+ */
+
+/**
+ * @param {RequestSpec[]} specs
+ * @returns {(i: number) => RequestSpec}
+ */
+const rotate = (specs) => (i) => /** @type {RequestSpec} */ (specs[i % specs.length])
+
+/**
+ * @param {object} o
+ * @param {{ url: string, pid: number }} o.upstream
+ * @param {{ pid: number }} o.redis
+ * @param {Record<string, { url: string, pid: number } | null>} o.servers  by role
+ * @param {{ album: string[], user: string[], unknown: string[] }} o.tokens  secrets
+ * @param {string} o.engine     the engine the per-feature scenarios run on
+ * @param {(() => Promise<number>)} o.redisLookups  HGETALL calls so far (INFO commandstats)
+ * @param {number} o.negativeTtlMs
+ * @returns {Scenario[]}
+ */
+export function scenarios(o) {
+  const bearer = (/** @type {string} */ t) => ({ authorization: `Bearer ${t}` })
+  const albumBearer = o.tokens.album.map(bearer)
+  // Every configuration gets the same request bytes (a Bearer header included), so the
+  // difference between rows is what the server does with them.
+  const passthrough = rotate(albumBearer.map((headers) => ({ path: '/dicom-web/studies?limit=10', headers })))
+  const viaGate = rotate(albumBearer.map((headers) => ({ path: '/api/studies?limit=10', headers })))
+  const s = o.servers
+  const redisPid = o.redis.pid
+  /** @type {Scenario[]} */
+  const list = [
+    {
+      id: 'direct',
+      label: 'direct to upstream',
+      kind: 'baseline',
+      url: o.upstream.url,
+      gen: passthrough,
+      pids: [],
+      expect: 200,
+      latency: true,
+    },
+  ]
+  /**
+   * A row served by `servers[role]` (skipped when that server is not there, e.g. no nginx). Its
+   * CPU is the server's, plus Redis for rows whose auth uses it.
+   * @param {string} id @param {string} label @param {string} role
+   * @param {Omit<Partial<Scenario>, 'id' | 'label' | 'url'> & { extraPids?: number[] }} rest
+   */
+  const add = (id, label, role, rest) => {
+    const server = s[role]
+    if (!server) return
+    const { extraPids = [], ...fields } = rest
+    list.push({
+      id,
+      label,
+      kind: 'tokengate',
+      url: server.url,
+      gen: viaGate,
+      pids: [server.pid, ...extraPids],
+      expect: 200,
+      latency: false,
+      ...fields,
+    })
+  }
+  const withRedis = { extraPids: [redisPid] }
+  add('http-proxy-3', 'bare http-proxy-3 pass-through', 'httpProxy', { kind: 'baseline', gen: passthrough })
+  add('undici', 'undici Pool.stream() pass-through', 'undici', {
+    kind: 'baseline',
+    gen: passthrough,
+    latency: true,
+  })
+  add('nginx-proxy', 'nginx proxy_pass (keep-alive)', 'nginxProxy', { kind: 'baseline', gen: passthrough })
+  add('nginx-auth', 'nginx auth_request + Node token service', 'nginxAuth', {
+    kind: 'baseline',
+    gen: passthrough,
+    latency: true,
+    extraPids: s.tokenService ? [s.tokenService.pid, redisPid] : [redisPid],
+  })
+
+  for (const engine of ['http-proxy', 'undici']) {
+    add(`auth-off/${engine}`, `tokengate forwarding, auth off (${engine})`, `authOff:${engine}`, {
+      engine,
+      latency: true,
+      // Redis is idle here; counted anyway so that hit and auth-off rows sum the same processes.
+      ...withRedis,
+    })
+    add(`hit/${engine}`, `Bearer, cache hit (${engine})`, `gate:${engine}`, {
+      engine,
+      latency: true,
+      ...withRedis,
+    })
+  }
+  const e = o.engine
+  const main = `gate:${e}`
+  add(`hit-quiet/${e}`, `Bearer, cache hit, access log off (${e})`, `quiet:${e}`, {
+    engine: e,
+    latency: true,
+    ...withRedis,
+  })
+  add(`basic/${e}`, `Basic, cache hit (${e})`, main, {
+    engine: e,
+    ...withRedis,
+    gen: rotate(
+      o.tokens.album.map((t) => ({
+        path: '/api/studies?limit=10',
+        headers: { authorization: `Basic ${Buffer.from(`bench:${t}`).toString('base64')}` },
+      })),
+    ),
+  })
+  add(`link/${e}`, `link /api/link/<t>/, cache hit (${e})`, main, {
+    engine: e,
+    ...withRedis,
+    gen: rotate(o.tokens.album.map((t) => ({ path: `/api/link/${t}/studies?limit=10` }))),
+  })
+  add(`miss/${e}`, `Bearer, cache off: Redis every request (${e})`, `miss:${e}`, { engine: e, ...withRedis })
+  add(`album/${e}`, `user token, ?album= scoping rewrite (${e})`, main, {
+    engine: e,
+    ...withRedis,
+    gen: rotate(
+      o.tokens.user.map((t) => ({ path: '/api/studies?limit=10&album=bench', headers: bearer(t) })),
+    ),
+  })
+  add(`deny/${e}`, `403 denial (read token, DELETE) (${e})`, main, {
+    engine: e,
+    ...withRedis,
+    expect: 403,
+    gen: rotate(albumBearer.map((headers) => ({ method: 'DELETE', path: '/api/studies/1.2.3', headers }))),
+  })
+  let lookups0 = 0
+  add(`flood/${e}`, `unknown-token flood, ${o.tokens.unknown.length} distinct (${e})`, main, {
+    engine: e,
+    ...withRedis,
+    expect: 401,
+    gen: rotate(o.tokens.unknown.map((t) => ({ path: '/api/studies?limit=10', headers: bearer(t) }))),
+    before: async () => {
+      // Let negative entries from an earlier round expire, so every run starts cold.
+      await new Promise((r) => setTimeout(r, o.negativeTtlMs))
+      lookups0 = await o.redisLookups()
+    },
+    after: async () => ({ redisLookups: (await o.redisLookups()) - lookups0 }),
+  })
+  return list
+}

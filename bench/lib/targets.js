@@ -1,0 +1,126 @@
+// The targets of issue 5 (DESIGN §8), each checked against ratios from one run. A target whose
+// configurations were not measured (skipped phase, nginx missing) is SKIP, never a failure.
+
+/**
+ * @typedef {import('./report.js').Target} Target
+ * @typedef {{ rps: number, p50: number, p99: number, cpuUs: number }} Figures
+ */
+
+const x = (/** @type {number} */ r) => `${r.toFixed(2)}×`
+const us = (/** @type {number} */ v) => `${Math.round(v)} µs`
+const ms = (/** @type {number} */ v) => `${v.toFixed(2)} ms`
+
+/**
+ * @param {object} o
+ * @param {string} o.engine
+ * @param {Record<string, Figures>} o.medians
+ * @param {Record<string, Figures>} o.latencyMedians
+ * @param {{ seconds: number, redisLookups: number, distinct: number, allowed: number }[]} o.flood
+ * @param {number} o.negativeTtlMs
+ * @param {Record<string, { download: { mbPerS: number, rssGrowthMb: number }, upload: { mbPerS: number, rssGrowthMb: number } }>} o.transfers
+ * @param {{ count: number, p50: number, p99: number, max: number, servedAfterRevoke: number } | null} o.revocation
+ * @returns {Target[]}
+ */
+export function evaluateTargets(o) {
+  const e = o.engine
+  const m = o.medians
+  /** @type {Target[]} */
+  const out = []
+  /**
+   * @param {string} name
+   * @param {(Figures | undefined)[]} need
+   * @param {() => Omit<Target, 'name'>} check
+   */
+  const target = (name, need, check) => {
+    out.push(
+      need.every(Boolean) ? { name, ...check() } : { name, pass: null, detail: 'not measured in this run' },
+    )
+  }
+
+  for (const engine of [e, e === 'undici' ? 'http-proxy' : 'undici']) {
+    const hit = m[`hit/${engine}`]
+    const off = m[`auth-off/${engine}`]
+    target(`cache-hit CPU ≤ 1.05× auth-off forwarding (${engine})`, [hit, off], () => {
+      const r = /** @type {Figures} */ (hit).cpuUs / /** @type {Figures} */ (off).cpuUs
+      return {
+        pass: r <= 1.05,
+        detail: `${us(/** @type {Figures} */ (hit).cpuUs)} vs ${us(/** @type {Figures} */ (off).cpuUs)} = ${x(r)}`,
+      }
+    })
+  }
+  const lHit = o.latencyMedians[`hit/${e}`]
+  const lOff = o.latencyMedians[`auth-off/${e}`]
+  target(`auth adds ≤ 0.5 ms p99 at moderate load, -c 10 (${e})`, [lHit, lOff], () => {
+    const d = /** @type {Figures} */ (lHit).p99 - /** @type {Figures} */ (lOff).p99
+    return {
+      pass: d <= 0.5,
+      detail: `p99 ${ms(/** @type {Figures} */ (lHit).p99)} vs ${ms(/** @type {Figures} */ (lOff).p99)}: +${ms(d)}`,
+    }
+  })
+  for (const engine of ['undici', 'http-proxy']) {
+    const off = m[`auth-off/${engine}`]
+    const undici = m.undici
+    target(
+      `forwarder CPU ≤ undici Pool.stream() baseline (${engine} engine, auth off)`,
+      [off, undici],
+      () => {
+        const r = /** @type {Figures} */ (off).cpuUs / /** @type {Figures} */ (undici).cpuUs
+        return {
+          pass: r <= 1,
+          detail: `${us(/** @type {Figures} */ (off).cpuUs)} vs ${us(/** @type {Figures} */ (undici).cpuUs)} = ${x(r)}`,
+        }
+      },
+    )
+  }
+  const hit = m[`hit/${e}`]
+  const peer = m['nginx-auth']
+  target(`cache-hit CPU ≤ nginx auth_request + token service (${e})`, [hit, peer], () => {
+    const r = /** @type {Figures} */ (hit).cpuUs / /** @type {Figures} */ (peer).cpuUs
+    return {
+      pass: r <= 1,
+      detail: `${us(/** @type {Figures} */ (hit).cpuUs)} vs ${us(/** @type {Figures} */ (peer).cpuUs)} = ${x(r)}`,
+    }
+  })
+  const miss = m[`miss/${e}`]
+  target(`cache miss ≤ 1.3× cache hit CPU (${e})`, [miss, hit], () => {
+    const r = /** @type {Figures} */ (miss).cpuUs / /** @type {Figures} */ (hit).cpuUs
+    return {
+      pass: r <= 1.3,
+      detail: `${us(/** @type {Figures} */ (miss).cpuUs)} vs ${us(/** @type {Figures} */ (hit).cpuUs)} = ${x(r)}`,
+    }
+  })
+  if (o.flood.length) {
+    const worst = o.flood.reduce((w, f) => (f.redisLookups / f.allowed > w.redisLookups / w.allowed ? f : w))
+    out.push({
+      name: `unknown-token flood ≤ 1 Redis lookup per distinct token per negative TTL (${o.negativeTtlMs / 1000} s)`,
+      pass: o.flood.every((f) => f.redisLookups <= f.allowed),
+      detail: `worst run: ${worst.redisLookups} HGETALL for ${worst.distinct} distinct tokens over ${worst.seconds.toFixed(1)} s (allowed ${worst.allowed})`,
+    })
+  } else out.push({ name: 'unknown-token flood', pass: null, detail: 'not measured in this run' })
+
+  const direct = o.transfers.direct
+  for (const [name, t] of Object.entries(o.transfers)) {
+    if (!name.startsWith('tokengate') || !direct) continue
+    const down = t.download.mbPerS / direct.download.mbPerS
+    const up = t.upload.mbPerS / direct.upload.mbPerS
+    const rss = Math.max(t.download.rssGrowthMb, t.upload.rssGrowthMb)
+    out.push({
+      name: `large transfers ≥ 0.8× direct, RSS growth < 64 MB (${name})`,
+      pass: down >= 0.8 && up >= 0.8 && rss < 64,
+      detail: `download ${x(down)}, upload ${x(up)}, peak RSS growth ${Math.round(rss)} MB`,
+    })
+  }
+  if (!direct) out.push({ name: 'large transfers', pass: null, detail: 'not measured in this run' })
+
+  const rev = o.revocation
+  out.push(
+    rev
+      ? {
+          name: 'revocation reaches every replica in p99 ≤ 50 ms',
+          pass: rev.p99 <= 50,
+          detail: `p50 ${ms(rev.p50)}, p99 ${ms(rev.p99)}, max ${ms(rev.max)} over ${rev.count} (replica, revocation) pairs; ${rev.servedAfterRevoke} requests still served after revoke() returned`,
+        }
+      : { name: 'revocation delay', pass: null, detail: 'not measured in this run' },
+  )
+  return out
+}

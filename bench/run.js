@@ -1,0 +1,376 @@
+// `npm run bench`: tokengate beside its baselines in one run on one machine (issue 5, DESIGN §8).
+// Starts every server itself on free loopback ports (pinned to the last core, the load generator
+// to core 0), primes the token caches, warms up, then runs the configurations alternately
+// (A B C … / B C … A / …) for several rounds and reports medians: a Markdown table on stdout and
+// the full result as JSON in bench/results/ (latest.json is the last full run). Never part of
+// `npm test`. `node bench/run.js --help` lists the options.
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { Redis } from 'ioredis'
+import { admin as adminModule, keys as keysModule, secret } from './lib/dist.js'
+import { runLoad } from './lib/load.js'
+import { NGINX } from './lib/nginx.js'
+import { cores, hasTaskset, LOAD_CORE, loadAverage, pinSelf, SERVER_CORE } from './lib/proc.js'
+import { latencyTable, loadTable, targetLines, transferTable } from './lib/report.js'
+import { measureRevocations } from './lib/revocation.js'
+import { scenarios } from './lib/scenarios.js'
+import { Stack } from './lib/stack.js'
+import { median, quantile } from './lib/stats.js'
+import { evaluateTargets } from './lib/targets.js'
+import { runTransfers } from './lib/transfer.js'
+
+const HELP = `usage: npm run bench -- [options]
+  --quick             development run: 1 s runs, 1,000 tokens, 64 MB transfers, 100 revocations
+  --duration S        seconds per measured run (default 5)
+  --warmup S          seconds of warm-up per configuration (default 2)
+  --rounds N          alternating rounds, medians over them (default 3, at least 3 for the table)
+  --connections C     autocannon connections (default 10), no pipelining
+  --rate R            requests/s of the moderate-load latency pass (default 1000)
+  --tokens N          distinct tokens in the rotations (default 10000)
+  --big-mb M          size of the large download/upload (default 1024)
+  --revocations N     revocations measured across two replicas (default 1000)
+  --engine E          forward.engine for the per-feature scenarios: undici | http-proxy (default undici)
+  --only REGEX        only configurations whose id matches (e.g. 'direct|hit|auth-off')
+  --skip LIST         phases to skip: load,latency,transfer,revocation`
+
+const { values: a } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    duration: { type: 'string' },
+    warmup: { type: 'string' },
+    rounds: { type: 'string' },
+    connections: { type: 'string' },
+    rate: { type: 'string' },
+    tokens: { type: 'string' },
+    'big-mb': { type: 'string' },
+    revocations: { type: 'string' },
+    engine: { type: 'string', default: 'undici' },
+    only: { type: 'string' },
+    skip: { type: 'string', default: '' },
+    help: { type: 'boolean', default: false },
+  },
+})
+if (a.help) {
+  console.log(HELP)
+  process.exit(0)
+}
+const num = (/** @type {string | undefined} */ v, /** @type {number} */ full, /** @type {number} */ quick) =>
+  v !== undefined ? Number(v) : a.quick ? quick : full
+const opts = {
+  quick: a.quick,
+  duration: num(a.duration, 5, 1),
+  warmup: num(a.warmup, 2, 0.5),
+  rounds: num(a.rounds, 3, 3),
+  connections: num(a.connections, 10, 10),
+  rate: num(a.rate, 1000, 1000),
+  tokens: num(a.tokens, 10_000, 1000),
+  unknownTokens: a.quick ? 1000 : 5000,
+  bigMb: num(a['big-mb'], 1024, 64),
+  revocations: num(a.revocations, 1000, 100),
+  engine: a.engine === 'http-proxy' ? 'http-proxy' : 'undici',
+  only: a.only ? new RegExp(a.only) : null,
+  skip: new Set(a.skip.split(',').filter(Boolean)),
+  negativeTtlMs: 5000,
+}
+
+const log = (/** @type {string} */ msg) => process.stderr.write(`${msg}\n`)
+const pinned = pinSelf()
+const loads = [loadAverage()]
+const loadTimer = setInterval(() => loads.push(loadAverage()), 10_000)
+const started = new Date()
+const dir = await mkdtemp(join(tmpdir(), 'tokengate-bench-'))
+const stack = new Stack(dir)
+let redisClient = /** @type {Redis | null} */ (null)
+const cleanup = async () => {
+  clearInterval(loadTimer)
+  redisClient?.disconnect()
+  await stack.stop()
+  await rm(dir, { recursive: true, force: true })
+}
+process.once('SIGINT', () => void cleanup().then(() => process.exit(130)))
+
+/**
+ * Mint tokens through TokenAdmin (as the CLI does), a few hundred at a time.
+ * @template T
+ * @param {number} n
+ * @param {(i: number) => Promise<T>} make
+ */
+async function inBatches(n, make) {
+  /** @type {T[]} */
+  const out = []
+  for (let i = 0; i < n; i += 250) {
+    out.push(...(await Promise.all(Array.from({ length: Math.min(250, n - i) }, (_, j) => make(i + j)))))
+  }
+  return out
+}
+
+/** @type {Record<string, unknown>} */
+const result = {
+  started: started.toISOString(),
+  options: { ...opts, only: a.only ?? null, skip: [...opts.skip] },
+}
+try {
+  log(`bench: starting servers in ${dir}`)
+  const upstream = await stack.upstream()
+  const redis = await stack.redis()
+  const redisUrl = `redis://127.0.0.1:${redis.port}`
+  redisClient = new Redis(redisUrl)
+  const client = redisClient
+  const tokenAdmin = new adminModule.TokenAdmin(client, keysModule.makeKeys('tg:'), {
+    secretPrefix: 'tg_',
+    expiredGrace: 60_000,
+  })
+  log(`bench: creating ${opts.tokens} album tokens and ${opts.tokens} user tokens`)
+  const album = await inBatches(opts.tokens, () =>
+    tokenAdmin.create({ kind: 'album', album: 'bench', perms: 'read', expiresIn: '1d' }),
+  )
+  const user = await inBatches(opts.tokens, async (i) => {
+    const created = await tokenAdmin.create({ kind: 'user', user: `u${i}`, expiresIn: '1d' })
+    await tokenAdmin.addMember('bench', `u${i}`)
+    return created
+  })
+  const writer = await tokenAdmin.create({
+    kind: 'album',
+    album: 'bench',
+    perms: 'read,write',
+    expiresIn: '1d',
+  })
+  const unknown = Array.from({ length: opts.unknownTokens }, () => secret.mintSecret('tg_'))
+
+  const gateOpts = { upstream: upstream.url, redisUrl }
+  const tokenService = await stack.tokenService(redisUrl)
+  /** @type {Record<string, import('./lib/stack.js').Listening | null>} */
+  const servers = {
+    httpProxy: await stack.httpProxyPass(upstream.url),
+    undici: await stack.undiciPass(upstream.url),
+    tokenService,
+    nginxProxy: await stack.nginx('nginx-proxy', upstream.port),
+    nginxAuth: await stack.nginx('nginx-auth', upstream.port, tokenService.port),
+    'gate:http-proxy': await stack.tokengate('gate-http-proxy', { ...gateOpts, engine: 'http-proxy' }),
+    'gate:undici': await stack.tokengate('gate-undici', { ...gateOpts, engine: 'undici' }),
+    [`quiet:${opts.engine}`]: await stack.tokengate('gate-quiet', {
+      ...gateOpts,
+      engine: opts.engine,
+      log: 'warn',
+    }),
+    [`miss:${opts.engine}`]: await stack.tokengate('gate-miss', {
+      ...gateOpts,
+      engine: opts.engine,
+      cache: '{ max: 0 }',
+    }),
+    'authOff:http-proxy': await stack.authOff('auth-off-http-proxy', { ...gateOpts, engine: 'http-proxy' }),
+    'authOff:undici': await stack.authOff('auth-off-undici', { ...gateOpts, engine: 'undici' }),
+  }
+  const hgetallCalls = async () => {
+    const stats = await client.info('commandstats')
+    return Number(/cmdstat_hgetall:calls=(\d+)/.exec(stats)?.[1] ?? 0)
+  }
+  const all = scenarios({
+    upstream,
+    redis,
+    servers,
+    tokens: { album: album.map((t) => t.token), user: user.map((t) => t.token), unknown },
+    engine: opts.engine,
+    redisLookups: hgetallCalls,
+    negativeTtlMs: opts.negativeTtlMs,
+  })
+  const list = opts.only ? all.filter((s) => opts.only?.test(s.id)) : all
+  const rows = list.map(({ id, label, kind, expect, engine }) => ({ id, label, kind, expect, engine }))
+  const base = { connections: opts.connections, upstreamPid: upstream.pid }
+  /** @type {Record<string, any[]>} */
+  const runs = {}
+  /** @type {Record<string, any[]>} */
+  const latencyRuns = {}
+
+  if (!opts.skip.has('load') || !opts.skip.has('latency')) {
+    log('bench: priming token caches and warming up')
+    for (const s of list) {
+      if (s.kind === 'tokengate' && !s.id.startsWith('flood') && !s.id.startsWith('miss'))
+        await runLoad({ ...base, url: s.url, gen: s.gen, pids: s.pids, amount: opts.tokens })
+      await runLoad({ ...base, url: s.url, gen: s.gen, pids: s.pids, seconds: opts.warmup })
+    }
+  }
+
+  /**
+   * @param {Record<string, any[]>} into
+   * @param {typeof list} which
+   * @param {number} [rate]
+   */
+  const rounds = async (into, which, rate) => {
+    for (let r = 0; r < opts.rounds; r++) {
+      // Alternate: every round runs every configuration once, starting one further along.
+      const order = [...which.slice(r % which.length), ...which.slice(0, r % which.length)]
+      for (const s of order) {
+        await s.before?.()
+        const res = await runLoad({
+          ...base,
+          url: s.url,
+          gen: s.gen,
+          pids: s.pids,
+          seconds: opts.duration,
+          rate,
+        })
+        const extra = (await s.after?.()) ?? {}
+        into[s.id] = [...(into[s.id] ?? []), { round: r, ...res, ...extra }]
+        log(
+          `  r${r + 1} ${s.id.padEnd(22)} ${Math.round(res.rps).toString().padStart(6)} req/s  p99 ${res.p99.toFixed(2)} ms  ${Math.round(res.cpuUs)} µs/req`,
+        )
+      }
+    }
+  }
+  if (!opts.skip.has('load')) {
+    log(
+      `bench: ${opts.rounds} rounds × ${list.length} configurations × ${opts.duration} s, -c ${opts.connections}`,
+    )
+    await rounds(runs, list)
+  }
+  if (!opts.skip.has('latency')) {
+    const which = list.filter((s) => s.latency)
+    log(`bench: latency at ${opts.rate} req/s: ${opts.rounds} rounds × ${which.length} configurations`)
+    await rounds(latencyRuns, which, opts.rate)
+  }
+  /** @param {any[]} rs */
+  const med = (rs) => ({
+    rps: median(rs.map((r) => r.rps)),
+    p50: median(rs.map((r) => r.p50)),
+    p99: median(rs.map((r) => r.p99)),
+    cpuUs: median(rs.map((r) => r.cpuUs)),
+    upstreamCpuUs: median(rs.map((r) => r.upstreamCpuUs)),
+    statuses: rs.reduce((acc, r) => {
+      for (const [k, v] of Object.entries(r.statuses)) acc[k] = (acc[k] ?? 0) + v
+      return acc
+    }, {}),
+    errors: rs.reduce((n, r) => n + r.errors, 0),
+  })
+  const medians = Object.fromEntries(Object.entries(runs).map(([id, rs]) => [id, med(rs)]))
+  const latencyMedians = Object.fromEntries(Object.entries(latencyRuns).map(([id, rs]) => [id, med(rs)]))
+  const flood = (runs[`flood/${opts.engine}`] ?? []).map((r) => ({
+    seconds: r.seconds,
+    requests: r.requests,
+    redisLookups: r.redisLookups,
+    distinct: unknown.length,
+    allowed: unknown.length * (Math.floor((r.seconds * 1000) / opts.negativeTtlMs) + 1),
+  }))
+
+  /** @type {[string, import('./lib/stack.js').Listening | null | undefined, string][]} */
+  const bigVia = [
+    ['nginx proxy_pass', servers.nginxProxy, '/dicom-web'],
+    ['tokengate (http-proxy)', servers['gate:http-proxy'], '/api/studies/1'],
+    ['tokengate (undici)', servers['gate:undici'], '/api/studies/1'],
+  ]
+  const transfers = opts.skip.has('transfer')
+    ? { runs: {}, medians: {} }
+    : await runTransfers({
+        bytes: opts.bigMb * 1048576,
+        rounds: opts.rounds,
+        headers: { authorization: `Bearer ${writer.token}` },
+        targets: [
+          { name: 'direct', url: upstream.url, prefix: '', pid: upstream.pid },
+          ...bigVia.flatMap(([name, server, prefix]) =>
+            server ? [{ name, url: server.url, prefix, pid: server.pid }] : [],
+          ),
+        ],
+        log,
+      })
+  const transferMedians = transfers.medians
+
+  /** @type {{ count: number, p50: number, p99: number, max: number, servedAfterRevoke: number } | null} */
+  let revocation = null
+  if (!opts.skip.has('revocation')) {
+    log(`bench: revocation delay over ${opts.revocations} revocations, two replicas (${opts.engine})`)
+    const replicas = [
+      await stack.tokengate('replica-a', { ...gateOpts, engine: opts.engine, log: 'warn' }),
+      await stack.tokengate('replica-b', { ...gateOpts, engine: opts.engine, log: 'warn' }),
+    ]
+    const doomed = await inBatches(opts.revocations, () =>
+      tokenAdmin.create({ kind: 'album', album: 'bench', perms: 'read', expiresIn: '1d' }),
+    )
+    const { delaysMs, servedAfterRevoke } = await measureRevocations({
+      replicas: replicas.map((r) => r.url),
+      tokens: doomed,
+      revoke: (id) => tokenAdmin.revoke(id),
+    })
+    revocation = {
+      count: delaysMs.length,
+      p50: quantile(delaysMs, 0.5),
+      p99: quantile(delaysMs, 0.99),
+      max: Math.max(...delaysMs),
+      servedAfterRevoke,
+    }
+    for (const r of replicas) await stack.stopOne(r)
+  }
+
+  const machine = {
+    cores,
+    pinned: pinned && hasTaskset ? { loadGenerator: LOAD_CORE, servers: SERVER_CORE } : null,
+    node: process.version,
+    nginx: NGINX ?? null,
+    loadAverage: { start: loads[0], max: Math.max(...loads, loadAverage()), end: loadAverage() },
+  }
+  const targets = evaluateTargets({
+    engine: opts.engine,
+    medians,
+    latencyMedians,
+    flood,
+    negativeTtlMs: opts.negativeTtlMs,
+    transfers: transferMedians,
+    revocation,
+  })
+  Object.assign(result, {
+    finished: new Date().toISOString(),
+    machine,
+    rows,
+    medians,
+    latencyMedians,
+    flood,
+    transfers: transferMedians,
+    revocation,
+    targets,
+    runs,
+    latencyRuns,
+    transferRuns: transfers.runs,
+  })
+
+  const header = [
+    `tokengate benchmark, ${started.toISOString()} — Node ${process.version}, ${cores} cores shared with the load generator` +
+      (machine.pinned
+        ? ` (autocannon on core ${LOAD_CORE}, every server on core ${SERVER_CORE}, taskset)`
+        : ' (not pinned)') +
+      `; load average ${machine.loadAverage.start} at start, ${machine.loadAverage.max} max.`,
+    `autocannon -c ${opts.connections} -p 1, ${opts.duration} s runs, ${opts.rounds} alternating rounds, medians; ${opts.tokens.toLocaleString('en-US')} distinct tokens rotating; CPU µs/req = utime+stime of the serving processes (proxy, token service, Redis; not the upstream) ÷ answers.`,
+  ]
+  const md = [
+    header.join('\n'),
+    '',
+    `### Throughput and cost (-c ${opts.connections}, as fast as it goes)`,
+    '',
+    loadTable(rows, medians),
+    '',
+    `### Latency at a moderate load (${opts.rate} req/s over ${opts.connections} connections)`,
+    '',
+    latencyTable(rows, latencyMedians, opts.engine),
+    '',
+    `### Large transfers (${opts.bigMb} MB, one at a time)`,
+    '',
+    transferTable(transferMedians, opts.bigMb),
+    '',
+    '### Targets (issue 5)',
+    '',
+    targetLines(targets),
+    '',
+  ].join('\n')
+  result.markdown = md
+  console.log(md)
+
+  const out = join(import.meta.dirname, 'results')
+  await mkdir(out, { recursive: true })
+  const json = `${JSON.stringify(result, null, 2)}\n`
+  const file = join(out, `${started.toISOString().replace(/[:.]/g, '-')}${opts.quick ? '-quick' : ''}.json`)
+  await writeFile(file, json)
+  if (!opts.quick && !opts.only && opts.skip.size === 0) await writeFile(join(out, 'latest.json'), json)
+  log(`bench: results in ${file}`)
+} finally {
+  await cleanup()
+}

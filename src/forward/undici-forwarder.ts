@@ -1,0 +1,222 @@
+// Forward stage, undici engine (`forward.engine: undici`): the same contract as the http-proxy-3
+// engine (forwarder.ts) on undici's dispatcher API, which parses and pools with less work per
+// request. The client's body is handed to undici as a stream and the upstream's is written to the
+// client chunk by chunk with backpressure both ways (never buffered); hop-by-hop headers are
+// dropped both ways (upstream-headers.ts); a client that goes away aborts the upstream request;
+// connect/headers timeouts and refused/reset connections become UpstreamTimeout /
+// UpstreamUnavailable; an upstream that fails mid-body cuts the client's connection. An idempotent
+// request without a body is retried once when a kept-alive socket turns out closed before any
+// response byte (the upstream closed it while idle: Orthanc does after 1 s).
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
+import { PassThrough, type Writable } from 'node:stream'
+import { Agent, type Dispatcher } from 'undici'
+import { UpstreamTimeout, UpstreamUnavailable } from '../errors.js'
+import type { UpstreamPatch } from '../rewrite/patch.js'
+import type { Forwarder, ForwardOptions, ForwardResult, Truncation } from './forwarder.js'
+import { type ResponseTransformFactory, writeTransformed } from './response-transform.js'
+import { clientResponseHeaders, upstreamPath, upstreamRequestHeaders } from './upstream-headers.js'
+
+/**
+ * Stop reusing a socket this long before the upstream's announced `Keep-Alive: timeout=` ends, so
+ * a request never races the upstream's close (undici's default of 2 s would rule out reuse with
+ * Orthanc's 1 s).
+ */
+const KEEP_ALIVE_MARGIN_MS = 500
+
+/** Errors that mean "the connection was closed under us", the only ones worth one retry. */
+const STALE_SOCKET = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE'])
+
+function classify(err: NodeJS.ErrnoException): Error {
+  switch (err.code) {
+    case 'UND_ERR_CONNECT_TIMEOUT':
+    case 'ETIMEDOUT':
+      return new UpstreamTimeout('connect')
+    case 'UND_ERR_HEADERS_TIMEOUT':
+      return new UpstreamTimeout('headers')
+    case 'ECONNREFUSED':
+    case 'ENOTFOUND':
+    case 'EHOSTUNREACH':
+      return new UpstreamUnavailable('econnrefused', err.code)
+  }
+  if (err.code?.startsWith('HPE_') || err.code === 'UND_ERR_INFO')
+    return new UpstreamUnavailable('bad_response', err.code)
+  return new UpstreamUnavailable('econnreset', err.code)
+}
+
+function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length']
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0')
+}
+
+/** One forwarded request: undici's handler, writing the upstream's answer to the client. */
+class Exchange implements Dispatcher.DispatchHandler {
+  readonly started = performance.now()
+  headersAt = 0
+  cut: Truncation | null = null
+  retried = false
+  /** Where the upstream's body goes: the client's response, or the transform's input. */
+  private sink: Writable
+  /** The client went away: abort the upstream request as soon as undici lets us. */
+  clientGone = false
+  controller: Dispatcher.DispatchController | null = null
+  private waitingForDrain = false
+  private readonly resumeOnDrain = () => {
+    this.waitingForDrain = false
+    this.controller?.resume()
+  }
+
+  constructor(
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+    readonly patch: UpstreamPatch,
+    readonly options: Dispatcher.DispatchOptions,
+    readonly dispatch: (exchange: Exchange) => void,
+    readonly fail: (err: Error) => void,
+    readonly transform: ResponseTransformFactory | undefined,
+  ) {
+    this.sink = res
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller
+    if (this.clientGone) controller.abort(new Error('client went away'))
+  }
+
+  onResponseStart(
+    _controller: Dispatcher.DispatchController,
+    statusCode: number,
+    headers: IncomingHttpHeaders,
+    statusMessage?: string,
+  ): void {
+    this.headersAt = performance.now()
+    const res = this.res
+    if (this.transform) {
+      // The body goes through the transform (URL rewriting, STOW recording), which writes the head.
+      for (const name in this.patch.responseHeaders) headers[name] = this.patch.responseHeaders[name]
+      const body = new PassThrough()
+      this.sink = body
+      writeTransformed({ status: statusCode, statusMessage, headers }, body, res, this.transform, this.fail)
+      return
+    }
+    // Node takes a flat [name, value, …] list as well as an object (its types say only string[]).
+    const outgoing = clientResponseHeaders(headers, this.patch) as string[]
+    if (statusMessage && this.req.httpVersionMajor === 1) res.writeHead(statusCode, statusMessage, outgoing)
+    else res.writeHead(statusCode, outgoing)
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (!this.sink.write(chunk) && !this.waitingForDrain) {
+      this.waitingForDrain = true
+      controller.pause()
+      this.sink.once('drain', this.resumeOnDrain)
+    }
+  }
+
+  onResponseEnd(): void {
+    this.sink.end()
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController | undefined, err: Error): void {
+    if (this.clientGone) return
+    const code = (err as NodeJS.ErrnoException).code
+    if (!this.headersAt && !this.retried && this.options.idempotent && STALE_SOCKET.has(code ?? '')) {
+      this.retried = true
+      this.controller = null
+      this.dispatch(this)
+      return
+    }
+    const mapped = classify(err as NodeJS.ErrnoException)
+    if (this.headersAt) {
+      // Mid-body failure: the status is gone (or about to be); cutting the connection is the only
+      // honest signal. An upstream silent for forward.idleTimeout is cut the same way.
+      this.cut = code === 'UND_ERR_BODY_TIMEOUT' ? 'body' : 'econnreset'
+      if (this.sink !== this.res) this.sink.destroy(mapped)
+      if (this.res.headersSent) {
+        this.res.destroy(mapped)
+        return
+      }
+    }
+    this.fail(mapped)
+  }
+}
+
+export function createUndiciForwarder(opts: ForwardOptions): Forwarder {
+  const agent = new Agent({
+    connections: opts.maxSockets,
+    pipelining: 1,
+    keepAliveTimeout: opts.keepAliveTimeout,
+    keepAliveMaxTimeout: opts.keepAliveTimeout,
+    keepAliveTimeoutThreshold: KEEP_ALIVE_MARGIN_MS,
+    headersTimeout: opts.headersTimeout,
+    // An upstream body silent this long is cut (like the http-proxy engine; a client that stops
+    // reading for as long also stops the upstream's body, and listen.idleTimeout cuts it anyway).
+    bodyTimeout: opts.idleTimeout,
+    connect: { timeout: opts.connectTimeout },
+  })
+  const dispatch = (exchange: Exchange) => {
+    agent.dispatch(exchange.options, exchange)
+  }
+
+  return {
+    forward(req, res, target, patch, transform) {
+      return new Promise<ForwardResult>((resolve, reject) => {
+        const withBody = hasBody(req)
+        const method = req.method ?? 'GET'
+        const options: Dispatcher.DispatchOptions = {
+          origin: target.origin,
+          path: upstreamPath(target, patch.path),
+          method,
+          headers: upstreamRequestHeaders(req, target, patch),
+          body: withBody ? req : null,
+          // Only a body-less GET/HEAD may be sent twice (stale-socket retry).
+          idempotent: !withBody && (method === 'GET' || method === 'HEAD'),
+        }
+        let settled = false
+        const exchange = new Exchange(
+          req,
+          res,
+          patch,
+          options,
+          dispatch,
+          (err) => {
+            if (settled) return
+            settled = true
+            res.removeListener('close', onClose)
+            exchange.controller?.abort(err)
+            reject(err)
+          },
+          transform,
+        )
+        function onClose() {
+          if (!res.writableFinished) {
+            exchange.clientGone = true
+            exchange.controller?.abort(new Error('client went away'))
+          }
+          if (settled) return
+          settled = true
+          resolve({
+            status: res.statusCode,
+            upstreamMs: exchange.headersAt ? exchange.headersAt - exchange.started : 0,
+            truncated: exchange.cut,
+          })
+        }
+        res.once('close', onClose)
+        dispatch(exchange)
+      })
+    },
+    socketCounts() {
+      let connected = 0
+      let free = 0
+      // The Agent makes one Pool per origin, whose stats count sockets (a Client's would be a flag).
+      for (const stats of Object.values(agent.stats)) {
+        if (!('free' in stats)) continue
+        connected += stats.connected
+        free += stats.free
+      }
+      return { active: connected - free, idle: free }
+    },
+    async close() {
+      await agent.destroy()
+    },
+  }
+}

@@ -1,0 +1,138 @@
+// Forward stage, headers for the undici engine: what goes to the upstream and what comes back.
+// RFC 7230 §6.1 hop-by-hop headers (and any the Connection header names) never cross the proxy in
+// either direction; the rest is passed as http-proxy-3 does with `xfwd` and `changeOrigin`: Host is
+// the target's, X-Forwarded-For/-Port/-Proto are appended to the client's, X-Forwarded-Host is
+// set when absent. The patch's header removals and additions are applied on the way.
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
+import type { TLSSocket } from 'node:tls'
+import type { UpstreamPatch } from '../rewrite/patch.js'
+
+/** RFC 7230 §6.1 (+ the non-standard Proxy-Connection): meaningful for one connection only. */
+export const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+])
+
+/**
+ * Not forwarded either: Host is the target's; Expect is answered by Node's server (100-continue)
+ * before the body is read, so the upstream must not wait for it again; X-Forwarded-* are rebuilt.
+ */
+const REBUILT = new Set([
+  'host',
+  'expect',
+  'x-forwarded-for',
+  'x-forwarded-port',
+  'x-forwarded-proto',
+  'x-forwarded-host',
+])
+
+/** Names listed in a Connection header (RFC 7230 §6.1): hop-by-hop too. Usually none. */
+export function connectionListed(value: string | string[] | undefined): Set<string> | null {
+  // The usual values name no header: skip the split.
+  if (value === undefined || value === 'keep-alive' || value === 'close') return null
+  const names = new Set<string>()
+  for (const part of String(value).split(',')) {
+    const name = part.trim().toLowerCase()
+    if (name && name !== 'close' && name !== 'keep-alive') names.add(name)
+  }
+  return names.size ? names : null
+}
+
+// patch.removeHeaders is one array per config: turn it into a Set once.
+const removalSets = new WeakMap<readonly string[], ReadonlySet<string>>()
+function removalSet(names: readonly string[]): ReadonlySet<string> {
+  let set = removalSets.get(names)
+  if (!set) {
+    set = new Set(names)
+    removalSets.set(names, set)
+  }
+  return set
+}
+
+function appended(previous: string | string[] | undefined, value: string): string {
+  return previous ? `${previous},${value}` : value
+}
+
+/** The port the client addressed, as http-proxy-3's xfwd reports it. */
+function clientPort(host: string | undefined, encrypted: boolean): string {
+  const m = host ? /:(\d+)/.exec(host) : null
+  return m?.[1] ?? (encrypted ? '443' : '80')
+}
+
+/**
+ * The upstream request's headers as a flat `[name, value, …]` list (undici's cheapest form):
+ * the client's minus hop-by-hop and the patch's removals, plus the patch's additions, Host and
+ * X-Forwarded-*.
+ */
+export function upstreamRequestHeaders(req: IncomingMessage, target: URL, patch: UpstreamPatch): string[] {
+  const headers = req.headers
+  const removed = removalSet(patch.removeHeaders)
+  const listed = connectionListed(headers.connection)
+  const set = patch.setHeaders
+  const out: string[] = []
+  for (const name in headers) {
+    if (HOP_BY_HOP.has(name) || REBUILT.has(name) || removed.has(name) || name in set) continue
+    if (listed?.has(name)) continue
+    const value = headers[name]
+    if (value === undefined) continue
+    if (typeof value === 'string') out.push(name, value)
+    else for (const v of value) out.push(name, v)
+  }
+  for (const name in set) out.push(name, set[name] as string)
+  const encrypted = (req.socket as TLSSocket).encrypted === true
+  out.push(
+    'host',
+    target.host,
+    'x-forwarded-for',
+    appended(headers['x-forwarded-for'], req.socket.remoteAddress ?? ''),
+    'x-forwarded-port',
+    appended(headers['x-forwarded-port'], clientPort(headers.host, encrypted)),
+    'x-forwarded-proto',
+    appended(headers['x-forwarded-proto'], encrypted ? 'https' : 'http'),
+    'x-forwarded-host',
+    (headers['x-forwarded-host'] as string | undefined) || headers.host || '',
+  )
+  return out
+}
+
+/**
+ * The client response's headers from the upstream's, as a flat `[name, value, …]` list for
+ * `writeHead` (no object to mutate): hop-by-hop removed (Node frames the response to the client
+ * itself), the patch's response headers set over the upstream's.
+ */
+export function clientResponseHeaders(
+  headers: IncomingHttpHeaders,
+  patch: UpstreamPatch,
+): (string | string[])[] {
+  const listed = connectionListed(headers.connection)
+  const extra = patch.responseHeaders
+  const out: (string | string[])[] = []
+  for (const name in headers) {
+    if (HOP_BY_HOP.has(name) || name in extra || listed?.has(name)) continue
+    const value = headers[name]
+    if (value !== undefined) out.push(name, value)
+  }
+  for (const name in extra) out.push(name, extra[name] as string)
+  return out
+}
+
+/**
+ * The path to request from the upstream: the target's base path joined with the planned path
+ * (which starts with `/`, or is empty or a bare `?query` for WADO-URI), one slash at the seam, a
+ * target query merged with `&` — the same join http-proxy-3 makes.
+ */
+export function upstreamPath(target: URL, path: string): string {
+  const base = target.pathname
+  let joined: string
+  if (path === '' || path.startsWith('?')) joined = base + path
+  else if (base.endsWith('/')) joined = base + (path.startsWith('/') ? path.slice(1) : path)
+  else joined = base + (path.startsWith('/') ? path : `/${path}`)
+  if (!target.search) return joined
+  const q = joined.indexOf('?')
+  return q === -1 ? joined + target.search : `${joined.slice(0, q)}${target.search}&${joined.slice(q + 1)}`
+}
