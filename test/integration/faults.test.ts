@@ -23,7 +23,7 @@ const gate = await startGate({
   upstream: upstream.url,
   mount: { rules: [{ methods: '*', path: '/**', action: 'write' }] },
   config: {
-    listen: { host: '127.0.0.1', port: 0, headersTimeout: '400ms', idleTimeout: '600ms' },
+    listen: { host: '127.0.0.1', port: 0, headersTimeout: '400ms', idleTimeout: '1500ms' },
     forward: { idleTimeout: '500ms' },
   },
 })

@@ -46,7 +46,7 @@ t.test('the minimal config loads with every default filled in', async (t) => {
   t.equal(c.workers, 1)
   t.same(c.cache, { max: 100_000, ttl: 30_000, negativeTtl: 5_000, staleIfError: 0, studyUids: 1_000_000 })
   t.same(c.forward, {
-    engine: 'http-proxy',
+    engine: 'undici',
     connectTimeout: 5_000,
     headersTimeout: 60_000,
     idleTimeout: 60_000,
