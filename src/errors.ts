@@ -26,7 +26,7 @@ export const REASONS = {
   AMBIGUOUS_CREDENTIAL: ['two_credentials'],
   MISSING_CREDENTIAL: ['none'],
   INVALID_TOKEN: ['unknown', 'expired', 'revoked', 'disabled', 'bad_checksum'],
-  FORBIDDEN: ['missing_perm', 'inbox_refused', 'archive_delete'],
+  FORBIDDEN: ['missing_perm', 'inbox_refused', 'study_level_only'],
   OUT_OF_SCOPE: ['album_not_allowed', 'not_album_member', 'study_not_in_scope'],
   NOT_ACCEPTABLE: ['zip_unsupported'],
   STORE_UNAVAILABLE: ['redis_error', 'redis_timeout'],
@@ -232,8 +232,8 @@ export const VISIBLE_REASON_TEXT: Partial<Record<Reason, string>> = {
   two_credentials: 'send exactly one credential: Bearer, Basic or /link/<token>/',
   missing_perm: 'the token lacks the permission this request needs',
   inbox_refused: 'an album token cannot reach the inbox',
-  archive_delete:
-    'series and instances cannot be deleted through tokengate; DELETE /studies/{uid} removes a study from the album',
+  study_level_only:
+    'albums hold whole studies: PUT or DELETE /studies/{uid}, not a series or an instance (the archive itself is never changed)',
   zip_unsupported:
     'this archive cannot produce application/zip; ask for multipart/related; type="application/dicom" instead',
 }

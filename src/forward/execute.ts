@@ -72,14 +72,14 @@ export function responseTransform(
   }
 }
 
-/** Take the study out of the set and say so with 204; the archive is not touched. */
-async function unlink(
+/** Change a study set (unlink, adopt) and say so with 204; the archive is not touched. */
+async function changeSet(
   res: ServerResponse,
-  plan: Extract<Plan, { kind: 'unlink' }>,
-  recorder: StudyRecorder,
+  patch: UpstreamPatch,
+  change: () => Promise<void>,
 ): Promise<ForwardResult> {
-  await recorder.remove(plan.from, [plan.study])
-  res.writeHead(204, plan.patch.responseHeaders)
+  await change()
+  res.writeHead(204, patch.responseHeaders)
   res.end()
   return { status: 204, upstreamMs: 0, truncated: null }
 }
@@ -108,6 +108,8 @@ export function executePlan(
     case 'split':
       return runSplitSearch(req, res, target, plan, deps.searches, deps.parallelSearches)
     case 'unlink':
-      return unlink(res, plan, deps.recorder)
+      return changeSet(res, plan.patch, () => deps.recorder.remove(plan.from, [plan.study]))
+    case 'adopt':
+      return changeSet(res, plan.patch, () => deps.recorder.add(plan.into, [plan.study]))
   }
 }

@@ -69,7 +69,7 @@ const OUTCOME_OF: Readonly<Record<Reason | 'ok', readonly [Outcome, MetricReason
   disabled: ['denied', 'disabled'],
   missing_perm: ['denied', 'insufficient_scope'],
   inbox_refused: ['denied', 'insufficient_scope'],
-  archive_delete: ['denied', 'insufficient_scope'],
+  study_level_only: ['denied', 'insufficient_scope'],
   album_not_allowed: ['denied', 'insufficient_scope'],
   not_album_member: ['denied', 'insufficient_scope'],
   study_not_in_scope: ['denied', 'insufficient_scope'],

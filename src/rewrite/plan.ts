@@ -28,6 +28,11 @@ export type Plan =
    * answer 204; the archive is not asked (other albums may hold the same study).
    */
   | { kind: 'unlink'; patch: UpstreamPatch; from: StudySetRef; study: string }
+  /**
+   * scoping: studies, `PUT /studies/{uid}` ("appropriate", as KHEOPS): add a study the caller can
+   * see to an album it may add to, or to its inbox, and answer 204; the archive is not asked.
+   */
+  | { kind: 'adopt'; patch: UpstreamPatch; into: StudySetRef; study: string }
 
 /** What the planner reads from the request beyond the route. */
 export interface RequestView extends ClientView, PublicView {

@@ -26,6 +26,9 @@ export interface StudyScopeConfig {
 
 type SetReader = Pick<TokenStore, 'albumStudies' | 'inboxStudies' | 'userAlbums'>
 
+/** `/studies/{uid}` itself: sets hold whole studies, so only it can be added or removed. */
+const STUDY_LEVEL = /^\/studies\/[^/]+\/?$/
+
 function outOfScope(decision: Decision): OutOfScope {
   return new OutOfScope('study_not_in_scope', decision.tokenId)
 }
@@ -60,6 +63,7 @@ export async function planStudyScope(
     }
     case 'study': {
       if (method === 'DELETE') return planUnlink(route, decision, patch, at.study, store)
+      if (method === 'PUT') return planAdopt(route, decision, patch, at.study, store)
       const visible = await visibleStudies(decision.scope, store)
       if (!visible.has(at.study)) throw outOfScope(decision)
       return { kind: 'forward', patch }
@@ -81,12 +85,38 @@ async function planUnlink(
   study: string,
   store: SetReader,
 ): Promise<Plan> {
-  if (!/^\/studies\/[^/]+\/?$/.test(route.subPath)) throw new Forbidden('archive_delete', decision.tokenId)
+  if (!STUDY_LEVEL.test(route.subPath)) throw new Forbidden('study_level_only', decision.tokenId)
   const from = storeTarget(decision.scope)
   const set =
     from.kind === 'album' ? await store.albumStudies(from.album) : await store.inboxStudies(from.user)
   if (!set.has(study)) throw outOfScope(decision)
   return { kind: 'unlink', patch, from, study }
+}
+
+/**
+ * PUT in `scoping: studies` ("appropriate", KHEOPS's semantics) adds a study the caller can see to
+ * a set, never touching the archive: a user token's study (in any of its albums or its inbox) goes
+ * to the album `?album=` names (membership checked by decide) or else to its inbox; an album
+ * token's study (with `appropriate`) goes to its owner's inbox — none without an owner.
+ */
+async function planAdopt(
+  route: RouteMatch,
+  decision: Decision,
+  patch: UpstreamPatch,
+  study: string,
+  store: SetReader,
+): Promise<Plan> {
+  if (!STUDY_LEVEL.test(route.subPath)) throw new Forbidden('study_level_only', decision.tokenId)
+  const scope = decision.scope
+  if (scope.kind === 'album') {
+    if (!decision.user) throw new Forbidden('inbox_refused', decision.tokenId)
+    if (!(await store.albumStudies(scope.album)).has(study)) throw outOfScope(decision)
+    return { kind: 'adopt', patch, into: { kind: 'inbox', user: decision.user }, study }
+  }
+  // A user token takes a study from anywhere it can see, into the album it names or its inbox.
+  const visible = await visibleStudies({ kind: 'user', user: scope.user }, store)
+  if (!visible.has(study)) throw outOfScope(decision)
+  return { kind: 'adopt', patch, into: storeTarget(scope), study }
 }
 
 async function planSearch(

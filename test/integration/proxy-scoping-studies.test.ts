@@ -410,7 +410,7 @@ t.test(
     t.equal(series.status, 403, 'a series is never deleted through tokengate')
     t.match(
       (series.json() as { reason: string }).reason,
-      /DELETE \/studies\/\{uid\} removes a study from the album/,
+      /PUT or DELETE \/studies\/\{uid\}, not a series or an instance/,
     )
     t.equal(
       (await del(alphaWriter.token, `/studies/${b1.studyInstanceUID}`)).status,
@@ -436,5 +436,70 @@ t.test(
       404,
       'a second DELETE: 404',
     )
+  },
+)
+
+t.test(
+  'PUT of a study adds it where the caller may add (KHEOPS "appropriate"), never to the archive',
+  async (t) => {
+    const put = (token: string, path: string) =>
+      send(gate.url, { method: 'PUT', path: `/api${path}`, headers: bearer(token), body: '' })
+    const carolAppropriates = await tokens.create({
+      kind: 'album',
+      album: 'alpha',
+      user: 'carol',
+      perms: 'read,appropriate',
+      expiresIn: '1h',
+    })
+    const ownerless = await tokens.create({
+      kind: 'album',
+      album: 'alpha',
+      perms: 'read,appropriate',
+      expiresIn: '1h',
+    })
+    const carol = await tokens.create({ kind: 'user', user: 'carol', expiresIn: '1h' })
+
+    t.equal((await put(alpha.token, `/studies/${a2.studyInstanceUID}`)).status, 403, 'no appropriate: 403')
+    t.equal(
+      (await put(ownerless.token, `/studies/${a2.studyInstanceUID}`)).status,
+      403,
+      'no owner, no inbox: 403',
+    )
+    t.equal(
+      (await put(carolAppropriates.token, `/studies/${b1.studyInstanceUID}`)).status,
+      404,
+      'not in the album',
+    )
+    t.equal((await put(carolAppropriates.token, `/studies/${a2.studyInstanceUID}`)).status, 204)
+    t.same(
+      await column(t, carol.token, '/studies?inbox=true'),
+      [a2.studyInstanceUID],
+      "into its owner's inbox",
+    )
+
+    t.equal(
+      (await put(alice.token, `/studies/${b1.studyInstanceUID}`)).status,
+      404,
+      'a study alice cannot see',
+    )
+    t.equal(
+      (await put(alice.token, `/studies/${a1.studyInstanceUID}`)).status,
+      204,
+      'from an album into her inbox',
+    )
+    t.ok((await column(t, alice.token, '/studies?inbox=true')).includes(a1.studyInstanceUID))
+    t.equal(
+      (await put(alice.token, `/studies/${i1.studyInstanceUID}?album=alpha`)).status,
+      204,
+      'inbox → album',
+    )
+    t.ok((await column(t, alpha.token, '/studies')).includes(i1.studyInstanceUID), 'the album now holds it')
+    t.equal(
+      (await put(alice.token, `/studies/${i1.studyInstanceUID}?album=beta`)).status,
+      404,
+      'not a member of beta',
+    )
+    const series = await put(alice.token, `/studies/${a1.studyInstanceUID}/series/${a1.seriesInstanceUID}`)
+    t.equal(series.status, 403, 'albums hold whole studies')
   },
 )
