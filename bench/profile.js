@@ -1,8 +1,8 @@
 // `npm run bench:profile`: where tokengate's cache-hit path spends its CPU. Starts the upstream,
-// Redis and tokengate (from dist/, under `node --cpu-prof`) once per forward engine, primes the
-// cache with the tokens, drives Bearer cache-hit load with autocannon, stops tokengate (the
-// profile is written on exit), and prints the top functions by self time and the time per area
-// (Node's http internals, undici, http-proxy-3, pino, lru-cache, tokengate's own code, GC).
+// Redis and tokengate (from dist/, under `node --cpu-prof`), primes the cache with the tokens,
+// drives Bearer cache-hit load with autocannon, stops tokengate (the profile is written on exit),
+// and prints the top functions by self time and the time per area (Node's http internals, undici,
+// pino, lru-cache, tokengate's own code, GC).
 // The .cpuprofile files stay in bench/results/profiles/ (open them in Chrome DevTools or speedscope).
 import { mkdir, mkdtemp, readdir, readFile, rename, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -19,7 +19,6 @@ const { values: a } = parseArgs({
     seconds: { type: 'string', default: '10' },
     tokens: { type: 'string', default: '2000' },
     top: { type: 'string', default: '25' },
-    engines: { type: 'string', default: 'http-proxy,undici' },
   },
 })
 const seconds = Number(a.seconds)
@@ -144,31 +143,28 @@ try {
   const sections = [
     `Profile of the Bearer cache-hit path: ${seconds} s of autocannon -c 10 over ${tokens.length} tokens, node --cpu-prof, ${new Date().toISOString()}, load average ${loadAverage()}. tokengate alone on the server core; autocannon, the upstream and Redis on core ${LOAD_CORE}. Self time (wall-clock samples while not idle; the whole process lifetime, start-up and cache priming included).`,
   ]
-  for (const engine of String(a.engines).split(',')) {
-    const profDir = join(dir, `prof-${engine}`)
-    const gate = await stack.tokengate(`profile-${engine}`, {
-      upstream: upstream.url,
-      redisUrl,
-      engine,
-      nodeArgs: ['--cpu-prof', '--cpu-prof-dir', profDir],
-    })
-    const base = { url: gate.url, gen, pids: [gate.pid], connections: 10 }
-    await runLoad({ ...base, amount: tokens.length })
-    await runLoad({ ...base, seconds: 2 })
-    const res = await runLoad({ ...base, seconds })
-    await stack.stopOne(gate)
-    const [file] = await readdir(profDir)
-    if (!file) throw new Error(`no profile written for ${engine}`)
-    const kept = join(out, `cache-hit-${engine}.cpuprofile`)
-    await rename(join(profDir, file), kept)
-    const profile = /** @type {CpuProfile} */ (JSON.parse(await readFile(kept, 'utf8')))
-    const { fns, areas, total } = selfTimes(profile)
-    sections.push(
-      `### forward.engine: ${engine} — ${Math.round(res.rps)} req/s, ${Math.round(res.cpuUs)} µs CPU/req (profile in bench/results/profiles/cache-hit-${engine}.cpuprofile)`,
-      table(areas, total, 20, 'area'),
-      table(fns, total, top, 'function'),
-    )
-  }
+  const profDir = join(dir, 'prof')
+  const gate = await stack.tokengate('profile', {
+    upstream: upstream.url,
+    redisUrl,
+    nodeArgs: ['--cpu-prof', '--cpu-prof-dir', profDir],
+  })
+  const base = { url: gate.url, gen, pids: [gate.pid], connections: 10 }
+  await runLoad({ ...base, amount: tokens.length })
+  await runLoad({ ...base, seconds: 2 })
+  const res = await runLoad({ ...base, seconds })
+  await stack.stopOne(gate)
+  const [file] = await readdir(profDir)
+  if (!file) throw new Error('no profile written')
+  const kept = join(out, 'cache-hit.cpuprofile')
+  await rename(join(profDir, file), kept)
+  const profile = /** @type {CpuProfile} */ (JSON.parse(await readFile(kept, 'utf8')))
+  const { fns, areas, total } = selfTimes(profile)
+  sections.push(
+    `### Bearer cache hit — ${Math.round(res.rps)} req/s, ${Math.round(res.cpuUs)} µs CPU/req (profile in bench/results/profiles/cache-hit.cpuprofile)`,
+    table(areas, total, 20, 'area'),
+    table(fns, total, top, 'function'),
+  )
   console.log(sections.join('\n\n'))
 } finally {
   await stack.stop()

@@ -31,7 +31,6 @@ const HELP = `usage: npm run bench -- [options]
   --tokens N          distinct tokens in the rotations (default 10000)
   --big-mb M          size of the large download/upload (default 1024)
   --revocations N     revocations measured across two replicas (default 1000)
-  --engine E          forward.engine for the per-feature scenarios: undici | http-proxy (default undici)
   --only REGEX        only configurations whose id matches (e.g. 'direct|hit|auth-off')
   --skip LIST         phases to skip: load,latency,transfer,revocation`
 
@@ -46,7 +45,6 @@ const { values: a } = parseArgs({
     tokens: { type: 'string' },
     'big-mb': { type: 'string' },
     revocations: { type: 'string' },
-    engine: { type: 'string', default: 'undici' },
     only: { type: 'string' },
     skip: { type: 'string', default: '' },
     help: { type: 'boolean', default: false },
@@ -69,7 +67,6 @@ const opts = {
   unknownTokens: a.quick ? 1000 : 5000,
   bigMb: num(a['big-mb'], 1024, 64),
   revocations: num(a.revocations, 1000, 100),
-  engine: a.engine === 'http-proxy' ? 'http-proxy' : 'undici',
   only: a.only ? new RegExp(a.only) : null,
   skip: new Set(a.skip.split(',').filter(Boolean)),
   negativeTtlMs: 5000,
@@ -148,20 +145,10 @@ try {
     tokenService,
     nginxProxy: await stack.nginx('nginx-proxy', upstream.port),
     nginxAuth: await stack.nginx('nginx-auth', upstream.port, tokenService.port),
-    'gate:http-proxy': await stack.tokengate('gate-http-proxy', { ...gateOpts, engine: 'http-proxy' }),
-    'gate:undici': await stack.tokengate('gate-undici', { ...gateOpts, engine: 'undici' }),
-    [`quiet:${opts.engine}`]: await stack.tokengate('gate-quiet', {
-      ...gateOpts,
-      engine: opts.engine,
-      log: 'warn',
-    }),
-    [`miss:${opts.engine}`]: await stack.tokengate('gate-miss', {
-      ...gateOpts,
-      engine: opts.engine,
-      cache: '{ max: 0 }',
-    }),
-    'authOff:http-proxy': await stack.authOff('auth-off-http-proxy', { ...gateOpts, engine: 'http-proxy' }),
-    'authOff:undici': await stack.authOff('auth-off-undici', { ...gateOpts, engine: 'undici' }),
+    gate: await stack.tokengate('gate', gateOpts),
+    quiet: await stack.tokengate('gate-quiet', { ...gateOpts, log: 'warn' }),
+    miss: await stack.tokengate('gate-miss', { ...gateOpts, cache: '{ max: 0 }' }),
+    authOff: await stack.authOff('auth-off', gateOpts),
   }
   const hgetallCalls = async () => {
     const stats = await client.info('commandstats')
@@ -172,12 +159,11 @@ try {
     redis,
     servers,
     tokens: { album: album.map((t) => t.token), user: user.map((t) => t.token), unknown },
-    engine: opts.engine,
     redisLookups: hgetallCalls,
     negativeTtlMs: opts.negativeTtlMs,
   })
   const list = opts.only ? all.filter((s) => opts.only?.test(s.id)) : all
-  const rows = list.map(({ id, label, kind, expect, engine }) => ({ id, label, kind, expect, engine }))
+  const rows = list.map(({ id, label, kind, expect }) => ({ id, label, kind, expect }))
   const base = { connections: opts.connections, upstreamPid: upstream.pid }
   /** @type {Record<string, any[]>} */
   const runs = {}
@@ -246,7 +232,7 @@ try {
   })
   const medians = Object.fromEntries(Object.entries(runs).map(([id, rs]) => [id, med(rs)]))
   const latencyMedians = Object.fromEntries(Object.entries(latencyRuns).map(([id, rs]) => [id, med(rs)]))
-  const flood = (runs[`flood/${opts.engine}`] ?? []).map((r) => ({
+  const flood = (runs.flood ?? []).map((r) => ({
     seconds: r.seconds,
     requests: r.requests,
     redisLookups: r.redisLookups,
@@ -257,8 +243,7 @@ try {
   /** @type {[string, import('./lib/stack.js').Listening | null | undefined, string][]} */
   const bigVia = [
     ['nginx proxy_pass', servers.nginxProxy, '/dicom-web'],
-    ['tokengate (http-proxy)', servers['gate:http-proxy'], '/api/studies/1'],
-    ['tokengate (undici)', servers['gate:undici'], '/api/studies/1'],
+    ['tokengate', servers.gate, '/api/studies/1'],
   ]
   const transfers = opts.skip.has('transfer')
     ? { runs: {}, medians: {} }
@@ -279,10 +264,10 @@ try {
   /** @type {{ count: number, p50: number, p99: number, max: number, servedAfterRevoke: number } | null} */
   let revocation = null
   if (!opts.skip.has('revocation')) {
-    log(`bench: revocation delay over ${opts.revocations} revocations, two replicas (${opts.engine})`)
+    log(`bench: revocation delay over ${opts.revocations} revocations, two replicas`)
     const replicas = [
-      await stack.tokengate('replica-a', { ...gateOpts, engine: opts.engine, log: 'warn' }),
-      await stack.tokengate('replica-b', { ...gateOpts, engine: opts.engine, log: 'warn' }),
+      await stack.tokengate('replica-a', { ...gateOpts, log: 'warn' }),
+      await stack.tokengate('replica-b', { ...gateOpts, log: 'warn' }),
     ]
     const doomed = await inBatches(opts.revocations, () =>
       tokenAdmin.create({ kind: 'album', album: 'bench', perms: 'read', expiresIn: '1d' }),
@@ -310,7 +295,6 @@ try {
     loadAverage: { start: loads[0], max: Math.max(...loads, loadAverage()), end: loadAverage() },
   }
   const targets = evaluateTargets({
-    engine: opts.engine,
     medians,
     latencyMedians,
     flood,
@@ -350,7 +334,7 @@ try {
     '',
     `### Latency at a moderate load (${opts.rate} req/s over ${opts.connections} connections)`,
     '',
-    latencyTable(rows, latencyMedians, opts.engine),
+    latencyTable(rows, latencyMedians),
     '',
     `### Large transfers (${opts.bigMb} MB, one at a time)`,
     '',

@@ -8,10 +8,10 @@ import { type AdminApi, startAdminApi } from './admin/api.js'
 import { loadConfigFile } from './config/load.js'
 import type { Config } from './config/schema.js'
 import { ConfigError } from './errors.js'
-import { createForwarderFor } from './forward/engines.js'
 import type { ExecutorDeps } from './forward/execute.js'
 import type { Forwarder } from './forward/forwarder.js'
 import { createSearchClient } from './forward/search-client.js'
+import { createForwarder } from './forward/undici-forwarder.js'
 import { createLogger, type Logger } from './log.js'
 import { createOpsServer, type OpsServer } from './metrics/ops-server.js'
 import { GateMetrics } from './metrics/registry.js'
@@ -130,7 +130,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     intervalMs: config.tokens.lastUsedInterval,
     onError: () => metrics.redisError('command'),
   })
-  const forwarder = createForwarderFor(config.forward)
+  const forwarder = createForwarder(config.forward)
   metrics.bindUpstreamSockets(() => forwarder.socketCounts())
   const searches = createSearchClient(config.forward)
   const studySets = new StudySets(redis, keys)

@@ -25,7 +25,12 @@ export const configLoad = await load('config/load.js')
 export const routeCompile = await load('route/compile.js')
 /** @type {typeof import('../../src/route/match.js')} */
 export const routeMatch = await load('route/match.js')
-/** @type {typeof import('../../src/forward/engines.js')} */
-export const engines = await load('forward/engines.js')
+const forwarderModule = await load('forward/undici-forwarder.js')
+/**
+ * tokengate's one forwarder: `createForwarder` (`createUndiciForwarder` in sources from before the
+ * http-proxy engine was removed).
+ * @type {(opts: import('../../src/forward/forwarder.js').ForwardOptions) => import('../../src/forward/forwarder.js').Forwarder}
+ */
+export const createForwarder = forwarderModule.createForwarder ?? forwarderModule.createUndiciForwarder
 /** @type {typeof import('../../src/server/proxy-server.js')} */
 export const proxyServer = await load('server/proxy-server.js')

@@ -1,7 +1,8 @@
 // The configurations a run measures, side by side: baselines (direct, bare http-proxy-3, undici
-// Pool.stream, nginx proxy_pass, nginx auth_request + token service) and tokengate scenarios. Each
-// says where to send load, what every request looks like (rotating over many tokens), which
-// processes serve it (their CPU is counted; the upstream's separately) and what status to expect.
+// Pool.stream, nginx proxy_pass, nginx auth_request + token service) and tokengate scenarios (its
+// one forwarder). Each says where to send load, what every request looks like (rotating over many
+// tokens), which processes serve it (their CPU is counted; the upstream's separately) and what
+// status to expect.
 
 /**
  * @typedef {import('./load.js').RequestSpec} RequestSpec
@@ -14,7 +15,6 @@
  * @property {number[]} pids      serving processes between client and upstream (CPU counted)
  * @property {number} expect      expected status
  * @property {boolean} latency    also measured at a moderate fixed rate
- * @property {string} [engine]
  * @property {(() => Promise<void>)} [before]  called before each measured run
  * @property {(() => Promise<Record<string, number>>)} [after]  extra figures after each run
  */
@@ -29,9 +29,10 @@ const rotate = (specs) => (i) => /** @type {RequestSpec} */ (specs[i % specs.len
  * @param {object} o
  * @param {{ url: string, pid: number }} o.upstream
  * @param {{ pid: number }} o.redis
- * @param {Record<string, { url: string, pid: number } | null>} o.servers  by role
+ * @param {Record<string, { url: string, pid: number } | null>} o.servers  by role: httpProxy, undici,
+ *   nginxProxy, nginxAuth, tokenService, and tokengate's gate, quiet (access log off), miss (cache
+ *   off), authOff
  * @param {{ album: string[], user: string[], unknown: string[] }} o.tokens  secrets
- * @param {string} o.engine     the engine the per-feature scenarios run on
  * @param {(() => Promise<number>)} o.redisLookups  HGETALL calls so far (INFO commandstats)
  * @param {number} o.negativeTtlMs
  * @returns {Scenario[]}
@@ -95,28 +96,14 @@ export function scenarios(o) {
     extraPids: s.tokenService ? [s.tokenService.pid, redisPid] : [redisPid],
   })
 
-  for (const engine of ['http-proxy', 'undici']) {
-    add(`auth-off/${engine}`, `tokengate forwarding, auth off (${engine})`, `authOff:${engine}`, {
-      engine,
-      latency: true,
-      // Redis is idle here; counted anyway so that hit and auth-off rows sum the same processes.
-      ...withRedis,
-    })
-    add(`hit/${engine}`, `Bearer, cache hit (${engine})`, `gate:${engine}`, {
-      engine,
-      latency: true,
-      ...withRedis,
-    })
-  }
-  const e = o.engine
-  const main = `gate:${e}`
-  add(`hit-quiet/${e}`, `Bearer, cache hit, access log off (${e})`, `quiet:${e}`, {
-    engine: e,
+  add('auth-off', 'tokengate forwarding, auth off', 'authOff', {
     latency: true,
+    // Redis is idle here; counted anyway so that hit and auth-off rows sum the same processes.
     ...withRedis,
   })
-  add(`basic/${e}`, `Basic, cache hit (${e})`, main, {
-    engine: e,
+  add('hit', 'Bearer, cache hit', 'gate', { latency: true, ...withRedis })
+  add('hit-quiet', 'Bearer, cache hit, access log off', 'quiet', { latency: true, ...withRedis })
+  add('basic', 'Basic, cache hit', 'gate', {
     ...withRedis,
     gen: rotate(
       o.tokens.album.map((t) => ({
@@ -125,28 +112,24 @@ export function scenarios(o) {
       })),
     ),
   })
-  add(`link/${e}`, `link /api/link/<t>/, cache hit (${e})`, main, {
-    engine: e,
+  add('link', 'link /api/link/<t>/, cache hit', 'gate', {
     ...withRedis,
     gen: rotate(o.tokens.album.map((t) => ({ path: `/api/link/${t}/studies?limit=10` }))),
   })
-  add(`miss/${e}`, `Bearer, cache off: Redis every request (${e})`, `miss:${e}`, { engine: e, ...withRedis })
-  add(`album/${e}`, `user token, ?album= scoping rewrite (${e})`, main, {
-    engine: e,
+  add('miss', 'Bearer, cache off: Redis every request', 'miss', withRedis)
+  add('album', 'user token, ?album= scoping rewrite', 'gate', {
     ...withRedis,
     gen: rotate(
       o.tokens.user.map((t) => ({ path: '/api/studies?limit=10&album=bench', headers: bearer(t) })),
     ),
   })
-  add(`deny/${e}`, `403 denial (read token, DELETE) (${e})`, main, {
-    engine: e,
+  add('deny', '403 denial (read token, DELETE)', 'gate', {
     ...withRedis,
     expect: 403,
     gen: rotate(albumBearer.map((headers) => ({ method: 'DELETE', path: '/api/studies/1.2.3', headers }))),
   })
   let lookups0 = 0
-  add(`flood/${e}`, `unknown-token flood, ${o.tokens.unknown.length} distinct (${e})`, main, {
-    engine: e,
+  add('flood', `unknown-token flood, ${o.tokens.unknown.length} distinct`, 'gate', {
     ...withRedis,
     expect: 401,
     gen: rotate(o.tokens.unknown.map((t) => ({ path: '/api/studies?limit=10', headers: bearer(t) }))),

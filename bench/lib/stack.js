@@ -88,9 +88,10 @@ export class Stack {
   }
 
   /**
-   * A tokengate YAML config for the benchmark (written to the temp dir).
+   * A tokengate YAML config for the benchmark (written to the temp dir); `forward` is left at its
+   * defaults (the one forwarder).
    * @param {string} name
-   * @param {{ upstream: string, redisUrl: string, engine: string, cache?: string, log?: string }} o
+   * @param {{ upstream: string, redisUrl: string, cache?: string, log?: string }} o
    */
   async tokengateConfig(name, o) {
     const port = await freePort()
@@ -108,7 +109,6 @@ mounts:
     upstream: ${o.upstream}/dicom-web
 scoping: query
 cache: ${o.cache ?? '{ max: 100000, ttl: 1h, negativeTtl: 5s }'}
-forward: { engine: ${o.engine} }
 log: { level: ${o.log ?? 'info'} }
 `,
     )
@@ -118,7 +118,7 @@ log: { level: ${o.log ?? 'info'} }
   /**
    * tokengate from dist/, its JSON log to /dev/null.
    * @param {string} name
-   * @param {{ upstream: string, redisUrl: string, engine: string, cache?: string, log?: string, nodeArgs?: string[] }} o
+   * @param {{ upstream: string, redisUrl: string, cache?: string, log?: string, nodeArgs?: string[] }} o
    * @returns {Promise<Listening>}
    */
   async tokengate(name, o) {
@@ -138,7 +138,7 @@ log: { level: ${o.log ?? 'info'} }
   /**
    * tokengate's forwarding alone (bench/servers/auth-off.js), same config shape.
    * @param {string} name
-   * @param {{ upstream: string, redisUrl: string, engine: string }} o
+   * @param {{ upstream: string, redisUrl: string }} o
    * @returns {Promise<Listening>}
    */
   async authOff(name, o) {

@@ -1,13 +1,13 @@
-// "tokengate forwarding with auth switched off": tokengate's own route match, forwarder (either
-// engine) and listener from dist/, without credential, lookup, decision, rewrite or access log.
+// "tokengate forwarding with auth switched off": tokengate's own route match, forwarder and
+// listener from dist/, without credential, lookup, decision, rewrite or access log.
 // The product has no such switch on purpose; this harness exists so the benchmark can say what
 // the auth check costs on top of exactly tokengate's forwarding.
 // Usage: node bench/servers/auth-off.js <tokengate.yaml>
-import { configLoad, engines, proxyServer, routeCompile, routeMatch } from '../lib/dist.js'
+import { configLoad, createForwarder, proxyServer, routeCompile, routeMatch } from '../lib/dist.js'
 
 const config = await configLoad.loadConfigFile(String(process.argv[2]))
 const routes = routeCompile.compileRoutes(config)
-const forwarder = engines.createForwarderFor(config.forward)
+const forwarder = createForwarder(config.forward)
 // One patch shape per config, as the pipeline's rewrite plans it (nothing removed or added here).
 const NONE = Object.freeze({})
 /** @type {readonly string[]} */

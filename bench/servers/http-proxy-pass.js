@@ -1,5 +1,6 @@
-// Baseline: a bare http-proxy-3 pass-through with the same agent settings and proxy options as
-// tokengate's http-proxy engine (src/forward/forwarder.ts): the floor of that stack, no auth.
+// Baseline: a bare http-proxy-3 pass-through with the agent settings and proxy options of
+// tokengate's former http-proxy engine (removed, bench/README.md "Why one forwarder"): the floor
+// of a proxy built on http-proxy-3, no auth.
 // Usage: node bench/servers/http-proxy-pass.js <port> <upstream-url>
 import { Agent, createServer } from 'node:http'
 import { createProxyServer } from 'http-proxy-3'

@@ -243,11 +243,6 @@ export const configSchema = z.strictObject({
     .prefault({}),
   forward: z
     .strictObject({
-      /**
-       * The forwarding implementation: `http-proxy` (http-proxy-3 over node:http agents) or `undici`
-       * (undici's dispatcher: less CPU per request). Both stream, time out and fail the same way.
-       */
-      engine: z.enum(['http-proxy', 'undici']).default('undici'),
       /** Time to connect to the upstream before 504. */
       connectTimeout: duration.default(5_000),
       /** Time from sending the request to the upstream's response headers before 504. */

@@ -12,7 +12,7 @@ import type { ResponseTransformFactory } from './response-transform.js'
 import type { SearchClient } from './search-client.js'
 import { answerEmpty, runSplitSearch } from './split-search.js'
 import { type InstanceLister, StoreAnswerRecorder, type StudyRecorder } from './study-recorder.js'
-import { DicomJsonUrlRewriter, isJsonContentType } from './url-rewriter.js'
+import { DicomJsonUrlRewriter, isJsonContentType, rewriteDicomJsonUrls } from './url-rewriter.js'
 
 export interface ExecutorDeps {
   forwarder: Forwarder
@@ -66,9 +66,12 @@ export function responseTransform(
     const json = isJsonContentType(headers['content-type']) && plainBody(headers['content-encoding'])
     // PS3.18 §10.5.3: 200 all stored, 202 some stored; anything else stored nothing.
     if (record && (status === 200 || status === 202)) {
-      return new StoreAnswerRecorder(record, recorder, listInstances, json ? urls : undefined)
+      return {
+        stream: () => new StoreAnswerRecorder(record, recorder, listInstances, json ? urls : undefined),
+      }
     }
-    return urls && json ? new DicomJsonUrlRewriter(urls) : null
+    if (!urls || !json) return null
+    return { stream: () => new DicomJsonUrlRewriter(urls), whole: (body) => rewriteDicomJsonUrls(body, urls) }
   }
 }
 

@@ -1,7 +1,7 @@
-// Forward stage, response bodies: how a forwarder sends an upstream answer through a Transform
-// (URL rewriting, STOW-RS recording) instead of piping it as it is. Forwarder-agnostic: the
-// http-proxy-3 forwarder calls writeTransformed from its `proxyRes` handler (selfHandleResponse);
-// another forwarder calls it with its own upstream response stream.
+// Forward stage, response bodies: how a forwarder sends an upstream answer through a rewrite (URL
+// rewriting, STOW-RS recording) instead of passing it as it is. Forwarder-agnostic: the forwarder
+// calls the factory with the upstream's head, then streams the body through writeTransformed or,
+// for a small body of a rewrite that can work on a whole buffer, sends it with writeWholeBody.
 //
 // The status and headers are written when the transform emits its first byte (or ends), so a
 // transform that holds the body back (STOW recording) can still fail the request with a proper
@@ -18,8 +18,22 @@ export interface UpstreamHead {
   headers: IncomingHttpHeaders
 }
 
-/** Decide from the upstream's head whether (and how) to transform its body; null passes it as it is. */
-export type ResponseTransformFactory = (head: UpstreamHead) => Transform | null
+/** A body rewrite, as a stream and, when it has one, as a function over a whole body. */
+export interface BodyRewrite {
+  stream(): Transform
+  /**
+   * The rewritten body, or null when it is unchanged (the upstream's bytes and headers are then
+   * sent as they are). Offered for answers of at most WHOLE_BODY_MAX bytes, whose Content-Length
+   * is known: a QIDO-RS page or a metadata answer, read whole with no stream machinery.
+   */
+  whole?(body: Buffer): Buffer | null
+}
+
+/** Decide from the upstream's head whether (and how) to rewrite its body; null passes it as it is. */
+export type ResponseTransformFactory = (head: UpstreamHead) => BodyRewrite | null
+
+/** Bodies up to this size (by Content-Length) go through BodyRewrite.whole when it exists. */
+export const WHOLE_BODY_MAX = 256 * 1024
 
 // A transformed body has another length and other bytes than the upstream described.
 const BODY_DESCRIBING = new Set(['content-length', 'content-md5', 'etag'])
@@ -35,34 +49,34 @@ function copyHeaders(res: ServerResponse, headers: IncomingHttpHeaders, transfor
 }
 
 /**
- * Send the upstream's answer (`head`, and `upstream`: its body) to `res`, through the factory's
- * Transform if it returns one. `fail` is called (once) when the transform fails before anything
- * was written. An http.IncomingMessage is both: writeTransformed(msg, msg, …) with
- * `{ status: msg.statusCode, statusMessage, headers }`; an undici response gives its body.
+ * Send a whole upstream body: as it came (`rewritten` null: same bytes, same headers) or
+ * rewritten, with its own Content-Length. One write: head and body leave in one packet.
+ */
+export function writeWholeBody(
+  res: ServerResponse,
+  head: UpstreamHead,
+  body: Buffer,
+  rewritten: Buffer | null,
+): void {
+  copyHeaders(res, head.headers, rewritten !== null)
+  if (rewritten !== null) res.setHeader('content-length', rewritten.length)
+  res.writeHead(head.status, head.statusMessage)
+  res.end(rewritten ?? body)
+}
+
+/**
+ * Send the upstream's answer (`head`, and `upstream`: its body) to `res` through `body`, the
+ * rewrite's Transform. `fail` is called (once) when the transform fails before anything was
+ * written; after that a failure cuts the client's connection.
  */
 export function writeTransformed(
   head: UpstreamHead,
   upstream: Readable,
   res: ServerResponse,
-  factory: ResponseTransformFactory,
+  body: Transform,
   fail: (err: Error) => void,
 ): void {
   const { status, statusMessage, headers } = head
-  let transform: Transform | null
-  try {
-    transform = factory(head)
-  } catch (err) {
-    upstream.destroy()
-    fail(err as Error)
-    return
-  }
-  if (!transform) {
-    copyHeaders(res, headers, false)
-    res.writeHead(status, statusMessage)
-    upstream.pipe(res)
-    return
-  }
-  const body = transform
   let started = false
   const start = () => {
     if (started) return

@@ -1,6 +1,5 @@
-// Forward stage, undici engine (`forward.engine: undici`): the same contract as the http-proxy-3
-// engine (forwarder.ts) on undici's dispatcher API, which parses and pools with less work per
-// request. The client's body is handed to undici as a stream and the upstream's is written to the
+// Forward stage: the Forwarder (forwarder.ts) on undici's dispatcher API, which parses and pools
+// with less work per request than node:http (bench/README.md). The client's body is handed to undici as a stream and the upstream's is written to the
 // client chunk by chunk with backpressure both ways (never buffered); hop-by-hop headers are
 // dropped both ways (upstream-headers.ts); a client that goes away aborts the upstream request;
 // connect/headers timeouts and refused/reset connections become UpstreamTimeout /
@@ -10,10 +9,21 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
 import { PassThrough, type Writable } from 'node:stream'
 import { Agent, type Dispatcher } from 'undici'
-import { UpstreamTimeout, UpstreamUnavailable } from '../errors.js'
 import type { UpstreamPatch } from '../rewrite/patch.js'
-import type { Forwarder, ForwardOptions, ForwardResult, Truncation } from './forwarder.js'
-import { type ResponseTransformFactory, writeTransformed } from './response-transform.js'
+import {
+  classify,
+  type Forwarder,
+  type ForwardOptions,
+  type ForwardResult,
+  type Truncation,
+} from './forwarder.js'
+import {
+  type ResponseTransformFactory,
+  type UpstreamHead,
+  WHOLE_BODY_MAX,
+  writeTransformed,
+  writeWholeBody,
+} from './response-transform.js'
 import { clientResponseHeaders, upstreamPath, upstreamRequestHeaders } from './upstream-headers.js'
 
 /**
@@ -25,23 +35,6 @@ const KEEP_ALIVE_MARGIN_MS = 500
 
 /** Errors that mean "the connection was closed under us", the only ones worth one retry. */
 const STALE_SOCKET = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE'])
-
-function classify(err: NodeJS.ErrnoException): Error {
-  switch (err.code) {
-    case 'UND_ERR_CONNECT_TIMEOUT':
-    case 'ETIMEDOUT':
-      return new UpstreamTimeout('connect')
-    case 'UND_ERR_HEADERS_TIMEOUT':
-      return new UpstreamTimeout('headers')
-    case 'ECONNREFUSED':
-    case 'ENOTFOUND':
-    case 'EHOSTUNREACH':
-      return new UpstreamUnavailable('econnrefused', err.code)
-  }
-  if (err.code?.startsWith('HPE_') || err.code === 'UND_ERR_INFO')
-    return new UpstreamUnavailable('bad_response', err.code)
-  return new UpstreamUnavailable('econnreset', err.code)
-}
 
 function hasBody(req: IncomingMessage): boolean {
   const length = req.headers['content-length']
@@ -56,6 +49,9 @@ class Exchange implements Dispatcher.DispatchHandler {
   retried = false
   /** Where the upstream's body goes: the client's response, or the transform's input. */
   private sink: Writable
+  /** A small body read whole for BodyRewrite.whole, instead of streamed through `sink`. */
+  private whole: { head: UpstreamHead; rewrite: (body: Buffer) => Buffer | null; parts: Buffer[] } | null =
+    null
   /** The client went away: abort the upstream request as soon as undici lets us. */
   clientGone = false
   controller: Dispatcher.DispatchController | null = null
@@ -91,12 +87,26 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.headersAt = performance.now()
     const res = this.res
     if (this.transform) {
-      // The body goes through the transform (URL rewriting, STOW recording), which writes the head.
+      // The body goes through the rewrite (URL rewriting, STOW recording), which writes the head.
       for (const name in this.patch.responseHeaders) headers[name] = this.patch.responseHeaders[name]
-      const body = new PassThrough()
-      this.sink = body
-      writeTransformed({ status: statusCode, statusMessage, headers }, body, res, this.transform, this.fail)
-      return
+      const head: UpstreamHead = { status: statusCode, statusMessage, headers }
+      let rewrite: ReturnType<ResponseTransformFactory>
+      try {
+        rewrite = this.transform(head)
+      } catch (err) {
+        this.fail(err as Error)
+        return
+      }
+      if (rewrite?.whole && Number(headers['content-length']) <= WHOLE_BODY_MAX) {
+        this.whole = { head, rewrite: rewrite.whole, parts: [] }
+        return
+      }
+      if (rewrite) {
+        const body = new PassThrough()
+        this.sink = body
+        writeTransformed(head, body, res, rewrite.stream(), this.fail)
+        return
+      }
     }
     // Node takes a flat [name, value, …] list as well as an object (its types say only string[]).
     const outgoing = clientResponseHeaders(headers, this.patch) as string[]
@@ -105,6 +115,11 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.whole) {
+      // Bounded by the Content-Length checked above (undici reads no more than it says).
+      this.whole.parts.push(chunk)
+      return
+    }
     if (!this.sink.write(chunk) && !this.waitingForDrain) {
       this.waitingForDrain = true
       controller.pause()
@@ -113,7 +128,13 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   onResponseEnd(): void {
-    this.sink.end()
+    const whole = this.whole
+    if (!whole) {
+      this.sink.end()
+      return
+    }
+    const body = whole.parts.length === 1 ? (whole.parts[0] as Buffer) : Buffer.concat(whole.parts)
+    writeWholeBody(this.res, whole.head, body, whole.rewrite(body))
   }
 
   onResponseError(_controller: Dispatcher.DispatchController | undefined, err: Error): void {
@@ -140,7 +161,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 }
 
-export function createUndiciForwarder(opts: ForwardOptions): Forwarder {
+export function createForwarder(opts: ForwardOptions): Forwarder {
   const agent = new Agent({
     connections: opts.maxSockets,
     pipelining: 1,
@@ -148,8 +169,8 @@ export function createUndiciForwarder(opts: ForwardOptions): Forwarder {
     keepAliveMaxTimeout: opts.keepAliveTimeout,
     keepAliveTimeoutThreshold: KEEP_ALIVE_MARGIN_MS,
     headersTimeout: opts.headersTimeout,
-    // An upstream body silent this long is cut (like the http-proxy engine; a client that stops
-    // reading for as long also stops the upstream's body, and listen.idleTimeout cuts it anyway).
+    // An upstream body silent this long is cut (a client that stops reading for as long also
+    // stops the upstream's body, and listen.idleTimeout cuts it anyway).
     bodyTimeout: opts.idleTimeout,
     connect: { timeout: opts.connectTimeout },
   })

@@ -1,6 +1,6 @@
-// Forward stage, headers for the undici engine: what goes to the upstream and what comes back.
-// RFC 7230 §6.1 hop-by-hop headers (and any the Connection header names) never cross the proxy in
-// either direction; the rest is passed as http-proxy-3 does with `xfwd` and `changeOrigin`: Host is
+// Forward stage, headers: what goes to the upstream and what comes back. RFC 7230 §6.1 hop-by-hop
+// headers (and any the Connection header names) never cross the proxy in either direction; the
+// rest is passed as a reverse proxy conventionally does (http-proxy's `xfwd` + `changeOrigin`): Host is
 // the target's, X-Forwarded-For/-Port/-Proto are appended to the client's, X-Forwarded-Host is
 // set when absent. The patch's header removals and additions are applied on the way.
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'

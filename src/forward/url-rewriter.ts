@@ -81,8 +81,13 @@ function rewriteRaw(raw: string, spec: UrlRewrite): string | null {
   return out === decoded ? null : JSON.stringify(out).slice(1, -1)
 }
 
-/** A Transform that rewrites RetrieveURL and BulkDataURI values in a DICOM JSON byte stream. */
-export class DicomJsonUrlRewriter extends Transform {
+/**
+ * The lexer: rewrites RetrieveURL and BulkDataURI values of DICOM JSON fed to it chunk by chunk.
+ * Used by the streaming Transform below and, on a small body read whole, directly.
+ */
+class UrlLexer {
+  /** Whether any URL was rewritten so far (false: the output equals the input). */
+  changed = false
   private readonly stack: Frame[] = []
   /** Inside a string; `escaped` when the previous chunk ended inside an escape in it. */
   private inString = false
@@ -98,11 +103,10 @@ export class DicomJsonUrlRewriter extends Transform {
   private held: Buffer[] = []
   private heldBytes = 0
 
-  constructor(private readonly spec: UrlRewrite) {
-    super()
-  }
+  constructor(private readonly spec: UrlRewrite) {}
 
-  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+  /** The bytes of `chunk` to emit now (null: none; a URL may be held back until it ends). */
+  feed(chunk: Buffer): Buffer | null {
     const out: Buffer[] = []
     let from = 0 // start of the bytes not yet emitted (or held)
     let i = 0
@@ -166,16 +170,15 @@ export class DicomJsonUrlRewriter extends Transform {
       i++
     }
     if (!(this.inString && this.stringRole === 'url')) out.push(chunk.subarray(from))
-    if (out.length === 1) this.push(out[0])
-    else if (out.length > 1) this.push(Buffer.concat(out))
-    done()
+    if (out.length === 0) return null
+    return out.length === 1 ? (out[0] as Buffer) : Buffer.concat(out)
   }
 
-  override _flush(done: TransformCallback): void {
-    // A truncated document: give back what was held, unchanged.
-    if (this.held.length) this.push(Buffer.concat(this.held))
+  /** At the end of the input: a truncated document gets back what was held, unchanged. */
+  end(): Buffer | null {
+    const rest = this.held.length ? Buffer.concat(this.held) : null
     this.held = []
-    done()
+    return rest
   }
 
   /** The key a container or string opened now is the value of (Other inside an array). */
@@ -236,10 +239,46 @@ export class DicomJsonUrlRewriter extends Transform {
     if (this.stringRole === 'url') {
       const raw = Buffer.concat(this.held).toString('utf8')
       const rewritten = rewriteRaw(raw, this.spec)
+      if (rewritten !== null) this.changed = true
       out.push(rewritten === null ? Buffer.concat(this.held) : Buffer.from(rewritten, 'utf8'))
       this.held = []
     }
   }
+}
+
+/** A Transform that rewrites RetrieveURL and BulkDataURI values in a DICOM JSON byte stream. */
+export class DicomJsonUrlRewriter extends Transform {
+  private readonly lexer: UrlLexer
+
+  constructor(spec: UrlRewrite) {
+    super()
+    this.lexer = new UrlLexer(spec)
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    const out = this.lexer.feed(chunk)
+    if (out) this.push(out)
+    done()
+  }
+
+  override _flush(done: TransformCallback): void {
+    const rest = this.lexer.end()
+    if (rest) this.push(rest)
+    done()
+  }
+}
+
+/**
+ * The same rewrite over a whole body held in memory (small answers): no stream machinery. Null
+ * when no URL changed, so the caller can send the upstream's bytes and headers as they are.
+ */
+export function rewriteDicomJsonUrls(body: Buffer, spec: UrlRewrite): Buffer | null {
+  const lexer = new UrlLexer(spec)
+  const out = lexer.feed(body)
+  const rest = lexer.end()
+  if (!lexer.changed) return null
+  if (!rest) return out ?? Buffer.alloc(0)
+  return out ? Buffer.concat([out, rest]) : rest
 }
 
 /** The content types whose bodies are DICOM JSON (or plain JSON, as some upstreams label it). */

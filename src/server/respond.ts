@@ -1,5 +1,5 @@
 // Writes an error answer: JSON `{"error","reason"}` with the catalog's status and headers. The only
-// place (with http-proxy-3 inside forward/) that writes a response.
+// place (with the forwarder in forward/) that writes a response.
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { HttpError } from '../errors.js'
 

@@ -21,13 +21,7 @@ export interface GateOptions {
   config?: Record<string, unknown>
   mount?: Record<string, unknown>
   now?: () => number
-  /** `forward.engine` (merged into any `config.forward` given). Default: the schema's. */
-  engine?: ForwardEngine
 }
-
-export type ForwardEngine = Config['forward']['engine']
-/** Every forwarding engine: forwarding tests run once per engine (`for (const engine of …)`). */
-export const FORWARD_ENGINES: readonly ForwardEngine[] = ['http-proxy', 'undici']
 
 export interface GateHandle {
   url: string
@@ -50,9 +44,6 @@ export function gateConfig(opts: GateOptions): Config {
     // Free ports: several gates run at once in a test.
     metrics: { port: 0 },
     ...opts.config,
-    ...(opts.engine
-      ? { forward: { ...(opts.config?.forward as Record<string, unknown> | undefined), engine: opts.engine } }
-      : {}),
   })
 }
 

@@ -1,11 +1,10 @@
-// What the forwarder itself adds and drops, per engine: Host and X-Forwarded-* the same way on
-// both engines (http-proxy-3's `xfwd`); on the undici engine, RFC 7230 hop-by-hop headers never
-// cross in either direction, and a GET that meets a kept-alive socket the upstream has just
+// What the forwarder itself adds and drops: Host and X-Forwarded-* as http-proxy-3's `xfwd` sets
+// them; RFC 7230 hop-by-hop headers never cross in either direction, and a GET that meets a kept-alive socket the upstream has just
 // closed is retried once on a fresh connection.
 import { createServer, type IncomingHttpHeaders } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 import t, { type Test } from 'tap'
-import { admin, FORWARD_ENGINES, type ForwardEngine, startGate } from '../helpers/gate.js'
+import { admin, startGate } from '../helpers/gate.js'
 import { bearer, send } from '../helpers/http.js'
 import { startRedis } from '../helpers/redis.js'
 
@@ -70,37 +69,35 @@ async function startHeaderUpstream(opts: { dropSecond?: boolean } = {}) {
 }
 
 /** The header upstream and a gate in front of it, both stopped at the end of `t`. */
-async function startPair(t: Test, engine: ForwardEngine, opts: { dropSecond?: boolean } = {}) {
+async function startPair(t: Test, opts: { dropSecond?: boolean } = {}) {
   const upstream = await startHeaderUpstream(opts)
   t.teardown(upstream.stop)
-  const gate = await startGate({ redisUrl: redis.url, upstream: upstream.url, mount: anyPath, engine })
+  const gate = await startGate({ redisUrl: redis.url, upstream: upstream.url, mount: anyPath })
   t.teardown(gate.stop)
   return { upstream, gate }
 }
 
-for (const engine of FORWARD_ENGINES) {
-  t.test(`forward.engine: ${engine}`, async (t) => {
-    const { upstream, gate } = await startPair(t, engine)
+t.test('Host and X-Forwarded-*', async (t) => {
+  const { upstream, gate } = await startPair(t)
 
-    t.test('the upstream gets its own Host and X-Forwarded-* appended to the client’s', async (t) => {
-      const res = await send(gate.url, {
-        path: '/api/studies',
-        headers: { ...bearer(token), 'x-forwarded-for': '10.0.0.1', 'x-forwarded-proto': 'https' },
-      })
-      t.equal(res.status, 200)
-      const seen = upstream.seen.at(-1)?.headers ?? {}
-      t.equal(seen.host, upstream.host)
-      t.equal(seen['x-forwarded-for'], '10.0.0.1,127.0.0.1')
-      t.equal(seen['x-forwarded-proto'], 'https,http')
-      t.equal(seen['x-forwarded-port'], String(gate.port))
-      t.equal(seen['x-forwarded-host'], `127.0.0.1:${gate.port}`)
-      t.equal(res.headers['x-end-to-end'], 'kept', 'end-to-end response headers come back')
+  t.test('the upstream gets its own Host and X-Forwarded-* appended to the client’s', async (t) => {
+    const res = await send(gate.url, {
+      path: '/api/studies',
+      headers: { ...bearer(token), 'x-forwarded-for': '10.0.0.1', 'x-forwarded-proto': 'https' },
     })
+    t.equal(res.status, 200)
+    const seen = upstream.seen.at(-1)?.headers ?? {}
+    t.equal(seen.host, upstream.host)
+    t.equal(seen['x-forwarded-for'], '10.0.0.1,127.0.0.1')
+    t.equal(seen['x-forwarded-proto'], 'https,http')
+    t.equal(seen['x-forwarded-port'], String(gate.port))
+    t.equal(seen['x-forwarded-host'], `127.0.0.1:${gate.port}`)
+    t.equal(res.headers['x-end-to-end'], 'kept', 'end-to-end response headers come back')
   })
-}
+})
 
-t.test('forward.engine: undici drops RFC 7230 hop-by-hop headers both ways', async (t) => {
-  const { upstream, gate } = await startPair(t, 'undici')
+t.test('the forwarder drops RFC 7230 hop-by-hop headers both ways', async (t) => {
+  const { upstream, gate } = await startPair(t)
   const res = await send(gate.url, {
     path: '/api/studies',
     headers: {
@@ -122,29 +119,26 @@ t.test('forward.engine: undici drops RFC 7230 hop-by-hop headers both ways', asy
   t.not(res.headers['keep-alive'], 'timeout=1', "response: the upstream's Keep-Alive is not the client's")
 })
 
-t.test(
-  'forward.engine: undici retries a GET once when a kept-alive socket was closed under it',
-  async (t) => {
-    const { upstream, gate } = await startPair(t, 'undici', { dropSecond: true })
-    t.equal((await send(gate.url, { path: '/api/one', headers: bearer(token) })).status, 200)
-    const res = await send(gate.url, { path: '/api/two', headers: bearer(token) })
-    t.equal(res.status, 200, 'the second request succeeded')
-    t.same(
-      upstream.seen.map((s) => s.nth),
-      [1, 2, 1],
-      'it met the closed socket, then went through on a new connection',
-    )
-    const before = upstream.seen.length
-    const get = await send(gate.url, { path: '/api/reset', headers: bearer(token) })
-    t.equal(get.status, 502, 'a GET reset every time is 502 after one retry')
-    t.equal(upstream.seen.length - before, 2, 'sent twice, not more')
-    const upload = await send(gate.url, {
-      method: 'POST',
-      path: '/api/reset',
-      headers: bearer(token),
-      body: 'a body is never sent twice',
-    })
-    t.equal(upload.status, 502)
-    t.equal(upstream.seen.length - before, 3, 'a request with a body is sent once')
-  },
-)
+t.test('the forwarder retries a GET once when a kept-alive socket was closed under it', async (t) => {
+  const { upstream, gate } = await startPair(t, { dropSecond: true })
+  t.equal((await send(gate.url, { path: '/api/one', headers: bearer(token) })).status, 200)
+  const res = await send(gate.url, { path: '/api/two', headers: bearer(token) })
+  t.equal(res.status, 200, 'the second request succeeded')
+  t.same(
+    upstream.seen.map((s) => s.nth),
+    [1, 2, 1],
+    'it met the closed socket, then went through on a new connection',
+  )
+  const before = upstream.seen.length
+  const get = await send(gate.url, { path: '/api/reset', headers: bearer(token) })
+  t.equal(get.status, 502, 'a GET reset every time is 502 after one retry')
+  t.equal(upstream.seen.length - before, 2, 'sent twice, not more')
+  const upload = await send(gate.url, {
+    method: 'POST',
+    path: '/api/reset',
+    headers: bearer(token),
+    body: 'a body is never sent twice',
+  })
+  t.equal(upload.status, 502)
+  t.equal(upstream.seen.length - before, 3, 'a request with a body is sent once')
+})

@@ -1,6 +1,8 @@
 // Response URL rewriting through the real forwarder (scoping: query), against a small upstream
 // that writes its own URLs into DICOM JSON: RetrieveURL/BulkDataURI point at tokengate (publicUrl,
-// else X-Forwarded-*, else Host), Content-Length and ETag of a rewritten body are dropped, the
+// else X-Forwarded-*, else Host); a small body (Content-Length ≤ 256 KiB) is rewritten whole and
+// sent with its new Content-Length, a chunked or large one is streamed chunked; the ETag of a
+// rewritten body is dropped; an answer with nothing to rewrite keeps its bytes and headers; the
 // upstream is asked for no compression, and anything else — other content types, a compressed
 // body — passes byte for byte with its own headers.
 import { createServer, type IncomingHttpHeaders } from 'node:http'
@@ -39,6 +41,28 @@ const upstream = createServer((req, res) => {
       'content-length': gz.length,
     })
     res.end(gz)
+  } else if (path.endsWith('/chunked/metadata') || path.endsWith('/large/metadata')) {
+    // No Content-Length (chunked), or one over 256 KiB: the streaming rewriter's case.
+    const padded = path.endsWith('/large/metadata')
+      ? Buffer.from(
+          `${metadata().slice(0, -1)},${JSON.stringify({ '00091010': { vr: 'LO', Value: ['x'.repeat(300_000)] } })}]`,
+        )
+      : body
+    res.writeHead(200, {
+      'content-type': 'application/dicom+json',
+      ...(padded === body ? {} : { 'content-length': padded.length }),
+    })
+    res.write(padded.subarray(0, 100))
+    res.end(padded.subarray(100))
+  } else if (path.endsWith('/foreign/metadata')) {
+    // URLs of another server: nothing to rewrite.
+    const foreign = Buffer.from(metadata().replaceAll(base, 'http://elsewhere.example'))
+    res.writeHead(200, {
+      'content-type': 'application/dicom+json',
+      'content-length': foreign.length,
+      etag: '"f1"',
+    })
+    res.end(foreign)
   } else if (path.endsWith('/text/metadata')) {
     res.writeHead(200, { 'content-type': 'text/plain', 'content-length': body.length, etag: '"t1"' })
     res.end(body)
@@ -73,12 +97,31 @@ t.test(
       .replace(`"${base}/dicom-web/studies/1.2"`, `"${gate.url}/api/studies/1.2"`)
       .replace(`"${base}/dicom-web/studies/1.2/series`, `"${gate.url}/api/studies/1.2/series`)
     t.equal(res.text, want)
-    t.equal(res.headers['content-length'], undefined)
+    t.equal(res.headers['content-length'], String(Buffer.byteLength(want)), 'small: rewritten whole')
     t.equal(res.headers.etag, undefined)
-    t.equal(res.headers['transfer-encoding'], 'chunked')
+    t.equal(res.headers['transfer-encoding'], undefined)
     t.equal(seen.at(-1)?.['accept-encoding'], undefined, 'the upstream was asked for a plain body')
   },
 )
+
+t.test('a chunked or large DICOM JSON answer is rewritten as a stream', async (t) => {
+  for (const kind of ['chunked', 'large']) {
+    const res = await send(gate.url, { path: `/api/studies/1.2/${kind}/metadata`, headers: bearer(token) })
+    t.equal(res.status, 200, kind)
+    t.match(res.text, `"${gate.url}/api/studies/1.2"`, kind)
+    t.notMatch(res.text, `"${base}/dicom-web/studies/1.2"`, kind)
+    t.equal(res.headers['content-length'], undefined, kind)
+    t.equal(res.headers['transfer-encoding'], 'chunked', kind)
+    if (kind === 'large') t.ok(res.text.length > 300_000, 'the whole large body arrived')
+  }
+})
+
+t.test('an answer with no URL of the upstream keeps its bytes and headers', async (t) => {
+  const res = await send(gate.url, { path: '/api/studies/1.2/foreign/metadata', headers: bearer(token) })
+  t.equal(res.text, metadata().replaceAll(base, 'http://elsewhere.example'))
+  t.equal(res.headers.etag, '"f1"')
+  t.equal(res.headers['content-length'], String(Buffer.byteLength(res.text)))
+})
 
 t.test('publicUrl wins; without it X-Forwarded-Proto and -Host are used', async (t) => {
   const res = await send(gate.url, {

@@ -1,11 +1,11 @@
 // Streaming through tokengate: 50 MB each way arrives byte-identical without being buffered, and a
-// client that goes away aborts the upstream request. Runs once per forwarding engine.
+// client that goes away aborts the upstream request.
 import { createHash } from 'node:crypto'
 import { request } from 'node:http'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import t from 'tap'
-import { admin, FORWARD_ENGINES, startGate } from '../helpers/gate.js'
+import { admin, startGate } from '../helpers/gate.js'
 import { startRedis } from '../helpers/redis.js'
 import { startRecordingUpstream } from '../helpers/upstream.js'
 
@@ -62,83 +62,80 @@ function peakRss(): { sample: () => void; peak: () => number } {
   }
 }
 
-for (const engine of FORWARD_ENGINES) {
-  t.test(`forward.engine: ${engine}`, async (t) => {
-    const gate = await startGate({
-      redisUrl: redis.url,
-      upstream: upstream.url,
-      mount: { rules: [{ methods: '*', path: '/**', action: 'read' }] },
-      config: { log: { level: 'warn' } },
-      engine,
-    })
-    t.teardown(gate.stop)
-
-    t.test('a 50 MB upload streams through byte-identical without being buffered', async (t) => {
-      const expected = await sha256Of(generated(SIZE))
-      global.gc?.()
-      const base = process.memoryUsage().rss
-      const rss = peakRss()
-      const timer = setInterval(rss.sample, 20)
-      const answer = await new Promise<string>((resolve, reject) => {
-        const req = request(`${gate.url}/api/upload`, {
-          method: 'POST',
-          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/octet-stream' },
-        })
-        req.on('response', (res) => {
-          let text = ''
-          res.on('data', (c) => {
-            text += c
-          })
-          res.on('end', () => resolve(text))
-        })
-        req.on('error', reject)
-        pipeline(generated(SIZE), req).catch(reject)
-      })
-      clearInterval(timer)
-      const seen = upstream.requests.at(-1)
-      t.equal(seen?.bodyBytes, SIZE, 'every byte arrived')
-      t.equal(seen?.bodySha256, expected.sha256, 'and the same bytes')
-      t.match(answer, expected.sha256, 'the upstream answer came back')
-      const growthMb = (rss.peak() - base) / MB
-      t.ok(growthMb < 40, `memory stayed flat: peak RSS growth ${growthMb.toFixed(1)} MB for a 50 MB body`)
-    })
-
-    t.test('a 50 MB download streams through byte-identical without being buffered', async (t) => {
-      global.gc?.()
-      const base = process.memoryUsage().rss
-      const rss = peakRss()
-      const timer = setInterval(rss.sample, 20)
-      const res = await new Promise<import('node:http').IncomingMessage>((resolve, reject) => {
-        request(`${gate.url}/api/stream/${SIZE}`, { headers: { authorization: `Bearer ${token}` } }, resolve)
-          .on('error', reject)
-          .end()
-      })
-      t.equal(res.statusCode, 200)
-      const got = await sha256Of(res)
-      clearInterval(timer)
-      const direct = await new Promise<import('node:http').IncomingMessage>((resolve, reject) => {
-        request(`${upstream.url}/stream/${SIZE}`, resolve).on('error', reject).end()
-      })
-      const want = await sha256Of(direct)
-      t.equal(got.bytes, SIZE)
-      t.equal(got.sha256, want.sha256, 'same bytes as fetched directly')
-      const growthMb = (rss.peak() - base) / MB
-      t.ok(growthMb < 40, `memory stayed flat: peak RSS growth ${growthMb.toFixed(1)} MB for a 50 MB body`)
-    })
-
-    t.test('a client that goes away aborts the upstream request', async (t) => {
-      const before = upstream.requests.length
-      const req = request(`${gate.url}/api/hang`, { headers: { authorization: `Bearer ${token}` } })
-      req.on('error', () => {})
-      req.end()
-      // Wait until the upstream holds the request, then drop the client.
-      for (let i = 0; i < 100 && upstream.requests.length === before; i++)
-        await new Promise((r) => setTimeout(r, 10))
-      t.equal(upstream.requests.length, before + 1, 'the upstream got the request')
-      req.destroy()
-      const seen = upstream.requests.at(-1)
-      for (let i = 0; i < 100 && !seen?.aborted; i++) await new Promise((r) => setTimeout(r, 10))
-      t.equal(seen?.aborted, true, 'the upstream saw the abort')
-    })
+t.test('the forwarder', async (t) => {
+  const gate = await startGate({
+    redisUrl: redis.url,
+    upstream: upstream.url,
+    mount: { rules: [{ methods: '*', path: '/**', action: 'read' }] },
+    config: { log: { level: 'warn' } },
   })
-}
+  t.teardown(gate.stop)
+
+  t.test('a 50 MB upload streams through byte-identical without being buffered', async (t) => {
+    const expected = await sha256Of(generated(SIZE))
+    global.gc?.()
+    const base = process.memoryUsage().rss
+    const rss = peakRss()
+    const timer = setInterval(rss.sample, 20)
+    const answer = await new Promise<string>((resolve, reject) => {
+      const req = request(`${gate.url}/api/upload`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/octet-stream' },
+      })
+      req.on('response', (res) => {
+        let text = ''
+        res.on('data', (c) => {
+          text += c
+        })
+        res.on('end', () => resolve(text))
+      })
+      req.on('error', reject)
+      pipeline(generated(SIZE), req).catch(reject)
+    })
+    clearInterval(timer)
+    const seen = upstream.requests.at(-1)
+    t.equal(seen?.bodyBytes, SIZE, 'every byte arrived')
+    t.equal(seen?.bodySha256, expected.sha256, 'and the same bytes')
+    t.match(answer, expected.sha256, 'the upstream answer came back')
+    const growthMb = (rss.peak() - base) / MB
+    t.ok(growthMb < 40, `memory stayed flat: peak RSS growth ${growthMb.toFixed(1)} MB for a 50 MB body`)
+  })
+
+  t.test('a 50 MB download streams through byte-identical without being buffered', async (t) => {
+    global.gc?.()
+    const base = process.memoryUsage().rss
+    const rss = peakRss()
+    const timer = setInterval(rss.sample, 20)
+    const res = await new Promise<import('node:http').IncomingMessage>((resolve, reject) => {
+      request(`${gate.url}/api/stream/${SIZE}`, { headers: { authorization: `Bearer ${token}` } }, resolve)
+        .on('error', reject)
+        .end()
+    })
+    t.equal(res.statusCode, 200)
+    const got = await sha256Of(res)
+    clearInterval(timer)
+    const direct = await new Promise<import('node:http').IncomingMessage>((resolve, reject) => {
+      request(`${upstream.url}/stream/${SIZE}`, resolve).on('error', reject).end()
+    })
+    const want = await sha256Of(direct)
+    t.equal(got.bytes, SIZE)
+    t.equal(got.sha256, want.sha256, 'same bytes as fetched directly')
+    const growthMb = (rss.peak() - base) / MB
+    t.ok(growthMb < 40, `memory stayed flat: peak RSS growth ${growthMb.toFixed(1)} MB for a 50 MB body`)
+  })
+
+  t.test('a client that goes away aborts the upstream request', async (t) => {
+    const before = upstream.requests.length
+    const req = request(`${gate.url}/api/hang`, { headers: { authorization: `Bearer ${token}` } })
+    req.on('error', () => {})
+    req.end()
+    // Wait until the upstream holds the request, then drop the client.
+    for (let i = 0; i < 100 && upstream.requests.length === before; i++)
+      await new Promise((r) => setTimeout(r, 10))
+    t.equal(upstream.requests.length, before + 1, 'the upstream got the request')
+    req.destroy()
+    const seen = upstream.requests.at(-1)
+    for (let i = 0; i < 100 && !seen?.aborted; i++) await new Promise((r) => setTimeout(r, 10))
+    t.equal(seen?.aborted, true, 'the upstream saw the abort')
+  })
+})

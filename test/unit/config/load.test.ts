@@ -46,7 +46,6 @@ t.test('the minimal config loads with every default filled in', async (t) => {
   t.equal(c.workers, 1)
   t.same(c.cache, { max: 100_000, ttl: 30_000, negativeTtl: 5_000, staleIfError: 0, studyUids: 1_000_000 })
   t.same(c.forward, {
-    engine: 'undici',
     connectTimeout: 5_000,
     headersTimeout: 60_000,
     idleTimeout: 60_000,
@@ -119,7 +118,6 @@ t.test('the full config loads every key, durations in milliseconds', async (t) =
   t.equal(c.mounts[1]?.zip, true)
   t.same(c.identityHeaders.strip, ['X-Forwarded-User'])
   t.same(c.forward, {
-    engine: 'undici',
     connectTimeout: 2000,
     headersTimeout: 120_000,
     idleTimeout: 30_000,

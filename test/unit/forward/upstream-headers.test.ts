@@ -1,4 +1,4 @@
-// The undici engine's header and path planning: hop-by-hop headers (RFC 7230 §6.1) dropped both
+// The forwarder's header and path planning: hop-by-hop headers (RFC 7230 §6.1) dropped both
 // ways, the patch applied, Host and X-Forwarded-* as http-proxy-3's xfwd sets them, and the
 // target's base path joined the way http-proxy-3 joins it.
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'

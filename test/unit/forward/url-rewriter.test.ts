@@ -7,6 +7,7 @@ import t from 'tap'
 import {
   DicomJsonUrlRewriter,
   isJsonContentType,
+  rewriteDicomJsonUrls,
   rewriteUrl,
   type UrlRewrite,
 } from '../../../src/forward/url-rewriter.js'
@@ -65,6 +66,22 @@ t.test('RetrieveURL values (nested too) and BulkDataURI are rewritten; other str
     'another tag holding a URL is left alone',
   )
 })
+
+t.test(
+  'the whole-body form gives the same output as the stream, and null when nothing changed',
+  async (t) => {
+    t.equal(rewriteDicomJsonUrls(Buffer.from(ORTHANC_METADATA), spec)?.toString('utf8'), EXPECTED)
+    const foreign = ORTHANC_METADATA.replaceAll('http://gate:8080', 'http://other:1').replaceAll(
+      'http://127.0.0.1:8042',
+      'http://other:1',
+    )
+    t.equal(rewriteDicomJsonUrls(Buffer.from(foreign), spec), null)
+    t.equal(rewriteDicomJsonUrls(Buffer.alloc(0), spec), null, 'an empty body (HEAD, 204) is unchanged')
+    // Truncated inside a URL: what was held comes back, and the result is still "unchanged".
+    const cut = Buffer.from(ORTHANC_METADATA.slice(0, ORTHANC_METADATA.indexOf('/studies/1.2/series')))
+    t.equal(rewriteDicomJsonUrls(cut, spec), null)
+  },
+)
 
 t.test('every split of the body into two chunks gives the same output', async (t) => {
   const input = Buffer.from(ORTHANC_METADATA)
