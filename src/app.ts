@@ -12,7 +12,7 @@ import type { ExecutorDeps } from './forward/execute.js'
 import type { Forwarder } from './forward/forwarder.js'
 import { createSearchClient } from './forward/search-client.js'
 import { createForwarder } from './forward/undici-forwarder.js'
-import { createLogger, type Logger } from './log.js'
+import { accessLogger, createLogger, type Logger } from './log.js'
 import { createOpsServer, type OpsServer } from './metrics/ops-server.js'
 import { GateMetrics } from './metrics/registry.js'
 import { strippedHeaders } from './rewrite/identity-headers.js'
@@ -171,7 +171,8 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
       now,
       metrics,
       lastUsed,
-      accessLog: c.log.access,
+      // Built per config: a reload may change log.level or log.access.
+      accessLog: c.log.access && log.isLevelEnabled('info') ? accessLogger(log) : null,
       secrets: { prefix: c.tokens.prefix, allowLegacy: c.tokens.allowLegacy },
       rewrite: {
         identityHeaders: c.identityHeaders,

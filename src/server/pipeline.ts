@@ -33,8 +33,8 @@ export interface PipelineDeps {
   secrets: SecretPolicy
   rewrite: RewriteConfig
   log: Logger
-  /** Write one access-log line per request (`log.access`). */
-  accessLog: boolean
+  /** Where the one access-log line per request goes (`log.access`); null when off or below the level. */
+  accessLog: Logger | null
   metrics: GateMetrics
   lastUsed: LastUsedRecorder
   now: () => number
@@ -86,9 +86,11 @@ export function createPipeline(current: () => PipelineDeps) {
         record = await deps.store.lookup(credential.hash)
       }
       const now = deps.now()
-      decision = await decide(record, route, requested, now, deps.store)
+      // decide() and planRequest() answer without a promise unless they must read Redis.
+      const decided = decide(record, route, requested, now, deps.store)
+      decision = decided instanceof Promise ? await decided : decided
       deps.lastUsed.seen(credential.hash, now)
-      const plan = await planRequest(
+      const planned = planRequest(
         route,
         decision,
         {
@@ -104,6 +106,7 @@ export function createPipeline(current: () => PipelineDeps) {
         deps.rewrite,
         deps.store,
       )
+      const plan = planned instanceof Promise ? await planned : planned
       authMs = performance.now() - started
       const result = await executePlan(plan, req, res, route.target, deps.executor)
       upstreamMs = result.upstreamMs
@@ -141,7 +144,7 @@ export function createPipeline(current: () => PipelineDeps) {
         bytesOut,
       })
       if (deps.accessLog) {
-        deps.log.info(
+        deps.accessLog.info(
           {
             requestId,
             method: req.method,
