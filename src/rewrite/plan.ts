@@ -50,16 +50,17 @@ function answersDicomJson(method: string, route: RouteMatch): boolean {
 }
 
 /**
- * Plan an allowed request. Throws NotAcceptable (zip from an upstream that has none), OutOfScope
+ * Plan an allowed request: synchronously in `query` mode, by a promise when study sets must be
+ * read (`studies` mode). Throws NotAcceptable (zip from an upstream that has none), OutOfScope
  * (scoping: studies, a study the token may not see), BadRequest, StoreUnavailable.
  */
-export async function planRequest(
+export function planRequest(
   route: RouteMatch,
   decision: Decision,
   view: RequestView,
   cfg: RewriteConfig,
   store: Pick<TokenStore, 'albumStudies' | 'inboxStudies' | 'userAlbums'>,
-): Promise<Plan> {
+): Plan | Promise<Plan> {
   // Decided after the token and its `download` permission: a refusal says nothing to strangers.
   if (route.download && !route.mount.config.zip) throw new NotAcceptable('zip_unsupported', decision.tokenId)
   let patch = planRewrite(route, decision, view, cfg)

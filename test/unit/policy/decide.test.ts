@@ -64,9 +64,10 @@ const none: ScopeRequest = { albums: [], inbox: false }
 const albums = (...a: string[]): ScopeRequest => ({ albums: a, inbox: false })
 const inbox: ScopeRequest = { albums: [], inbox: true }
 
-async function refusal(p: Promise<Decision>): Promise<GateError> {
+/** decide() throws at once when it needs no store, and rejects when it asked one: either counts. */
+async function refusal(run: () => Decision | Promise<Decision>): Promise<GateError> {
   try {
-    await p
+    await run()
   } catch (err) {
     return err as GateError
   }
@@ -209,7 +210,9 @@ const refusals: Refused[] = [
 
 for (const c of refusals) {
   t.test(c.name, async (t) => {
-    const err = await refusal(decide(c.record, c.route ?? READ, c.requested ?? none, c.now ?? NOW, members()))
+    const err = await refusal(() =>
+      decide(c.record, c.route ?? READ, c.requested ?? none, c.now ?? NOW, members()),
+    )
     t.type(err, c.cls)
     t.equal(err.reason, c.reason)
   })
@@ -218,9 +221,9 @@ for (const c of refusals) {
 t.test(
   'unknown, expired, revoked and disabled refusals carry the token id only as log detail, never a secret',
   async (t) => {
-    const err = await refusal(decide(record({ enabled: false }), READ, none, NOW, members()))
+    const err = await refusal(() => decide(record({ enabled: false }), READ, none, NOW, members()))
     t.equal(err.message, 'tok_album1')
-    const unknown = await refusal(decide(null, READ, none, NOW, members()))
+    const unknown = await refusal(() => decide(null, READ, none, NOW, members()))
     t.equal(unknown.message, 'unknown')
   },
 )
@@ -253,7 +256,7 @@ t.test(
 t.test('an album token never asks the membership store', async (t) => {
   const m = members()
   await decide(record(), READ, albums('A1'), NOW, m)
-  await refusal(decide(record(), READ, albums('A2'), NOW, m))
+  await refusal(() => decide(record(), READ, albums('A2'), NOW, m))
   t.same(m.asked, [])
 })
 
@@ -296,5 +299,5 @@ t.test('a failing membership store fails the decision (no fallback to allow)', a
       throw boom
     },
   }
-  await t.rejects(decide(userToken(), READ, albums('A1'), NOW, failing), boom)
+  await t.rejects(async () => decide(userToken(), READ, albums('A1'), NOW, failing), boom)
 })

@@ -129,7 +129,7 @@ const decision = (scope: Scope): Decision => ({ tokenId: 'tok_1', user: 'alice',
 const ALBUM_A = decision({ kind: 'album', album: 'A' })
 const USER = decision({ kind: 'user', user: 'alice' })
 
-function plan(d: Decision, url: string, method = 'GET'): Promise<Plan> {
+async function plan(d: Decision, url: string, method = 'GET'): Promise<Plan> {
   const route = matchRoute(routes, method, url)
   const view: RequestView = {
     method,
