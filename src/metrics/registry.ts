@@ -1,11 +1,12 @@
 // Metrics: one prom-client Registry; every metric name, help text and label set is declared here
 // and nowhere else. Labels are closed unions (mount prefix from config, method class, outcome,
 // reason, cache result, status class) — never a token, a path, a user or a study UID — so the
-// cardinality is bounded by the config. The per-request counters are pre-bound per label set, so
-// recording a request is array indexing, not label hashing.
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
+// cardinality is bounded by the config. The per-request series are bound per label set up front
+// (bound.ts), so recording a request is array indexing and additions, not label hashing.
+import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client'
 import type { Reason } from '../errors.js'
 import type { CacheStats } from '../token/cache.js'
+import { BoundCounter, BoundHistogram, type CounterSeries, type HistogramSeries } from './bound.js'
 
 export type MethodClass = 'read' | 'write' | 'other'
 const METHOD_CLASSES: readonly MethodClass[] = ['read', 'write', 'other']
@@ -113,19 +114,19 @@ export interface RequestObservation {
   bytesOut: number
 }
 
-type Child = { inc(value?: number): void }
-type Observer = { observe(value: number): void }
+type Child = CounterSeries
+type Observer = HistogramSeries
 
 export class GateMetrics {
   readonly registry = new Registry()
   /** Requests being handled now: a plain number on the hot path, read at scrape time. */
   inflight = 0
-  private readonly requests: Counter
-  private readonly upstreamResponses: Counter
-  private readonly authDuration: Histogram
-  private readonly upstreamDuration: Histogram
-  private readonly totalDuration: Histogram
-  private readonly bytes: Counter
+  private readonly requests: BoundCounter
+  private readonly upstreamResponses: BoundCounter
+  private readonly authDuration: BoundHistogram
+  private readonly upstreamDuration: BoundHistogram
+  private readonly totalDuration: BoundHistogram
+  private readonly bytes: BoundCounter
   private readonly redisErrors: Counter
   private readonly redisReconnects: Counter
   private readonly reloads: Counter
@@ -140,45 +141,39 @@ export class GateMetrics {
 
   constructor(opts: { defaultMetrics?: boolean; version?: string } = {}) {
     const registers = [this.registry]
-    this.requests = new Counter({
-      name: 'tokengate_requests_total',
-      help: 'Requests by mount, method class (read|write|other), outcome (allowed|denied|upstream_error|error) and reason.',
-      labelNames: ['mount', 'method', 'outcome', 'reason'],
-      registers,
-    })
-    this.upstreamResponses = new Counter({
-      name: 'tokengate_upstream_responses_total',
-      help: 'Upstream responses by mount and status class (1xx..5xx).',
-      labelNames: ['mount', 'status_class'],
-      registers,
-    })
-    this.authDuration = new Histogram({
-      name: 'tokengate_auth_duration_seconds',
-      help: 'Time from request start to the allow/deny decision; cache=hit|miss (token cache), none (no lookup).',
-      labelNames: ['cache'],
-      buckets: AUTH_BUCKETS,
-      registers,
-    })
-    this.upstreamDuration = new Histogram({
-      name: 'tokengate_upstream_headers_duration_seconds',
-      help: "Time from forwarding a request to the upstream's response headers.",
-      labelNames: ['mount'],
-      buckets: UPSTREAM_BUCKETS,
-      registers,
-    })
-    this.totalDuration = new Histogram({
-      name: 'tokengate_request_duration_seconds',
-      help: 'Total time per request, until the last byte to the client.',
-      labelNames: ['mount', 'outcome'],
-      buckets: TOTAL_BUCKETS,
-      registers,
-    })
-    this.bytes = new Counter({
-      name: 'tokengate_bytes_total',
-      help: 'Bytes through the public listener: in = from clients (requests), out = to clients (responses).',
-      labelNames: ['direction'],
-      registers,
-    })
+    this.requests = new BoundCounter(
+      'tokengate_requests_total',
+      'Requests by mount, method class (read|write|other), outcome (allowed|denied|upstream_error|error) and reason.',
+      this.registry,
+    )
+    this.upstreamResponses = new BoundCounter(
+      'tokengate_upstream_responses_total',
+      'Upstream responses by mount and status class (1xx..5xx).',
+      this.registry,
+    )
+    this.authDuration = new BoundHistogram(
+      'tokengate_auth_duration_seconds',
+      'Time from request start to the allow/deny decision; cache=hit|miss (token cache), none (no lookup).',
+      AUTH_BUCKETS,
+      this.registry,
+    )
+    this.upstreamDuration = new BoundHistogram(
+      'tokengate_upstream_headers_duration_seconds',
+      "Time from forwarding a request to the upstream's response headers.",
+      UPSTREAM_BUCKETS,
+      this.registry,
+    )
+    this.totalDuration = new BoundHistogram(
+      'tokengate_request_duration_seconds',
+      'Total time per request, until the last byte to the client.',
+      TOTAL_BUCKETS,
+      this.registry,
+    )
+    this.bytes = new BoundCounter(
+      'tokengate_bytes_total',
+      'Bytes through the public listener: in = from clients (requests), out = to clients (responses).',
+      this.registry,
+    )
     const self = this
     new Gauge({
       name: 'tokengate_inflight_requests',
@@ -212,12 +207,12 @@ export class GateMetrics {
       registers,
     }).set({ version: opts.version ?? 'unknown' }, 1)
     this.authTimers = {
-      hit: this.authDuration.labels('hit'),
-      miss: this.authDuration.labels('miss'),
-      none: this.authDuration.labels('none'),
+      hit: this.authDuration.labels({ cache: 'hit' }),
+      miss: this.authDuration.labels({ cache: 'miss' }),
+      none: this.authDuration.labels({ cache: 'none' }),
     }
-    this.bytesIn = this.bytes.labels('in')
-    this.bytesOut = this.bytes.labels('out')
+    this.bytesIn = this.bytes.labels({ direction: 'in' })
+    this.bytesOut = this.bytes.labels({ direction: 'out' })
     if (opts.defaultMetrics ?? true) {
       collectDefaultMetrics({ register: this.registry, prefix: 'tokengate_' })
       // prom-client exports these three as gauges named *_total, which promtool rejects; the
@@ -235,17 +230,19 @@ export class GateMetrics {
       METHOD_CLASSES.map((method) =>
         OUTCOME_KEYS.map((key) => {
           const [outcome, reason] = OUTCOME_OF[key]
-          return this.requests.labels(mount, method, outcome, reason)
+          return this.requests.labels({ mount, method, outcome, reason })
         }),
       ),
     )
     this.upstreamChildren = labels.map((mount) =>
-      ['1xx', '2xx', '3xx', '4xx', '5xx'].map((cls) => this.upstreamResponses.labels(mount, cls)),
+      ['1xx', '2xx', '3xx', '4xx', '5xx'].map((cls) =>
+        this.upstreamResponses.labels({ mount, status_class: cls }),
+      ),
     )
-    this.upstreamTimers = labels.map((mount) => this.upstreamDuration.labels(mount))
+    this.upstreamTimers = labels.map((mount) => this.upstreamDuration.labels({ mount }))
     this.totalTimers = labels.map((mount) =>
       (['allowed', 'denied', 'upstream_error', 'error'] as const).map((o) =>
-        this.totalDuration.labels(mount, o),
+        this.totalDuration.labels({ mount, outcome: o }),
       ),
     )
   }
