@@ -50,6 +50,21 @@ function answersDicomJson(method: string, route: RouteMatch): boolean {
 }
 
 /**
+ * The config's removal list plus `accept-encoding`, one array per config array: the forwarder
+ * turns a removal list into a Set once per array identity, so a fresh array per request would
+ * cost a Set (and a WeakMap entry) per request.
+ */
+const plusEncoding = new WeakMap<readonly string[], readonly string[]>()
+function withoutEncoding(remove: readonly string[]): readonly string[] {
+  let list = plusEncoding.get(remove)
+  if (!list) {
+    list = Object.freeze([...remove, 'accept-encoding'])
+    plusEncoding.set(remove, list)
+  }
+  return list
+}
+
+/**
  * Plan an allowed request: synchronously in `query` mode, by a promise when study sets must be
  * read (`studies` mode). Throws NotAcceptable (zip from an upstream that has none), OutOfScope
  * (scoping: studies, a study the token may not see), BadRequest, StoreUnavailable.
@@ -68,7 +83,7 @@ export function planRequest(
     patch = {
       ...patch,
       // The rewriter reads plain bytes: ask the upstream not to compress what it will rewrite.
-      removeHeaders: [...patch.removeHeaders, 'accept-encoding'],
+      removeHeaders: withoutEncoding(patch.removeHeaders),
       response: { urls: planResponseUrls(route, view, cfg.publicUrl) },
     }
   }
