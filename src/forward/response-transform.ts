@@ -32,8 +32,12 @@ export interface BodyRewrite {
 /** Decide from the upstream's head whether (and how) to rewrite its body; null passes it as it is. */
 export type ResponseTransformFactory = (head: UpstreamHead) => BodyRewrite | null
 
-/** Bodies up to this size (by Content-Length) go through BodyRewrite.whole when it exists. */
-export const WHOLE_BODY_MAX = 256 * 1024
+/**
+ * Bodies up to this size (by Content-Length) go through BodyRewrite.whole when it exists: a QIDO
+ * page of ~60 studies or a series' metadata. Small enough that 1,000 such answers in flight hold
+ * at most 64 MB; larger ones stream.
+ */
+export const WHOLE_BODY_MAX = 64 * 1024
 
 // A transformed body has another length and other bytes than the upstream described.
 const BODY_DESCRIBING = new Set(['content-length', 'content-md5', 'etag'])

@@ -1,11 +1,12 @@
 // Forward stage: the Forwarder (forwarder.ts) on undici's dispatcher API, which parses and pools
-// with less work per request than node:http (bench/README.md). The client's body is handed to undici as a stream and the upstream's is written to the
-// client chunk by chunk with backpressure both ways (never buffered); hop-by-hop headers are
-// dropped both ways (upstream-headers.ts); a client that goes away aborts the upstream request;
-// connect/headers timeouts and refused/reset connections become UpstreamTimeout /
-// UpstreamUnavailable; an upstream that fails mid-body cuts the client's connection. An idempotent
-// request without a body is retried once when a kept-alive socket turns out closed before any
-// response byte (the upstream closed it while idle: Orthanc does after 1 s).
+// with less work per request than node:http (bench/README.md). The client's body is handed to
+// undici as a stream and the upstream's is written to the client chunk by chunk with backpressure
+// both ways; only a small answer to rewrite (Content-Length ≤ WHOLE_BODY_MAX) is read whole first.
+// Hop-by-hop headers are dropped both ways (upstream-headers.ts); a client that goes away aborts
+// the upstream request; connect/headers timeouts and refused/reset connections become
+// UpstreamTimeout / UpstreamUnavailable; an upstream that fails mid-body cuts the client's
+// connection. An idempotent request without a body is retried once when a kept-alive socket turns
+// out closed before any response byte (the upstream closed it while idle: Orthanc does after 1 s).
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
 import { PassThrough, type Writable } from 'node:stream'
 import { Agent, type Dispatcher } from 'undici'

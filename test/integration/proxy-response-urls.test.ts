@@ -1,6 +1,6 @@
 // Response URL rewriting through the real forwarder (scoping: query), against a small upstream
 // that writes its own URLs into DICOM JSON: RetrieveURL/BulkDataURI point at tokengate (publicUrl,
-// else X-Forwarded-*, else Host); a small body (Content-Length ≤ 256 KiB) is rewritten whole and
+// else X-Forwarded-*, else Host); a small body (Content-Length ≤ 64 KiB) is rewritten whole and
 // sent with its new Content-Length, a chunked or large one is streamed chunked; the ETag of a
 // rewritten body is dropped; an answer with nothing to rewrite keeps its bytes and headers; the
 // upstream is asked for no compression, and anything else — other content types, a compressed
@@ -42,7 +42,7 @@ const upstream = createServer((req, res) => {
     })
     res.end(gz)
   } else if (path.endsWith('/chunked/metadata') || path.endsWith('/large/metadata')) {
-    // No Content-Length (chunked), or one over 256 KiB: the streaming rewriter's case.
+    // No Content-Length (chunked), or one over 64 KiB: the streaming rewriter's case.
     const padded = path.endsWith('/large/metadata')
       ? Buffer.from(
           `${metadata().slice(0, -1)},${JSON.stringify({ '00091010': { vr: 'LO', Value: ['x'.repeat(300_000)] } })}]`,
