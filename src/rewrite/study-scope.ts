@@ -62,8 +62,13 @@ export async function planStudyScope(
       return { kind: 'forward', patch }
     }
     case 'study': {
-      if (method === 'DELETE') return planUnlink(route, decision, patch, at.study, store)
-      if (method === 'PUT') return planAdopt(route, decision, patch, at.study, store)
+      if (method === 'DELETE' || method === 'PUT') {
+        // Sets hold studies: a series or an instance is never taken out of or added to one.
+        if (!STUDY_LEVEL.test(route.subPath)) throw new Forbidden('study_level_only', decision.tokenId)
+        return method === 'DELETE'
+          ? planUnlink(decision, patch, at.study, store)
+          : planAdopt(decision, patch, at.study, store)
+      }
       const visible = await visibleStudies(decision.scope, store)
       if (!visible.has(at.study)) throw outOfScope(decision)
       return { kind: 'forward', patch }
@@ -76,16 +81,14 @@ export async function planStudyScope(
 /**
  * DELETE in `scoping: studies` never reaches the shared archive: a study-level DELETE removes the
  * study from the set it was asked of (the album; a user token's inbox unless `?album=` names one
- * — KHEOPS's semantics); deleting a series or an instance is refused, since sets hold studies.
+ * — KHEOPS's semantics). Series and instances were refused before (study_level_only).
  */
 async function planUnlink(
-  route: RouteMatch,
   decision: Decision,
   patch: UpstreamPatch,
   study: string,
   store: SetReader,
 ): Promise<Plan> {
-  if (!STUDY_LEVEL.test(route.subPath)) throw new Forbidden('study_level_only', decision.tokenId)
   const from = storeTarget(decision.scope)
   const set =
     from.kind === 'album' ? await store.albumStudies(from.album) : await store.inboxStudies(from.user)
@@ -100,13 +103,11 @@ async function planUnlink(
  * token's study (with `appropriate`) goes to its owner's inbox — none without an owner.
  */
 async function planAdopt(
-  route: RouteMatch,
   decision: Decision,
   patch: UpstreamPatch,
   study: string,
   store: SetReader,
 ): Promise<Plan> {
-  if (!STUDY_LEVEL.test(route.subPath)) throw new Forbidden('study_level_only', decision.tokenId)
   const scope = decision.scope
   if (scope.kind === 'album') {
     if (!decision.user) throw new Forbidden('inbox_refused', decision.tokenId)
