@@ -8,7 +8,7 @@
 // error answer; once bytes have gone out, a failure can only cut the client's connection.
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http'
 import type { Readable, Transform } from 'node:stream'
-import { connectionListed, HOP_BY_HOP } from './upstream-headers.js'
+import { clientResponseHeaders } from './upstream-headers.js'
 
 /** The upstream's status line and headers, as the factory sees them. */
 export interface UpstreamHead {
@@ -40,16 +40,15 @@ export type ResponseTransformFactory = (head: UpstreamHead) => BodyRewrite | nul
 export const WHOLE_BODY_MAX = 64 * 1024
 
 // A transformed body has another length and other bytes than the upstream described.
-const BODY_DESCRIBING = new Set(['content-length', 'content-md5', 'etag'])
+const BODY_DESCRIBING: ReadonlySet<string> = new Set(['content-length', 'content-md5', 'etag'])
+const NO_EXTRA: Readonly<Record<string, string>> = Object.freeze({})
 
-function copyHeaders(res: ServerResponse, headers: IncomingHttpHeaders, transformed: boolean): void {
-  // RFC 9110 §7.6.1: connection-specific fields (and those Connection names) are not forwarded.
-  const listed = connectionListed(headers.connection)
-  for (const name in headers) {
-    if (HOP_BY_HOP.has(name) || listed?.has(name) || (transformed && BODY_DESCRIBING.has(name))) continue
-    const value = headers[name]
-    if (value !== undefined) res.setHeader(name, value)
-  }
+/** The client's head: the upstream's headers (link response headers already merged in by the forwarder). */
+function writeHeadFrom(res: ServerResponse, head: UpstreamHead, transformed: boolean, length?: number): void {
+  const list = clientResponseHeaders(head.headers, NO_EXTRA, transformed ? BODY_DESCRIBING : undefined)
+  if (length !== undefined) list.push('content-length', String(length))
+  // Node takes a flat [name, value, …] list as well as an object (its types say only string[]).
+  res.writeHead(head.status, head.statusMessage, list as string[])
 }
 
 /**
@@ -62,9 +61,7 @@ export function writeWholeBody(
   body: Buffer,
   rewritten: Buffer | null,
 ): void {
-  copyHeaders(res, head.headers, rewritten !== null)
-  if (rewritten !== null) res.setHeader('content-length', rewritten.length)
-  res.writeHead(head.status, head.statusMessage)
+  writeHeadFrom(res, head, rewritten !== null, rewritten?.length)
   res.end(rewritten ?? body)
 }
 
@@ -80,13 +77,11 @@ export function writeTransformed(
   body: Transform,
   fail: (err: Error) => void,
 ): void {
-  const { status, statusMessage, headers } = head
   let started = false
   const start = () => {
     if (started) return
     started = true
-    copyHeaders(res, headers, true)
-    res.writeHead(status, statusMessage)
+    writeHeadFrom(res, head, true)
   }
   body.on('data', (chunk: Buffer) => {
     start()

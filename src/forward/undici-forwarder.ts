@@ -110,7 +110,7 @@ class Exchange implements Dispatcher.DispatchHandler {
       }
     }
     // Node takes a flat [name, value, …] list as well as an object (its types say only string[]).
-    const outgoing = clientResponseHeaders(headers, this.patch) as string[]
+    const outgoing = clientResponseHeaders(headers, this.patch.responseHeaders) as string[]
     if (statusMessage && this.req.httpVersionMajor === 1) res.writeHead(statusCode, statusMessage, outgoing)
     else res.writeHead(statusCode, outgoing)
   }

@@ -102,18 +102,19 @@ export function upstreamRequestHeaders(req: IncomingMessage, target: URL, patch:
 
 /**
  * The client response's headers from the upstream's, as a flat `[name, value, …]` list for
- * `writeHead` (no object to mutate): hop-by-hop removed (Node frames the response to the client
- * itself), the patch's response headers set over the upstream's.
+ * `writeHead` (no object to mutate): hop-by-hop removed (RFC 9110 §7.6.1; Node frames the
+ * response to the client itself), the names in `drop` removed (a rewritten body's length and
+ * ETag), `extra` (the patch's response headers) set over the upstream's.
  */
 export function clientResponseHeaders(
   headers: IncomingHttpHeaders,
-  patch: UpstreamPatch,
+  extra: Readonly<Record<string, string>>,
+  drop?: ReadonlySet<string>,
 ): (string | string[])[] {
   const listed = connectionListed(headers.connection)
-  const extra = patch.responseHeaders
   const out: (string | string[])[] = []
   for (const name in headers) {
-    if (HOP_BY_HOP.has(name) || name in extra || listed?.has(name)) continue
+    if (HOP_BY_HOP.has(name) || name in extra || listed?.has(name) || drop?.has(name)) continue
     const value = headers[name]
     if (value !== undefined) out.push(name, value)
   }

@@ -111,7 +111,7 @@ t.test('response: hop-by-hop headers dropped, the patch’s response headers win
       'content-type': 'application/dicom+json',
       'set-cookie': ['a=1', 'b=2'],
     },
-    patch,
+    patch.responseHeaders,
   )
   t.same(out, [
     'content-type',
