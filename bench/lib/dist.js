@@ -25,12 +25,8 @@ export const configLoad = await load('config/load.js')
 export const routeCompile = await load('route/compile.js')
 /** @type {typeof import('../../src/route/match.js')} */
 export const routeMatch = await load('route/match.js')
+/** tokengate's one forwarder. @type {typeof import('../../src/forward/undici-forwarder.js')} */
 const forwarderModule = await load('forward/undici-forwarder.js')
-/**
- * tokengate's one forwarder: `createForwarder` (`createUndiciForwarder` in sources from before the
- * http-proxy engine was removed).
- * @type {(opts: import('../../src/forward/forwarder.js').ForwardOptions) => import('../../src/forward/forwarder.js').Forwarder}
- */
-export const createForwarder = forwarderModule.createForwarder ?? forwarderModule.createUndiciForwarder
+export const createForwarder = forwarderModule.createForwarder
 /** @type {typeof import('../../src/server/proxy-server.js')} */
 export const proxyServer = await load('server/proxy-server.js')

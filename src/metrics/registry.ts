@@ -114,9 +114,6 @@ export interface RequestObservation {
   bytesOut: number
 }
 
-type Child = CounterSeries
-type Observer = HistogramSeries
-
 export class GateMetrics {
   readonly registry = new Registry()
   /** Requests being handled now: a plain number on the hot path, read at scrape time. */
@@ -131,13 +128,13 @@ export class GateMetrics {
   private readonly redisReconnects: Counter
   private readonly reloads: Counter
   /** [mount + 1][method class][outcome key] → counter child; mount -1 is "none". */
-  private requestChildren: Child[][][] = []
-  private upstreamChildren: Child[][] = []
-  private upstreamTimers: Observer[] = []
-  private totalTimers: Observer[][] = []
-  private readonly authTimers: Record<CacheResult, Observer>
-  private readonly bytesIn: Child
-  private readonly bytesOut: Child
+  private requestChildren: CounterSeries[][][] = []
+  private upstreamChildren: CounterSeries[][] = []
+  private upstreamTimers: HistogramSeries[] = []
+  private totalTimers: HistogramSeries[][] = []
+  private readonly authTimers: Record<CacheResult, HistogramSeries>
+  private readonly bytesIn: CounterSeries
+  private readonly bytesOut: CounterSeries
 
   constructor(opts: { defaultMetrics?: boolean; version?: string } = {}) {
     const registers = [this.registry]
