@@ -6,13 +6,13 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Test } from 'tap'
-import { runCli } from '../../src/admin/cli.js'
 import { cached } from '../../src/token/cache.js'
 import { makeKeys } from '../../src/token/keys.js'
 import { connectRedis, type RedisClient } from '../../src/token/redis-client.js'
 import { RedisTokenStore } from '../../src/token/redis-store.js'
 import { StudySets } from '../../src/token/study-sets.js'
 import { runTokenStoreSuite, type StoreFixture } from '../conformance/token-store.js'
+import { runCliCaptured } from './cli.js'
 import { admin, type GateHandle, gateConfig, startGate } from './gate.js'
 import { bearer, send } from './http.js'
 import { runTokengate } from './process.js'
@@ -155,15 +155,7 @@ export function runTopologySuite(t: Test, topo: Topology): void {
       config,
       `redis: ${JSON.stringify(topo.section)}\nmounts: [{ path: /api, upstream: "http://127.0.0.1:9/dicom-web" }]\n`,
     )
-    const cli = async (...args: string[]) => {
-      let stdout = ''
-      let stderr = ''
-      const code = await runCli([...args, '--config', config], {
-        stdout: (s) => (stdout += s),
-        stderr: (s) => (stderr += s),
-      })
-      return { code, stdout, stderr }
-    }
+    const cli = (...args: string[]) => runCliCaptured([...args, '--config', config])
     const g = await gate(t)
     const created: { id: string; token: string }[] = []
     for (const user of ['cli-1', 'cli-1', 'cli-2', 'cli-3']) {

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import t from 'tap'
-import { runCli } from '../../src/admin/cli.js'
+import { type CliRun, runCliCaptured } from '../helpers/cli.js'
 import { startRedis } from '../helpers/redis.js'
 
 const redis = await startRedis()
@@ -19,14 +19,8 @@ await writeFile(
   `redis: { url: "${redis.url}" }\nscoping: studies\nmounts: [{ path: /api, upstream: "http://127.0.0.1:9/dicom-web" }]\n`,
 )
 
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = ''
-  let stderr = ''
-  const code = await runCli([...args, '--config', config], {
-    stdout: (s) => (stdout += s),
-    stderr: (s) => (stderr += s),
-  })
-  return { code, stdout, stderr }
+function cli(args: string[]): Promise<CliRun> {
+  return runCliCaptured([...args, '--config', config])
 }
 
 /** The invalidation messages published while `fn` runs. */

@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import t from 'tap'
 import type { AuditEvent } from '../../src/admin/audit.js'
-import { runCli } from '../../src/admin/cli.js'
+import { type CliRun, runCliCaptured } from '../helpers/cli.js'
 import { freePort } from '../helpers/ports.js'
 import { startRedis } from '../helpers/redis.js'
 
@@ -23,19 +23,9 @@ const MOUNT = 'mounts: [{ path: /api, upstream: "http://127.0.0.1:9/dicom-web" }
 const config = join(dir, 'tokengate.yaml')
 await writeFile(config, `redis: { url: "${redis.url}" }\ntokens: { expiredGrace: 1h }\n${MOUNT}`)
 
-interface Run {
-  code: number
-  stdout: string
-  stderr: string
-}
-
 /** Run the CLI in-process with captured output; `--config` is added unless `bare`. */
-async function cli(args: string[], opts: { bare?: boolean } = {}): Promise<Run> {
-  let stdout = ''
-  let stderr = ''
-  const argv = opts.bare ? args : [...args, '--config', config]
-  const code = await runCli(argv, { stdout: (s) => (stdout += s), stderr: (s) => (stderr += s) })
-  return { code, stdout, stderr }
+function cli(args: string[], opts: { bare?: boolean } = {}): Promise<CliRun> {
+  return runCliCaptured(opts.bare ? args : [...args, '--config', config])
 }
 
 async function createJson(args: string[]): Promise<{ id: string; token: string; expiresAt: string }> {
