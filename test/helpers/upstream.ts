@@ -10,8 +10,38 @@
 //   /stall-body            headers and part of the body, then nothing (until the client goes away)
 //   anything else          200 JSON: what arrived ({ method, url, bodyBytes, bodySha256 })
 import { createHash } from 'node:crypto'
-import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http'
+import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
+
+export interface LoopbackServer {
+  url: string
+  port: number
+  /** `127.0.0.1:<port>`, as a client's Host header names it. */
+  host: string
+  /** Destroys open connections (kept-alive ones too) and closes the server. */
+  stop: () => Promise<void>
+}
+
+/** Listen on a free loopback port; stop() does not wait for idle keep-alive connections. */
+export async function listenLoopback(server: Server): Promise<LoopbackServer> {
+  const sockets = new Set<Socket>()
+  server.on('connection', (socket) => {
+    sockets.add(socket)
+    socket.on('close', () => sockets.delete(socket))
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const port = (server.address() as AddressInfo).port
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    host: `127.0.0.1:${port}`,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy()
+        server.close(() => resolve())
+      }),
+  }
+}
 
 export interface RecordedRequest {
   method: string
@@ -60,7 +90,6 @@ function streamBody(res: ServerResponse, size: number): void {
 
 export async function startRecordingUpstream(): Promise<RecordingUpstream> {
   const requests: RecordedRequest[] = []
-  const sockets = new Set<Socket>()
   const timers = new Set<NodeJS.Timeout>()
   const server = createServer((req, res) => {
     const seen: RecordedRequest = {
@@ -145,21 +174,14 @@ export async function startRecordingUpstream(): Promise<RecordingUpstream> {
       res.end(body)
     })
   })
-  server.on('connection', (socket) => {
-    sockets.add(socket)
-    socket.on('close', () => sockets.delete(socket))
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const port = (server.address() as AddressInfo).port
+  const listening = await listenLoopback(server)
   return {
-    url: `http://127.0.0.1:${port}`,
-    port,
+    url: listening.url,
+    port: listening.port,
     requests,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        for (const timer of timers) clearTimeout(timer)
-        for (const socket of sockets) socket.destroy()
-        server.close(() => resolve())
-      }),
+    stop: () => {
+      for (const timer of timers) clearTimeout(timer)
+      return listening.stop()
+    },
   }
 }

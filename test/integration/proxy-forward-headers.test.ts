@@ -2,11 +2,12 @@
 // them; RFC 7230 hop-by-hop headers never cross in either direction, and a GET that meets a kept-alive socket the upstream has just
 // closed is retried once on a fresh connection.
 import { createServer, type IncomingHttpHeaders } from 'node:http'
-import type { AddressInfo, Socket } from 'node:net'
+import type { Socket } from 'node:net'
 import t, { type Test } from 'tap'
 import { admin, startGate } from '../helpers/gate.js'
 import { bearer, send } from '../helpers/http.js'
 import { startRedis } from '../helpers/redis.js'
+import { listenLoopback } from '../helpers/upstream.js'
 
 const redis = await startRedis()
 t.teardown(redis.stop)
@@ -31,7 +32,6 @@ interface Seen {
  */
 async function startHeaderUpstream(opts: { dropSecond?: boolean } = {}) {
   const seen: Seen[] = []
-  const sockets = new Set<Socket>()
   const perSocket = new WeakMap<Socket, number>()
   const server = createServer((req, res) => {
     const nth = (perSocket.get(req.socket) ?? 0) + 1
@@ -50,22 +50,8 @@ async function startHeaderUpstream(opts: { dropSecond?: boolean } = {}) {
     })
     res.end('ok')
   })
-  server.on('connection', (socket) => {
-    sockets.add(socket)
-    socket.on('close', () => sockets.delete(socket))
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const port = (server.address() as AddressInfo).port
-  return {
-    url: `http://127.0.0.1:${port}`,
-    host: `127.0.0.1:${port}`,
-    seen,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy()
-        server.close(() => resolve())
-      }),
-  }
+  const listening = await listenLoopback(server)
+  return { url: listening.url, host: listening.host, seen, stop: listening.stop }
 }
 
 /** The header upstream and a gate in front of it, both stopped at the end of `t`. */

@@ -6,12 +6,12 @@
 // upstream is asked for no compression, and anything else — other content types, a compressed
 // body — passes byte for byte with its own headers.
 import { createServer, type IncomingHttpHeaders } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { gzipSync } from 'node:zlib'
 import t from 'tap'
 import { admin, startGate } from '../helpers/gate.js'
 import { bearer, send } from '../helpers/http.js'
 import { startRedis } from '../helpers/redis.js'
+import { listenLoopback } from '../helpers/upstream.js'
 
 const redis = await startRedis()
 t.teardown(redis.stop)
@@ -75,9 +75,9 @@ const upstream = createServer((req, res) => {
     res.end(body)
   }
 })
-await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r))
-t.teardown(() => new Promise<void>((r) => upstream.close(() => r())))
-base = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`
+const listening = await listenLoopback(upstream)
+t.teardown(listening.stop)
+base = listening.url
 
 const gate = await startGate({ redisUrl: redis.url, upstream: `${base}/dicom-web` })
 t.teardown(gate.stop)

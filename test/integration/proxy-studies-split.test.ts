@@ -5,13 +5,13 @@
 // never reaches the upstream; upstream failures are passed on before the first byte, and cut the
 // connection after it.
 import { createServer, type IncomingMessage } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import { makeKeys } from '../../src/token/keys.js'
 import { StudySets } from '../../src/token/study-sets.js'
 import { admin, startGate } from '../helpers/gate.js'
 import { bearer, send } from '../helpers/http.js'
 import { startRedis } from '../helpers/redis.js'
+import { listenLoopback } from '../helpers/upstream.js'
 
 const redis = await startRedis()
 t.teardown(redis.stop)
@@ -53,9 +53,9 @@ const upstream = createServer((req, res) => {
   res.writeHead(200, { 'content-type': 'application/dicom+json' })
   res.end(JSON.stringify(rows, null, 1))
 })
-await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r))
-t.teardown(() => new Promise<void>((r) => upstream.close(() => r())))
-upstreamBase = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`
+const listening = await listenLoopback(upstream)
+t.teardown(listening.stop)
+upstreamBase = listening.url
 
 const MAX_URL = 1000
 const gate = await startGate({
