@@ -5,10 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# npm install (not npm ci): it honours package-lock.json and is a no-op when node_modules is current.
+# npm ci: installs exactly the committed lock file and never rewrites it (npm install would, and
+# leave the checkout dirty). Skipped when node_modules already matches the lock.
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ] || [ package.json -nt node_modules/.package-lock.json ]; then
-  echo "install-deps: npm install" >&2
-  npm install --no-audit --no-fund --loglevel=error
+  echo "install-deps: npm ci" >&2
+  npm ci --no-audit --no-fund --loglevel=error
 fi
 
 need_pkgs=()
