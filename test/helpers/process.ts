@@ -40,9 +40,12 @@ export interface ServeHandle {
   stop: (signal?: NodeJS.Signals) => Promise<number | null>
 }
 
-/** Start `tokengate serve --config FILE` and wait until it logs that it listens. */
-export async function serveTokengate(configPath: string): Promise<ServeHandle> {
-  const proc = spawn(process.execPath, [BIN, 'serve', '--config', configPath], {
+/**
+ * Start `tokengate serve --config FILE` and wait until it logs that it listens. `nodeArgs` go to
+ * node before the script (e.g. `--import` a fixture; workers inherit them).
+ */
+export async function serveTokengate(configPath: string, nodeArgs: string[] = []): Promise<ServeHandle> {
+  const proc = spawn(process.execPath, [...nodeArgs, BIN, 'serve', '--config', configPath], {
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let out = ''
@@ -53,7 +56,7 @@ export async function serveTokengate(configPath: string): Promise<ServeHandle> {
     out += c
   })
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`tokengate did not start:\n${out}`)), 15_000)
+    const timer = setTimeout(() => reject(new Error(`tokengate did not start:\n${out}`)), 30_000)
     const check = () => {
       const m = /"msg":"tokengate listening"/.test(out) && /"port":(\d+)/.exec(out)
       if (m) {

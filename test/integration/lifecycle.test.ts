@@ -99,30 +99,32 @@ t.test('an admin port in use: start fails naming admin, and the public listener 
   t.equal(await redisClients(), baseline, 'no Redis connection left open')
 })
 
-for (const which of ['public', 'admin'] as const) {
+for (const which of ['public', 'admin', 'public, with 2 workers'] as const) {
   t.test(
     `tokengate serve with the ${which} port in use exits non-zero within seconds, saying why`,
     async (t) => {
       const taken = await occupiedPort(t)
-      const listen = which === 'public' ? taken : 0
+      const listen = which === 'admin' ? 0 : taken
+      const workers = which === 'public, with 2 workers' ? 'workers: 2\n' : ''
       const adminSection =
         which === 'admin' ? `admin: { host: 127.0.0.1, port: ${taken}, key: "${ADMIN_KEY}" }\n` : ''
       const path = await writeConfig(
         dir,
-        `${which}.yaml`,
+        `${which.replace(/\W+/g, '-')}.yaml`,
         `listen: { host: 127.0.0.1, port: ${listen} }
 redis: { url: "${redis.url}" }
 metrics: { port: 0 }
-${adminSection}mounts:
+${workers}${adminSection}mounts:
   - path: /api
     upstream: ${upstream.url}
 `,
       )
-      const run = await runTokengate(['serve', '--config', path], 10_000)
+      const run = await runTokengate(['serve', '--config', path], 20_000)
       t.equal(run.timedOut, false, 'it exited on its own (no hang, nothing left serving)')
       t.not(run.code, 0, 'non-zero exit')
-      const name = which === 'public' ? 'listen' : 'admin'
+      const name = which === 'admin' ? 'admin' : 'listen'
       t.match(run.stderr, new RegExp(`cannot start: ${name} 127\\.0\\.0\\.1:${taken}.*in use`))
+      if (workers) t.match(run.stderr, /cannot start: worker \d+ exited \(code 1\) before listening/)
     },
   )
 }
