@@ -60,6 +60,8 @@ export interface App {
 export interface AppOptions {
   log?: Logger
   now?: () => number
+  /** Monotonic milliseconds for the token cache's TTLs (default performance.now); tests inject one. */
+  cacheClock?: () => number
   /** A worker of a multi-process server: the primary runs the operations listener. */
   worker?: boolean
 }
@@ -127,8 +129,9 @@ async function openApp(config: Config, opts: AppOptions, log: Logger, stack: Res
 
   const store = new RedisTokenStore(redis, keys, () => metrics.redisError('command'))
   const stats = newCacheStats()
+  const clock = opts.cacheClock ? { clock: opts.cacheClock } : {}
   // Not trusted until the invalidation channel is live: until then every lookup asks Redis.
-  const firstCache = cached(store, { ...config.cache, stats, trusted: false })
+  const firstCache = cached(store, { ...config.cache, stats, ...clock, trusted: false })
   // Set below, before any invalidation can arrive (the subscription answers asynchronously).
   let live = { cache: firstCache } as Live
   metrics.bindCache(() => live.cache)
@@ -260,7 +263,7 @@ async function openApp(config: Config, opts: AppOptions, log: Logger, stack: Res
       const cache =
         cacheSettings === live.cacheSettings
           ? live.cache
-          : cached(store, { ...next.cache, stats, trusted: invalidations.live })
+          : cached(store, { ...next.cache, stats, ...clock, trusted: invalidations.live })
       const deps = build(next, cache) // throws: nothing is swapped
       live = { config: next, cacheSettings, cache, deps }
       log.level = next.log.level
