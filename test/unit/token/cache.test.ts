@@ -6,6 +6,7 @@ import t from 'tap'
 import { type CachedTokenStore, type CacheOptions, cached } from '../../../src/token/cache.js'
 import type { TokenHash, TokenRecord } from '../../../src/token/record.js'
 import type { TokenStore } from '../../../src/token/store.js'
+import { tokenRecord } from '../../helpers/records.js'
 
 interface Pending<T> {
   resolve(value: T): void
@@ -52,24 +53,7 @@ class ScriptedStore implements TokenStore {
 const HASH = 'a'.repeat(64) as TokenHash
 const OTHER = 'b'.repeat(64) as TokenHash
 
-function record(over: Partial<TokenRecord> = {}): TokenRecord {
-  return {
-    id: 'tok_1',
-    kind: 'album',
-    user: 'u1',
-    album: 'A',
-    perms: new Set(['read']),
-    expiresAt: 2_000_000_000_000,
-    createdAt: 1,
-    enabled: true,
-    revokedAt: 0,
-    description: '',
-    tenant: '',
-    attrs: '',
-    lastUsedAt: 0,
-    ...over,
-  }
-}
+const record = tokenRecord
 
 /** A cache over a fresh scripted store, with a clock the test moves. */
 function setup(opts: Partial<CacheOptions> = {}): {
