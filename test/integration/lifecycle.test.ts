@@ -2,6 +2,8 @@
 // already in use unwinds what it had opened (Redis connections, listeners) and the real process
 // exits non-zero within seconds naming what failed; a reload while the invalidation channel is
 // down builds a cache that does not trust what it holds until the channel is back.
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { createServer, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -128,6 +130,47 @@ ${workers}${adminSection}mounts:
     },
   )
 }
+
+t.test('signals during start: SIGHUP is not fatal, SIGTERM stops it once started, exit 0', async (t) => {
+  // Redis not there: the start waits redis.connectTimeout for it, which leaves time for signals.
+  const nowhere = await freePort()
+  const path = await writeConfig(
+    dir,
+    'signals.yaml',
+    `listen: { host: 127.0.0.1, port: 0 }
+redis: { url: "redis://127.0.0.1:${nowhere}", connectTimeout: 1s }
+metrics: { port: 0 }
+mounts:
+  - path: /api
+    upstream: ${upstream.url}
+`,
+  )
+  const proc = spawn(
+    process.execPath,
+    [join(import.meta.dirname, '..', '..', 'bin', 'tokengate.js'), 'serve', '--config', path],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  )
+  t.teardown(() => proc.kill('SIGKILL'))
+  let out = ''
+  proc.stdout.on('data', (c) => (out += c))
+  proc.stderr.on('data', (c) => (out += c))
+  const exited = once(proc, 'exit')
+  await waitFor('the start to be under way', () => out.includes('redis error'))
+  proc.kill('SIGHUP')
+  await waitFor('the SIGHUP to be noted', () => out.includes('SIGHUP while starting'), 5000).catch(() => {})
+  t.equal(proc.exitCode, null, 'a SIGHUP during start did not end the process')
+  t.equal(proc.signalCode, null)
+  proc.kill('SIGTERM')
+  const [code, signal] = await exited
+  t.same({ code, signal }, { code: 0, signal: null }, 'stopped by its own handler, exit 0')
+  t.match(
+    out,
+    /tokengate listening[\s\S]*SIGTERM|SIGTERM[\s\S]*tokengate listening/,
+    'it finished starting, then stopped',
+  )
+})
 
 t.test('a reload while the invalidation channel is down does not trust its new cache', async (t) => {
   const g = await startGate({
