@@ -7,7 +7,6 @@ import { type Decision, decide, type ScopeRequest } from '../../../src/policy/de
 import { compileRoutes } from '../../../src/route/compile.js'
 import { type Action, matchRoute, type RouteMatch } from '../../../src/route/match.js'
 import type { TokenRecord } from '../../../src/token/record.js'
-import { tokenRecord } from '../../helpers/records.js'
 
 const NOW = 1_700_000_000_000
 const routes = compileRoutes(
@@ -21,14 +20,22 @@ const APPROPRIATE = route('PUT', '/api/studies/1.2.3')
 const ZIP = route('GET', '/api/studies/1.2.3', 'application/zip')
 
 function record(over: Partial<TokenRecord> = {}): TokenRecord {
-  return tokenRecord({
+  return {
     id: 'tok_album1',
+    kind: 'album',
     user: 'owner',
     album: 'A1',
+    perms: new Set<Action>(['read']),
     expiresAt: NOW + 60_000,
     createdAt: NOW - 60_000,
+    enabled: true,
+    revokedAt: 0,
+    description: '',
+    tenant: '',
+    attrs: '',
+    lastUsedAt: 0,
     ...over,
-  })
+  }
 }
 const userToken = (over: Partial<TokenRecord> = {}) =>
   record({
