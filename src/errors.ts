@@ -125,6 +125,18 @@ export class ConfigError extends Error {
   }
 }
 
+/** Startup only: a resource that could not be opened (a port in use…); printed, exit ≠ 0. */
+export class StartupError extends Error {
+  constructor(
+    message: string,
+    /** The resource, as opened: `listen 127.0.0.1:8080`, `admin 127.0.0.1:8081`, `metrics …`. */
+    readonly what: string,
+  ) {
+    super(message)
+    this.name = 'StartupError'
+  }
+}
+
 export interface HttpError {
   status: number
   headers: Record<string, string>
