@@ -39,7 +39,7 @@ if current ~= ARGV[2] then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV, 3))
 return 1`
 
-const ATTEMPTS = 5
+const ATTEMPTS = 10
 
 /** Changes to live tokens over one Redis connection (the CLI's, or the admin API's). */
 export class GrantOps {
@@ -108,7 +108,11 @@ export class GrantOps {
           ...fields,
         )
         if (done === -1) throw notFound(id)
-        if (done === 0) continue
+        if (done === 0) {
+          // Another update won the race: read again, after a jittered pause so contenders spread out.
+          await new Promise((r) => setTimeout(r, Math.random() * 5 * (attempt + 1)))
+          continue
+        }
       }
       // Published even when nothing changed: harmless, and it repairs a replica that missed one.
       await publishInvalidation(this.redis, this.keys, { kind: 'token', hash })

@@ -70,10 +70,10 @@ export const DICOMWEB_RULES: RuleConfig[] = [
   { methods: ['GET', 'HEAD'], path: '/wado', action: 'read' },
 ]
 
-/** A resource type, an action or an attribute name: the alphabet grants use (policy/grants.ts). */
-const resourceName = z
-  .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$/, 'expected a name of letters, digits and . _ @ + -')
+/** A resource type or an action: the alphabet grants use (policy/grants.ts). */
+const RESOURCE_NAME = /^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$/
+const RESOURCE_NAME_TEXT = 'expected a name of letters, digits and . _ @ + - (as grants spell it)'
+const resourceName = z.string().regex(RESOURCE_NAME, RESOURCE_NAME_TEXT)
 
 /**
  * One resource rule (issue 13): method(s) + path → the action a grant must allow on the resource
@@ -96,7 +96,12 @@ const resourceRule = z.strictObject({
 export type ResourceRuleConfig = z.infer<typeof resourceRule>
 
 /** Resource type (`device`) → its rules. Mounts with resources admit `api` tokens only. */
-const resources = z.record(resourceName, z.array(resourceRule).min(1))
+const resources = z.record(z.string(), z.array(resourceRule).min(1)).superRefine((types, ctx) => {
+  for (const type of Object.keys(types)) {
+    if (!RESOURCE_NAME.test(type))
+      ctx.addIssue({ code: 'custom', path: [type], message: `resource type: ${RESOURCE_NAME_TEXT}` })
+  }
+})
 export type ResourcesConfig = z.infer<typeof resources>
 
 const upstreamAuth = z.union([
