@@ -80,7 +80,10 @@ t.test('bound values are percent-decoded as the upstream reads them; a bad escap
   t.same(matchRoute(routes, 'GET', '/iot/departments/R%26D/x').resource?.attrs, [['department', 'R&D']])
   t.throws(() => matchRoute(routes, 'GET', '/iot/devices/%E0%A4%A/stats'), BadRequest)
   // Encoded separators never reach the binding: they are refused as for every mount.
-  t.throws(() => matchRoute(routes, 'GET', '/iot/devices/a%2Fb/stats'), { reason: 'bad_path' })
+  t.throws(() => matchRoute(routes, 'GET', '/iot/devices/a%2Fb/stats'), {
+    name: 'BadRequest',
+    reason: 'bad_path',
+  })
 })
 
 t.test('a path or method no resource rule matches is 404 no_rule', async (t) => {
