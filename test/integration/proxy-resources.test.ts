@@ -10,7 +10,7 @@ import { hashSecret } from '../../src/credential/secret.js'
 import { publishInvalidation } from '../../src/token/invalidation.js'
 import { makeKeys } from '../../src/token/keys.js'
 import type { TokenHash } from '../../src/token/record.js'
-import { accessLog, admin, type GateHandle, startGate } from '../helpers/gate.js'
+import { accessLog, admin, type GateHandle, gateConfig, startGate } from '../helpers/gate.js'
 import { bearer, send } from '../helpers/http.js'
 import { startRedis } from '../helpers/redis.js'
 import { startRecordingUpstream } from '../helpers/upstream.js'
@@ -244,6 +244,27 @@ t.test('grants changed on a live token reach two running gates without a new sec
   const audit = await tokens.audit.list()
   t.match(audit.at(-1), { op: 'token.update', tokenId: live.id, changed: true })
   t.notMatch(JSON.stringify(audit), live.token, 'the audit trail never holds the secret')
+})
+
+t.test('a reload compiles the new resource rules at once', async (t) => {
+  const r = await gate()
+  t.teardown(r.stop)
+  const config = (device: unknown[]) =>
+    gateConfig({
+      redisUrl: redis.url,
+      upstream: `${upstream.url}/dicom-web`,
+      config: {
+        mounts: [{ ...IOT, resources: { ...IOT.resources, device } }],
+        cache: { ttl: '10m', negativeTtl: '10m' },
+      },
+    })
+  t.equal((await call(thinger.token, '/iot/devices/device42/stats', 'GET', r)).status, 200)
+  // The stats rule now names the action the token lacks: the same request needs another grant.
+  r.app.reload(config([{ methods: ['GET'], path: '/devices/{id}/stats', action: 'ReadTelemetry' }]))
+  t.equal((await call(thinger.token, '/iot/devices/device42/stats', 'GET', r)).status, 403)
+  t.equal((await call(thinger.token, '/iot/devices/device42/resources/x', 'GET', r)).status, 404, 'rule gone')
+  r.app.reload(config(IOT.resources.device))
+  t.equal((await call(thinger.token, '/iot/devices/device42/stats', 'GET', r)).status, 200)
 })
 
 t.test('a record whose grants cannot be read fails closed', async (t) => {
