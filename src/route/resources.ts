@@ -85,6 +85,8 @@ export function compileResourceRules(resources: ResourcesConfig): CompiledResour
   return out
 }
 
+const NO_ATTRS: ResourceMatch['attrs'] = Object.freeze([])
+
 function decoded(raw: string): string {
   if (!raw.includes('%')) return raw
   try {
@@ -103,6 +105,8 @@ export function bindResource(binding: ResourceBinding, subPath: string): Resourc
   // The caller matched `pattern` (same regex without groups); no match here would be a bug.
   if (!m) throw new Error('resource rule matched without its captures')
   const id = binding.idGroup ? decoded(m[binding.idGroup] as string) : '*'
-  const attrs = binding.attrGroups.map(([name, g]) => [name, decoded(m[g] as string)] as const)
+  const attrs = binding.attrGroups.length
+    ? binding.attrGroups.map(([name, g]) => [name, decoded(m[g] as string)] as const)
+    : NO_ATTRS
   return { type: binding.type, action: binding.action, id, attrs }
 }
