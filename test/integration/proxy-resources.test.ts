@@ -13,6 +13,7 @@ import type { TokenHash } from '../../src/token/record.js'
 import { accessLog, admin, type GateHandle, gateConfig, startGate } from '../helpers/gate.js'
 import { bearer, send } from '../helpers/http.js'
 import { startRedis } from '../helpers/redis.js'
+import { iotMount } from '../helpers/resources.js'
 import { startRecordingUpstream } from '../helpers/upstream.js'
 
 const redis = await startRedis()
@@ -24,23 +25,7 @@ const tokens = admin(redis.client)
 const grantOps = new GrantOps(redis.client, keys, {})
 
 /** The issue's config, verbatim, beside a DICOMweb mount. */
-const IOT = {
-  path: '/iot',
-  upstream: `${upstream.url}/v1`,
-  resources: {
-    device: [
-      { methods: ['GET'], path: '/devices/{id}/resources/**', action: 'AccessDeviceResources' },
-      { methods: ['GET'], path: '/devices/{id}/stats', action: 'GetDeviceStats' },
-      { methods: ['GET'], path: '/devices', action: 'ListDevices' },
-      { methods: ['DELETE'], path: '/devices/{id}', action: 'DeleteDevice' },
-    ],
-    bucket: [
-      { methods: ['GET'], path: '/buckets/{id}/data', action: 'ReadBucket' },
-      { methods: ['POST'], path: '/buckets/{id}/data', action: 'WriteBucket' },
-    ],
-    department: [{ methods: ['GET'], path: '/departments/{attr.department}/**', action: 'read' }],
-  },
-}
+const IOT = iotMount(`${upstream.url}/v1`)
 
 async function gate(): Promise<GateHandle> {
   return startGate({

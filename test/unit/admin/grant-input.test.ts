@@ -11,7 +11,7 @@ import {
 } from '../../../src/admin/grant-input.js'
 import { AdminInputError } from '../../../src/admin/input-error.js'
 import { toInfo, validateCreate } from '../../../src/admin/tokens.js'
-import type { TokenRecord } from '../../../src/token/record.js'
+import { apiRecord } from '../../helpers/resources.js'
 
 const NOW = 1_700_000_000_000
 const g = (...list: string[]) => parseGrantInput(list, 'grant')
@@ -95,22 +95,7 @@ t.test('create: api tokens need grants and take no album or perms; others take n
 })
 
 t.test('the administrator view shows grants of api tokens only, null when unreadable', async (t) => {
-  const base: TokenRecord = {
-    id: 'tok_1',
-    kind: 'api',
-    user: '',
-    album: '',
-    perms: new Set(),
-    expiresAt: NOW + 1000,
-    createdAt: NOW,
-    enabled: true,
-    revokedAt: 0,
-    description: '',
-    tenant: '',
-    attrs: '',
-    lastUsedAt: 0,
-    grants: g('device:d1:A'),
-  }
+  const base = apiRecord(['device:d1:A'], NOW)
   t.same(toInfo(base, NOW).grants, ['device:d1:A'])
   t.equal(toInfo({ ...base, grants: null }, NOW).grants, null)
   t.notOk('grants' in toInfo({ ...base, kind: 'album', album: 'A', grants: undefined }, NOW))

@@ -6,34 +6,15 @@ import t from 'tap'
 import { configSchema } from '../../../src/config/schema.js'
 import type { GateError } from '../../../src/errors.js'
 import { decide } from '../../../src/policy/decide.js'
-import { parseGrant, serializeGrants } from '../../../src/policy/grants.js'
 import { compileRoutes } from '../../../src/route/compile.js'
 import { matchRoute } from '../../../src/route/match.js'
 import { fromHash, type TokenRecord, toHash, tokenAttr } from '../../../src/token/record.js'
+import { apiRecord, iotMount } from '../../helpers/resources.js'
 
 const NOW = 1_700_000_000_000
 const routes = compileRoutes(
   configSchema.parse({
-    mounts: [
-      { path: '/api', upstream: 'http://pacs/dicom-web' },
-      {
-        path: '/iot',
-        upstream: 'http://127.0.0.1:9000/v1',
-        resources: {
-          device: [
-            { methods: ['GET'], path: '/devices/{id}/resources/**', action: 'AccessDeviceResources' },
-            { methods: ['GET'], path: '/devices/{id}/stats', action: 'GetDeviceStats' },
-            { methods: ['GET'], path: '/devices', action: 'ListDevices' },
-            { methods: ['DELETE'], path: '/devices/{id}', action: 'DeleteDevice' },
-          ],
-          bucket: [
-            { methods: ['GET'], path: '/buckets/{id}/data', action: 'ReadBucket' },
-            { methods: ['POST'], path: '/buckets/{id}/data', action: 'WriteBucket' },
-          ],
-          department: [{ methods: ['GET'], path: '/departments/{attr.department}/**', action: 'read' }],
-        },
-      },
-    ],
+    mounts: [{ path: '/api', upstream: 'http://pacs/dicom-web' }, iotMount('http://127.0.0.1:9000/v1')],
   }),
 )
 const noMembership = {
@@ -43,24 +24,7 @@ const noMembership = {
 }
 const NONE = { albums: [], inbox: false }
 
-/** An api token as Redis holds it, read back through fromHash. */
-function apiToken(grants: string[], over: Record<string, string> = {}): TokenRecord {
-  const record = fromHash({
-    id: 'tok_api1',
-    kind: 'api',
-    user: '',
-    album: '',
-    perms: '',
-    expiresAt: String(NOW + 60_000),
-    createdAt: String(NOW - 60_000),
-    enabled: '1',
-    revokedAt: '0',
-    grants: serializeGrants(grants.map(parseGrant)),
-    ...over,
-  })
-  if (!record) throw new Error('not a record')
-  return record
-}
+const apiToken = (grants: string[], over: Record<string, string> = {}) => apiRecord(grants, NOW, over)
 
 function outcome(record: TokenRecord, method: string, url: string): string {
   try {

@@ -7,22 +7,12 @@ import { configSchema } from '../../../src/config/schema.js'
 import { BadRequest, RouteNotFound } from '../../../src/errors.js'
 import { compileRoutes } from '../../../src/route/compile.js'
 import { matchRoute } from '../../../src/route/match.js'
+import { iotMount, THINGER_RESOURCES } from '../../helpers/resources.js'
 
 const IOT = {
-  path: '/iot',
-  upstream: 'http://127.0.0.1:9000/v1',
+  ...iotMount('http://127.0.0.1:9000/v1'),
   resources: {
-    device: [
-      { methods: ['GET'], path: '/devices/{id}/resources/**', action: 'AccessDeviceResources' },
-      { methods: ['GET'], path: '/devices/{id}/stats', action: 'GetDeviceStats' },
-      { methods: ['GET'], path: '/devices', action: 'ListDevices' },
-      { methods: ['DELETE'], path: '/devices/{id}', action: 'DeleteDevice' },
-    ],
-    bucket: [
-      { methods: ['GET'], path: '/buckets/{id}/data', action: 'ReadBucket' },
-      { methods: ['POST'], path: '/buckets/{id}/data', action: 'WriteBucket' },
-    ],
-    department: [{ methods: ['GET'], path: '/departments/{attr.department}/**', action: 'read' }],
+    ...THINGER_RESOURCES,
     site: [{ methods: '*', path: '/sites/{attr.tenant}/{attr.site}/*/{id}', action: 'Any' }],
   },
 }
