@@ -9,14 +9,7 @@ import { hashSecret, mintSecret } from '../credential/secret.js'
 import type { Action } from '../route/match.js'
 import { publishInvalidation } from '../token/invalidation.js'
 import type { EvictKey, Keys } from '../token/keys.js'
-import {
-  fromHash,
-  parsePerms,
-  type TokenHash,
-  type TokenKind,
-  type TokenRecord,
-  toHash,
-} from '../token/record.js'
+import { fromHash, parsePerms, type TokenHash, type TokenRecord, toHash } from '../token/record.js'
 import type { RedisClient } from '../token/redis-client.js'
 import { type Actor, type AuditFacts, type AuditOptions, AuditTrail, osUser } from './audit.js'
 import { formatGrants, mergeGrants, parseGrantInput } from './grant-input.js'
@@ -27,7 +20,7 @@ export { AdminInputError, AdminNotFound }
 export const PERMISSIONS: readonly Action[] = ['read', 'write', 'download', 'appropriate']
 
 export interface CreateInput {
-  kind: TokenKind
+  kind: TokenRecord['kind']
   user?: string
   album?: string
   /** `read,write` or `['read', 'write']`; album tokens only (user tokens get every permission). */
@@ -47,7 +40,7 @@ export interface CreatedToken {
   id: string
   /** The secret. Shown once; tokengate keeps only its sha256. */
   token: string
-  kind: TokenKind
+  kind: TokenRecord['kind']
   user: string
   album: string
   perms: Action[]
@@ -64,7 +57,7 @@ export type TokenStatus = 'active' | 'expired' | 'revoked' | 'disabled'
 /** A token as administrators see it: no hash, no secret. Dates are ISO 8601. */
 export interface TokenInfo {
   id: string
-  kind: TokenKind
+  kind: TokenRecord['kind']
   user: string
   album: string
   perms: Action[]
