@@ -107,6 +107,17 @@ t.test('a token for device42 reaches device42 and every bucket it may read, noth
   t.ok(reasons.length > 0 && reasons.every((r) => r === 'no_grant'), 'logged as no_grant')
 })
 
+t.test('a resource mount passes what the API answers: no zip rule, no DICOM JSON rewriting', async (t) => {
+  const before = upstream.requests.length
+  const res = await send(g.url, {
+    path: '/iot/buckets/b1/data?accept=application/zip',
+    headers: { ...bearer(thinger.token), accept: 'application/zip', 'accept-encoding': 'gzip' },
+  })
+  t.equal(res.status, 200, 'not 406: zip is a DICOMweb matter')
+  t.equal(upstream.requests[before]?.url, '/v1/buckets/b1/data?accept=application/zip')
+  t.equal(upstream.requests[before]?.headers['accept-encoding'], 'gzip', 'compression left to the API')
+})
+
 t.test('an id spelled with percent-escapes is the id the upstream reads', async (t) => {
   t.equal(
     (await call(thinger.token, '/iot/devices/device%34%32/stats')).status,
