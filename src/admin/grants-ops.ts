@@ -1,6 +1,6 @@
 // Token administration, permission profiles (issue 13, Thinger.io's "permissions can be changed
-// later without issuing a new secret"): read `--grant` lists, and change a live token's grants,
-// enabled flag or description in place. The change is a compare-and-set on the one record key (so
+// later without issuing a new secret"): change a live token's grants, enabled flag or
+// description in place (the grant arithmetic is admin/grant-input.ts's). The change is a compare-and-set on the one record key (so
 // two administrators editing grants at once never lose an edit, and it works on Redis Cluster),
 // then the token's invalidation is published: every replica drops its cached record and reads the
 // new one on its next request, within the revocation delay. The CLI (`token update`) and the admin
@@ -50,11 +50,16 @@ export class GrantOps {
   constructor(
     private readonly redis: RedisClient,
     private readonly keys: Keys,
-    opts: GrantOpsOptions,
+    private readonly opts: GrantOpsOptions,
   ) {
     this.now = opts.now ?? Date.now
     this.actor = opts.actor ?? { name: osUser() }
     this.audit = new AuditTrail(redis, keys, opts.audit)
+  }
+
+  /** The same operations, recorded as made by `actor` (the admin API: one per request). */
+  withActor(actor: Actor): GrantOps {
+    return new GrantOps(this.redis, this.keys, { ...this.opts, actor })
   }
 
   /**

@@ -58,6 +58,8 @@ t.test('the secret and id stay; description and enabled change in place, audited
   const audit = (await tokens.audit.list()).filter((e) => e.tokenId === tok.id)
   t.match(audit.at(-2), { op: 'token.update', actor: 'ops-test', changed: true, enabled: 'false' })
   t.match(audit.at(-1), { op: 'token.update', changed: false }, 'nothing to do is recorded as such')
+  await ops.withActor({ name: 'admin-api', client: '10.0.0.7' }).updateGrants(tok.id, { enabled: true })
+  t.match((await tokens.audit.list()).at(-1), { op: 'token.update', actor: 'admin-api', client: '10.0.0.7' })
   t.notMatch(JSON.stringify(audit), tok.token)
 })
 
