@@ -118,6 +118,16 @@ t.test('a resource mount passes what the API answers: no zip rule, no DICOM JSON
   t.equal(upstream.requests[before]?.headers['accept-encoding'], 'gzip', 'compression left to the API')
 })
 
+t.test('the /link/<token>/ credential works on a resource mount and never reaches the API', async (t) => {
+  const before = upstream.requests.length
+  const res = await send(g.url, { path: `/iot/link/${thinger.token}/devices/device42/stats` })
+  t.equal(res.status, 200)
+  t.equal(upstream.requests[before]?.url, '/v1/devices/device42/stats')
+  const refused = await send(g.url, { path: `/iot/link/${thinger.token}/devices/device99/stats` })
+  t.equal(refused.status, 403)
+  t.equal(upstream.requests.length, before + 1)
+})
+
 t.test('an id spelled with percent-escapes is the id the upstream reads', async (t) => {
   t.equal(
     (await call(thinger.token, '/iot/devices/device%34%32/stats')).status,
