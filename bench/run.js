@@ -122,7 +122,7 @@ try {
     secretPrefix: 'tg_',
     expiredGrace: 60_000,
   })
-  log(`bench: creating ${opts.tokens} album tokens and ${opts.tokens} user tokens`)
+  log(`bench: creating ${opts.tokens} album, ${opts.tokens} user and ${opts.tokens} api tokens`)
   const album = await inBatches(opts.tokens, () =>
     tokenAdmin.create({ kind: 'album', album: 'bench', perms: 'read', expiresIn: '1d' }),
   )
@@ -131,6 +131,20 @@ try {
     await tokenAdmin.addMember('bench', `u${i}`)
     return created
   })
+  // Five grants each, the one that covers the request last (the decision scans all five).
+  const api = await inBatches(opts.tokens, (i) =>
+    tokenAdmin.create({
+      kind: 'api',
+      grants: [
+        'bucket:*:ReadBucket',
+        'device:*:ListDevices',
+        `sensor:s${i}:Read`,
+        `device:dev${i}:AccessDeviceResources`,
+        `device:dev${i}:GetDeviceStats,DeleteDevice`,
+      ],
+      expiresIn: '1d',
+    }),
+  )
   const writer = await tokenAdmin.create({
     kind: 'album',
     album: 'bench',
@@ -148,7 +162,7 @@ try {
     tokenService,
     nginxProxy: await stack.nginx('nginx-proxy', upstream.port),
     nginxAuth: await stack.nginx('nginx-auth', upstream.port, tokenService.port),
-    gate: await stack.tokengate('gate', gateOpts),
+    gate: await stack.tokengate('gate', { ...gateOpts, iot: true }),
     quiet: await stack.tokengate('gate-quiet', { ...gateOpts, log: 'warn' }),
     miss: await stack.tokengate('gate-miss', { ...gateOpts, cache: '{ max: 0 }' }),
     authOff: await stack.authOff('auth-off', gateOpts),
@@ -164,7 +178,12 @@ try {
     upstream,
     redis,
     servers,
-    tokens: { album: album.map((t) => t.token), user: user.map((t) => t.token), unknown },
+    tokens: {
+      album: album.map((t) => t.token),
+      user: user.map((t) => t.token),
+      unknown,
+      api: api.map((t) => t.token),
+    },
     redisLookups: hgetallCalls,
     negativeTtlMs: opts.negativeTtlMs,
   })

@@ -26,7 +26,15 @@ export const REASONS = {
   AMBIGUOUS_CREDENTIAL: ['two_credentials'],
   MISSING_CREDENTIAL: ['none'],
   INVALID_TOKEN: ['unknown', 'expired', 'revoked', 'disabled', 'bad_checksum'],
-  FORBIDDEN: ['missing_perm', 'inbox_refused', 'study_level_only'],
+  FORBIDDEN: [
+    'missing_perm',
+    'inbox_refused',
+    'study_level_only',
+    'wrong_kind',
+    'no_grant',
+    'attr_mismatch',
+    'bad_grants',
+  ],
   OUT_OF_SCOPE: ['album_not_allowed', 'not_album_member', 'study_not_in_scope'],
   NOT_ACCEPTABLE: ['zip_unsupported'],
   STORE_UNAVAILABLE: ['redis_error', 'redis_timeout'],
@@ -246,6 +254,10 @@ export const VISIBLE_REASON_TEXT: Partial<Record<Reason, string>> = {
   inbox_refused: 'an album token cannot reach the inbox',
   study_level_only:
     'albums hold whole studies: PUT or DELETE /studies/{uid}, not a series or an instance (the archive itself is never changed)',
+  wrong_kind: 'resource mounts take api tokens, and api tokens reach resource mounts only',
+  no_grant: "the token's grants do not cover this action on this resource",
+  attr_mismatch: "the path names a value other than the token's attribute",
+  bad_grants: "the token's grants cannot be read; ask an administrator to set them again",
   zip_unsupported:
     'this archive cannot produce application/zip; ask for multipart/related; type="application/dicom" instead',
 }

@@ -2,6 +2,7 @@
 // hand). Each key's documentation sits beside it, and config/tokengate.yaml repeats it for operators.
 import { z } from 'zod'
 import { parseDuration } from './duration.js'
+import { parseResourcePath } from './resource-path.js'
 
 /** A duration such as "30s", "5m", "800ms" or a number of milliseconds; parsed to milliseconds. */
 const duration = z.union([z.string(), z.number()]).transform((value, ctx) => {
@@ -69,6 +70,40 @@ export const DICOMWEB_RULES: RuleConfig[] = [
   { methods: ['GET', 'HEAD'], path: '/wado', action: 'read' },
 ]
 
+/** A resource type or an action: the alphabet grants use (policy/grants.ts). */
+const RESOURCE_NAME = /^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$/
+const RESOURCE_NAME_TEXT = 'expected a name of letters, digits and . _ @ + - (as grants spell it)'
+const resourceName = z.string().regex(RESOURCE_NAME, RESOURCE_NAME_TEXT)
+
+/**
+ * One resource rule (issue 13): method(s) + path → the action a grant must allow on the resource
+ * the path names. First match wins, across the mount's resource types in the order written.
+ */
+const resourceRule = z.strictObject({
+  /** HTTP methods this rule applies to; `*` for any. */
+  methods: z.union([z.literal('*'), z.array(z.enum(METHODS)).min(1)]),
+  /**
+   * Path under the mount: `{id}` binds the resource id a grant must name (or `*`), `{attr.NAME}`
+   * must equal the token's attribute NAME, `*` matches one segment, `**` any rest (last only).
+   */
+  path: z.string().superRefine((path, ctx) => {
+    const parsed = parseResourcePath(path)
+    if (typeof parsed === 'string') ctx.addIssue({ code: 'custom', message: parsed })
+  }),
+  /** The action a grant must allow (`GetDeviceStats`), or `*` in the grant for all. */
+  action: resourceName,
+})
+export type ResourceRuleConfig = z.infer<typeof resourceRule>
+
+/** Resource type (`device`) → its rules. Mounts with resources admit `api` tokens only. */
+const resources = z.record(z.string(), z.array(resourceRule).min(1)).superRefine((types, ctx) => {
+  for (const type of Object.keys(types)) {
+    if (!RESOURCE_NAME.test(type))
+      ctx.addIssue({ code: 'custom', path: [type], message: `resource type: ${RESOURCE_NAME_TEXT}` })
+  }
+})
+export type ResourcesConfig = z.infer<typeof resources>
+
 const upstreamAuth = z.union([
   z.strictObject({ basic: z.strictObject({ user: z.string(), password: z.string() }) }),
   z.strictObject({ bearer: z.string().min(1) }),
@@ -92,6 +127,12 @@ const mount = z.strictObject({
   wadoNormalizeQuery: z.boolean().default(false),
   /** Method + path rules → action. Omitted: the DICOMweb defaults. A path no rule matches is 404. */
   rules: z.array(rule).min(1).optional(),
+  /**
+   * Permission profiles for any API: resource type → rules binding path variables. A request is
+   * allowed when a rule matches it (else 404) and a grant of the `api` token covers its type, the
+   * `{id}` it captured and its action (else 403). Replaces `rules` (give one or the other).
+   */
+  resources: resources.optional(),
   /** Credentials tokengate sends to this upstream (the client's Authorization never goes through). */
   upstreamAuth: upstreamAuth.optional(),
   /**
@@ -111,6 +152,15 @@ const mount = z.strictObject({
   upstreamAliases: z.array(httpUrl).default([]),
 })
 export type MountConfig = z.infer<typeof mount>
+
+/** A mount says what a path needs one way: permissions (`rules`) or grants over `resources`. */
+const checkedMount = mount.superRefine((m, ctx) => {
+  if (!m.resources) return
+  if (m.rules)
+    ctx.addIssue({ code: 'custom', path: ['resources'], message: 'give either rules or resources, not both' })
+  if (Object.keys(m.resources).length === 0)
+    ctx.addIssue({ code: 'custom', path: ['resources'], message: 'name at least one resource type' })
+})
 
 export const configSchema = z.strictObject({
   /** The public listener. */
@@ -186,7 +236,7 @@ export const configSchema = z.strictObject({
    */
   workers: z.union([z.literal('auto'), z.number().int().min(1).max(256)]).default(1),
   /** Public mounts, longest path first when they nest. */
-  mounts: z.array(mount).min(1, 'at least one mount is needed'),
+  mounts: z.array(checkedMount).min(1, 'at least one mount is needed'),
   /**
    * `query`: the upstream understands album/inbox query parameters (KHEOPS-like). `studies`: a
    * legacy PACS; tokengate enforces album and inbox study sets itself (DESIGN §4).
