@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { type AdminApi, startAdminApi } from './admin/api.js'
+import { TokenAdmin } from './admin/tokens.js'
 import { loadConfigFile } from './config/load.js'
 import type { Config } from './config/schema.js'
 import { ConfigError } from './errors.js'
@@ -18,6 +19,7 @@ import { GateMetrics } from './metrics/registry.js'
 import { strippedHeaders } from './rewrite/identity-headers.js'
 import { compileRoutes } from './route/compile.js'
 import { createPipeline, type PipelineDeps } from './server/pipeline.js'
+import { localEndpoints } from './server/local-endpoints.js'
 import { createProxyServer, type ProxyServer } from './server/proxy-server.js'
 import { upstreamsOf } from './server/upstreams.js'
 import { type CachedTokenStore, type CacheStats, cached, newCacheStats } from './token/cache.js'
@@ -163,7 +165,17 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   const build = (c: Config): PipelineDeps => {
     const routes = compileRoutes(c)
     metrics.setMounts(routes.mounts.map((m) => m.prefix))
+    const secrets = { prefix: c.tokens.prefix, allowLegacy: c.tokens.allowLegacy }
+    // The token endpoint and self-service mint tokens with the admin operations (and their audit).
+    const tokenAdmin = new TokenAdmin(redis, keys, {
+      secretPrefix: c.tokens.prefix,
+      expiredGrace: c.tokens.expiredGrace,
+      now,
+      actor: { name: 'tokengate' },
+      audit: { maxLen: c.audit.maxLen },
+    })
     return {
+      local: localEndpoints(c, routes, { admin: tokenAdmin, store: cache, secrets, now }),
       routes,
       store: cache,
       forwarder,
@@ -173,7 +185,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
       lastUsed,
       // Built per config: a reload may change log.level or log.access.
       accessLog: c.log.access && log.isLevelEnabled('info') ? accessLogger(log) : null,
-      secrets: { prefix: c.tokens.prefix, allowLegacy: c.tokens.allowLegacy },
+      secrets,
       rewrite: {
         identityHeaders: c.identityHeaders,
         stripped: strippedHeaders(c.identityHeaders),

@@ -34,6 +34,11 @@ const MAX_ACCESS_TTL = 86_400_000
 const MAX_REFRESH_EXPIRES = 3650 * 86_400_000
 const CLIENT_ID = /^[A-Za-z0-9][A-Za-z0-9._@+:-]{0,127}$/
 
+/** Whether a client id is well formed (1–128 characters, no spaces or controls): safe in audit entries. */
+export function isClientId(id: string): boolean {
+  return CLIENT_ID.test(id)
+}
+
 /** Whether an id names a refresh token family rather than an access token. */
 export function isRefreshId(id: string): boolean {
   return id.startsWith(REFRESH_ID_PREFIX)
