@@ -17,7 +17,13 @@ import {
   redisConfigKey,
 } from '../token/redis-client.js'
 import { type AuditEvent, auditQuery, checkActor, osUser } from './audit.js'
-import { precheckRefresh, REFRESH_FLAGS, REFRESH_USAGE, runRefreshCreate, wantsRefresh } from './refresh-cli.js'
+import {
+  precheckRefresh,
+  REFRESH_FLAGS,
+  REFRESH_USAGE,
+  runRefreshCreate,
+  wantsRefresh,
+} from './refresh-cli.js'
 import { StudyAdmin } from './studies.js'
 import {
   ALBUM_STUDY_COMMANDS,

@@ -2,7 +2,13 @@
 // adds them to its own), their precheck and what is printed. The operations are in
 // admin/refresh.ts; this file only turns flags into RefreshOptions and the result into text/JSON.
 import { AdminInputError } from './input-error.js'
-import { DEFAULT_ACCESS_TTL, DEFAULT_CLIENT_ID, DEFAULT_REFRESH_EXPIRES, type RefreshOptions, resolveRefresh } from './refresh.js'
+import {
+  DEFAULT_ACCESS_TTL,
+  DEFAULT_CLIENT_ID,
+  DEFAULT_REFRESH_EXPIRES,
+  type RefreshOptions,
+  resolveRefresh,
+} from './refresh.js'
 import { type CreateInput, type TokenAdmin, validateCreate } from './tokens.js'
 
 type Values = Record<string, string | boolean | undefined>
@@ -56,7 +62,12 @@ export function precheckRefresh(input: CreateInput, v: Values): void {
 }
 
 /** Create the tokens and print them: the secrets are shown once. */
-export async function runRefreshCreate(admin: TokenAdmin, input: CreateInput, v: Values, out: Out): Promise<void> {
+export async function runRefreshCreate(
+  admin: TokenAdmin,
+  input: CreateInput,
+  v: Values,
+  out: Out,
+): Promise<void> {
   const created = await admin.refresh.create(input, refreshOptions(v))
   if (v.json) return out.json(created)
   out.line('Tokens created. Copy both secrets now: they will not be shown again.')

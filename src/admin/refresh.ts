@@ -139,7 +139,10 @@ export function resolveRefresh(input: CreateInput, opts: RefreshOptions, now: nu
   const accessTtl = positiveDuration(opts.accessTtl ?? DEFAULT_ACCESS_TTL, '--access-ttl', MAX_ACCESS_TTL)
   if (opts.offline) {
     if (opts.refreshExpires !== undefined)
-      throw new AdminInputError('an offline refresh token never expires: drop --refresh-expires', 'refreshExpires')
+      throw new AdminInputError(
+        'an offline refresh token never expires: drop --refresh-expires',
+        'refreshExpires',
+      )
     return { clientId, accessTtl, expiresAt: 0 }
   }
   const lifetime = positiveDuration(
@@ -219,7 +222,10 @@ export class RefreshTokens {
     const now = this.opts.now()
     const r = resolveRefresh(input, options, now)
     const template: CreateInput = { ...input }
-    const created = await this.tokens.create({ ...template, expiresAt: accessExpiry(now, r.accessTtl, r.expiresAt) })
+    const created = await this.tokens.create({
+      ...template,
+      expiresAt: accessExpiry(now, r.accessTtl, r.expiresAt),
+    })
     const id = `${REFRESH_ID_PREFIX}${randomBytes(12).toString('base64url')}`
     const secret = mintSecret(this.opts.secretPrefix)
     const hash = hashSecret(secret)
@@ -244,7 +250,13 @@ export class RefreshTokens {
     await this.point(hash, id, expireAt)
     await this.adopt(id, created)
     if (created.user) await this.redis.sadd(this.keys.userRefresh(created.user), id)
-    await this.record({ op: 'refresh.create', refreshId: id, tokenId: created.id, user: created.user, clientId: r.clientId })
+    await this.record({
+      op: 'refresh.create',
+      refreshId: id,
+      tokenId: created.id,
+      user: created.user,
+      clientId: r.clientId,
+    })
     return {
       ...created,
       refreshToken: secret,

@@ -49,7 +49,10 @@ export function localEndpoints(
   const entries: Entry[] = []
   if (config.oauth.enabled) {
     const oauth = { admin: deps.admin, reuseWindow: config.oauth.reuseWindow }
-    entries.push({ path: config.oauth.tokenPath, exact: guarded((req, res) => handleTokenRequest(req, res, oauth)) })
+    entries.push({
+      path: config.oauth.tokenPath,
+      exact: guarded((req, res) => handleTokenRequest(req, res, oauth)),
+    })
   }
   if (config.selfService.enabled) {
     const self = { ...deps, maxLifetime: config.selfService.maxLifetime }

@@ -6,7 +6,8 @@ import { PayloadTooLarge } from '../errors.js'
 
 /** The body's bytes, at most `limit`; PayloadTooLarge past it (the connection is then closed). */
 export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  if (Number(req.headers['content-length'] ?? 0) > limit) return Promise.reject(new PayloadTooLarge('body_too_large'))
+  if (Number(req.headers['content-length'] ?? 0) > limit)
+    return Promise.reject(new PayloadTooLarge('body_too_large'))
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = []
     let size = 0
@@ -43,6 +44,9 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
 export function hasMediaType(req: IncomingMessage, media: string): boolean {
   const [type, ...params] = (req.headers['content-type'] ?? '').split(';').map((p) => p.trim().toLowerCase())
   if (type !== media) return false
-  const charset = params.find((p) => p.startsWith('charset='))?.slice(8).replace(/"/g, '')
+  const charset = params
+    .find((p) => p.startsWith('charset='))
+    ?.slice(8)
+    .replace(/"/g, '')
   return charset === undefined || charset === 'utf-8'
 }

@@ -104,8 +104,11 @@ async function readCreate(req: IncomingMessage, caller: TokenRecord): Promise<Cr
   for (const key of Object.keys(b)) if (!FIELDS.has(key)) throw new BadRequest('bad_body')
   const str = (v: unknown) => v === undefined || typeof v === 'string'
   const permsOk =
-    b.perms === undefined || typeof b.perms === 'string' || (Array.isArray(b.perms) && b.perms.every((p) => typeof p === 'string'))
-  const expiresAtOk = b.expiresAt === undefined || typeof b.expiresAt === 'string' || typeof b.expiresAt === 'number'
+    b.perms === undefined ||
+    typeof b.perms === 'string' ||
+    (Array.isArray(b.perms) && b.perms.every((p) => typeof p === 'string'))
+  const expiresAtOk =
+    b.expiresAt === undefined || typeof b.expiresAt === 'string' || typeof b.expiresAt === 'number'
   if (!str(b.album) || !str(b.expiresIn) || !str(b.description) || !permsOk || !expiresAtOk)
     throw new BadRequest('bad_body')
   const input: CreateInput = { kind: 'album', user: caller.user }
