@@ -4,11 +4,11 @@
 // refresh token and mint the access token. Refusals are thrown as the OAuth GateErrors (errors.ts
 // maps them to §5.2's codes); no answer ever echoes a secret.
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { sendJson } from '../admin/api-http.js'
 import { isClientId } from '../admin/refresh.js'
 import type { TokenAdmin } from '../admin/tokens.js'
 import { OAuthInvalidClient, OAuthInvalidRequest, OAuthUnsupportedGrantType } from '../errors.js'
 import { hasMediaType, readBody } from './read-body.js'
-import { writeJson } from './respond.js'
 
 /** A token request is three short parameters: 8 KB is plenty. */
 export const TOKEN_BODY_LIMIT = 8 * 1024
@@ -46,7 +46,7 @@ export async function handleTokenRequest(
   if (!isClientId(clientId)) throw new OAuthInvalidClient('client_mismatch')
   const admin = deps.admin.withActor({ name: `oauth:${clientId}`, client: req.socket.remoteAddress ?? '' })
   const out = await admin.refresh.refresh(refreshToken, clientId, deps.reuseWindow)
-  writeJson(res, 200, {
+  sendJson(res, 200, {
     access_token: out.accessToken,
     token_type: 'Bearer',
     expires_in: out.expiresIn,

@@ -1,6 +1,5 @@
 // Writes an error answer: JSON `{"error","reason"}` with the catalog's status and headers. The only
-// place (with the forwarder in forward/) that writes a response; writeJson answers the endpoints
-// tokengate serves itself.
+// place (with the forwarder in forward/) that writes a response.
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { HttpError } from '../errors.js'
 
@@ -24,22 +23,4 @@ export function writeError(
   if (hasBody && !req.readableEnded) headers.connection = 'close'
   res.writeHead(err.status, headers)
   res.end(req.method === 'HEAD' ? undefined : body)
-}
-
-/** Writes a JSON answer of an endpoint tokengate serves itself (token endpoint, self-service). */
-export function writeJson(
-  res: ServerResponse,
-  status: number,
-  value: unknown,
-  headers: Readonly<Record<string, string>> = {},
-): void {
-  const body = JSON.stringify(value)
-  res.writeHead(status, {
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': Buffer.byteLength(body),
-    // Answers carry secrets (a new token) or a user's token list: never cached.
-    'cache-control': 'no-store',
-    ...headers,
-  })
-  res.end(body)
 }

@@ -5,6 +5,7 @@
 // audit are TokenAdmin's (admin/tokens.ts), recorded as actor `user:<user>` with the calling token's
 // id. An album or api token can never mint (403); permissions and expiry never exceed the caller's.
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { sendJson } from '../admin/api-http.js'
 import { AdminInputError } from '../admin/input-error.js'
 import { type CreateInput, type TokenAdmin, validateCreate } from '../admin/tokens.js'
 import { extractCredential } from '../credential/extract.js'
@@ -15,7 +16,6 @@ import { isValidTokenId } from '../token/ids.js'
 import type { TokenRecord } from '../token/record.js'
 import type { TokenStore } from '../token/store.js'
 import { hasMediaType, readBody } from './read-body.js'
-import { writeJson } from './respond.js'
 
 /** A create request is a few hundred bytes. */
 export const SELF_SERVICE_BODY_LIMIT = 16 * 1024
@@ -65,9 +65,9 @@ export async function handleSelfService(
     // Token ids need no escaping: an escaped one is no id tokengate made.
     const info = isValidTokenId(id) ? await admin.show(id) : null
     if (!info || info.user !== record.user) throw new OutOfScope('not_own_token', record.id)
-    return writeJson(res, 200, await admin.revoke(id))
+    return sendJson(res, 200, await admin.revoke(id))
   }
-  if (method === 'GET') return writeJson(res, 200, await admin.list({ user: record.user }))
+  if (method === 'GET') return sendJson(res, 200, await admin.list({ user: record.user }))
   const input = await readCreate(req, record)
   let valid: ReturnType<typeof validateCreate>
   try {
@@ -86,7 +86,7 @@ export async function handleSelfService(
   }
   const { expiresIn: _relative, ...fixed } = input
   const created = await admin.create({ ...fixed, expiresAt: valid.expiresAt })
-  writeJson(res, 201, created)
+  sendJson(res, 201, created)
 }
 
 /** The create body as TokenAdmin's input: an album token of the caller's user. */
