@@ -23,7 +23,13 @@ t.teardown(redis.stop)
 const upstream = await startRecordingUpstream()
 t.teardown(upstream.stop)
 let clock = Date.now()
-const gate = await startGate({ redisUrl: redis.url, upstream: upstream.url, now: () => clock })
+const ADMIN_KEY = 'k'.repeat(40)
+const gate = await startGate({
+  redisUrl: redis.url,
+  upstream: upstream.url,
+  now: () => clock,
+  config: { admin: { port: 0, key: ADMIN_KEY } },
+})
 t.teardown(gate.stop)
 
 const dir = await mkdtemp(join(tmpdir(), 'tokengate-oauth-'))
@@ -335,6 +341,27 @@ t.test('revoking a refresh token by its id kills every access token it minted', 
   const unknown = await runCliCaptured(['token', 'revoke', 'rtk_nothing', '--config', config])
   t.equal(unknown.code, 2)
   t.match(unknown.stderr, /no refresh token with id "rtk_nothing"/)
+})
+
+t.test('the admin API revokes a refresh token by its id too', async (t) => {
+  const created = await create([
+    '--kind',
+    'user',
+    '--user',
+    'dc-judy',
+    '--refresh',
+    '--client-id',
+    'datachain',
+  ])
+  const res = await send(`http://127.0.0.1:${gate.app.adminAddress?.port}`, {
+    method: 'POST',
+    path: `/tokens/${created.refreshTokenId}/revoke`,
+    headers: { authorization: `Bearer ${ADMIN_KEY}` },
+  })
+  t.equal(res.status, 200, res.text)
+  t.match(res.json(), { id: created.refreshTokenId, kind: 'refresh', status: 'revoked', revokedTokens: 1 })
+  t.equal(await eventuallyStatus(gate, created.token, 401), 401)
+  t.equal((await refresh(created.refreshToken)).json.error, 'invalid_grant')
 })
 
 t.test("revoking a user's tokens stops their refresh tokens too", async (t) => {
