@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { startAdminApi } from './admin/api.js'
+import { TokenAdmin } from './admin/tokens.js'
 import { loadConfigFile } from './config/load.js'
 import type { Config } from './config/schema.js'
 import { ConfigError } from './errors.js'
@@ -19,6 +20,7 @@ import { accessLogger, createLogger, type Logger } from './log.js'
 import { GateMetrics } from './metrics/registry.js'
 import { strippedHeaders } from './rewrite/identity-headers.js'
 import { compileRoutes } from './route/compile.js'
+import { localEndpoints } from './server/local-endpoints.js'
 import { createPipeline, type PipelineDeps } from './server/pipeline.js'
 import { createProxyServer } from './server/proxy-server.js'
 import { upstreamsOf } from './server/upstreams.js'
@@ -172,27 +174,40 @@ async function openApp(config: Config, opts: AppOptions, log: Logger, stack: Res
   stack.defer('search connections', () => searches.close())
   const executor = studyExecutor(forwarder, searches, new StudySets(redis, keys), () => live.cache)
 
-  const build = (c: Config, cache: CachedTokenStore): PipelineDeps => ({
-    routes: compileRoutes(c),
-    store: cache,
-    forwarder,
-    log,
-    now,
-    metrics,
-    lastUsed,
-    // Built per config: a reload may change log.level or log.access.
-    accessLog:
-      c.log.access && log.levels.values[c.log.level]! <= log.levels.values.info! ? accessLogger(log) : null,
-    secrets: { prefix: c.tokens.prefix, allowLegacy: c.tokens.allowLegacy },
-    rewrite: {
-      identityHeaders: c.identityHeaders,
-      stripped: strippedHeaders(c.identityHeaders),
-      scoping: c.scoping,
-      publicUrl: c.publicUrl,
-      studies: c.studies,
-    },
-    executor: { ...executor, parallelSearches: c.studies.parallelSearches },
-  })
+  const build = (c: Config, cache: CachedTokenStore): PipelineDeps => {
+    const routes = compileRoutes(c)
+    const secrets = { prefix: c.tokens.prefix, allowLegacy: c.tokens.allowLegacy }
+    // The token endpoint and self-service mint tokens with the admin operations (and their audit).
+    const tokenAdmin = new TokenAdmin(redis, keys, {
+      secretPrefix: c.tokens.prefix,
+      expiredGrace: c.tokens.expiredGrace,
+      now,
+      actor: { name: 'tokengate' },
+      audit: { maxLen: c.audit.maxLen },
+    })
+    return {
+      local: localEndpoints(c, routes, { admin: tokenAdmin, store: cache, secrets, now }),
+      routes,
+      store: cache,
+      forwarder,
+      log,
+      now,
+      metrics,
+      lastUsed,
+      // Built per config: a reload may change log.level or log.access.
+      accessLog:
+        c.log.access && log.levels.values[c.log.level]! <= log.levels.values.info! ? accessLogger(log) : null,
+      secrets,
+      rewrite: {
+        identityHeaders: c.identityHeaders,
+        stripped: strippedHeaders(c.identityHeaders),
+        scoping: c.scoping,
+        publicUrl: c.publicUrl,
+        studies: c.studies,
+      },
+      executor: { ...executor, parallelSearches: c.studies.parallelSearches },
+    }
+  }
   live = {
     config,
     cacheSettings: JSON.stringify(config.cache),

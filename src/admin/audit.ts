@@ -26,6 +26,10 @@ export type AuditOp =
   | 'album.remove-studies'
   | 'inbox.add-studies'
   | 'inbox.remove-studies'
+  | 'refresh.create'
+  | 'refresh.rotate'
+  | 'refresh.reuse'
+  | 'refresh.revoke'
 
 /** Who made a change. */
 export interface Actor {
@@ -51,6 +55,10 @@ export interface AuditFacts {
   expiresAt?: string
   /** False when there was nothing to do (already revoked, already a member…). */
   changed?: boolean
+  /** refresh.*: the refresh token family (its public id, `rtk_…`). */
+  refreshId?: string
+  /** refresh.*: the OAuth client the refresh token is bound to. */
+  clientId?: string
   /** token.revoke-user: how many tokens were revoked by it; study changes: how many UIDs changed. */
   count?: number
 }

@@ -14,6 +14,7 @@ import type { RedisClient } from '../token/redis-client.js'
 import { type Actor, type AuditFacts, type AuditOptions, AuditTrail, osUser } from './audit.js'
 import { formatGrants, mergeGrants, parseGrantInput } from './grant-input.js'
 import { AdminInputError, AdminNotFound } from './input-error.js'
+import { isRefreshId, type RefreshInfo, RefreshTokens } from './refresh.js'
 
 export { AdminInputError, AdminNotFound }
 
@@ -304,6 +305,8 @@ export class TokenAdmin {
   private readonly actor: Actor
   /** The audit trail these operations write to (list it with `audit.list`). */
   readonly audit: AuditTrail
+  /** Refresh tokens (admin/refresh.ts), minting their access tokens through this. */
+  readonly refresh: RefreshTokens
 
   constructor(
     private readonly redis: RedisClient,
@@ -313,6 +316,7 @@ export class TokenAdmin {
     this.now = opts.now ?? Date.now
     this.actor = opts.actor ?? { name: osUser() }
     this.audit = new AuditTrail(redis, keys, opts.audit)
+    this.refresh = new RefreshTokens(redis, keys, this, { ...opts, now: this.now, actor: this.actor })
   }
 
   /** The same operations, recorded as made by `actor` (the admin API: one per request). */
@@ -424,7 +428,8 @@ export class TokenAdmin {
   }
 
   /** Revoke a token: permanent, and every replica refuses it on its next request. */
-  async revoke(id: string): Promise<TokenInfo> {
+  async revoke(id: string): Promise<TokenInfo | RefreshInfo> {
+    if (isRefreshId(id)) return this.refresh.revoke(id)
     const { hash, record } = await this.mustLoad(id)
     const changed = record.revokedAt === 0
     if (changed) {
@@ -453,6 +458,7 @@ export class TokenAdmin {
         }
       }
     }
+    count += await this.refresh.revokeUser(user)
     await this.publish({ kind: 'user', user })
     await this.record({ op: 'token.revoke-user', user, count })
     return count

@@ -339,6 +339,39 @@ export const configSchema = z.strictObject({
         .min(32, 'the admin key must be at least 32 characters (e.g. `openssl rand -base64 32`)'),
     })
     .optional(),
+  /**
+   * The OAuth 2.0 token endpoint (RFC 6749 §6) on the public listener: `POST <tokenPath>` with
+   * `grant_type=refresh_token` trades a refresh token (`token create --refresh`) for a new access
+   * token and a new refresh token. Answered by tokengate itself, never forwarded.
+   */
+  oauth: z
+    .strictObject({
+      /** Off: the path is no longer answered (it then falls through to the mounts, as any path). */
+      enabled: z.boolean().default(true),
+      /** Path of the token endpoint on the public listener. */
+      tokenPath: z
+        .string()
+        .regex(/^\/[A-Za-z0-9._~\-/]*[^/]$/, 'expected a path like "/oauth/token"')
+        .default('/oauth/token'),
+      /** A superseded refresh token of an offline (never expiring) family is still recognised as reuse for this long. */
+      reuseWindow: duration.default(90 * 86_400_000),
+    })
+    .prefault({}),
+  /**
+   * Self-service album tokens (KHEOPS): a user token may `POST <mount>/tokens` to create an album
+   * token for an album its user belongs to, `GET <mount>/tokens` to list its user's tokens and
+   * `POST <mount>/tokens/{id}/revoke` to revoke one of them. Answered by tokengate itself.
+   */
+  selfService: z
+    .strictObject({
+      /** Off by default: on a generic API mount, `<mount>/tokens` might be a path of the upstream. */
+      enabled: z.boolean().default(false),
+      /** Mount paths where it is answered; empty = every mount. */
+      mounts: z.array(z.string()).default([]),
+      /** Longest lifetime of a self-service album token (never past the user token's own expiry either). */
+      maxLifetime: duration.default(30 * 86_400_000),
+    })
+    .prefault({}),
   /** The audit trail of token and membership changes (a Redis stream, `<keyPrefix>audit`). */
   audit: z
     .strictObject({
