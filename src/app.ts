@@ -17,6 +17,8 @@ import { createOpsServer, type OpsServer } from './metrics/ops-server.js'
 import { GateMetrics } from './metrics/registry.js'
 import { strippedHeaders } from './rewrite/identity-headers.js'
 import { compileRoutes } from './route/compile.js'
+import { createAuthLimiter } from './server/auth-limiter.js'
+import { trustedProxies } from './server/client-address.js'
 import { createPipeline, type PipelineDeps } from './server/pipeline.js'
 import { createProxyServer, type ProxyServer } from './server/proxy-server.js'
 import { upstreamsOf } from './server/upstreams.js'
@@ -55,7 +57,7 @@ export interface AppOptions {
 }
 
 /** Sections that only a restart can change: a reload that touches them says so. */
-const RESTART_ONLY = ['listen', 'redis', 'metrics', 'forward', 'admin', 'audit'] as const
+const RESTART_ONLY = ['listen', 'redis', 'metrics', 'forward', 'admin', 'audit', 'authLimiter'] as const
 
 function version(): string {
   try {
@@ -130,6 +132,11 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     intervalMs: config.tokens.lastUsedInterval,
     onError: () => metrics.redisError('command'),
   })
+  // Shared by every config a reload builds (its counts survive a reload; its settings do not change).
+  const limiter = createAuthLimiter(redis, keys, {
+    ...config.authLimiter,
+    onError: () => metrics.redisError('command'),
+  })
   const forwarder = createForwarder(config.forward)
   metrics.bindUpstreamSockets(() => forwarder.socketCounts())
   const searches = createSearchClient(config.forward)
@@ -173,7 +180,17 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
       lastUsed,
       // Built per config: a reload may change log.level or log.access.
       accessLog: c.log.access && log.isLevelEnabled('info') ? accessLogger(log) : null,
-      secrets: { prefix: c.tokens.prefix, allowLegacy: c.tokens.allowLegacy },
+      secrets: {
+        prefix: c.tokens.prefix,
+        allowLegacy: c.tokens.allowLegacy,
+        checksumKeys: c.tokens.checksumKey
+          ? [c.tokens.checksumKey, ...c.tokens.previousChecksumKeys]
+          : c.tokens.previousChecksumKeys,
+        allowUnkeyed: c.tokens.allowUnkeyed,
+      },
+      trusted: trustedProxies(c.trustedProxies),
+      limiter,
+      uploadRate: { minBytesPerSecond: c.listen.minUploadRate, windowMs: c.listen.uploadRateWindow },
       rewrite: {
         identityHeaders: c.identityHeaders,
         stripped: strippedHeaders(c.identityHeaders),
@@ -255,6 +272,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
       shuttingDown = true
       await Promise.all([proxy.close(deadlineMs), adminApi?.close(deadlineMs)])
       await lastUsed.close()
+      await limiter.close()
       await invalidations.close()
       await forwarder.close()
       searches.close()

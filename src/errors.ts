@@ -17,11 +17,13 @@ export type ErrorCode =
   | 'STORE_UNAVAILABLE'
   | 'UPSTREAM_UNAVAILABLE'
   | 'UPSTREAM_TIMEOUT'
+  | 'TOO_MANY_FAILURES'
+  | 'REQUEST_TIMEOUT'
 
 /** Every internal reason of every class: a closed list (metric labels are pre-bound from it). */
 export const REASONS = {
   ROUTE_NOT_FOUND: ['no_mount', 'no_rule'],
-  BAD_REQUEST: ['bad_path', 'conflicting_scope', 'bad_query'],
+  BAD_REQUEST: ['bad_path', 'conflicting_scope', 'bad_query', 'body_not_allowed', 'bad_id'],
   MALFORMED_CREDENTIAL: ['bad_scheme', 'bad_base64', 'empty_secret', 'bad_link', 'secret_in_query'],
   AMBIGUOUS_CREDENTIAL: ['two_credentials'],
   MISSING_CREDENTIAL: ['none'],
@@ -32,6 +34,8 @@ export const REASONS = {
   STORE_UNAVAILABLE: ['redis_error', 'redis_timeout'],
   UPSTREAM_UNAVAILABLE: ['econnrefused', 'econnreset', 'bad_response'],
   UPSTREAM_TIMEOUT: ['connect', 'headers', 'body'],
+  TOO_MANY_FAILURES: ['auth_failures'],
+  REQUEST_TIMEOUT: ['upload_too_slow'],
 } as const satisfies Record<ErrorCode, readonly string[]>
 
 export type RouteNotFoundReason = (typeof REASONS.ROUTE_NOT_FOUND)[number]
@@ -46,6 +50,8 @@ export type NotAcceptableReason = (typeof REASONS.NOT_ACCEPTABLE)[number]
 export type StoreUnavailableReason = (typeof REASONS.STORE_UNAVAILABLE)[number]
 export type UpstreamUnavailableReason = (typeof REASONS.UPSTREAM_UNAVAILABLE)[number]
 export type UpstreamTimeoutReason = (typeof REASONS.UPSTREAM_TIMEOUT)[number]
+export type TooManyFailuresReason = (typeof REASONS.TOO_MANY_FAILURES)[number]
+export type RequestTimeoutReason = (typeof REASONS.REQUEST_TIMEOUT)[number]
 
 export type Reason =
   | RouteNotFoundReason
@@ -60,6 +66,8 @@ export type Reason =
   | StoreUnavailableReason
   | UpstreamUnavailableReason
   | UpstreamTimeoutReason
+  | TooManyFailuresReason
+  | RequestTimeoutReason
   | 'bug'
 
 /** Base of every error a pipeline stage may throw. */
@@ -112,6 +120,25 @@ export class UpstreamUnavailable extends GateError<UpstreamUnavailableReason> {
 }
 export class UpstreamTimeout extends GateError<UpstreamTimeoutReason> {
   readonly code = 'UPSTREAM_TIMEOUT'
+}
+
+/**
+ * The client address refused too many credentials in the current window (server/auth-limiter.ts):
+ * cut until the window ends, whatever it sends.
+ */
+export class TooManyFailures extends GateError<TooManyFailuresReason> {
+  readonly code = 'TOO_MANY_FAILURES'
+  constructor(
+    reason: TooManyFailuresReason,
+    /** Seconds until the window ends (the Retry-After value). */
+    readonly retryAfterSeconds: number,
+  ) {
+    super(reason)
+  }
+}
+/** A request body arrived slower than `listen.minUploadRate` (server/upload-rate.ts). */
+export class RequestTimeout extends GateError<RequestTimeoutReason> {
+  readonly code = 'REQUEST_TIMEOUT'
 }
 
 /** Startup only: a config problem, printed with key and line, never an HTTP answer. */
@@ -216,6 +243,19 @@ export const ERROR_CATALOG: Readonly<Record<ErrorCode, Mapping>> = {
     message: 'the upstream did not answer in time',
     showReason: false,
   },
+  TOO_MANY_FAILURES: {
+    status: 429,
+    error: 'too_many_requests',
+    message: 'too many refused credentials from this address; retry later',
+    // Retry-After is set from the error (the seconds left in the window).
+    showReason: false,
+  },
+  REQUEST_TIMEOUT: {
+    status: 408,
+    error: 'request_timeout',
+    message: 'the request body arrived too slowly',
+    showReason: false,
+  },
 }
 
 /** Client-facing text for the reasons a client may see (400, 403 and 406: they reveal nothing). */
@@ -223,6 +263,8 @@ export const VISIBLE_REASON_TEXT: Partial<Record<Reason, string>> = {
   bad_path: 'the path is not allowed (dot segments or encoded separators)',
   conflicting_scope: 'album and inbox cannot be asked for together, nor two different albums',
   bad_query: 'the query string is malformed',
+  body_not_allowed: 'GET, HEAD and DELETE requests must not carry a body',
+  bad_id: 'an album id is malformed (1–128 characters from A–Z a–z 0–9 . _ @ + -)',
   bad_scheme: 'the Authorization scheme must be Bearer or Basic',
   bad_base64: 'the Basic credential is not valid base64 of user:token',
   empty_secret: 'the token is empty',
@@ -243,9 +285,11 @@ export function toHttpError(err: unknown): HttpError {
   if (err instanceof GateError) {
     const gate = err as GateError<Reason>
     const m = ERROR_CATALOG[gate.code]
+    const headers: Record<string, string> = { ...m.headers }
+    if (gate instanceof TooManyFailures) headers['retry-after'] = String(gate.retryAfterSeconds)
     return {
       status: m.status,
-      headers: { ...m.headers },
+      headers,
       body: { error: m.error, reason: (m.showReason && VISIBLE_REASON_TEXT[gate.reason]) || m.message },
       reason: gate.reason,
     }
