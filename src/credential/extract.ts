@@ -89,7 +89,9 @@ function carries(value: string, secret: string): boolean {
   try {
     return decodeURIComponent(value).includes(secret)
   } catch {
-    return value.replace(/%[0-9A-Fa-f]{2}/g, (h) => String.fromCharCode(Number.parseInt(h.slice(1), 16))).includes(secret)
+    return value
+      .replace(/%[0-9A-Fa-f]{2}/g, (h) => String.fromCharCode(Number.parseInt(h.slice(1), 16)))
+      .includes(secret)
   }
 }
 

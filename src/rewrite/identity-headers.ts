@@ -74,7 +74,10 @@ export function forwardedOrigin(client: ClientView, publicUrl: string | undefine
     if (lastPublic?.[0] !== publicUrl) {
       const url = new URL(publicUrl)
       const proto = url.protocol === 'https:' ? 'https' : 'http'
-      lastPublic = [publicUrl, { host: url.host, proto, port: url.port || (proto === 'https' ? '443' : '80') }]
+      lastPublic = [
+        publicUrl,
+        { host: url.host, proto, port: url.port || (proto === 'https' ? '443' : '80') },
+      ]
     }
     return lastPublic[1]
   }
@@ -109,7 +112,9 @@ function upstreamAuthHeader(auth: MountConfig['upstreamAuth']): [string, string]
 
 /** Normalised names stripped from every request, computed once per config. */
 export function strippedHeaders(
-  cfg: Pick<Config['identityHeaders'], 'user' | 'tokenId' | 'scope' | 'strip'> & { stripDefault?: readonly string[] },
+  cfg: Pick<Config['identityHeaders'], 'user' | 'tokenId' | 'scope' | 'strip'> & {
+    stripDefault?: readonly string[]
+  },
 ): string[] {
   const names = [
     'authorization',

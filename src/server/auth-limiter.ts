@@ -45,7 +45,8 @@ export function limiterKey(address: string): string {
   const [head = '', tail] = address.split('::', 2)
   const h = head ? head.split(':') : []
   const t = tail ? tail.split(':') : []
-  const groups = tail === undefined ? h : [...h, ...new Array(Math.max(0, 8 - h.length - t.length)).fill('0'), ...t]
+  const groups =
+    tail === undefined ? h : [...h, ...new Array(Math.max(0, 8 - h.length - t.length)).fill('0'), ...t]
   return `${groups
     .slice(0, 4)
     .map((g) => g.toLowerCase().replace(/^0+(?=.)/, ''))
@@ -94,7 +95,9 @@ export function createAuthLimiter(redis: Redis | Cluster, keys: Keys, opts: Auth
     await Promise.all(
       [...batch].map(async ([addr, n]) => {
         try {
-          const total = Number(await redis.eval(COUNT, 1, keys.authFailures(w, addr), String(n), String(window * 2)))
+          const total = Number(
+            await redis.eval(COUNT, 1, keys.authFailures(w, addr), String(n), String(window * 2)),
+          )
           if (w !== current) return
           totals.set(addr, Math.max(total, totals.get(addr) ?? 0))
           if (total >= maxFailures) block(addr, w)

@@ -28,7 +28,12 @@ export function parseCidr(text: string): { address: string; prefix: number; fami
   if (version === 0) throw new Error(`"${text}" is not an IP address or CIDR block`)
   const max = version === 4 ? 32 : 128
   const prefix = slash === -1 ? max : Number(text.slice(slash + 1))
-  if (!Number.isInteger(prefix) || prefix < 0 || prefix > max || (slash !== -1 && !/^\d+$/.test(text.slice(slash + 1))))
+  if (
+    !Number.isInteger(prefix) ||
+    prefix < 0 ||
+    prefix > max ||
+    (slash !== -1 && !/^\d+$/.test(text.slice(slash + 1)))
+  )
     throw new Error(`"${text}" has a bad prefix length (0–${max})`)
   return { address, prefix, family: version === 4 ? 'ipv4' : 'ipv6' }
 }
@@ -86,11 +91,7 @@ export function resolveClient(
   if (!trusted || !isTrusted(trusted, peer)) return { address: peer, peer }
   const xff = header(headers, 'x-forwarded-for')
   const forwarded = header(headers, 'forwarded')
-  const hops = xff
-    ? xff.split(',').map((h) => h.trim())
-    : forwarded
-      ? forwardedFor(forwarded)
-      : []
+  const hops = xff ? xff.split(',').map((h) => h.trim()) : forwarded ? forwardedFor(forwarded) : []
   let address = peer
   for (let i = hops.length - 1; i >= 0; i--) {
     const hop = hops[i] as string

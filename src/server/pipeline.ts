@@ -65,7 +65,9 @@ const NO_BODY_METHODS = new Set(['GET', 'HEAD', 'DELETE'])
 
 /** Refusals the failed-auth limiter counts: the credential itself was wrong. */
 function isCredentialRefusal(err: unknown): boolean {
-  return err instanceof InvalidToken || err instanceof MalformedCredential || err instanceof AmbiguousCredential
+  return (
+    err instanceof InvalidToken || err instanceof MalformedCredential || err instanceof AmbiguousCredential
+  )
 }
 
 const LINK_ERROR_HEADERS = Object.freeze({
@@ -168,7 +170,8 @@ export function createPipeline(current: () => PipelineDeps) {
         deps.log.error({ err, path: loggablePath(rawUrl), requestId }, 'unexpected error in pipeline')
       // A link path refused before its route was known (404, a malformed path) is still a link URL.
       const link = route ? route.linkSecretAt !== undefined : rawUrl.includes('/link/')
-      if (!res.headersSent && !res.destroyed) writeAnswer(req, res, answer, link ? LINK_ERROR_HEADERS : NO_HEADERS)
+      if (!res.headersSent && !res.destroyed)
+        writeAnswer(req, res, answer, link ? LINK_ERROR_HEADERS : NO_HEADERS)
       else res.destroy()
     } finally {
       if (uploadCut) reason = 'upload_too_slow'

@@ -49,23 +49,26 @@ t.test('a GET, HEAD or DELETE with a body is refused with 400 before the upstrea
   t.equal(accessLog(gate).at(-1)?.reason, 'body_not_allowed')
 })
 
-t.test('a trickled GET with a huge Content-Length is refused at once and its connection closed', async (t) => {
-  const before = upstream.requests.length
-  const socket = connect(gate.port, '127.0.0.1')
-  t.teardown(() => socket.destroy())
-  let answer = ''
-  socket.on('data', (c: Buffer) => {
-    answer += c.toString('latin1')
-  })
-  const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()))
-  socket.write(
-    `GET /api/studies HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nContent-Length: 1000000000\r\n\r\na`,
-  )
-  await closed
-  t.match(answer, /^HTTP\/1\.1 400 /)
-  t.match(answer, /connection: close/i)
-  t.equal(upstream.requests.length, before, 'no upstream socket was taken')
-})
+t.test(
+  'a trickled GET with a huge Content-Length is refused at once and its connection closed',
+  async (t) => {
+    const before = upstream.requests.length
+    const socket = connect(gate.port, '127.0.0.1')
+    t.teardown(() => socket.destroy())
+    let answer = ''
+    socket.on('data', (c: Buffer) => {
+      answer += c.toString('latin1')
+    })
+    const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()))
+    socket.write(
+      `GET /api/studies HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nContent-Length: 1000000000\r\n\r\na`,
+    )
+    await closed
+    t.match(answer, /^HTTP\/1\.1 400 /)
+    t.match(answer, /connection: close/i)
+    t.equal(upstream.requests.length, before, 'no upstream socket was taken')
+  },
+)
 
 t.test('an upload slower than listen.minUploadRate is cut and its upstream request aborted', async (t) => {
   const before = upstream.requests.length
@@ -84,10 +87,7 @@ t.test('an upload slower than listen.minUploadRate is cut and its upstream reque
   clearInterval(trickle)
   t.ok(await until(() => upstream.requests.at(-1)?.aborted === true), 'the upstream request was aborted')
   t.equal(upstream.requests.at(-1)?.bodyComplete, false)
-  t.ok(
-    await until(() => accessLog(gate).at(-1)?.reason === 'upload_too_slow'),
-    'the access log says why',
-  )
+  t.ok(await until(() => accessLog(gate).at(-1)?.reason === 'upload_too_slow'), 'the access log says why')
 })
 
 t.test('an upload at a fair rate goes through whole', async (t) => {

@@ -13,7 +13,12 @@ const redis = await startRedis()
 t.teardown(redis.stop)
 const upstream = await startRecordingUpstream()
 t.teardown(upstream.stop)
-const { token } = await admin(redis.client).create({ kind: 'album', album: 'A', perms: 'read,write', expiresIn: '1h' })
+const { token } = await admin(redis.client).create({
+  kind: 'album',
+  album: 'A',
+  perms: 'read,write',
+  expiresIn: '1h',
+})
 const anyPath = { rules: [{ methods: '*', path: '/**', action: 'read' }] }
 
 const gate = await startGate({ redisUrl: redis.url, upstream: upstream.url, mount: anyPath })
@@ -40,7 +45,10 @@ t.test('identity headers spelled with underscores never reach the upstream', asy
   const names = Object.keys(lastSeen())
   t.notOk(JSON.stringify(lastSeen()).includes('mallory'), 'no client-made user reaches the upstream')
   t.notOk(JSON.stringify(lastSeen()).includes('forged'), 'no client-made token id reaches the upstream')
-  t.notOk(names.some((n) => n.includes('_')), 'no underscore spelling of a stripped name is forwarded')
+  t.notOk(
+    names.some((n) => n.includes('_')),
+    'no underscore spelling of a stripped name is forwarded',
+  )
   t.equal(lastSeen()['x-tokengate-scope'], 'album:A', 'the scope is tokengate’s')
 })
 
@@ -133,7 +141,10 @@ t.test('with publicUrl, Forwarded names the public host', async (t) => {
     config: { publicUrl: 'https://pacs.example.org' },
   })
   t.teardown(pub.stop)
-  const res = await send(pub.url, { path: '/api/studies', headers: { ...bearer(token), host: 'evil.example' } })
+  const res = await send(pub.url, {
+    path: '/api/studies',
+    headers: { ...bearer(token), host: 'evil.example' },
+  })
   t.equal(res.status, 200)
   const seen = lastSeen()
   t.match(String(seen.forwarded), /host=pacs\.example\.org;proto=https$/)

@@ -111,50 +111,63 @@ t.test('the scope header names the scope: album:<id>, inbox or user', async (t) 
   t.equal(scopeLabel({ kind: 'user', user: 'u' }), 'user')
 })
 
-t.test('Authorization, Forwarded, every identity header, the default and the extra strip lists are removed', async (t) => {
-  const { routes, cfg } = setup({
-    identityHeaders: { user: 'X-Remote-User', strip: ['X_Forwarded_User', 'Remote-Groups'], stripDefault: [] },
-  })
-  const p = planRewrite(matchRoute(routes, 'GET', '/api/studies'), albumDecision, client, cfg)
-  t.same([...p.removeHeaders].sort(), [
-    'authorization',
-    'forwarded',
-    'remote-groups',
-    'x-forwarded-user',
-    'x-remote-user',
-    'x-tokengate-scope',
-    'x-tokengate-token-id',
-  ])
-  for (const name of p.removeHeaders) t.equal(name, name.toLowerCase(), `${name} is lower case`)
-  t.same(
-    strippedHeaders(configSchema.parse({ mounts: [{ path: '/a', upstream: 'http://u' }] }).identityHeaders),
-    [
+t.test(
+  'Authorization, Forwarded, every identity header, the default and the extra strip lists are removed',
+  async (t) => {
+    const { routes, cfg } = setup({
+      identityHeaders: {
+        user: 'X-Remote-User',
+        strip: ['X_Forwarded_User', 'Remote-Groups'],
+        stripDefault: [],
+      },
+    })
+    const p = planRewrite(matchRoute(routes, 'GET', '/api/studies'), albumDecision, client, cfg)
+    t.same([...p.removeHeaders].sort(), [
       'authorization',
       'forwarded',
-      'x-tokengate-user',
-      'x-tokengate-token-id',
-      'x-tokengate-scope',
-      'x-original-url',
-      'x-rewrite-url',
-      'x-original-uri',
-      'x-real-ip',
-      'remote-user',
-      'x-remote-user',
+      'remote-groups',
       'x-forwarded-user',
-    ],
-    'the default strip list',
-  )
-  t.same(
-    strippedHeaders({ user: 'A', tokenId: 'a', scope: 'B', strip: ['b', 'AUTHORIZATION'], stripDefault: [] }),
-    ['authorization', 'forwarded', 'a', 'b'],
-    'names are folded and listed once',
-  )
-  t.same(
-    strippedHeaders({ user: 'X_User', tokenId: 'a', scope: 'b', strip: [], stripDefault: ['Remote_User'] }),
-    ['authorization', 'forwarded', 'x-user', 'a', 'b', 'remote-user'],
-    'underscores are read as dashes',
-  )
-})
+      'x-remote-user',
+      'x-tokengate-scope',
+      'x-tokengate-token-id',
+    ])
+    for (const name of p.removeHeaders) t.equal(name, name.toLowerCase(), `${name} is lower case`)
+    t.same(
+      strippedHeaders(configSchema.parse({ mounts: [{ path: '/a', upstream: 'http://u' }] }).identityHeaders),
+      [
+        'authorization',
+        'forwarded',
+        'x-tokengate-user',
+        'x-tokengate-token-id',
+        'x-tokengate-scope',
+        'x-original-url',
+        'x-rewrite-url',
+        'x-original-uri',
+        'x-real-ip',
+        'remote-user',
+        'x-remote-user',
+        'x-forwarded-user',
+      ],
+      'the default strip list',
+    )
+    t.same(
+      strippedHeaders({
+        user: 'A',
+        tokenId: 'a',
+        scope: 'B',
+        strip: ['b', 'AUTHORIZATION'],
+        stripDefault: [],
+      }),
+      ['authorization', 'forwarded', 'a', 'b'],
+      'names are folded and listed once',
+    )
+    t.same(
+      strippedHeaders({ user: 'X_User', tokenId: 'a', scope: 'b', strip: [], stripDefault: ['Remote_User'] }),
+      ['authorization', 'forwarded', 'x-user', 'a', 'b', 'remote-user'],
+      'underscores are read as dashes',
+    )
+  },
+)
 
 t.test('upstream credentials are set as Basic, Bearer or a named header; none by default', async (t) => {
   const cases: [string, Record<string, unknown> | undefined, string, string | undefined][] = [
@@ -208,23 +221,26 @@ t.test('Forwarded follows RFC 7239: for, host, proto; IPv6 bracketed and quoted'
   t.equal(p.setHeaders['x-forwarded-port'], '8080')
 })
 
-t.test('a trusted proxy’s X-Forwarded-For and -Proto are appended to; headers leaking the secret are removed', async (t) => {
-  const { routes, cfg } = setup()
-  const view: ClientView = {
-    remoteAddress: '192.0.2.9',
-    peerAddress: '10.0.0.2',
-    forwardedFor: '192.0.2.9',
-    forwardedProto: 'https',
-    encrypted: false,
-    leakedHeaders: ['Referer', 'x_leak'],
-  }
-  const p = planRewrite(matchRoute(routes, 'GET', '/api/studies'), albumDecision, view, cfg)
-  t.equal(p.setHeaders['x-forwarded-for'], '192.0.2.9,10.0.0.2')
-  t.equal(p.setHeaders['x-forwarded-proto'], 'https,http')
-  t.match(p.setHeaders.forwarded, /^for=192\.0\.2\.9;/)
-  t.ok(p.removeHeaders.includes('referer') && p.removeHeaders.includes('x-leak'), 'leaking headers removed')
-  t.notOk(cfg.stripped.includes('referer'), 'the per-config list is left alone')
-})
+t.test(
+  'a trusted proxy’s X-Forwarded-For and -Proto are appended to; headers leaking the secret are removed',
+  async (t) => {
+    const { routes, cfg } = setup()
+    const view: ClientView = {
+      remoteAddress: '192.0.2.9',
+      peerAddress: '10.0.0.2',
+      forwardedFor: '192.0.2.9',
+      forwardedProto: 'https',
+      encrypted: false,
+      leakedHeaders: ['Referer', 'x_leak'],
+    }
+    const p = planRewrite(matchRoute(routes, 'GET', '/api/studies'), albumDecision, view, cfg)
+    t.equal(p.setHeaders['x-forwarded-for'], '192.0.2.9,10.0.0.2')
+    t.equal(p.setHeaders['x-forwarded-proto'], 'https,http')
+    t.match(p.setHeaders.forwarded, /^for=192\.0\.2\.9;/)
+    t.ok(p.removeHeaders.includes('referer') && p.removeHeaders.includes('x-leak'), 'leaking headers removed')
+    t.notOk(cfg.stripped.includes('referer'), 'the per-config list is left alone')
+  },
+)
 
 t.test(
   'link responses get Referrer-Policy no-referrer and Cache-Control private, no-store; others none',
