@@ -6,6 +6,7 @@ import { mintSecret } from '../../src/credential/secret.js'
 import { accessLog, admin, type GateHandle, startGate } from '../helpers/gate.js'
 import { bearer, send } from '../helpers/http.js'
 import { startRedis } from '../helpers/redis.js'
+import { waitFor } from '../helpers/redis-process.js'
 import { startRecordingUpstream } from '../helpers/upstream.js'
 
 const redis = await startRedis()
@@ -38,15 +39,6 @@ async function gates(t: Test, n: number, config: Record<string, unknown> = {}) {
 /** A well-formed secret no record has: refused after a Redis lookup (`unknown`). */
 const stranger = () => bearer(mintSecret('tg_'))
 
-async function until(check: () => Promise<boolean>, ms = 5000): Promise<boolean> {
-  const deadline = Date.now() + ms
-  while (!(await check())) {
-    if (Date.now() > deadline) return false
-    await new Promise((r) => setTimeout(r, 20))
-  }
-  return true
-}
-
 t.test('refusals counted on two replicas add up in Redis and cut the address on both', async (t) => {
   const {
     gates: [a, b],
@@ -59,12 +51,9 @@ t.test('refusals counted on two replicas add up in Redis and cut the address on 
       t.equal((await send(gate.url, { path: '/api/studies', headers: stranger() })).status, 401)
   // Neither replica alone saw 6; each learns the shared total at its next flush.
   for (const gate of [a, b]) {
-    t.ok(
-      await until(
-        async () => (await send(gate.url, { path: '/api/studies', headers: stranger() })).status === 429,
-      ),
-      'the address is cut',
-    )
+    const cut = async () =>
+      (await send(gate.url, { path: '/api/studies', headers: stranger() })).status === 429
+    await waitFor('the address to be cut', cut, 5000)
   }
   for (const gate of [a, b]) {
     const res = await send(gate.url, { path: '/api/studies', headers: bearer(token) })
@@ -99,7 +88,7 @@ t.test('valid credentials and permission refusals are never counted', async (t) 
   // One refusal, to see a flush happen: the shared count is then that one alone.
   t.equal((await send(gate.url, { path: '/api/studies', headers: stranger() })).status, 401)
   const pattern = `l${prefixes}:authfail:*`
-  t.ok(await until(async () => (await redis.client.keys(pattern)).length > 0), 'the refusal was flushed')
+  await waitFor('the refusal to be flushed', async () => (await redis.client.keys(pattern)).length > 0, 5000)
   const [key] = await redis.client.keys(pattern)
   t.equal(await redis.client.get(key as string), '1', 'only the one refusal was counted')
 })

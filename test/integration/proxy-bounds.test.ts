@@ -11,6 +11,7 @@ import { RedisTokenStore } from '../../src/token/redis-store.js'
 import { accessLog, admin, startGate } from '../helpers/gate.js'
 import { bearer, send } from '../helpers/http.js'
 import { startRedis } from '../helpers/redis.js'
+import { waitFor } from '../helpers/redis-process.js'
 import { startRecordingUpstream } from '../helpers/upstream.js'
 
 const redis = await startRedis()
@@ -27,16 +28,6 @@ const gate = await startGate({
   config: { listen: { host: '127.0.0.1', port: 0, minUploadRate: 1000, uploadRateWindow: '200ms' } },
 })
 t.teardown(gate.stop)
-
-/** Resolve once `check` holds, polling every 10 ms; fail after `ms`. */
-async function until(check: () => boolean, ms = 5000): Promise<boolean> {
-  const deadline = Date.now() + ms
-  while (!check()) {
-    if (Date.now() > deadline) return false
-    await new Promise((r) => setTimeout(r, 10))
-  }
-  return true
-}
 
 t.test('a GET, HEAD or DELETE with a body is refused with 400 before the upstream is asked', async (t) => {
   const before = upstream.requests.length
@@ -82,12 +73,16 @@ t.test('an upload slower than listen.minUploadRate is cut and its upstream reque
   // A byte every 50 ms: 20 B/s, far below 1000 B/s.
   const trickle = setInterval(() => socket.writable && socket.write('a'), 50)
   t.teardown(() => clearInterval(trickle))
-  t.ok(await until(() => upstream.requests.length > before), 'the upload reached the upstream')
+  await waitFor('the upload to reach the upstream', async () => upstream.requests.length > before, 5000)
   await closed
   clearInterval(trickle)
-  t.ok(await until(() => upstream.requests.at(-1)?.aborted === true), 'the upstream request was aborted')
+  await waitFor('the upstream request to be aborted', async () => upstream.requests.at(-1)?.aborted, 5000)
   t.equal(upstream.requests.at(-1)?.bodyComplete, false)
-  t.ok(await until(() => accessLog(gate).at(-1)?.reason === 'upload_too_slow'), 'the access log says why')
+  await waitFor(
+    'the access log to say why',
+    async () => accessLog(gate).at(-1)?.reason === 'upload_too_slow',
+    5000,
+  )
 })
 
 t.test('an upload at a fair rate goes through whole', async (t) => {

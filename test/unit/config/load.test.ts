@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { loadConfigFile, parseConfig } from '../../../src/config/load.js'
-import { configSchema } from '../../../src/config/schema.js'
+import { configSchema, DEFAULT_STRIP_HEADERS } from '../../../src/config/schema.js'
 import { ConfigError } from '../../../src/errors.js'
 
 const FIXTURES = fileURLToPath(new URL('../../fixtures/config/', import.meta.url))
@@ -68,15 +68,7 @@ t.test('the minimal config loads with every default filled in', async (t) => {
     tokenId: 'X-Tokengate-Token-Id',
     scope: 'X-Tokengate-Scope',
     strip: [],
-    stripDefault: [
-      'X-Original-URL',
-      'X-Rewrite-URL',
-      'X-Original-URI',
-      'X-Real-IP',
-      'Remote-User',
-      'X-Remote-User',
-      'X-Forwarded-User',
-    ],
+    stripDefault: DEFAULT_STRIP_HEADERS,
   })
   t.same(c.trustedProxies, [], 'no trusted proxies unless configured')
   t.same(c.authLimiter, { enabled: true, maxFailures: 600, window: 60_000 }, 'the limiter is on by default')
