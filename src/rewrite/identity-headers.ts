@@ -82,7 +82,9 @@ export function forwardedOrigin(client: ClientView, publicUrl: string | undefine
     return lastPublic[1]
   }
   const proto = client.encrypted ? 'https' : 'http'
-  const addr = client.localAddress
+  let addr = client.localAddress
+  // A dual-stack listener sees an IPv4 client's connection on `::ffff:10.0.0.5`: name 10.0.0.5.
+  if (addr?.startsWith('::ffff:') && addr.includes('.')) addr = addr.slice(7)
   if (!addr) return { host: undefined, proto, port: proto === 'https' ? '443' : '80' }
   const port = String(client.localPort ?? (proto === 'https' ? 443 : 80))
   return { host: addr.includes(':') ? `[${addr}]:${port}` : `${addr}:${port}`, proto, port }

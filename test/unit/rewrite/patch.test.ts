@@ -203,6 +203,10 @@ t.test('Forwarded follows RFC 7239: for, host, proto; IPv6 bracketed and quoted'
       { localAddress: '::1', localPort: 8080, remoteAddress: '::1', encrypted: false },
       'for="[::1]";host="[::1]:8080";proto=http',
     ],
+    [
+      { localAddress: '::ffff:10.0.0.1', localPort: 8080, remoteAddress: '10.0.0.7', encrypted: false },
+      'for=10.0.0.7;host="10.0.0.1:8080";proto=http',
+    ],
     [{ remoteAddress: undefined, encrypted: true }, 'proto=https'],
   ]
   for (const [view, want] of cases) t.equal(forwardedHeader(view), want, want)
