@@ -32,7 +32,9 @@ const HELP = `usage: npm run bench -- [options]
   --big-mb M          size of the large download/upload (default 1024)
   --revocations N     revocations measured across two replicas (default 1000)
   --only REGEX        only configurations whose id matches (e.g. 'direct|hit|auth-off')
-  --skip LIST         phases to skip: load,latency,transfer,revocation`
+  --skip LIST         phases to skip: load,latency,transfer,revocation
+  --baseline-build D  also run the cache-hit row on the tokengate built in checkout D (its dist/
+                      built): "before and after" a change in the same run`
 
 const { values: a } = parseArgs({
   options: {
@@ -47,6 +49,7 @@ const { values: a } = parseArgs({
     revocations: { type: 'string' },
     only: { type: 'string' },
     skip: { type: 'string', default: '' },
+    'baseline-build': { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 })
@@ -149,6 +152,9 @@ try {
     quiet: await stack.tokengate('gate-quiet', { ...gateOpts, log: 'warn' }),
     miss: await stack.tokengate('gate-miss', { ...gateOpts, cache: '{ max: 0 }' }),
     authOff: await stack.authOff('auth-off', gateOpts),
+    before: a['baseline-build']
+      ? await stack.tokengate('gate-before', { ...gateOpts, root: a['baseline-build'] })
+      : null,
   }
   const hgetallCalls = async () => {
     const stats = await client.info('commandstats')

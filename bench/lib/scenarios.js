@@ -31,7 +31,7 @@ const rotate = (specs) => (i) => /** @type {RequestSpec} */ (specs[i % specs.len
  * @param {{ pid: number }} o.redis
  * @param {Record<string, { url: string, pid: number } | null>} o.servers  by role: httpProxy, undici,
  *   nginxProxy, nginxAuth, tokenService, and tokengate's gate, quiet (access log off), miss (cache
- *   off), authOff
+ *   off), authOff, before (the --baseline-build checkout's gate)
  * @param {{ album: string[], user: string[], unknown: string[] }} o.tokens  secrets
  * @param {(() => Promise<number>)} o.redisLookups  HGETALL calls so far (INFO commandstats)
  * @param {number} o.negativeTtlMs
@@ -102,6 +102,10 @@ export function scenarios(o) {
     ...withRedis,
   })
   add('hit', 'Bearer, cache hit', 'gate', { latency: true, ...withRedis })
+  add('hit-before', 'Bearer, cache hit, baseline build (--baseline-build)', 'before', {
+    latency: true,
+    ...withRedis,
+  })
   add('hit-quiet', 'Bearer, cache hit, access log off', 'quiet', { latency: true, ...withRedis })
   add('basic', 'Basic, cache hit', 'gate', {
     ...withRedis,

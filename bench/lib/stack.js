@@ -116,16 +116,16 @@ log: { level: ${o.log ?? 'info'} }
   }
 
   /**
-   * tokengate from dist/, its JSON log to /dev/null.
+   * tokengate from dist/ (or from another checkout's build, `o.root`), its JSON log to /dev/null.
    * @param {string} name
-   * @param {{ upstream: string, redisUrl: string, cache?: string, log?: string, nodeArgs?: string[] }} o
+   * @param {{ upstream: string, redisUrl: string, cache?: string, log?: string, nodeArgs?: string[], root?: string }} o
    * @returns {Promise<Listening>}
    */
   async tokengate(name, o) {
     const { file, port } = await this.tokengateConfig(name, o)
     const server = startServer(name, node, [
       ...(o.nodeArgs ?? []),
-      join(root, 'bin/tokengate.js'),
+      join(o.root ?? root, 'bin/tokengate.js'),
       'serve',
       '--config',
       file,
