@@ -99,8 +99,9 @@ function carries(value: string, secret: string): boolean {
 function leakingHeaders(rawHeaders: readonly string[], secret: string): string[] | undefined {
   let leaks: string[] | undefined
   for (let i = 0; i < rawHeaders.length; i += 2) {
+    if (!carries(rawHeaders[i + 1] as string, secret)) continue
     const name = (rawHeaders[i] as string).toLowerCase()
-    if (name === 'authorization' || !carries(rawHeaders[i + 1] as string, secret)) continue
+    if (name === 'authorization') continue
     if (!leaks) leaks = []
     leaks.push(name)
   }

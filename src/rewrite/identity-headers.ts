@@ -81,25 +81,39 @@ export function forwardedOrigin(client: ClientView, publicUrl: string | undefine
     }
     return lastPublic[1]
   }
+  // A listener has one or a few local addresses: the last answer usually serves (hot path).
+  const local = lastLocal
+  if (
+    local &&
+    local.address === client.localAddress &&
+    local.port === client.localPort &&
+    local.encrypted === client.encrypted
+  )
+    return local.origin
   const proto = client.encrypted ? 'https' : 'http'
   let addr = client.localAddress
   // A dual-stack listener sees an IPv4 client's connection on `::ffff:10.0.0.5`: name 10.0.0.5.
   if (addr?.startsWith('::ffff:') && addr.includes('.')) addr = addr.slice(7)
-  if (!addr) return { host: undefined, proto, port: proto === 'https' ? '443' : '80' }
   const port = String(client.localPort ?? (proto === 'https' ? 443 : 80))
-  return { host: addr.includes(':') ? `[${addr}]:${port}` : `${addr}:${port}`, proto, port }
+  const origin: ForwardedOrigin = addr
+    ? { host: addr.includes(':') ? `[${addr}]:${port}` : `${addr}:${port}`, proto, port }
+    : { host: undefined, proto, port: proto === 'https' ? '443' : '80' }
+  lastLocal = { address: client.localAddress, port: client.localPort, encrypted: client.encrypted, origin }
+  return origin
 }
+let lastLocal:
+  | { address: string | undefined; port: number | undefined; encrypted: boolean; origin: ForwardedOrigin }
+  | undefined
 
-export function forwardedHeader(client: ClientView, publicUrl?: string): string {
-  const parts: string[] = []
-  if (client.remoteAddress) {
-    const addr = client.remoteAddress.includes(':') ? `[${client.remoteAddress}]` : client.remoteAddress
-    parts.push(`for=${forwardedValue(addr)}`)
-  }
-  const origin = forwardedOrigin(client, publicUrl)
-  if (origin.host) parts.push(`host=${forwardedValue(origin.host)}`)
-  parts.push(`proto=${origin.proto}`)
-  return parts.join(';')
+export function forwardedHeader(
+  client: ClientView,
+  publicUrl?: string,
+  origin: ForwardedOrigin = forwardedOrigin(client, publicUrl),
+): string {
+  const remote = client.remoteAddress
+  const forPart = remote ? `for=${forwardedValue(remote.includes(':') ? `[${remote}]` : remote)};` : ''
+  const hostPart = origin.host ? `host=${forwardedValue(origin.host)};` : ''
+  return `${forPart}${hostPart}proto=${origin.proto}`
 }
 
 function upstreamAuthHeader(auth: MountConfig['upstreamAuth']): [string, string] | null {
@@ -146,7 +160,7 @@ export function planHeaders(
   const set: Record<string, string> = {
     [cfg.tokenId.toLowerCase()]: decision.tokenId,
     [cfg.scope.toLowerCase()]: scopeLabel(decision.scope),
-    forwarded: forwardedHeader(client, publicUrl),
+    forwarded: forwardedHeader(client, publicUrl, origin),
     // A trusted proxy's chain is kept and our peer appended; anyone else's is not believed.
     'x-forwarded-for': appended(client.forwardedFor, client.peerAddress ?? client.remoteAddress ?? ''),
     'x-forwarded-proto': appended(client.forwardedProto, client.encrypted ? 'https' : 'http'),
