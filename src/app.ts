@@ -20,6 +20,8 @@ import { accessLogger, createLogger, type Logger } from './log.js'
 import { GateMetrics } from './metrics/registry.js'
 import { strippedHeaders } from './rewrite/identity-headers.js'
 import { compileRoutes } from './route/compile.js'
+import { createAuthLimiter } from './server/auth-limiter.js'
+import { trustedProxies } from './server/client-address.js'
 import { localEndpoints } from './server/local-endpoints.js'
 import { createPipeline, type PipelineDeps } from './server/pipeline.js'
 import { createProxyServer } from './server/proxy-server.js'
@@ -69,7 +71,7 @@ export interface AppOptions {
 }
 
 /** Sections that only a restart can change: a reload that touches them says so. */
-const RESTART_ONLY = ['listen', 'redis', 'metrics', 'forward', 'admin', 'audit'] as const
+const RESTART_ONLY = ['listen', 'redis', 'metrics', 'forward', 'admin', 'audit', 'authLimiter'] as const
 
 function version(): string {
   try {
@@ -167,6 +169,12 @@ async function openApp(config: Config, opts: AppOptions, log: Logger, stack: Res
   })
   // Closed before Redis (it is pushed after it): the last notes are written on the way out.
   stack.defer('last-used writes', () => lastUsed.close())
+  // Shared by every config a reload builds (its counts survive a reload; its settings do not change).
+  const limiter = createAuthLimiter(redis, keys, {
+    ...config.authLimiter,
+    onError: () => metrics.redisError('command'),
+  })
+  stack.defer('failed-auth counts', () => limiter.close())
   const forwarder = createForwarder(config.forward)
   stack.defer('upstream connections', () => forwarder.close())
   metrics.bindUpstreamSockets(() => forwarder.socketCounts())
@@ -176,10 +184,18 @@ async function openApp(config: Config, opts: AppOptions, log: Logger, stack: Res
 
   const build = (c: Config, cache: CachedTokenStore): PipelineDeps => {
     const routes = compileRoutes(c)
-    const secrets = { prefix: c.tokens.prefix, allowLegacy: c.tokens.allowLegacy }
+    const secrets = {
+      prefix: c.tokens.prefix,
+      allowLegacy: c.tokens.allowLegacy,
+      checksumKeys: c.tokens.checksumKey
+        ? [c.tokens.checksumKey, ...c.tokens.previousChecksumKeys]
+        : c.tokens.previousChecksumKeys,
+      allowUnkeyed: c.tokens.allowUnkeyed,
+    }
     // The token endpoint and self-service mint tokens with the admin operations (and their audit).
     const tokenAdmin = new TokenAdmin(redis, keys, {
       secretPrefix: c.tokens.prefix,
+      checksumKey: c.tokens.checksumKey,
       expiredGrace: c.tokens.expiredGrace,
       now,
       actor: { name: 'tokengate' },
@@ -198,6 +214,9 @@ async function openApp(config: Config, opts: AppOptions, log: Logger, stack: Res
       accessLog:
         c.log.access && log.levels.values[c.log.level]! <= log.levels.values.info! ? accessLogger(log) : null,
       secrets,
+      trusted: trustedProxies(c.trustedProxies),
+      limiter,
+      uploadRate: { minBytesPerSecond: c.listen.minUploadRate, windowMs: c.listen.uploadRateWindow },
       rewrite: {
         identityHeaders: c.identityHeaders,
         stripped: strippedHeaders(c.identityHeaders),

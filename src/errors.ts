@@ -22,11 +22,22 @@ export type ErrorCode =
   | 'OAUTH_UNSUPPORTED_GRANT_TYPE'
   | 'OAUTH_INVALID_GRANT'
   | 'OAUTH_INVALID_CLIENT'
+  | 'TOO_MANY_FAILURES'
+  | 'REQUEST_TIMEOUT'
 
 /** Every internal reason of every class: a closed list (metric labels are pre-bound from it). */
 export const REASONS = {
   ROUTE_NOT_FOUND: ['no_mount', 'no_rule'],
-  BAD_REQUEST: ['bad_path', 'conflicting_scope', 'bad_query', 'bad_body', 'bad_input', 'expiry_too_long'],
+  BAD_REQUEST: [
+    'bad_path',
+    'conflicting_scope',
+    'bad_query',
+    'bad_body',
+    'bad_input',
+    'expiry_too_long',
+    'body_not_allowed',
+    'bad_id',
+  ],
   MALFORMED_CREDENTIAL: ['bad_scheme', 'bad_base64', 'empty_secret', 'bad_link', 'secret_in_query'],
   AMBIGUOUS_CREDENTIAL: ['two_credentials'],
   MISSING_CREDENTIAL: ['none'],
@@ -52,6 +63,8 @@ export const REASONS = {
   OAUTH_UNSUPPORTED_GRANT_TYPE: ['grant_type_unsupported'],
   OAUTH_INVALID_GRANT: ['grant_unknown', 'grant_expired', 'grant_revoked', 'grant_reused', 'grant_refused'],
   OAUTH_INVALID_CLIENT: ['client_mismatch'],
+  TOO_MANY_FAILURES: ['auth_failures'],
+  REQUEST_TIMEOUT: ['upload_too_slow'],
 } as const satisfies Record<ErrorCode, readonly string[]>
 
 export type RouteNotFoundReason = (typeof REASONS.ROUTE_NOT_FOUND)[number]
@@ -71,6 +84,8 @@ export type OAuthInvalidRequestReason = (typeof REASONS.OAUTH_INVALID_REQUEST)[n
 export type OAuthUnsupportedGrantTypeReason = (typeof REASONS.OAUTH_UNSUPPORTED_GRANT_TYPE)[number]
 export type OAuthInvalidGrantReason = (typeof REASONS.OAUTH_INVALID_GRANT)[number]
 export type OAuthInvalidClientReason = (typeof REASONS.OAUTH_INVALID_CLIENT)[number]
+export type TooManyFailuresReason = (typeof REASONS.TOO_MANY_FAILURES)[number]
+export type RequestTimeoutReason = (typeof REASONS.REQUEST_TIMEOUT)[number]
 
 export type Reason =
   | RouteNotFoundReason
@@ -90,6 +105,8 @@ export type Reason =
   | OAuthUnsupportedGrantTypeReason
   | OAuthInvalidGrantReason
   | OAuthInvalidClientReason
+  | TooManyFailuresReason
+  | RequestTimeoutReason
   | 'bug'
 
 /** Base of every error a pipeline stage may throw. */
@@ -161,6 +178,25 @@ export class OAuthInvalidGrant extends GateError<OAuthInvalidGrantReason> {
 }
 export class OAuthInvalidClient extends GateError<OAuthInvalidClientReason> {
   readonly code = 'OAUTH_INVALID_CLIENT'
+}
+
+/**
+ * The client address refused too many credentials in the current window (server/auth-limiter.ts):
+ * cut until the window ends, whatever it sends.
+ */
+export class TooManyFailures extends GateError<TooManyFailuresReason> {
+  readonly code = 'TOO_MANY_FAILURES'
+  constructor(
+    reason: TooManyFailuresReason,
+    /** Seconds until the window ends (the Retry-After value). */
+    readonly retryAfterSeconds: number,
+  ) {
+    super(reason)
+  }
+}
+/** A request body arrived slower than `listen.minUploadRate` (server/upload-rate.ts). */
+export class RequestTimeout extends GateError<RequestTimeoutReason> {
+  readonly code = 'REQUEST_TIMEOUT'
 }
 
 /** Startup only: a config problem, printed with key and line, never an HTTP answer. */
@@ -308,6 +344,19 @@ export const ERROR_CATALOG: Readonly<Record<ErrorCode, Mapping>> = {
     message: 'the client is not the one the refresh token was issued to',
     showReason: false,
   },
+  TOO_MANY_FAILURES: {
+    status: 429,
+    error: 'too_many_requests',
+    message: 'too many refused credentials from this address; retry later',
+    // Retry-After is set from the error (the seconds left in the window).
+    showReason: false,
+  },
+  REQUEST_TIMEOUT: {
+    status: 408,
+    error: 'request_timeout',
+    message: 'the request body arrived too slowly',
+    showReason: false,
+  },
 }
 
 /** Client-facing text for the reasons a client may see (400, 403 and 406: they reveal nothing). */
@@ -315,6 +364,8 @@ export const VISIBLE_REASON_TEXT: Partial<Record<Reason, string>> = {
   bad_path: 'the path is not allowed (dot segments or encoded separators)',
   conflicting_scope: 'album and inbox cannot be asked for together, nor two different albums',
   bad_query: 'the query string is malformed',
+  body_not_allowed: 'GET, HEAD and DELETE requests must not carry a body',
+  bad_id: 'an album id is malformed (1–128 characters from A–Z a–z 0–9 . _ @ + -)',
   bad_scheme: 'the Authorization scheme must be Bearer or Basic',
   bad_base64: 'the Basic credential is not valid base64 of user:token',
   empty_secret: 'the token is empty',
@@ -349,9 +400,11 @@ export function toHttpError(err: unknown): HttpError {
   if (err instanceof GateError) {
     const gate = err as GateError<Reason>
     const m = ERROR_CATALOG[gate.code]
+    const headers: Record<string, string> = { ...m.headers }
+    if (gate instanceof TooManyFailures) headers['retry-after'] = String(gate.retryAfterSeconds)
     return {
       status: m.status,
-      headers: { ...m.headers },
+      headers,
       body: { error: m.error, reason: (m.showReason && VISIBLE_REASON_TEXT[gate.reason]) || m.message },
       reason: gate.reason,
     }

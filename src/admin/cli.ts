@@ -429,6 +429,7 @@ async function runCommand(
     }
     const admin = new TokenAdmin(redis, keys, {
       secretPrefix: config.tokens.prefix,
+      checksumKey: config.tokens.checksumKey,
       expiredGrace: config.tokens.expiredGrace,
       actor: { name: actor },
       audit,

@@ -78,6 +78,8 @@ export interface TokenInfo {
 export interface TokenAdminOptions {
   /** Prefix of minted secrets (`tokens.prefix`). */
   secretPrefix: string
+  /** `tokens.checksumKey`: minted secrets carry a keyed checksum (credential/secret.ts). */
+  checksumKey?: string | undefined
   /** Milliseconds Redis keeps a record after its expiry (`tokens.expiredGrace`). */
   expiredGrace: number
   /** Clock, injectable for tests. */
@@ -329,7 +331,7 @@ export class TokenAdmin {
     const now = this.now()
     const valid = validateCreate(input, now)
     const id = newTokenId()
-    const token = mintSecret(this.opts.secretPrefix)
+    const token = mintSecret(this.opts.secretPrefix, this.opts.checksumKey)
     const hash = hashSecret(token)
     const record: TokenRecord = {
       id,

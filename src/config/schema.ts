@@ -1,5 +1,6 @@
 // The config schema: the one source of config types (`type Config` is inferred, never written by
 // hand). Each key's documentation sits beside it, and config/tokengate.yaml repeats it for operators.
+import { isIP } from 'node:net'
 import { z } from 'zod'
 import { parseDuration } from './duration.js'
 import { parseResourcePath } from './resource-path.js'
@@ -22,6 +23,34 @@ const httpUrl = z.string().refine((v) => URL.canParse(v) && /^https?:$/.test(new
 })
 
 const port = z.number().int().min(0).max(65535)
+
+/** An IPv4 or IPv6 CIDR block (`10.0.0.0/8`, `fd00::/8`) or a single address. */
+const cidr = z.string().refine(
+  (v) => {
+    const slash = v.indexOf('/')
+    const address = slash === -1 ? v : v.slice(0, slash)
+    const version = isIP(address)
+    if (version === 0) return false
+    if (slash === -1) return true
+    const bits = v.slice(slash + 1)
+    return /^\d{1,3}$/.test(bits) && Number(bits) <= (version === 4 ? 32 : 128)
+  },
+  { message: 'expected an IP address or a CIDR block like "10.0.0.0/8" or "fd00::/8"' },
+)
+
+/**
+ * Client headers stripped by default (`identityHeaders.stripDefault`): ones some upstream or
+ * framework takes for the user, the client's address or the real URL.
+ */
+export const DEFAULT_STRIP_HEADERS = [
+  'X-Original-URL',
+  'X-Rewrite-URL',
+  'X-Original-URI',
+  'X-Real-IP',
+  'Remote-User',
+  'X-Remote-User',
+  'X-Forwarded-User',
+]
 
 /** A Sentinel or Cluster node, `host:port` (`[::1]:26379` for IPv6), as ioredis takes it. */
 const redisNode = z.string().transform((value, ctx) => {
@@ -176,6 +205,14 @@ export const configSchema = z.strictObject({
       idleTimeout: duration.default(120_000),
       /** An idle keep-alive connection from a client is closed after this. */
       keepAliveTimeout: duration.default(5_000),
+      /**
+       * An upload (a request body) slower than this many bytes per second, measured over
+       * `uploadRateWindow` while tokengate is not itself waiting for the upstream, is cut and its
+       * upstream request aborted (a trickled body would hold an upstream socket for ever). 0 = off.
+       */
+      minUploadRate: z.number().int().min(0).default(1024),
+      /** The window over which `minUploadRate` is measured. */
+      uploadRateWindow: duration.default(30_000),
     })
     .prefault({}),
   redis: z
@@ -281,14 +318,44 @@ export const configSchema = z.strictObject({
       studyUids: z.number().int().min(0).default(1_000_000),
     })
     .prefault({}),
-  /** Headers that tell the upstream who is asking. Client-sent copies are always stripped. */
+  /**
+   * Headers that tell the upstream who is asking. Client-sent copies are always stripped. Names
+   * are compared normalised: case-folded, `_` read as `-` (as WSGI, PHP, Rack and CGI read them).
+   */
   identityHeaders: z
     .strictObject({
       user: z.string().default('X-Tokengate-User'),
       tokenId: z.string().default('X-Tokengate-Token-Id'),
       scope: z.string().default('X-Tokengate-Scope'),
-      /** Further client headers to strip before forwarding (e.g. `X-Remote-User` an upstream trusts). */
+      /** Further client headers to strip before forwarding (e.g. a `Remote-Groups` an upstream trusts). */
       strip: z.array(z.string()).default([]),
+      /**
+       * Client headers stripped by default: `X-Original-URL`, `X-Rewrite-URL`, `X-Original-URI`,
+       * `X-Real-IP`, `Remote-User`, `X-Remote-User`, `X-Forwarded-User`. Replace the list to change it.
+       */
+      stripDefault: z.array(z.string()).default(DEFAULT_STRIP_HEADERS),
+    })
+    .prefault({}),
+  /**
+   * Proxies in front of tokengate (CIDR blocks or addresses) whose `X-Forwarded-For`,
+   * `X-Forwarded-Proto`, `X-Forwarded-Host` and `Forwarded` are believed: the client address (for
+   * the failed-auth limiter, logs and the upstream) is then the nearest untrusted hop. Default none:
+   * nothing a client writes in those headers is believed.
+   */
+  trustedProxies: z.array(cidr).default([]),
+  /**
+   * Refusals of credentials (unknown, expired, revoked, disabled or malformed tokens) counted per
+   * client address, shared by all replicas through Redis: past `maxFailures` in one `window`, the
+   * address gets 429 with `Retry-After` until the window ends. A valid credential is never counted.
+   */
+  authLimiter: z
+    .strictObject({
+      /** On by default. */
+      enabled: z.boolean().default(true),
+      /** Refusals per address per window before it is cut. */
+      maxFailures: z.number().int().min(1).default(600),
+      /** The counting window (a fixed window: counts reset when it ends). */
+      window: duration.default(60_000),
     })
     .prefault({}),
   forward: z
@@ -314,6 +381,20 @@ export const configSchema = z.strictObject({
         .default('tg_'),
       /** Accept secrets without the prefix/checksum (tokens imported from another system). */
       allowLegacy: z.boolean().default(true),
+      /**
+       * A key for a keyed checksum (HMAC-SHA256) in newly minted secrets, so a forged well-formed
+       * secret is refused without a Redis call; usually `${TOKENGATE_CHECKSUM_KEY}`, at least 32
+       * characters. Without it, the checksum is a plain sha256 anyone can compute.
+       */
+      checksumKey: z.string().min(32, 'the checksum key must be at least 32 characters').optional(),
+      /** Keys that minted secrets still in use after a rotation: accepted, never used to mint. */
+      previousChecksumKeys: z.array(z.string().min(32)).default([]),
+      /**
+       * With `checksumKey` set, still accept prefixed secrets minted without a key (before it was
+       * set). Turn off once they have expired or been reissued: only then is a forged secret refused
+       * without a Redis call.
+       */
+      allowUnkeyed: z.boolean().default(true),
       /** Redis keeps a record this long after its expiry, so `token show` can still explain it. */
       expiredGrace: duration.default(7 * 86_400_000),
       /** `last used` is written at most once per token per this interval (batched); 0 = not recorded. */

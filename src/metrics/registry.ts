@@ -46,6 +46,7 @@ export type MetricReason =
   | 'reset'
   | 'bad_response'
   | 'timeout'
+  | 'rate_limited'
   | 'bug'
 
 /** Every internal reason (and `ok`) → outcome and metric reason. A new reason fails to compile until mapped. */
@@ -56,6 +57,10 @@ const OUTCOME_OF: Readonly<Record<Reason | 'ok', readonly [Outcome, MetricReason
   bad_path: ['denied', 'malformed'],
   conflicting_scope: ['denied', 'malformed'],
   bad_query: ['denied', 'malformed'],
+  body_not_allowed: ['denied', 'malformed'],
+  bad_id: ['denied', 'malformed'],
+  auth_failures: ['denied', 'rate_limited'],
+  upload_too_slow: ['denied', 'timeout'],
   bad_scheme: ['denied', 'malformed'],
   bad_base64: ['denied', 'malformed'],
   empty_secret: ['denied', 'malformed'],

@@ -64,6 +64,8 @@ export interface CachedTokenStore extends TokenStore {
   resume(): void
   /** Records currently held (positive and negative). */
   size(): number
+  /** Album membership answers currently held (bounded by `max`). */
+  membershipSize(): number
   readonly stats: CacheStats
 }
 
@@ -105,10 +107,11 @@ export function cached(inner: TokenStore, opts: CacheOptions): CachedTokenStore 
         ...timing,
       })
     : null
-  // user → (album → member?), so `user:<id>` drops a user's answers at once.
-  const membership = enabled
-    ? new LRUCache<string, Map<string, boolean>>({ max: opts.max, ttl: opts.ttl, ...timing })
-    : null
+  // `<user>\n<album>` → member?, one LRU over every user: bounded in count (and, ids being at
+  // most 128 bytes each (token/ids.ts), in bytes). A user → (album → member?) map once grew
+  // without bound under one token asking for distinct albums.
+  const membership = enabled ? new LRUCache<string, boolean>({ max: opts.max, ttl: opts.ttl, ...timing }) : null
+  const memberKey = (user: string, album: string) => `${user}\n${album}`
   // Study sets (`album:<id>` / `inbox:<user>`) and users' album lists, bounded by the number of
   // UIDs they hold rather than by count: one 10,000-study album weighs as much as 10,000 small
   // ones. A set larger than the whole budget is not cached (each request reads it, single-flight).
@@ -216,7 +219,8 @@ export function cached(inner: TokenStore, opts: CacheOptions): CachedTokenStore 
     },
 
     async isAlbumMember(user, album) {
-      const known = membership?.get(user)?.get(album)
+      const key = memberKey(user, album)
+      const known = membership?.get(key)
       if (known !== undefined && confirmed) return known
       const gen = generation
       let member: boolean
@@ -226,14 +230,7 @@ export function cached(inner: TokenStore, opts: CacheOptions): CachedTokenStore 
         if (known === undefined) throw err
         return known // an outage: the last answer heard
       }
-      if (membership && gen === generation) {
-        let albums = membership.get(user)
-        if (!albums) {
-          albums = new Map()
-          membership.set(user, albums)
-        }
-        albums.set(album, member)
-      }
+      if (membership && gen === generation) membership.set(key, member)
       return member
     },
 
@@ -257,7 +254,11 @@ export function cached(inner: TokenStore, opts: CacheOptions): CachedTokenStore 
           records?.delete(key.hash)
           return
         case 'user':
-          membership?.delete(key.user)
+          // Rare (a membership change): a scan of the answers is fine.
+          if (membership) {
+            const prefix = `${key.user}\n`
+            for (const k of [...membership.keys()]) if (k.startsWith(prefix)) membership.delete(k)
+          }
           sets?.delete(`inbox:${key.user}`)
           sets?.delete(`albums:${key.user}`)
           // Rare (a user's tokens revoked, membership changed): a scan of the cache is fine.
@@ -270,7 +271,10 @@ export function cached(inner: TokenStore, opts: CacheOptions): CachedTokenStore 
           return
         case 'album':
           sets?.delete(`album:${key.album}`)
-          if (membership) for (const albums of membership.values()) albums.delete(key.album)
+          if (membership) {
+            const suffix = `\n${key.album}`
+            for (const k of [...membership.keys()]) if (k.endsWith(suffix)) membership.delete(k)
+          }
           return
       }
     },
@@ -292,6 +296,10 @@ export function cached(inner: TokenStore, opts: CacheOptions): CachedTokenStore 
 
     size() {
       return records?.size ?? 0
+    },
+
+    membershipSize() {
+      return membership?.size ?? 0
     },
 
     ping: () => inner.ping(),

@@ -35,6 +35,8 @@ export interface Keys {
   events(): string
   /** stream: the audit trail of administrative changes (capped with MAXLEN ~ audit.maxLen). */
   audit(): string
+  /** string, expiring: refused credentials from one client address in one window (server/auth-limiter.ts). */
+  authFailures(window: number, address: string): string
 }
 
 export function makeKeys(prefix: string): Keys {
@@ -55,6 +57,7 @@ export function makeKeys(prefix: string): Keys {
     userRefresh: (user) => `${prefix}user:${user}:refresh`,
     events: () => `${prefix}events`,
     audit: () => `${prefix}audit`,
+    authFailures: (window, address) => `${prefix}authfail:${window}:${address}`,
   }
 }
 
