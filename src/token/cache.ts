@@ -110,7 +110,9 @@ export function cached(inner: TokenStore, opts: CacheOptions): CachedTokenStore 
   // `<user>\n<album>` → member?, one LRU over every user: bounded in count (and, ids being at
   // most 128 bytes each (token/ids.ts), in bytes). A user → (album → member?) map once grew
   // without bound under one token asking for distinct albums.
-  const membership = enabled ? new LRUCache<string, boolean>({ max: opts.max, ttl: opts.ttl, ...timing }) : null
+  const membership = enabled
+    ? new LRUCache<string, boolean>({ max: opts.max, ttl: opts.ttl, ...timing })
+    : null
   const memberKey = (user: string, album: string) => `${user}\n${album}`
   // Study sets (`album:<id>` / `inbox:<user>`) and users' album lists, bounded by the number of
   // UIDs they hold rather than by count: one 10,000-study album weighs as much as 10,000 small
