@@ -62,7 +62,7 @@ export function planRewrite(
   cfg: RewriteConfig,
 ): UpstreamPatch {
   // scoping: studies narrows by study (rewrite/study-scope.ts); the upstream gets no album/inbox.
-  let query = cfg.scoping === 'studies' ? stripScopeParams(route.query) : scopeQuery(route.query, decision)
+  let query = cfg.scoping === 'studies' ? stripScopeParams(route.params) : scopeQuery(route.params, decision)
   if (route.wado && route.mount.wadoNormalizeQuery) query = normalizeWadoQuery(query)
   const headers = planHeaders(decision, route.mount.config, client, cfg.identityHeaders, cfg.stripped)
   return {
