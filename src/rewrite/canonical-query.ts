@@ -139,7 +139,10 @@ function plainPair(raw: string, eq: number): QueryParam {
   if (reserved !== null && rawName !== reserved) throw new AmbiguousRequest('reserved_spelling')
   if (eq === -1) return { name, value: '', text: raw }
   const rawValue = raw.slice(eq + 1)
-  return { name, value: rawValue.includes('+') ? rawValue.replace(/\+/g, ' ') : rawValue, text: raw }
+  const value = rawValue.includes('+') ? rawValue.replace(/\+/g, ' ') : rawValue
+  // A second `=` is part of the value to every parser; canonical text escapes it all the same.
+  if (rawValue.includes('=')) return { name, value, text: `${rawName}=${rawValue.replace(/=/g, '%3D')}` }
+  return { name, value, text: raw }
 }
 
 /** Read one pair of a query that needs decoding. */
