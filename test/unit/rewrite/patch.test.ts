@@ -73,6 +73,12 @@ t.test('query values reach the upstream re-encoded with the fewest escapes, WADO
     '/studies?x=image/jpeg&y=a%26b%2Bc&album=A1',
     'separators stay escaped, the rest is decoded',
   )
+  t.equal(
+    planRewrite(matchRoute(on.routes, 'GET', '/api/wado?x=1%3BstudyUID%3D9'), albumDecision, client, on.cfg)
+      .path,
+    '?x=1%3BstudyUID%3D9&album=A1',
+    'an escaped ; never becomes a separator, even where WADO values are normalised',
+  )
 })
 
 t.test('identity headers are set from the decision, under the configured names in lower case', async (t) => {
