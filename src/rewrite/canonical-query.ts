@@ -75,12 +75,20 @@ export function reservedNameOf(name: string): ReservedName | null {
   if (EXACT.has(name)) return name as ReservedName
   // The shortest reserved skeleton has 5 characters: shorter names cannot fold onto one.
   if (name.length < 5) return null
+  // Fast path: a name of letters and digits only is its own skeleton, lower-cased (a ten-character
+  // one may be a `0x` tag, whose prefix the slow path drops).
+  if (name.length !== 10 && ALNUM.test(name))
+    return SKELETON_LENGTHS.has(name.length) ? (BY_SKELETON.get(name.toLowerCase()) ?? null) : null
   return BY_SKELETON.get(nameSkeleton(name)) ?? null
 }
+
+const ALNUM = /^[A-Za-z0-9]+$/
+const SKELETON_LENGTHS: ReadonlySet<number> = new Set(RESERVED_NAMES.map((n) => n.length))
 
 // Characters a query component keeps as they are (RFC 3986 §3.4 pchar / "/" / "?"), minus the
 // form delimiters & = + # and ; (a separator to some parsers). Everything else is %XX (UTF-8).
 const KEEP = /^[A-Za-z0-9\-._~!$'()*,:@/?]$/
+const PLAIN_COMPONENT = /^[A-Za-z0-9\-._~!$'()*,:@/?]*$/
 // A query made only of these (plus & = +) is already canonical: the fast path.
 const PLAIN_QUERY = /^[A-Za-z0-9\-._~!$'()*,:@/?&=+]*$/
 // A percent-escape left after one decoding: the text was encoded twice.
@@ -94,6 +102,7 @@ const STRUCTURAL = /[&=;#]/
 
 /** Percent-encode `s` (UTF-8) except the characters a query component may carry as they are. */
 export function encodeQueryComponent(s: string): string {
+  if (PLAIN_COMPONENT.test(s)) return s
   let out = ''
   for (const ch of s) out += KEEP.test(ch) ? ch : encodeURIComponent(ch)
   return out

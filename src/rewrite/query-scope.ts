@@ -5,7 +5,7 @@
 // its canonical spelling: the upstream receives a query re-serialised from what tokengate read.
 import { BadRequest } from '../errors.js'
 import type { Decision, ScopeRequest } from '../policy/decide.js'
-import { type ParsedQuery, type QueryParam, serializeQuery } from './canonical-query.js'
+import { encodeQueryComponent, type ParsedQuery, type QueryParam, serializeQuery } from './canonical-query.js'
 
 type ScopeParam = 'album' | 'inbox'
 
@@ -68,10 +68,12 @@ export function stripScopeParams(query: ParsedQuery): string {
 
 /** The query string to send upstream: client scope parameters removed, the decided one set. */
 export function scopeQuery(query: ParsedQuery, decision: Decision): string {
-  const kept = withoutScopeParams(query)
+  const kept = stripScopeParams(query)
   const scope = decision.scope
+  let add: string
   if (scope.kind === 'album' || scope.kind === 'user-album')
-    return serializeQuery(kept, [['album', scope.album]])
-  if (scope.kind === 'inbox') return serializeQuery(kept, [['inbox', 'true']])
-  return kept === query.params ? query.text : serializeQuery(kept)
+    add = `album=${encodeQueryComponent(scope.album)}`
+  else if (scope.kind === 'inbox') add = 'inbox=true'
+  else return kept
+  return kept === '' ? add : `${kept}&${add}`
 }
