@@ -5,6 +5,7 @@
 // (npm test: 1,000; npm run test:fuzz: 10,000).
 import fc from 'fast-check'
 import qs from 'qs'
+import { GateError, toHttpError } from '../../src/errors.js'
 import { nameSkeleton } from '../../src/rewrite/canonical-query.js'
 
 export const RUNS = Number(process.env.TG_FUZZ_RUNS ?? 1000)
@@ -221,4 +222,15 @@ export function semicolonNames(query: string): string[] {
 export function scopeLikeNames(query: string, skeletons: readonly string[]): string[] {
   const all = [...whatwgNames(query), ...qsNames(query), ...semicolonNames(query)]
   return all.filter((n) => skeletons.includes(nameSkeleton(n)))
+}
+
+/** Run `fn`: its value, or null when it refused with a 4xx GateError; a 5xx or any other throw fails. */
+export function refusedOr<T>(fn: () => T): T | null {
+  try {
+    return fn()
+  } catch (err) {
+    if (!(err instanceof GateError)) throw err
+    if (toHttpError(err).status >= 500) throw new Error(`5xx for ${err.reason}`)
+    return null
+  }
 }

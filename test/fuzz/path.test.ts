@@ -6,27 +6,16 @@
 import fc from 'fast-check'
 import t from 'tap'
 import { configSchema } from '../../src/config/schema.js'
-import { GateError, toHttpError } from '../../src/errors.js'
 import { canonicalPath } from '../../src/route/canonical-path.js'
 import { compileRoutes } from '../../src/route/compile.js'
 import { matchRoute } from '../../src/route/match.js'
-import { params, pathArb, queryArb, RUNS } from './arbitraries.js'
+import { params, pathArb, queryArb, RUNS, refusedOr } from './arbitraries.js'
 
 const routes = compileRoutes(
   configSchema.parse({
     mounts: [{ path: '/api', upstream: 'http://pacs/dicom-web', wado: 'http://pacs/wado' }],
   }),
 )
-
-function refusedOr<T>(fn: () => T): T | null {
-  try {
-    return fn()
-  } catch (err) {
-    if (!(err instanceof GateError)) throw err
-    if (toHttpError(err).status >= 500) throw new Error(`5xx for ${err.reason}`)
-    return null
-  }
-}
 
 /** The ways servers in the wild read one segment. */
 function readings(seg: string): string[] {

@@ -6,7 +6,6 @@
 // canonical form is a fixed point.
 import fc from 'fast-check'
 import t from 'tap'
-import { GateError, toHttpError } from '../../src/errors.js'
 import type { Decision, Scope } from '../../src/policy/decide.js'
 import { nameSkeleton, parseQuery, RESERVED_NAMES } from '../../src/rewrite/canonical-query.js'
 import { readScopeRequest, scopeQuery, stripScopeParams } from '../../src/rewrite/query-scope.js'
@@ -15,6 +14,7 @@ import {
   qsNames,
   queryArb,
   RUNS,
+  refusedOr,
   scopeLikeNames,
   semicolonNames,
   whatwgNames,
@@ -29,18 +29,6 @@ const DECISIONS: [Decision, string[]][] = [
 ]
 const SCOPE_SKELETONS = ['album', 'inbox']
 const RESERVED_SKELETONS = RESERVED_NAMES.map((n) => n.toLowerCase())
-
-/** Run `fn`; a GateError must map to a 4xx; anything else thrown fails the property. */
-function refusedOr<T>(fn: () => T): T | null {
-  try {
-    return fn()
-  } catch (err) {
-    if (!(err instanceof GateError)) throw err
-    const status = toHttpError(err).status
-    if (status >= 500) throw new Error(`5xx for ${err.reason}`)
-    return null
-  }
-}
 
 t.test(`any raw query is parsed or refused with a 4xx, never anything else (${RUNS} runs)`, async (t) => {
   fc.assert(

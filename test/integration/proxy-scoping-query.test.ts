@@ -1,6 +1,6 @@
 // `scoping: query` end to end: album tokens pinned to their album whatever the client spells,
 // user tokens choosing an album they belong to or their inbox, permissions per method.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { admin, startGate } from '../helpers/gate.js'
 import { bearer, send } from '../helpers/http.js'
 import { startRedis } from '../helpers/redis.js'
@@ -189,6 +189,15 @@ t.test('permissions follow the method, the zip accept and the appropriate rule',
   }
 })
 
+/** Send `path` with the read-only token: refused with `status` (and `error`), nothing forwarded. */
+async function refused(t: Test, path: string, status: number, error?: string): Promise<void> {
+  const before = upstream.requests.length
+  const res = await send(gate.url, { path, headers: bearer(reader.token) })
+  t.equal(res.status, status, `${path}: ${status}`)
+  if (error) t.equal((res.json() as { error: string }).error, error, `${path}: ${error}`)
+  t.equal(upstream.requests.length, before, `${path}: not forwarded`)
+}
+
 /** The forwarded query as three common parsers read it: WHATWG, `;`-splitting (old CGI), and `qs`. */
 function readsAsScope(url: string): string[] {
   const q = url.indexOf('?')
@@ -224,24 +233,13 @@ t.test(
       '(0020,000D)=1.2.3',
       'studyinstanceuid=1.2.3',
     ]
-    for (const q of spellings) {
-      const before = upstream.requests.length
-      const res = await send(gate.url, { path: `/api/studies?${q}`, headers: bearer(reader.token) })
-      t.equal(res.status, 400, `${q}: 400`)
-      t.equal((res.json() as { error: string }).error, 'ambiguous_request', `${q}: ambiguous_request`)
-      t.equal(upstream.requests.length, before, `${q}: not forwarded`)
-    }
+    for (const q of spellings) await refused(t, `/api/studies?${q}`, 400, 'ambiguous_request')
   },
 )
 
 t.test('a raw # in the target is refused, never forwarded with the scope after the fragment', async (t) => {
-  for (const path of ['/api/studies#x?album=B', '/api/studies?limit=1#&album=B', '/api/studies?x#']) {
-    const before = upstream.requests.length
-    const res = await send(gate.url, { path, headers: bearer(reader.token) })
-    t.equal(res.status, 400, `${path}: 400`)
-    t.equal((res.json() as { error: string }).error, 'ambiguous_request', `${path}: ambiguous_request`)
-    t.equal(upstream.requests.length, before, `${path}: not forwarded`)
-  }
+  for (const path of ['/api/studies#x?album=B', '/api/studies?limit=1#&album=B', '/api/studies?x#'])
+    await refused(t, path, 400, 'ambiguous_request')
 })
 
 t.test('the upstream receives a query tokengate re-serialised, with exactly the decided scope', async (t) => {
@@ -263,13 +261,8 @@ t.test('the upstream receives a query tokengate re-serialised, with exactly the 
 })
 
 t.test('a zip asked for by any spelling of accept needs download, or is refused as ambiguous', async (t) => {
-  const refused = ['%61ccept=application/zip', 'acc%65pt=application%2Fzip', 'Accept=application/zip']
-  for (const q of refused) {
-    const before = upstream.requests.length
-    const res = await send(gate.url, { path: `/api/studies/1.2.3?${q}`, headers: bearer(reader.token) })
-    t.equal(res.status, 400, `${q}: 400`)
-    t.equal(upstream.requests.length, before, `${q}: not forwarded`)
-  }
+  const spellings = ['%61ccept=application/zip', 'acc%65pt=application%2Fzip', 'Accept=application/zip']
+  for (const q of spellings) await refused(t, `/api/studies/1.2.3?${q}`, 400, 'ambiguous_request')
   const needsDownload = [
     'accept=application%2Fzip',
     'accept=APPLICATION/ZIP',
@@ -296,13 +289,7 @@ t.test('path segments other servers read as dot segments are refused and never f
     '/api/studies;x=1/1.2.3',
     '/api/studies//1.2.3',
   ]
-  for (const path of paths) {
-    const before = upstream.requests.length
-    const res = await send(gate.url, { path, headers: bearer(reader.token) })
-    t.equal(res.status, 400, `${path}: 400`)
-    t.equal((res.json() as { error: string }).error, 'ambiguous_request', `${path}: ambiguous_request`)
-    t.equal(upstream.requests.length, before, `${path}: not forwarded`)
-  }
+  for (const path of paths) await refused(t, path, 400, 'ambiguous_request')
 })
 
 t.test(
