@@ -55,6 +55,8 @@ function segment(raw: string): string {
  * double escape, an invalid escape, or an empty segment (`//`; a trailing `/` is kept).
  */
 export function canonicalPath(raw: string): string {
+  // Origin form only (RFC 9112 §3.2.1): `*` or an absolute URL under a root mount is no path.
+  if (raw[0] !== '/') throw new BadRequest('bad_path')
   if (PLAIN_PATH.test(raw) && !raw.includes('/.') && !raw.includes('//')) return raw
   const segs = raw.split('/')
   let out = ''

@@ -26,6 +26,8 @@ t.test('plain paths are returned as they are; escapes are decoded and re-encoded
 t.test('dot segments and separators are bad_path; other readings are ambiguous', async (t) => {
   const cases: [string, typeof BadRequest | typeof AmbiguousRequest, string][] = [
     ['/studies/..', BadRequest, 'bad_path'],
+    ['*', BadRequest, 'bad_path'],
+    ['http://host/studies', BadRequest, 'bad_path'],
     ['/studies/./x', BadRequest, 'bad_path'],
     ['/studies/%2E%2e/x', BadRequest, 'bad_path'],
     ['/studies/a%2Fb', BadRequest, 'bad_path'],
