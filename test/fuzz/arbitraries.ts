@@ -139,10 +139,33 @@ export const pairArb = fc
   .tuple(joined(NAME_PARTS, 4), fc.boolean(), joined(VALUE_PARTS, 3))
   .map(([n, eq, v]) => (eq ? `${n}=${v}` : n))
 
-/** A raw query string (no leading `?`). */
-export const queryArb = fc
+const adversarialQuery = fc
   .array(fc.tuple(pairArb, fc.constantFrom(...SEPARATORS)), { maxLength: 6 })
   .map((pairs) => pairs.map(([p, s], i) => (i === pairs.length - 1 ? p : p + s)).join(''))
+
+/** Any text, percent-encoded as a client library would (sometimes `+` for spaces). */
+const encodedText = fc
+  .tuple(fc.string({ unit: 'grapheme', maxLength: 12 }), fc.boolean())
+  .map(([text, plus]) => (plus ? encodeURIComponent(text).replace(/%20/g, '+') : encodeURIComponent(text)))
+
+// Well-formed queries (reserved names exactly, any encoded text), so that most generated inputs
+// are accepted and the invariants on what is forwarded are checked on thousands of them.
+const wellFormedQuery = fc
+  .array(
+    fc.tuple(
+      fc.oneof(
+        fc.constantFrom('album', 'inbox', 'accept', 'StudyInstanceUID', '0020000D', 'limit', 'PatientName'),
+        fc.stringMatching(/^[A-Za-z0-9_.-]{1,12}$/),
+        encodedText,
+      ),
+      encodedText,
+    ),
+    { maxLength: 6 },
+  )
+  .map((pairs) => pairs.map(([n, v]) => `${n}=${v}`).join('&'))
+
+/** A raw query string (no leading `?`): adversarial fragments, or well-formed pairs. */
+export const queryArb = fc.oneof(adversarialQuery, wellFormedQuery)
 
 const SEGMENT_PARTS = [
   '.',
@@ -183,10 +206,22 @@ const SEGMENT_PARTS = [
   '{',
   '}',
 ]
-/** A raw path below a mount (starts with `/`). */
-export const pathArb = fc
+const adversarialPath = fc
   .array(joined(SEGMENT_PARTS, 3), { minLength: 1, maxLength: 6 })
-  .chain((segs) => fc.constantFrom('/', '//', '/./').map((sep) => `/${segs.join(sep === '/./' ? '/' : sep)}`))
+  .chain((segs) => fc.constantFrom('/', '//').map((sep) => `/${segs.join(sep)}`))
+
+const wellFormedPath = fc
+  .array(
+    fc.oneof(
+      fc.constantFrom('studies', 'series', 'instances', '1.2.840.10008.1', 'metadata', 'wado', 'rendered'),
+      encodedText.filter((s) => s !== ''),
+    ),
+    { minLength: 1, maxLength: 6 },
+  )
+  .map((segs) => `/${segs.join('/')}`)
+
+/** A raw path below a mount (starts with `/`): adversarial fragments, or well-formed segments. */
+export const pathArb = fc.oneof(adversarialPath, wellFormedPath)
 
 // ── independent readers of a forwarded query ───────────────────────────────────────────────
 
