@@ -48,9 +48,11 @@ export const SINGLE_VALUED: ReadonlySet<string> = new Set<ReservedName>([
 ])
 
 const EXACT: ReadonlySet<string> = new Set<string>(RESERVED_NAMES)
-const BY_SKELETON: ReadonlyMap<string, ReservedName> = new Map(
-  RESERVED_NAMES.map((n) => [n.toLowerCase(), n] as const),
-)
+const BY_SKELETON: ReadonlyMap<string, ReservedName> = new Map([
+  ...RESERVED_NAMES.map((n) => [n.toLowerCase(), n] as const),
+  // `x0020000D` (some toolkits' tag spelling); `0x…`, `(…,…)`, `…|…` fold in nameSkeleton.
+  ['x0020000d', '0020000D'],
+])
 
 /**
  * What a parameter name reduces to for the reserved-name check: Unicode-folded (NFKC, upper then

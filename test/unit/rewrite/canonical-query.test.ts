@@ -61,6 +61,8 @@ t.test('the skeleton folds case, escapes, brackets, punctuation and Unicode look
   t.equal(reservedNameOf('album'), 'album')
   t.equal(reservedNameOf('Album'), 'album')
   t.equal(reservedNameOf('0x0020000D'), '0020000D')
+  t.equal(reservedNameOf('x0020000D'), '0020000D')
+  t.equal(reservedNameOf('0020|000D'), '0020000D')
   t.equal(reservedNameOf('limit'), null)
   t.equal(reservedNameOf('albums'), null)
 })
