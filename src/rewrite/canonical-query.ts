@@ -66,8 +66,12 @@ export function nameSkeleton(name: string): string {
   // biome-ignore lint/suspicious/noControlCharactersInRegex: the ASCII range itself
   if (/[^\x00-\x7f]/.test(s)) s = s.normalize('NFKC').toUpperCase().toLowerCase().normalize('NFKD')
   else s = s.toLowerCase()
-  const root = s.split(/[[\].]/).find((part) => part !== '') ?? ''
-  let skeleton = root.replace(/[^a-z0-9]/g, '')
+  // The first piece between brackets and dots that has a letter or digit (` [album]` too).
+  let skeleton = ''
+  for (const piece of s.split(/[[\].]/)) {
+    skeleton = piece.replace(/[^a-z0-9]/g, '')
+    if (skeleton !== '') break
+  }
   if (skeleton.length === 10 && skeleton.startsWith('0x')) skeleton = skeleton.slice(2)
   return skeleton
 }
