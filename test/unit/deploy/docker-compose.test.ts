@@ -89,20 +89,23 @@ t.test('only the API is published beyond the host; Redis and Orthanc are not pub
   t.equal(published.size, 3)
 })
 
-t.test("the mounted config loads with tokengate's config loader and names the compose services", async (t) => {
-  t.ok(configMount, 'docker/tokengate.yaml is mounted where the image reads its config')
-  const config = await composeConfig()
-  t.equal(config.admin?.key, ADMIN_KEY, 'the admin key comes from TOKENGATE_ADMIN_KEY')
-  t.equal(config.listen.host, '0.0.0.0', 'reachable through the published port')
-  t.equal(config.metrics.host, '0.0.0.0')
-  t.equal(new URL(config.redis.url ?? '').hostname, 'redis')
-  for (const m of config.mounts) {
-    t.equal(new URL(m.upstream).hostname, 'orthanc', `${m.path} goes to the orthanc service`)
-    if (m.wado) t.equal(new URL(m.wado).hostname, 'orthanc')
-  }
-  // Orthanc ignores album=/inbox=: with `scoping: query` an album token would see every study.
-  t.equal(config.scoping, 'studies', 'Orthanc knows no albums: tokengate scopes by study sets')
-})
+t.test(
+  "the mounted config loads with tokengate's config loader and names the compose services",
+  async (t) => {
+    t.ok(configMount, 'docker/tokengate.yaml is mounted where the image reads its config')
+    const config = await composeConfig()
+    t.equal(config.admin?.key, ADMIN_KEY, 'the admin key comes from TOKENGATE_ADMIN_KEY')
+    t.equal(config.listen.host, '0.0.0.0', 'reachable through the published port')
+    t.equal(config.metrics.host, '0.0.0.0')
+    t.equal(new URL(config.redis.url ?? '').hostname, 'redis')
+    for (const m of config.mounts) {
+      t.equal(new URL(m.upstream).hostname, 'orthanc', `${m.path} goes to the orthanc service`)
+      if (m.wado) t.equal(new URL(m.wado).hostname, 'orthanc')
+    }
+    // Orthanc ignores album=/inbox=: with `scoping: query` an album token would see every study.
+    t.equal(config.scoping, 'studies', 'Orthanc knows no albums: tokengate scopes by study sets')
+  },
+)
 
 t.test("the Dockerfile's paths exist, survive .dockerignore, and match the config's ports", async (t) => {
   const ignored = readFileSync(join(ROOT, '.dockerignore'), 'utf8')
