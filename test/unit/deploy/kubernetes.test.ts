@@ -211,6 +211,11 @@ t.test('the PACS is reachable only on loopback, through the mount tokengate forw
   t.equal(env['ORTHANC__REMOTE_ACCESS_ALLOWED'], 'false', 'Orthanc answers loopback clients only')
   t.equal(env['ORTHANC__DICOM_SERVER_ENABLED'], 'false', 'no DICOM listener bypassing tokengate')
   t.equal(config.scoping, 'studies', 'Orthanc knows no albums: tokengate scopes by study sets')
+  // The orthancteam entrypoint writes these at start; the root filesystem is read-only.
+  const writable = (pacs.volumeMounts ?? []).map((v) => v.mountPath)
+  for (const path of ['/tmp', '/usr/share/orthanc/plugins'])
+    t.ok(writable.includes(path), `${path} is a volume`)
+  t.equal(env['GENERATE_HOST_ID_IF_MISSING'], 'false', 'the entrypoint does not write /etc/hostid')
 })
 
 t.test(
