@@ -179,6 +179,8 @@ t.test(
     t.equal(config.listen.host, '0.0.0.0')
     t.equal(config.metrics.host, '0.0.0.0')
     t.ok(config.metrics.enabled)
+    // Behind an Ingress every client shares the controller's address unless it is trusted.
+    t.ok(config.trustedProxies.length > 0, 'the Ingress in front is a trusted proxy')
 
     const targets = (name: string) =>
       services.find((s) => s.metadata?.name === name)?.spec?.ports?.map((p) => portNumber(p.targetPort))
