@@ -1,13 +1,17 @@
 // Upstream failures become clear answers: refused → 502, no headers in time → 504, both with a
 // JSON body; a failure after the response started cuts the client's stream instead of ending it
 // as if complete. Agent sockets are not leaked.
-import { request } from 'node:http'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { createServer, request, type ServerResponse } from 'node:http'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import t from 'tap'
 import { admin, startGate } from '../helpers/gate.js'
 import { bearer, send } from '../helpers/http.js'
 import { freePort } from '../helpers/ports.js'
+import { serveTokengate, writeConfig } from '../helpers/process.js'
 import { startRedis } from '../helpers/redis.js'
-import { startRecordingUpstream } from '../helpers/upstream.js'
+import { listenLoopback, startRecordingUpstream } from '../helpers/upstream.js'
 
 const redis = await startRedis()
 t.teardown(redis.stop)
@@ -95,3 +99,111 @@ t.test('the forwarder', async (t) => {
     t.equal(counts.active, 0, 'no socket left in use')
   })
 })
+
+// Mid-body failures of answers tokengate rewrites (DICOM JSON URLs streamed, a STOW-RS answer held
+// back for recording) once ended in an uncaught exception: the process died for every client. A
+// real `tokengate serve` process runs here, so a crash shows as its exit.
+t.test('mid-body failures of rewritten answers', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'tokengate-midbody-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  let base = ''
+  const element = () =>
+    JSON.stringify({ '00081190': { vr: 'UR', Value: [`${base}/dicom-web/studies/1.2.1`] } })
+  /** Headers, then part of a DICOM JSON body (a RetrieveURL in it), then `then`. */
+  const partial = (res: ServerResponse, length: number | null, then: 'reset' | 'silent') => {
+    res.writeHead(200, {
+      'content-type': 'application/dicom+json',
+      ...(length === null ? {} : { 'content-length': length }),
+    })
+    res.write(`[${Array.from({ length: 300 }, element).join(',')},`, () => {
+      if (then === 'reset') setTimeout(() => res.socket?.destroy(), 20)
+    })
+  }
+  const misbehaving = createServer((req, res) => {
+    req.resume()
+    const path = req.url?.split('?')[0] ?? ''
+    if (path.endsWith('/studies/1.2.1/metadata')) return partial(res, null, 'reset')
+    if (path.endsWith('/studies/1.2.2/metadata')) return partial(res, 200_000, 'reset')
+    if (path.endsWith('/studies/1.2.3/metadata')) return partial(res, null, 'silent')
+    if (req.method === 'POST') return partial(res, null, 'reset') // a STOW-RS answer
+    const body = `[${element()}]`
+    res.writeHead(200, { 'content-type': 'application/dicom+json', 'content-length': body.length })
+    res.end(body)
+  })
+  const listening = await listenLoopback(misbehaving)
+  t.teardown(listening.stop)
+  base = listening.url
+  await redis.client.sadd('tg:album:M:studies', '1.2.1', '1.2.2', '1.2.3', '1.2.4')
+  const { token: writer } = await admin(redis.client).create({
+    kind: 'album',
+    album: 'M',
+    perms: 'read,write',
+    expiresIn: '1h',
+  })
+  // One process per case, so each case shows its own crash.
+  const startGateProcess = async () => {
+    const gate = await serveTokengate(
+      await writeConfig(
+        dir,
+        'gate.yaml',
+        `listen: { host: 127.0.0.1, port: 0 }
+redis: { url: "${redis.url}" }
+metrics: { port: 0 }
+scoping: studies
+forward: { idleTimeout: 300ms }
+mounts:
+  - path: /api
+    upstream: ${listening.url}/dicom-web
+`,
+      ),
+    )
+    return gate
+  }
+
+  const cases: [string, string, string][] = [
+    [
+      'a chunked DICOM JSON answer rewritten as a stream, reset mid-body',
+      'GET',
+      '/api/studies/1.2.1/metadata',
+    ],
+    [
+      'a DICOM JSON answer over 64 KiB rewritten as a stream, reset mid-body',
+      'GET',
+      '/api/studies/1.2.2/metadata',
+    ],
+    [
+      'a DICOM JSON answer rewritten as a stream, silent past forward.idleTimeout',
+      'GET',
+      '/api/studies/1.2.3/metadata',
+    ],
+    ['a STOW-RS answer held back for recording, reset mid-body', 'POST', '/api/studies'],
+  ]
+  for (const [name, method, path] of cases) {
+    t.test(`${name}: the client sees a visibly cut or failed answer and the process lives on`, async (t) => {
+      const gate = await startGateProcess()
+      t.teardown(() => gate.stop('SIGKILL'))
+      const got = await fetchOutcome(`${gate.url}${path}`, method, writer)
+      t.not(got.outcome, 'complete 200', `never a short body presented as complete (${got.outcome})`)
+      const next = await send(gate.url, { path: '/api/studies/1.2.4/metadata', headers: bearer(writer) })
+      t.equal(next.status, 200, 'the next request is served')
+      t.equal(gate.proc.exitCode, null, 'the process did not exit')
+      t.equal(gate.proc.signalCode, null)
+    })
+  }
+})
+
+/** How a request ended: `complete <status>`, `cut <status>` (framing not finished) or `error`. */
+function fetchOutcome(url: string, method: string, token: string): Promise<{ outcome: string }> {
+  return new Promise((resolve) => {
+    const req = request(
+      url,
+      { method, headers: { ...bearer(token), 'content-type': 'application/dicom' } },
+      (res) => {
+        res.on('data', () => {})
+        res.on('close', () => resolve({ outcome: `${res.complete ? 'complete' : 'cut'} ${res.statusCode}` }))
+      },
+    )
+    req.on('error', () => resolve({ outcome: 'error' }))
+    req.end(method === 'POST' ? 'DICM' : undefined)
+  })
+}
