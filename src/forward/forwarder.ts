@@ -51,6 +51,8 @@ export function classify(err: NodeJS.ErrnoException, timedOut: Failure = null): 
       return new UpstreamTimeout('connect')
     case 'UND_ERR_HEADERS_TIMEOUT':
       return new UpstreamTimeout('headers')
+    case 'UND_ERR_BODY_TIMEOUT':
+      return new UpstreamTimeout('body')
     case 'ECONNREFUSED':
     case 'ENOTFOUND':
     case 'EHOSTUNREACH':

@@ -152,7 +152,11 @@ class Exchange implements Dispatcher.DispatchHandler {
       // Mid-body failure: the status is gone (or about to be); cutting the connection is the only
       // honest signal. An upstream silent for forward.idleTimeout is cut the same way.
       this.cut = code === 'UND_ERR_BODY_TIMEOUT' ? 'body' : 'econnreset'
-      if (this.sink !== this.res) this.sink.destroy(mapped)
+      if (this.sink !== this.res) {
+        // The rewrite's pipeline ends every stream of it, then answers (nothing sent yet) or cuts.
+        this.sink.destroy(mapped)
+        return
+      }
       if (this.res.headersSent) {
         this.res.destroy(mapped)
         return
