@@ -27,6 +27,7 @@ interface Seen {
 const seen: Seen[] = []
 let upstreamBase = ''
 let breakRequests = 0
+const misbehaving = { STALL: 0, RESET: 0 }
 const upstream = createServer((req, res) => {
   seen.push({ url: req.url ?? '', headers: req.headers })
   const url = new URL(req.url ?? '/', 'http://x')
@@ -40,6 +41,15 @@ const upstream = createServer((req, res) => {
   if (url.searchParams.get('PatientName') === 'BREAK' && ++breakRequests === 2) {
     res.writeHead(200, { 'content-type': 'application/dicom+json' })
     res.end('[{"broken": ')
+    return
+  }
+  // The second search of a request stops mid-body: silent, or its connection reset.
+  const misbehave = url.searchParams.get('PatientName')
+  if ((misbehave === 'STALL' || misbehave === 'RESET') && ++misbehaving[misbehave] === 2) {
+    res.writeHead(200, { 'content-type': 'application/dicom+json' })
+    res.write('[{"0020000D": {"vr": "UI", "Value": ["2.25.1"]}},', () => {
+      if (misbehave === 'RESET') setTimeout(() => res.socket?.destroy(), 20)
+    })
     return
   }
   const limit = Number(url.searchParams.get('limit') ?? Number.POSITIVE_INFINITY)
@@ -61,7 +71,11 @@ const MAX_URL = 1000
 const gate = await startGate({
   redisUrl: redis.url,
   upstream: `${upstreamBase}/dicom-web`,
-  config: { scoping: 'studies', studies: { maxUrlLength: MAX_URL, parallelSearches: 3 } },
+  config: {
+    scoping: 'studies',
+    studies: { maxUrlLength: MAX_URL, parallelSearches: 3 },
+    forward: { idleTimeout: '400ms' },
+  },
 })
 t.teardown(gate.stop)
 await new StudySets(redis.client, makeKeys('tg:')).add({ kind: 'album', album: 'big' }, ALBUM)
@@ -175,4 +189,35 @@ t.test('an upstream that breaks after the answer started cuts the client connect
     .filter((l) => l.msg === 'request')
     .at(-1)
   t.equal(line?.reason, 'econnreset')
+})
+
+t.test('a search whose upstream answer goes silent mid-body is cut after forward.idleTimeout', async (t) => {
+  await t.rejects(search('?PatientName=STALL'), 'the client sees a broken response, never a clean end')
+  const line = gate.logs
+    .map((l) => JSON.parse(l))
+    .filter((l) => l.msg === 'request')
+    .at(-1)
+  t.equal(line?.reason, 'econnreset', 'logged as cut')
+  const { res } = await search('?limit=1')
+  t.equal(res.status, 200, 'the next search is served')
+})
+
+t.test(
+  'a search whose upstream connection resets mid-body cuts the client; the next is served',
+  async (t) => {
+    await t.rejects(search('?PatientName=RESET'), 'the client sees a broken response, never a clean end')
+    const { res } = await search('?limit=1')
+    t.equal(res.status, 200)
+  },
+)
+
+t.test("split searches use the forwarder's upstream connections: none is left in use", async (t) => {
+  await search('?limit=1')
+  let counts = gate.app.forwarder.socketCounts()
+  t.ok(counts.active + counts.idle > 0, "the searches went through the forwarder's pool")
+  for (let i = 0; i < 100 && counts.active > 0; i++) {
+    await new Promise((r) => setTimeout(r, 10))
+    counts = gate.app.forwarder.socketCounts()
+  }
+  t.equal(counts.active, 0)
 })
