@@ -132,7 +132,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   })
   const forwarder = createForwarder(config.forward)
   metrics.bindUpstreamSockets(() => forwarder.socketCounts())
-  const searches = createSearchClient(config.forward)
+  const searches = createSearchClient(forwarder.dispatcher)
   const studySets = new StudySets(redis, keys)
   const executor: Omit<ExecutorDeps, 'parallelSearches'> = {
     forwarder,
@@ -257,7 +257,6 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
       await lastUsed.close()
       await invalidations.close()
       await forwarder.close()
-      searches.close()
       await cache.close()
       await ops?.close()
       log.flush?.()

@@ -36,15 +36,15 @@ function instanceLister(client: SearchClient, target: URL, patch: UpstreamPatch)
     const path = `/studies/${study}/instances?includefield=${SOP_INSTANCE_UID}`
     const answer = await client.get(target, path, headers, new AbortController().signal)
     if (answer.statusCode === 204 || answer.statusCode === 404) {
-      answer.resume()
+      answer.body.destroy()
       return []
     }
     if (answer.statusCode !== 200) {
-      answer.resume()
+      answer.body.destroy()
       throw new UpstreamUnavailable('bad_response', `instance search answered ${answer.statusCode}`)
     }
     const sops: string[] = []
-    for await (const row of arrayElements(answer)) {
+    for await (const row of arrayElements(answer.body)) {
       const sop = (JSON.parse(row.toString('utf8')) as Record<string, { Value?: unknown[] }>)[
         SOP_INSTANCE_UID
       ]

@@ -16,6 +16,7 @@ import {
   type Forwarder,
   type ForwardOptions,
   type ForwardResult,
+  STALE_SOCKET,
   type Truncation,
 } from './forwarder.js'
 import {
@@ -33,9 +34,6 @@ import { clientResponseHeaders, upstreamPath, upstreamRequestHeaders } from './u
  * Orthanc's 1 s).
  */
 const KEEP_ALIVE_MARGIN_MS = 500
-
-/** Errors that mean "the connection was closed under us", the only ones worth one retry. */
-const STALE_SOCKET = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE'])
 
 function hasBody(req: IncomingMessage): boolean {
   const length = req.headers['content-length']
@@ -184,6 +182,7 @@ export function createForwarder(opts: ForwardOptions): Forwarder {
   }
 
   return {
+    dispatcher: agent,
     forward(req, res, target, patch, transform) {
       return new Promise<ForwardResult>((resolve, reject) => {
         const withBody = hasBody(req)

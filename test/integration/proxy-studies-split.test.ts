@@ -197,7 +197,7 @@ t.test('a search whose upstream answer goes silent mid-body is cut after forward
     .map((l) => JSON.parse(l))
     .filter((l) => l.msg === 'request')
     .at(-1)
-  t.equal(line?.reason, 'econnreset', 'logged as cut')
+  t.equal(line?.reason, 'body', 'logged as an upstream body timeout')
   const { res } = await search('?limit=1')
   t.equal(res.status, 200, 'the next search is served')
 })
