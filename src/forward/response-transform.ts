@@ -9,6 +9,7 @@
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http'
 import type { Readable, Transform, Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
+import { GateError } from '../errors.js'
 import { clientResponseHeaders } from './upstream-headers.js'
 
 /** The upstream's status line and headers, as the factory sees them. */
@@ -91,7 +92,8 @@ export function writeWithRoom(out: Writable, chunk: Buffer): Promise<void> | und
  * rewrite's Transform. The three are joined with pipeline(): an error on any of them (the upstream
  * reset or went silent, the rewrite failed, the client went away) destroys all of them. `fail` is
  * called (once) when that happens before anything was written, so the request still gets an
- * error answer; after that the client's connection is cut, never ended as if complete.
+ * error answer; after that the client's connection is cut, never ended as if complete (and an
+ * error that is not the upstream's, a bug, still fails the request so that it is logged).
  */
 export function writeTransformed(
   head: UpstreamHead,
@@ -129,7 +131,9 @@ export function writeTransformed(
     (err: Error) => {
       res.removeListener('close', onClose)
       if (gone.signal.aborted) return
-      if (started) res.destroy(err)
+      // The upstream failed once the answer had started: cut (the forwarder recorded why).
+      // Nothing sent yet, or a bug of the rewrite: the request fails (answered, or cut and logged).
+      if (started && err instanceof GateError) res.destroy(err)
       else fail(err)
     },
   )

@@ -77,7 +77,45 @@ class Exchange implements Dispatcher.DispatchHandler {
     if (this.clientGone) controller.abort(new Error('client went away'))
   }
 
+  // undici calls the three below from its socket's parser: an exception thrown there (a bug of
+  // ours, in a rewrite say) must fail this request (500 + a log line, or a cut once the answer has
+  // started), never reach the socket or the process.
   onResponseStart(
+    controller: Dispatcher.DispatchController,
+    statusCode: number,
+    headers: IncomingHttpHeaders,
+    statusMessage?: string,
+  ): void {
+    try {
+      this.start(controller, statusCode, headers, statusMessage)
+    } catch (err) {
+      this.bug(err)
+    }
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    try {
+      this.data(controller, chunk)
+    } catch (err) {
+      this.bug(err)
+    }
+  }
+
+  onResponseEnd(): void {
+    try {
+      this.end()
+    } catch (err) {
+      this.bug(err)
+    }
+  }
+
+  /** Our own code threw: the request fails with that error (the pipeline logs it as a bug). */
+  private bug(err: unknown): void {
+    if (this.sink !== this.res) this.sink.destroy()
+    this.fail(err instanceof Error ? err : new Error(String(err)))
+  }
+
+  private start(
     _controller: Dispatcher.DispatchController,
     statusCode: number,
     headers: IncomingHttpHeaders,
@@ -113,7 +151,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     else res.writeHead(statusCode, outgoing)
   }
 
-  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+  private data(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (this.whole) {
       // Bounded by the Content-Length checked above (undici reads no more than it says).
       this.whole.parts.push(chunk)
@@ -126,7 +164,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     }
   }
 
-  onResponseEnd(): void {
+  private end(): void {
     const whole = this.whole
     if (!whole) {
       this.sink.end()
