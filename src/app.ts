@@ -133,7 +133,8 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   const forwarder = createForwarder(config.forward)
   metrics.bindUpstreamSockets(() => forwarder.socketCounts())
   const searches = createSearchClient(forwarder.dispatcher)
-  const studySets = new StudySets(redis, keys)
+  // The request path's study-set writes: a Redis failure is counted and answers 503.
+  const studySets = new StudySets(redis, keys, () => metrics.redisError('command'))
   const executor: Omit<ExecutorDeps, 'parallelSearches'> = {
     forwarder,
     searches,
