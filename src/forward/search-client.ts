@@ -13,8 +13,8 @@ export interface SearchAnswer {
   statusCode: number
   headers: IncomingHttpHeaders
   /**
-   * Read it (async iteration or pipeline()) or destroy it. It fails with the mapped GateError
-   * when the upstream resets or goes silent for forward.idleTimeout mid-body.
+   * Read it (async iteration or pipeline()) or destroy it. It fails with undici's error when the
+   * upstream resets or goes silent for forward.idleTimeout mid-body (classify() maps it).
    */
   body: Readable
 }
