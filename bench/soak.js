@@ -22,16 +22,7 @@ import { Redis } from 'ioredis'
 import { TokenAdmin } from '../dist/admin/tokens.js'
 import { makeKeys } from '../dist/token/keys.js'
 import { freePort, redisServerArgs } from '../scripts/lib/ports.js'
-import {
-  CHAOS_ALBUM,
-  CHAOS_STOW_ALBUM,
-  CHAOS_STUDIES,
-  chaosConfig,
-  fdsBackTo,
-  openFds,
-  runChaosClients,
-  startChaosUpstream,
-} from './lib/chaos.js'
+import { chaosConfig, runChaos, seedChaos, startChaosUpstream } from './lib/chaos.js'
 
 const { values } = parseArgs({
   options: {
@@ -223,14 +214,7 @@ async function revoker() {
  */
 async function chaosRun(chaosSeconds) {
   const upstream = await startChaosUpstream()
-  await redis.sadd(`tg:album:${CHAOS_ALBUM}:studies`, ...CHAOS_STUDIES)
-  const read = await admin.create({ kind: 'album', album: CHAOS_ALBUM, perms: 'read', expiresIn: '1h' })
-  const write = await admin.create({
-    kind: 'album',
-    album: CHAOS_STOW_ALBUM,
-    perms: 'read,write',
-    expiresIn: '1h',
-  })
+  const tokens = await seedChaos(redis, admin)
   const port = await freePort()
   const path = join(dir, 'chaos.yaml')
   await writeFile(
@@ -244,20 +228,18 @@ async function chaosRun(chaosSeconds) {
     exited = `code ${code}, signal ${signal}`
   })
   await waitPort(port)
-  const clients = {
-    gateUrl: `http://127.0.0.1:${port}`,
-    readToken: read.token,
-    writeToken: write.token,
-    concurrency: CONCURRENCY,
-  }
-  upstream.chaos = false // warm up, then take the starting level of descriptors
-  await runChaosClients({ ...clients, seconds: 0.5 })
-  upstream.chaos = true
-  const pid = /** @type {number} */ (proc.pid)
-  const fdsAtStart = openFds(pid)
-  const tally = await runChaosClients({ ...clients, seconds: chaosSeconds })
-  upstream.chaos = false
-  const fdsAfter = exited === null ? await fdsBackTo(pid, fdsAtStart, 30_000) : Number.NaN
+  const { tally, fds } = await runChaos({
+    upstream,
+    pid: /** @type {number} */ (proc.pid),
+    clients: {
+      gateUrl: `http://127.0.0.1:${port}`,
+      ...tokens,
+      concurrency: CONCURRENCY,
+    },
+    seconds: chaosSeconds,
+    alive: () => exited === null,
+    fdTimeoutMs: 30_000,
+  })
   const exitedDuring = exited // before our own SIGTERM below
   await stop(proc)
   await upstream.stop()
@@ -265,7 +247,7 @@ async function chaosRun(chaosSeconds) {
     tally,
     behaviours: upstream.behaviours,
     exited: exitedDuring,
-    fds: { start: fdsAtStart, end: fdsAfter },
+    fds,
   }
 }
 

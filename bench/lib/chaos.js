@@ -43,6 +43,24 @@ ${o.workers ? `workers: ${o.workers}\n` : ''}mounts:
 `
 }
 
+/**
+ * Put the reading album's studies in Redis and create the two tokens of a run: one reading
+ * CHAOS_ALBUM, one storing into CHAOS_STOW_ALBUM.
+ * @param {{ sadd(key: string, ...members: string[]): Promise<unknown> }} redis
+ * @param {{ create(input: { kind: 'album', album: string, perms: string, expiresIn: string }): Promise<{ token: string }> }} admin
+ */
+export async function seedChaos(redis, admin) {
+  await redis.sadd(`tg:album:${CHAOS_ALBUM}:studies`, ...CHAOS_STUDIES)
+  const read = await admin.create({ kind: 'album', album: CHAOS_ALBUM, perms: 'read', expiresIn: '1h' })
+  const write = await admin.create({
+    kind: 'album',
+    album: CHAOS_STOW_ALBUM,
+    perms: 'read,write',
+    expiresIn: '1h',
+  })
+  return { readToken: read.token, writeToken: write.token }
+}
+
 const WEIGHTS = /** @type {const} */ ([
   ['normal', 40],
   ['reset-before-headers', 8],
@@ -264,8 +282,32 @@ async function answer(res, behaviour, headers, body, random) {
  */
 
 /**
+ * @typedef {{ gateUrl: string, readToken: string, writeToken: string, concurrency: number }} ChaosClients
+ */
+
+/**
+ * A whole run against the tokengate process `pid`: warm up for half a second with a well-behaved
+ * upstream (lazily opened descriptors), take its open descriptors once the warm-up's kept-alive
+ * sockets are closed again as the starting level, run the clients for `seconds` with the upstream misbehaving, then (while it
+ * lives) wait up to `fdTimeoutMs` for its descriptors to come back to that level.
+ * @param {{ upstream: ChaosUpstream, pid: number, clients: ChaosClients, seconds: number, alive: () => boolean, fdTimeoutMs?: number }} o
+ */
+export async function runChaos(o) {
+  const before = openFds(o.pid)
+  o.upstream.chaos = false
+  await runChaosClients({ ...o.clients, seconds: 0.5 })
+  // The warm-up's kept-alive sockets close (forward.keepAliveTimeout); what stays open is the start.
+  const start = await fdsBackTo(o.pid, before, o.fdTimeoutMs ?? 20_000)
+  o.upstream.chaos = true
+  const tally = await runChaosClients({ ...o.clients, seconds: o.seconds })
+  o.upstream.chaos = false
+  const end = o.alive() ? await fdsBackTo(o.pid, start, o.fdTimeoutMs ?? 20_000) : Number.NaN
+  return { tally, fds: { start, end } }
+}
+
+/**
  * Run `concurrency` clients for `seconds` against tokengate at `gateUrl`.
- * @param {{ gateUrl: string, readToken: string, writeToken: string, seconds: number, concurrency: number, random?: () => number }} o
+ * @param {ChaosClients & { seconds: number, random?: () => number }} o
  * @returns {Promise<ChaosTally>}
  */
 export async function runChaosClients(o) {

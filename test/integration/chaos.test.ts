@@ -10,16 +10,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import {
-  CHAOS_ALBUM,
-  CHAOS_STOW_ALBUM,
-  CHAOS_STUDIES,
-  chaosConfig,
-  fdsBackTo,
-  openFds,
-  runChaosClients,
-  startChaosUpstream,
-} from '../../bench/lib/chaos.js'
+import { CHAOS_STUDIES, chaosConfig, runChaos, seedChaos, startChaosUpstream } from '../../bench/lib/chaos.js'
 import { admin } from '../helpers/gate.js'
 import { bearer, send } from '../helpers/http.js'
 import { serveTokengate, writeConfig } from '../helpers/process.js'
@@ -34,15 +25,7 @@ const upstream = await startChaosUpstream()
 t.teardown(upstream.stop)
 const dir = await mkdtemp(join(tmpdir(), 'tokengate-chaos-'))
 t.teardown(() => rm(dir, { recursive: true, force: true }))
-await redis.client.sadd(`tg:album:${CHAOS_ALBUM}:studies`, ...CHAOS_STUDIES)
-const tokens = admin(redis.client)
-const read = await tokens.create({ kind: 'album', album: CHAOS_ALBUM, perms: 'read', expiresIn: '1h' })
-const write = await tokens.create({
-  kind: 'album',
-  album: CHAOS_STOW_ALBUM,
-  perms: 'read,write',
-  expiresIn: '1h',
-})
+const tokens = await seedChaos(redis.client, admin(redis.client))
 const gate = await serveTokengate(
   await writeConfig(dir, 'chaos.yaml', chaosConfig({ redisUrl: redis.url, upstreamUrl: upstream.url })),
 )
@@ -57,25 +40,12 @@ t.test(
   `${SECONDS} s of a misbehaving upstream: the process lives, every answer is complete and right or visibly cut, no descriptor leaks`,
   { timeout: (SECONDS + 60) * 1000 },
   async (t) => {
-    // Warm up with a well-behaved upstream (lazily opened descriptors, kept-alive sockets), then
-    // take the starting level once those idle sockets are gone again.
-    upstream.chaos = false
-    await runChaosClients({
-      gateUrl: gate.url,
-      readToken: read.token,
-      writeToken: write.token,
-      seconds: 0.5,
-      concurrency: 4,
-    })
-    upstream.chaos = true
-    const start = openFds(pid)
-
-    const tally = await runChaosClients({
-      gateUrl: gate.url,
-      readToken: read.token,
-      writeToken: write.token,
+    const { tally, fds } = await runChaos({
+      upstream,
+      pid,
+      clients: { gateUrl: gate.url, ...tokens, concurrency: 16 },
       seconds: SECONDS,
-      concurrency: 16,
+      alive: () => exited === null,
     })
     t.comment(JSON.stringify({ tally, behaviours: upstream.behaviours }))
 
@@ -97,12 +67,13 @@ t.test(
       'every request ended one of those ways',
     )
 
-    upstream.chaos = false
-    const fds = await fdsBackTo(pid, start, 20_000)
-    t.ok(fds <= start, `open descriptors back to the starting level (${fds} now, ${start} at start)`)
+    t.ok(
+      fds.end <= fds.start,
+      `open descriptors back to the starting level (${fds.end} now, ${fds.start} at start)`,
+    )
     const after = await send(gate.url, {
       path: `/api/studies/${CHAOS_STUDIES[0]}/metadata`,
-      headers: bearer(read.token),
+      headers: bearer(tokens.readToken),
     })
     t.equal(after.status, 200, 'and it still serves')
   },
