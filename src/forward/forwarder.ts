@@ -3,7 +3,7 @@
 // one was removed after the benchmark (bench/README.md "Why one forwarder"). Also here: the one
 // mapping of socket and parser errors to the 502 / 504 answers, shared with search-client.ts.
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { Dispatcher } from 'undici'
+import { type Dispatcher, errors } from 'undici'
 import type { Config } from '../config/schema.js'
 import { UpstreamTimeout, UpstreamUnavailable } from '../errors.js'
 import type { UpstreamPatch } from '../rewrite/patch.js'
@@ -67,7 +67,8 @@ export function classify(err: NodeJS.ErrnoException, timedOut: Failure = null): 
     case 'EHOSTUNREACH':
       return new UpstreamUnavailable('econnrefused', err.code)
   }
-  if (err.code?.startsWith('HPE_') || err.code === 'UND_ERR_INFO')
+  // undici's parser errors do not always carry their HPE_ code (an invalid status line has none).
+  if (err.code?.startsWith('HPE_') || err.code === 'UND_ERR_INFO' || err instanceof errors.HTTPParserError)
     return new UpstreamUnavailable('bad_response', err.code)
   return new UpstreamUnavailable('econnreset', err.code)
 }

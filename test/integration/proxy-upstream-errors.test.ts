@@ -3,6 +3,7 @@
 // as if complete. Agent sockets are not leaked.
 import { mkdtemp, rm } from 'node:fs/promises'
 import { createServer, request, type ServerResponse } from 'node:http'
+import { type AddressInfo, createServer as createNetServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
@@ -75,6 +76,56 @@ t.test('the forwarder', async (t) => {
       req.end()
     })
     t.not(outcome, 'complete', `the client learns the body is truncated (${outcome})`)
+  })
+
+  t.test('an upstream that answers invalid HTTP gives 502 bad_gateway, logged as bad_response', async (t) => {
+    const garbage = createNetServer((socket) => {
+      socket.on('error', () => {})
+      socket.once('data', () => socket.end('HTTP/1.1 OK nope\r\n\r\n'))
+    })
+    await new Promise<void>((resolve) => garbage.listen(0, '127.0.0.1', resolve))
+    t.teardown(() => garbage.close())
+    const port = (garbage.address() as AddressInfo).port
+    const gate = await startGate({
+      redisUrl: redis.url,
+      upstream: `http://127.0.0.1:${port}`,
+      mount: anyPath,
+    })
+    t.teardown(gate.stop)
+    const res = await send(gate.url, { path: '/api/studies', headers: bearer(token) })
+    t.equal(res.status, 502)
+    t.same(res.json(), { error: 'bad_gateway', reason: 'the upstream is unavailable' })
+    const line = gate.logs.map((l) => JSON.parse(l)).find((l) => l.msg === 'request')
+    t.equal(line?.reason, 'bad_response')
+  })
+
+  t.test('an upstream that closes right after its headers cuts the client stream', async (t) => {
+    const closing = createNetServer((socket) => {
+      socket.on('error', () => {})
+      socket.once('data', () =>
+        socket.end(
+          'HTTP/1.1 200 OK\r\ncontent-type: application/octet-stream\r\ncontent-length: 1000\r\n\r\nabc',
+        ),
+      )
+    })
+    await new Promise<void>((resolve) => closing.listen(0, '127.0.0.1', resolve))
+    t.teardown(() => closing.close())
+    const port = (closing.address() as AddressInfo).port
+    const gate = await startGate({
+      redisUrl: redis.url,
+      upstream: `http://127.0.0.1:${port}`,
+      mount: anyPath,
+    })
+    t.teardown(gate.stop)
+    const outcome = await new Promise<string>((resolve) => {
+      const req = request(`${gate.url}/api/x`, { headers: bearer(token) }, (res) => {
+        res.on('data', () => {})
+        res.on('close', () => resolve(`${res.complete ? 'complete' : 'cut'} ${res.statusCode}`))
+      })
+      req.on('error', () => resolve('failed before an answer'))
+      req.end()
+    })
+    t.not(outcome, 'complete 200', `never a short body presented as complete (${outcome})`)
   })
 
   t.test('after errors and aborts the agents hold no active sockets', async (t) => {
