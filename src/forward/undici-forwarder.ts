@@ -51,6 +51,12 @@ class Exchange implements Dispatcher.DispatchHandler {
   /** A small body read whole for BodyRewrite.whole, instead of streamed through `sink`. */
   private whole: { head: UpstreamHead; rewrite: (body: Buffer) => Buffer | null; parts: Buffer[] } | null =
     null
+  /**
+   * The upstream's head as the client will get it, held until the first body byte: an upstream
+   * that fails before sending any (closes right after its headers) is still answered 502 / 504.
+   * Node would not have sent a written head before the first byte either.
+   */
+  private head: { status: number; message: string | undefined; headers: string[] } | null = null
   /** The client went away: abort the upstream request as soon as undici lets us. */
   clientGone = false
   controller: Dispatcher.DispatchController | null = null
@@ -147,8 +153,17 @@ class Exchange implements Dispatcher.DispatchHandler {
     }
     // Node takes a flat [name, value, …] list as well as an object (its types say only string[]).
     const outgoing = clientResponseHeaders(headers, this.patch.responseHeaders) as string[]
-    if (statusMessage && this.req.httpVersionMajor === 1) res.writeHead(statusCode, statusMessage, outgoing)
-    else res.writeHead(statusCode, outgoing)
+    this.head = { status: statusCode, message: statusMessage, headers: outgoing }
+  }
+
+  /** Write the client's head, once: with the first body byte, or at the end of an empty body. */
+  private writeHead(): void {
+    const head = this.head
+    if (!head) return
+    this.head = null
+    if (head.message && this.req.httpVersionMajor === 1)
+      this.res.writeHead(head.status, head.message, head.headers)
+    else this.res.writeHead(head.status, head.headers)
   }
 
   private data(controller: Dispatcher.DispatchController, chunk: Buffer): void {
@@ -157,6 +172,7 @@ class Exchange implements Dispatcher.DispatchHandler {
       this.whole.parts.push(chunk)
       return
     }
+    this.writeHead()
     if (!this.sink.write(chunk) && !this.waitingForDrain) {
       this.waitingForDrain = true
       controller.pause()
@@ -167,6 +183,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   private end(): void {
     const whole = this.whole
     if (!whole) {
+      this.writeHead()
       this.sink.end()
       return
     }
@@ -197,6 +214,7 @@ class Exchange implements Dispatcher.DispatchHandler {
         this.res.destroy(mapped)
         return
       }
+      this.head = null // nothing went out: answered as a failure before the answer
     }
     this.fail(mapped)
   }
