@@ -12,6 +12,7 @@ import { admin, startGate } from '../helpers/gate.js'
 import { bearer, send } from '../helpers/http.js'
 import { startRedis } from '../helpers/redis.js'
 import { listenLoopback } from '../helpers/upstream.js'
+import { waitFor } from '../helpers/wait.js'
 
 const redis = await startRedis()
 t.teardown(redis.stop)
@@ -213,11 +214,11 @@ t.test(
 
 t.test("split searches use the forwarder's upstream connections: none is left in use", async (t) => {
   await search('?limit=1')
-  let counts = gate.app.forwarder.socketCounts()
+  const counts = gate.app.forwarder.socketCounts()
   t.ok(counts.active + counts.idle > 0, "the searches went through the forwarder's pool")
-  for (let i = 0; i < 100 && counts.active > 0; i++) {
-    await new Promise((r) => setTimeout(r, 10))
-    counts = gate.app.forwarder.socketCounts()
-  }
-  t.equal(counts.active, 0)
+  const after = await waitFor('no upstream socket in use', () => {
+    const now = gate.app.forwarder.socketCounts()
+    return now.active === 0 ? now : null
+  })
+  t.equal(after.active, 0, 'none left in use')
 })

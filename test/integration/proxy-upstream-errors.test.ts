@@ -13,6 +13,7 @@ import { freePort } from '../helpers/ports.js'
 import { serveTokengate, writeConfig } from '../helpers/process.js'
 import { startRedis } from '../helpers/redis.js'
 import { listenLoopback, startRecordingUpstream } from '../helpers/upstream.js'
+import { waitFor } from '../helpers/wait.js'
 
 const redis = await startRedis()
 t.teardown(redis.stop)
@@ -105,9 +106,10 @@ t.test('the forwarder', async (t) => {
       req.end()
     })
     // The access-log line is written when the handling ends, which may be just after the client saw it.
-    const logged = () => gate.logs.map((l) => JSON.parse(l)).find((l) => l.msg === 'request')
-    for (let i = 0; i < 200 && !logged(); i++) await new Promise((r) => setTimeout(r, 10))
-    return { outcome, reason: logged()?.reason }
+    const line = await waitFor('the access-log line', () =>
+      gate.logs.map((l) => JSON.parse(l)).find((l) => l.msg === 'request'),
+    )
+    return { outcome, reason: line.reason }
   }
   const HEAD = 'HTTP/1.1 200 OK\r\ncontent-type: application/octet-stream\r\ncontent-length: 1000\r\n\r\n'
 
