@@ -6,9 +6,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
-import { UpstreamUnavailable } from '../errors.js'
+import { GateError, UpstreamUnavailable } from '../errors.js'
 import type { Plan } from '../rewrite/plan.js'
-import type { ForwardResult, Truncation } from './forwarder.js'
+import { classify, type ForwardResult, type Truncation } from './forwarder.js'
 import { arrayElements, NotAJsonArray } from './json-array.js'
 import { writeWithRoom as write } from './response-transform.js'
 import type { SearchAnswer, SearchClient } from './search-client.js'
@@ -64,13 +64,16 @@ export async function runSplitSearch(
   }
   res.once('close', onClose)
 
-  // The body goes through the URL rewriter when the plan asks for it; the head is written when the
-  // first search answers, so an upstream error there reaches the client as the upstream said it.
+  // The body goes through the URL rewriter when the plan asks for it. The head is written with the
+  // first element (or at the end): an upstream error before that still gets an answer — the
+  // upstream's own when the first search fails, else 502 / 504.
   const rewriter = plan.patch.response?.urls ? new DicomJsonUrlRewriter(plan.patch.response.urls) : null
   const out: Writable = rewriter ?? res
   /** rewriter → client, joined: a failure of either ends both (the writes below then fail). */
   let piped: Promise<void> | null = null
-  const start = (contentType: string | undefined) => {
+  /** The first search's 200 came (its content type), or null: the head waits for the first byte. */
+  let contentType: string | null = null
+  const start = () => {
     if (res.headersSent) return
     res.writeHead(200, { ...plan.patch.responseHeaders, 'content-type': contentType ?? DICOM_JSON })
     if (!rewriter) return
@@ -83,7 +86,7 @@ export async function runSplitSearch(
   let truncated: Truncation | null = null
   try {
     if (req.method === 'HEAD') {
-      start(undefined)
+      start()
       res.end()
       return { status: 200, upstreamMs: 0, truncated: null }
     }
@@ -97,7 +100,7 @@ export async function runSplitSearch(
         continue
       }
       if (answer.statusCode !== 200) {
-        if (res.headersSent)
+        if (contentType !== null)
           throw new UpstreamUnavailable('bad_response', `search ${i} answered ${answer.statusCode}`)
         // Nothing sent yet: the client sees the upstream's own answer (a bad filter, say).
         dropFrom(i + 1)
@@ -108,12 +111,13 @@ export async function runSplitSearch(
         await pipeline(answer.body, res)
         break
       }
-      start(answer.headers['content-type'])
+      contentType ??= answer.headers['content-type'] ?? DICOM_JSON
       for await (const element of arrayElements(answer.body)) {
         if (skipped < plan.offset) {
           skipped++
           continue
         }
+        start() // with the first element: a search failing before it can still be answered 502 / 504
         await write(out, sent === 0 ? OPEN : COMMA)
         await write(out, element)
         sent++
@@ -121,7 +125,7 @@ export async function runSplitSearch(
       }
     }
     if (!res.writableEnded && res.statusCode === 200) {
-      start(undefined)
+      start()
       await write(out, sent === 0 ? Buffer.concat([OPEN, CLOSE]) : CLOSE)
       out.end()
       await piped
@@ -130,7 +134,8 @@ export async function runSplitSearch(
     dropFrom(current)
     if (!res.headersSent) {
       res.removeListener('close', onClose)
-      throw err instanceof NotAJsonArray ? new UpstreamUnavailable('bad_response', err.message) : err
+      if (err instanceof NotAJsonArray) throw new UpstreamUnavailable('bad_response', err.message)
+      throw err instanceof GateError ? err : classify(err as NodeJS.ErrnoException)
     }
     // Mid-stream: the status is gone; cutting the connection is the only honest signal.
     truncated = (err as NodeJS.ErrnoException).code === 'UND_ERR_BODY_TIMEOUT' ? 'body' : 'econnreset'

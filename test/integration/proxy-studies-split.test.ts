@@ -44,6 +44,12 @@ const upstream = createServer((req, res) => {
     res.end('[{"broken": ')
     return
   }
+  // The first search resets after its headers and '[': nothing for the client yet.
+  if (url.searchParams.get('PatientName') === 'EARLY') {
+    res.writeHead(200, { 'content-type': 'application/dicom+json' })
+    res.write('[', () => setTimeout(() => res.socket?.destroy(), 20))
+    return
+  }
   // The second search of a request stops mid-body: silent, or its connection reset.
   const misbehave = url.searchParams.get('PatientName')
   if ((misbehave === 'STALL' || misbehave === 'RESET') && ++misbehaving[misbehave] === 2) {
@@ -222,3 +228,12 @@ t.test("split searches use the forwarder's upstream connections: none is left in
   })
   t.equal(after.active, 0, 'none left in use')
 })
+
+t.test(
+  'a first search that resets before its first element is answered 502, not a closed connection',
+  async (t) => {
+    const { res } = await search('?PatientName=EARLY')
+    t.equal(res.status, 502)
+    t.same(res.json(), { error: 'bad_gateway', reason: 'the upstream is unavailable' })
+  },
+)
