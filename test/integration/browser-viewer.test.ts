@@ -134,8 +134,12 @@ async function shot(page: Page, name: string): Promise<void> {
   if (dir) await page.screenshot({ path: `${dir}/${name}.png` })
 }
 
-/** The study list shows the album's two studies and not the other one (OHIF writes PN as "CORS, IN1"). */
-async function checkStudyList(t: Test, page: Page, name: string): Promise<void> {
+/**
+ * The study list shows the album's two studies and not the other one (OHIF writes PN as
+ * "CORS, IN1"), from a study search tokengate answered with the `via` credential.
+ */
+async function checkStudyList(t: Test, page: Page, since: number, via: 'link' | 'bearer'): Promise<void> {
+  const name = via
   await page.getByText('CORS, IN1').first().waitFor({ timeout: WAIT_MS })
   await page.getByText('CORS, IN2').first().waitFor({ timeout: WAIT_MS })
   await shot(page, `${name}-list`)
@@ -144,6 +148,10 @@ async function checkStudyList(t: Test, page: Page, name: string): Promise<void> 
   t.match(text, 'CORS, IN2', 'the list shows the second album study')
   t.notMatch(text, 'CORS, OUT', 'the list does not show the study outside the album')
   t.match(text, /1-2 of 2/, 'and counts two studies')
+  t.ok(
+    seen(since).some((l) => l.via === via && /\/studies$/.test(String(l.path)) && l.status === 200),
+    `the study search went to tokengate with the ${via} token`,
+  )
 }
 
 /** The viewer opened `study`: its metadata and pixel data came through tokengate, all 200. */
@@ -182,11 +190,7 @@ t.test('through a link token as the data source root: the album only, and a stud
   const page = await browser.context.newPage()
   t.teardown(() => page.close())
   await page.goto(`${viewer.url}/`)
-  await checkStudyList(t, page, 'link')
-  t.ok(
-    seen(since).some((l) => l.via === 'link' && /\/studies$/.test(String(l.path)) && l.status === 200),
-    'the study search went to tokengate with the link token',
-  )
+  await checkStudyList(t, page, since, 'link')
   await page.goto(`${viewer.url}/viewer?StudyInstanceUIDs=${in1.studyInstanceUID}`)
   await checkStudyOpens(t, page, since, in1.studyInstanceUID, 'link')
   t.ok(
@@ -216,11 +220,7 @@ t.test('through a Bearer token the viewer sends: the album only, and a study ope
   const listSince = accessLog(gate).length
   // (React Router follows history changes; a string keeps DOM types out of this Node test.)
   await page.evaluate("history.pushState(null, '', '/'); dispatchEvent(new PopStateEvent('popstate'))")
-  await checkStudyList(t, page, 'bearer')
-  t.ok(
-    seen(listSince).some((l) => l.via === 'bearer' && /\/studies$/.test(String(l.path)) && l.status === 200),
-    'the study search went to tokengate with the Bearer token',
-  )
+  await checkStudyList(t, page, listSince, 'bearer')
 })
 
 t.test('without a token the viewer gets refusals it can read (CORS on the 401)', async (t) => {
