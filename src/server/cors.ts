@@ -6,7 +6,7 @@
 // error answer (401/403/404/400…) carry them alike and the viewer can show the refusal.
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { CorsConfig } from '../config/schema.js'
-import type { CompiledRoutes } from '../route/compile.js'
+import type { CompiledMount, CompiledRoutes } from '../route/compile.js'
 import { findMount } from '../route/match.js'
 
 /** Request headers a preflight is always granted: what DICOMweb clients send. */
@@ -50,11 +50,12 @@ interface CorsPolicy {
 
 const policies = new WeakMap<CorsConfig, CorsPolicy>()
 
-function policyOf(cors: CorsConfig, ruleMethods: readonly (ReadonlySet<string> | null)[]): CorsPolicy {
+function policyOf(cors: CorsConfig, mount: CompiledMount): CorsPolicy {
   let policy = policies.get(cors)
   if (policy) return policy
   const methods = new Set<string>()
-  for (const m of GRANTABLE_METHODS) if (ruleMethods.some((set) => set === null || set.has(m))) methods.add(m)
+  for (const m of GRANTABLE_METHODS)
+    if (mount.rules.some((r) => r.methods === null || r.methods.has(m))) methods.add(m)
   policy = {
     any: cors.origins.includes('*'),
     origins: new Set(cors.origins.filter((o) => o !== '*').map((o) => o.toLowerCase())),
@@ -101,10 +102,7 @@ export function applyCors(
   const mount = findMount(routes, q === -1 ? rawUrl : rawUrl.slice(0, q))
   const cors = mount?.config.cors
   if (!mount || !cors) return null
-  const policy = policyOf(
-    cors,
-    mount.rules.map((r) => r.methods),
-  )
+  const policy = policyOf(cors, mount)
   const allowed = policy.any || policy.origins.has(origin.toLowerCase())
   // The answer depends on Origin whenever a list decides it: caches must key on it.
   if (!policy.any) res.setHeader('vary', 'Origin')
