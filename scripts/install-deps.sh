@@ -16,20 +16,25 @@ fi
 # package.json's config.ohifApp names, in .cache/. Fetched as one tarball with `npm pack`:
 # installing @ohif/app as a package would also pull its source dependencies, some of which (its
 # @ohif/i18n) the registry does not carry; the built dist/ needs none of them.
-ohif_version=$(node -p "require('./package.json').config.ohifApp")
-ohif_dir=".cache/ohif-app-$ohif_version"
-if [ ! -f "$ohif_dir/dist/index.html" ]; then
-  echo "install-deps: npm pack @ohif/app@$ohif_version into $ohif_dir" >&2
-  tmp=$(mktemp -d)
-  trap 'rm -rf "$tmp"' EXIT
-  (cd "$tmp" && npm pack "@ohif/app@$ohif_version" --silent --loglevel=error >/dev/null && tar xzf ./*.tgz)
-  mkdir -p .cache
-  rm -rf "$ohif_dir"
-  mv "$tmp/package" "$ohif_dir"
+# TOKENGATE_SKIP_BROWSER=1 (the demo) skips it and chromium.
+if [ "${TOKENGATE_SKIP_BROWSER:-}" != 1 ]; then
+  ohif_version=$(node -p "require('./package.json').config.ohifApp")
+  ohif_dir=".cache/ohif-app-$ohif_version"
+  if [ ! -f "$ohif_dir/dist/index.html" ]; then
+    echo "install-deps: npm pack @ohif/app@$ohif_version into $ohif_dir" >&2
+    tmp=$(mktemp -d)
+    trap 'rm -rf "$tmp"' EXIT
+    (cd "$tmp" && npm pack "@ohif/app@$ohif_version" --silent --loglevel=error >/dev/null && tar xzf ./*.tgz)
+    mkdir -p .cache
+    rm -rf "$ohif_dir"
+    mv "$tmp/package" "$ohif_dir"
+  fi
 fi
 
 need_pkgs=()
-[ -x /usr/bin/chromium ] || need_pkgs+=(chromium)
+if [ "${TOKENGATE_SKIP_BROWSER:-}" != 1 ]; then
+  [ -x /usr/bin/chromium ] || need_pkgs+=(chromium)
+fi
 command -v redis-server >/dev/null 2>&1 || need_pkgs+=(redis-server)
 { [ -x /usr/sbin/Orthanc ] || [ -x /usr/bin/Orthanc ]; } || need_pkgs+=(orthanc)
 ls /usr/share/orthanc/plugins/libOrthancDicomWeb.so /usr/lib/orthanc/libOrthancDicomWeb.so* >/dev/null 2>&1 || need_pkgs+=(orthanc-dicomweb)
