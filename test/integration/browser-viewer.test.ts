@@ -116,16 +116,17 @@ function seen(since: number): Record<string, unknown>[] {
   return accessLog(gate).slice(since)
 }
 
-async function waitFor(t: Test, what: string, check: () => boolean): Promise<void> {
+async function waitFor(t: Test, what: string, check: () => boolean): Promise<boolean> {
   const deadline = Date.now() + WAIT_MS
   while (!check()) {
     if (Date.now() > deadline) {
       t.fail(`timed out waiting for ${what}`)
-      return
+      return false
     }
     await new Promise((resolve) => setTimeout(resolve, 50))
   }
   t.pass(what)
+  return true
 }
 
 async function shot(page: Page, name: string): Promise<void> {
@@ -163,12 +164,15 @@ async function checkStudyOpens(
   name: string,
 ): Promise<void> {
   const forStudy = () => seen(since).filter((l) => String(l.path).includes(`/studies/${study}`))
-  await waitFor(t, 'the viewer fetched the series metadata through tokengate', () =>
-    forStudy().some((l) => /\/metadata$/.test(String(l.path)) && l.status === 200),
-  )
-  await waitFor(t, 'the viewer fetched pixel data (frames) through tokengate', () =>
-    forStudy().some((l) => /\/frames\/1$/.test(String(l.path)) && l.status === 200),
-  )
+  // A viewer that fetched no metadata fetches no pixel data either: stop at the first failure.
+  const fetched =
+    (await waitFor(t, 'the viewer fetched the series metadata through tokengate', () =>
+      forStudy().some((l) => /\/metadata$/.test(String(l.path)) && l.status === 200),
+    )) &&
+    (await waitFor(t, 'the viewer fetched pixel data (frames) through tokengate', () =>
+      forStudy().some((l) => /\/frames\/1$/.test(String(l.path)) && l.status === 200),
+    ))
+  if (!fetched) return
   // The viewport drew something: cornerstone's canvas is in the page.
   await page.locator('canvas').first().waitFor({ timeout: WAIT_MS })
   await shot(page, `${name}-viewer`)
