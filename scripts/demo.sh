@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "${1:-}" != stop ]; then
-  TOKENGATE_SKIP_PROMTOOL=1 bash scripts/install-deps.sh
+  TOKENGATE_SKIP_PROMTOOL=1 TOKENGATE_SKIP_BROWSER=1 bash scripts/install-deps.sh
   npx tsc -p tsconfig.build.json
 fi
 exec node scripts/demo.js "$@"

@@ -139,6 +139,35 @@ const upstreamAuth = z.union([
   z.strictObject({ header: z.strictObject({ name: z.string().min(1), value: z.string() }) }),
 ])
 
+/** A browser origin: scheme, host and port as a browser sends it in `Origin`, no path. */
+const origin = z.string().refine((v) => URL.canParse(v) && new URL(v).origin === v.toLowerCase(), {
+  message:
+    'expected an origin like "https://viewer.example.org" (scheme, host, optional port; no path, no trailing slash) or "*"',
+})
+
+/** CORS for browser viewers served from another origin (server/cors.ts). */
+const cors = z
+  .strictObject({
+    /** Origins whose pages may call this mount, e.g. `https://viewer.example.org`; `"*"` for any (only without `credentials`). */
+    origins: z.array(z.union([z.literal('*'), origin])).min(1, 'list at least one origin, or "*"'),
+    /**
+     * Send `Access-Control-Allow-Credentials: true` (pages calling with cookies or
+     * `credentials: "include"`). Not needed for a Bearer token the viewer puts in Authorization.
+     */
+    credentials: z.boolean().default(false),
+    /** How long, in seconds, a browser may reuse a preflight answer (`Access-Control-Max-Age`). */
+    maxAge: z.number().int().min(0).default(600),
+  })
+  .superRefine((c, ctx) => {
+    if (c.credentials && c.origins.includes('*'))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['origins'],
+        message: '"*" is not allowed with credentials: true (browsers refuse it); list the origins',
+      })
+  })
+export type CorsConfig = z.infer<typeof cors>
+
 const mount = z.strictObject({
   /** Public path prefix, e.g. `/api`. */
   path: z
@@ -180,6 +209,11 @@ const mount = z.strictObject({
    * `DicomWeb.Host` an Orthanc is configured with, `http://pacs.internal/dicom-web`).
    */
   upstreamAliases: z.array(httpUrl).default([]),
+  /**
+   * Let browser pages from other origins call this mount (a viewer on its own origin): preflights
+   * answered without a credential, CORS headers on every answer, errors included. Off when absent.
+   */
+  cors: cors.optional(),
 })
 export type MountConfig = z.infer<typeof mount>
 

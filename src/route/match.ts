@@ -36,7 +36,7 @@ export interface RouteMatch {
   resource?: ResourceMatch
 }
 
-function findMount(routes: CompiledRoutes, path: string): CompiledMount | undefined {
+export function findMount(routes: CompiledRoutes, path: string): CompiledMount | undefined {
   for (const m of routes.mounts) {
     if (m.prefix === '' || path === m.prefix || path.startsWith(`${m.prefix}/`)) return m
   }

@@ -33,6 +33,7 @@ import type { CachedTokenStore } from '../token/cache.js'
 import type { LastUsedRecorder } from '../token/last-used.js'
 import type { AuthLimiter } from './auth-limiter.js'
 import { resolveClient, type TrustedProxies } from './client-address.js'
+import { applyCors, PREFLIGHT_ANSWERED } from './cors.js'
 import type { LocalEndpoints } from './local-endpoints.js'
 import { requestIdOf } from './request-id.js'
 import { writeError as writeAnswer } from './respond.js'
@@ -104,6 +105,9 @@ export function createPipeline(current: () => PipelineDeps) {
     let uploadCut = false
     const client = resolveClient(socket.remoteAddress, req.headers, deps.trusted ?? null)
     try {
+      // CORS (server/cors.ts): a preflight is answered here, credential-less and never forwarded.
+      const cors = applyCors(deps.routes, req, res)
+      if (cors === PREFLIGHT_ANSWERED) return
       const retryAfter = deps.limiter?.blockedFor(client.address, deps.now())
       if (retryAfter) throw new TooManyFailures('auth_failures', retryAfter)
       const method = req.method ?? 'GET'
@@ -157,6 +161,8 @@ export function createPipeline(current: () => PipelineDeps) {
         deps.store,
       )
       const plan = planned instanceof Promise ? await planned : planned
+      // CORS headers over the upstream's own (errors get them from res, set by applyCors).
+      if (cors) plan.patch.responseHeaders = { ...plan.patch.responseHeaders, ...cors }
       authMs = performance.now() - started
       // Authorised: now the client may send the body it announced (proxy-server's checkContinue).
       if (req.headers.expect !== undefined && /100-continue/i.test(req.headers.expect)) res.writeContinue()

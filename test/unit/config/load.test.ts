@@ -110,6 +110,12 @@ t.test('the full config loads every key, durations in milliseconds', async (t) =
     'quoted digits stay a string',
   )
   t.equal(c.mounts[0]?.wadoNormalizeQuery, true)
+  t.same(
+    c.mounts[0]?.cors,
+    { origins: ['https://viewer.example.org', 'http://localhost:3000'], credentials: false, maxAge: 600 },
+    'cors: origins as listed, credentials off by default',
+  )
+  t.equal(c.mounts[1]?.cors, undefined, 'no cors unless configured')
   t.same(c.mounts[1]?.rules, [
     { methods: ['GET', 'HEAD'], path: '/studies/**', action: 'read' },
     { methods: '*', path: '/**', action: 'write' },
