@@ -16,6 +16,7 @@ export type AuditOp =
   | 'token.create'
   | 'token.revoke'
   | 'token.revoke-user'
+  | 'token.prune-index'
   | 'token.disable'
   | 'token.enable'
   | 'album.add-member'
@@ -45,7 +46,10 @@ export interface AuditFacts {
   expiresAt?: string
   /** False when there was nothing to do (already revoked, already a member…). */
   changed?: boolean
-  /** token.revoke-user: how many tokens were revoked by it; study changes: how many UIDs changed. */
+  /**
+   * token.revoke-user: how many tokens were revoked by it; token.prune-index: how many index
+   * entries were removed; study changes: how many UIDs changed.
+   */
   count?: number
 }
 

@@ -60,6 +60,7 @@ commands:
   revoke --user ID          revoke all of a user's tokens
   disable ID                refuse the token until it is enabled again
   enable ID
+  prune-index               maintenance: drop index entries of tokens gone from Redis
 
 ${CONFIG_NOTE}
 tokengate token <command> --help describes one command`
@@ -244,6 +245,20 @@ Enable a disabled token (a revoked one cannot be enabled).`,
         const info = await admin.enable(id as string)
         if (v.json) return out.json(info)
         out.line(`enabled ${info.id}${info.status === 'active' ? '' : ` (status: ${info.status})`}`)
+      },
+    },
+    'prune-index': {
+      usage: `usage: tokengate token prune-index [--json]
+
+Maintenance: remove from the token indexes (every token, per user, per album) the ids of tokens
+that have left Redis (their id key expired tokens.expiredGrace after the token). \`token list\`
+never removes index entries itself.`,
+      options: { json },
+      positionals: [0, 0],
+      run: async (admin, v, _p, out) => {
+        const { removed } = await admin.pruneIndex()
+        if (v.json) return out.json({ removed })
+        out.line(`removed ${removed} index entr${removed === 1 ? 'y' : 'ies'}`)
       },
     },
   },

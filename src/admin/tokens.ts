@@ -4,6 +4,7 @@
 // plain data; the only secret that ever leaves this module is create's return value (only its
 // sha256 is stored). Input problems throw AdminInputError with a message saying what to change.
 import { randomBytes } from 'node:crypto'
+import { Cluster } from 'ioredis'
 import { parseDuration, parseIsoDate } from '../config/duration.js'
 import { hashSecret, mintSecret } from '../credential/secret.js'
 import type { Action } from '../route/match.js'
@@ -78,7 +79,15 @@ export interface TokenAdminOptions {
   actor?: Actor
   /** Audit stream settings (`audit.maxLen`) and a hook called after each recorded change. */
   audit?: AuditOptions
+  /**
+   * Called after each write of `create`, before the next (tests interleave other operations
+   * there to prove the write order safe; a throw stands for a crash at that point).
+   */
+  afterWrite?: (step: CreateStep) => Promise<void>
 }
+
+/** The writes of `create`, in order. */
+export type CreateStep = 'record' | 'id' | 'index'
 
 /** The fields of a new record, checked; what create stores besides id and createdAt. */
 export type ValidCreate = Pick<
@@ -265,7 +274,42 @@ const HSET_IF_EXISTS = `if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV))
 return 1`
 
+// Revoke only a record that exists and is not revoked yet (a revoked token keeps its first date).
+const REVOKE_IF_LIVE = `local r = redis.call('HGET', KEYS[1], 'revokedAt')
+if r == false then return 0 end
+if tonumber(r) and tonumber(r) > 0 then return 0 end
+redis.call('HSET', KEYS[1], 'revokedAt', ARGV[1])
+return 1`
+
 const SCAN_COUNT = 500
+
+/** The index sets a token's id is added to. */
+function indexSets(keys: Keys, r: Pick<TokenRecord, 'user' | 'kind' | 'album'>): string[] {
+  const sets = [keys.allTokens()]
+  if (r.user) sets.push(keys.userTokens(r.user))
+  if (r.kind === 'album') sets.push(keys.albumTokens(r.album))
+  return sets
+}
+
+/**
+ * SCAN every key matching `pattern`, in batches, on every master (a Cluster spreads keys over its
+ * masters; SCAN on one node sees only that node's). A key seen twice is harmless to callers.
+ */
+async function scanKeys(
+  redis: RedisClient,
+  pattern: string,
+  onBatch: (keys: string[]) => Promise<void>,
+): Promise<void> {
+  const nodes = redis instanceof Cluster ? redis.nodes('master') : [redis]
+  for (const node of nodes) {
+    let cursor = '0'
+    do {
+      const [next, batch] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', SCAN_COUNT)
+      if (batch.length) await onBatch(batch)
+      cursor = next
+    } while (cursor !== '0')
+  }
+}
 
 /**
  * The token operations over one Redis connection (the CLI's, or the admin API's). Every change is
@@ -310,23 +354,22 @@ export class TokenAdmin {
     }
     const expireAt = record.expiresAt + this.opts.expiredGrace
     // Single-key commands only, so this works on Redis Cluster (a token's keys live in different
-    // slots). The order makes a crash half way harmless: first the id key and the index entries
-    // (`list` prunes ids whose record never came), then the record. Each key gets its value and
-    // its expiry in one single-key MULTI, so none outlives the expiry, and nothing is usable
-    // before the record is whole.
-    const indexed = [this.redis.sadd(this.keys.allTokens(), id)]
-    if (record.user) indexed.push(this.redis.sadd(this.keys.userTokens(record.user), id))
-    if (record.kind === 'album') indexed.push(this.redis.sadd(this.keys.albumTokens(record.album), id))
-    await Promise.all([
-      exec(this.redis.multi().set(this.keys.id(id), hash).pexpireat(this.keys.id(id), expireAt)),
-      ...indexed,
-    ])
+    // slots). The record first, then what points at it: the id key, then the index entries. A
+    // crash half way leaves at worst a record nothing indexes, which `revokeUser`'s scan still
+    // finds; an index entry never points at a token that is not whole yet, so nothing may take a
+    // missing record for a stale entry. Each key gets its value and its expiry in one single-key
+    // MULTI, so none outlives the expiry.
     await exec(
       this.redis
         .multi()
         .hset(this.keys.token(hash), toHash(record))
         .pexpireat(this.keys.token(hash), expireAt),
     )
+    await this.opts.afterWrite?.('record')
+    await exec(this.redis.multi().set(this.keys.id(id), hash).pexpireat(this.keys.id(id), expireAt))
+    await this.opts.afterWrite?.('id')
+    await Promise.all(indexSets(this.keys, record).map((set) => this.redis.sadd(set, id)))
+    await this.opts.afterWrite?.('index')
     const info = toInfo(record, now)
     await this.record({
       op: 'token.create',
@@ -353,7 +396,8 @@ export class TokenAdmin {
 
   /**
    * Tokens still in Redis (expired ones stay for `tokens.expiredGrace`), oldest first, filtered by
-   * user and/or album. Ids whose record has left Redis are removed from the sets read.
+   * user and/or album. Read only: ids whose record is missing are skipped, never removed (a
+   * concurrent create may be writing them; `pruneIndex` removes what is provably gone).
    */
   async list(filter: { user?: string; album?: string } = {}): Promise<TokenInfo[]> {
     const user = filter.user === undefined ? undefined : checkName(filter.user, '--user', 'user')
@@ -368,21 +412,10 @@ export class TokenAdmin {
     const ids = await this.members(set)
     const now = this.now()
     const out: TokenInfo[] = []
-    const stale: string[] = []
     for (let i = 0; i < ids.length; i += SCAN_COUNT) {
-      const batch = ids.slice(i, i + SCAN_COUNT)
-      const found = await this.loadMany(batch)
-      batch.forEach((id, j) => {
-        const r = found[j]
-        if (!r) stale.push(id)
-        else if (album === undefined || r.record.album === album) out.push(toInfo(r.record, now))
-      })
-    }
-    if (stale.length) {
-      // One SREM per set (they may live on different cluster nodes); each is complete on its own.
-      const pruned = [this.redis.srem(this.keys.allTokens(), ...stale)]
-      if (set !== this.keys.allTokens()) pruned.push(this.redis.srem(set, ...stale))
-      await Promise.all(pruned)
+      for (const r of await this.loadMany(ids.slice(i, i + SCAN_COUNT))) {
+        if (r && (album === undefined || r.record.album === album)) out.push(toInfo(r.record, now))
+      }
     }
     return out.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id))
   }
@@ -407,25 +440,65 @@ export class TokenAdmin {
     return toInfo(record, this.now())
   }
 
-  /** Revoke every token of a user (album tokens created for them included). Returns how many were revoked now. */
+  /**
+   * Revoke every token of a user (album tokens created for them included). Returns how many were
+   * revoked now. Works from the user's index and, so that a stale index (a create cut short, an
+   * index entry lost) can never hide a live token, from a scan of every token record as well.
+   */
   async revokeUser(user: string): Promise<number> {
     checkName(user, '--user', 'user')
+    const hashes = new Set<TokenHash>()
     const ids = await this.members(this.keys.userTokens(user))
-    let count = 0
     for (let i = 0; i < ids.length; i += SCAN_COUNT) {
-      const found = await this.loadMany(ids.slice(i, i + SCAN_COUNT))
-      for (const f of found) {
-        if (!f || f.record.revokedAt > 0) continue
-        f.record.revokedAt = this.now()
-        if (await this.update(f.hash, { revokedAt: String(f.record.revokedAt) })) {
-          count++
-          await this.publish({ kind: 'token', hash: f.hash })
-        }
+      for (const f of await this.loadMany(ids.slice(i, i + SCAN_COUNT))) if (f) hashes.add(f.hash)
+    }
+    await scanKeys(this.redis, this.keys.tokenPattern(), async (batch) => {
+      const owners = await Promise.all(batch.map((key) => this.redis.hget(key, 'user')))
+      batch.forEach((key, i) => {
+        if (owners[i] === user) hashes.add(this.keys.hashOfTokenKey(key))
+      })
+    })
+    let count = 0
+    for (const hash of hashes) {
+      const revokedAt = this.now()
+      // Only records still unrevoked: HSET_IF_UNREVOKED leaves a revoked one (and its date) as is.
+      if ((await this.redis.eval(REVOKE_IF_LIVE, 1, this.keys.token(hash), String(revokedAt))) !== 0) {
+        count++
+        await this.publish({ kind: 'token', hash })
       }
     }
     await this.publish({ kind: 'user', user })
     await this.record({ op: 'token.revoke-user', user, count })
     return count
+  }
+
+  /**
+   * Maintenance (`tokengate token prune-index`): remove from the token indexes (every token, per
+   * user, per album) the ids whose id key has left Redis. The id key is written before any index
+   * entry and expires `tokens.expiredGrace` after the token, so its absence proves the token gone
+   * for longer than the grace period. Returns how many distinct ids were removed.
+   */
+  async pruneIndex(): Promise<{ removed: number }> {
+    const sets = [this.keys.allTokens()]
+    for (const pattern of this.keys.indexPatterns()) {
+      await scanKeys(this.redis, pattern, async (batch) => {
+        sets.push(...batch)
+      })
+    }
+    const removed = new Set<string>()
+    for (const set of sets) {
+      const ids = await this.members(set)
+      for (let i = 0; i < ids.length; i += SCAN_COUNT) {
+        const batch = ids.slice(i, i + SCAN_COUNT)
+        const present = await Promise.all(batch.map((id) => this.redis.exists(this.keys.id(id))))
+        const gone = batch.filter((_, j) => present[j] === 0)
+        if (gone.length === 0) continue
+        await this.redis.srem(set, ...gone)
+        for (const id of gone) removed.add(id)
+      }
+    }
+    await this.record({ op: 'token.prune-index', count: removed.size })
+    return { removed: removed.size }
   }
 
   /** Disable a token until enabled again. */

@@ -285,11 +285,15 @@ t.test('token list prints an aligned table and filters by user and album', async
   t.equal((await cli(['token', 'list', '--user', 'nobody'])).stdout, 'no tokens\n')
 })
 
-t.test('list skips and forgets tokens whose record has left Redis', async (t) => {
+t.test('list skips tokens whose record has left Redis; prune-index forgets them', async (t) => {
   const gone = await createJson(['--kind', 'album', '--album', 'GONE', '--perms', 'read', '--expires', '1d'])
   await redis.client.del(`tg:token:${sha256(gone.token)}`, `tg:id:${gone.id}`)
   const listed = JSON.parse((await cli(['token', 'list', '--album', 'GONE', '--json'])).stdout)
   t.same(listed, [])
+  t.equal(await redis.client.sismember('tg:album:GONE:tokens', gone.id), 1, 'list removes nothing')
+  const pruned = await cli(['token', 'prune-index', '--json'])
+  t.equal(pruned.code, 0, pruned.stderr)
+  t.ok(JSON.parse(pruned.stdout).removed >= 1)
   t.equal(await redis.client.sismember('tg:album:GONE:tokens', gone.id), 0)
   t.equal(await redis.client.sismember('tg:tokens', gone.id), 0)
 })
