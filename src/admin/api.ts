@@ -276,6 +276,7 @@ export async function startAdminApi(
   const admin = new TokenAdmin(deps.redis, deps.keys, {
     secretPrefix: config.tokens.prefix,
     expiredGrace: config.tokens.expiredGrace,
+    maxLifetime: config.tokens.maxLifetime,
     ...(deps.now ? { now: deps.now } : {}),
     actor: { name: 'admin-api' },
     audit: { maxLen: config.audit.maxLen, onRecord: (event) => log.info(event, 'audit') },

@@ -7,6 +7,7 @@
 // change), 1 runtime error (Redis unreachable…).
 import { type ParseArgsConfig, parseArgs } from 'node:util'
 import { loadConfigFile } from '../config/load.js'
+import type { Config } from '../config/schema.js'
 import { ConfigError } from '../errors.js'
 import { makeKeys } from '../token/keys.js'
 import {
@@ -83,6 +84,8 @@ interface Command {
   positionals: [number, number]
   /** Checks that need no config nor Redis, so such mistakes are reported first. */
   precheck?: (values: Values, positionals: string[]) => void
+  /** Checks that need the config but no Redis (bounds such as tokens.maxLifetime). */
+  configCheck?: (values: Values, config: Config) => void
   run: (admin: TokenAdmin, values: Values, positionals: string[], out: Output) => Promise<void>
 }
 
@@ -131,6 +134,9 @@ Mint a token. Its secret is printed once and stored only as a sha256 hash.
       positionals: [0, 0],
       precheck: (v) => {
         validateCreate(createInput(v), Date.now())
+      },
+      configCheck: (v, config) => {
+        validateCreate(createInput(v), Date.now(), { maxLifetime: config.tokens.maxLifetime })
       },
       run: async (admin, v, _p, out) => {
         const created = await admin.create(createInput(v))
@@ -409,6 +415,11 @@ async function runCommand(
     io.stderr(`${where}: invalid configuration:\n${err.problems.map((p) => `  ${p}`).join('\n')}\n`)
     return 2
   }
+  try {
+    if ('configCheck' in command) command.configCheck?.(values, config)
+  } catch (err) {
+    return inputError(io, where, err, true)
+  }
 
   const redis = connectRedis(config.redis, { failFast: false })
   let lastRedisError: Error | undefined
@@ -430,6 +441,7 @@ async function runCommand(
     const admin = new TokenAdmin(redis, keys, {
       secretPrefix: config.tokens.prefix,
       expiredGrace: config.tokens.expiredGrace,
+      maxLifetime: config.tokens.maxLifetime,
       actor: { name: actor },
       audit,
     })

@@ -8,9 +8,10 @@ import { Cluster } from 'ioredis'
 import { parseDuration, parseIsoDate } from '../config/duration.js'
 import { hashSecret, mintSecret } from '../credential/secret.js'
 import type { Action } from '../route/match.js'
+import { ID_PATTERN, ID_RULE_TEXT, TOKEN_ID_PATTERN, TOKEN_ID_RULE_TEXT } from '../token/ids.js'
 import { publishInvalidation } from '../token/invalidation.js'
 import type { EvictKey, Keys } from '../token/keys.js'
-import { fromHash, parsePerms, type TokenHash, type TokenRecord, toHash } from '../token/record.js'
+import { fromHash, LAST_DATE, parsePerms, type TokenHash, type TokenRecord, toHash } from '../token/record.js'
 import type { RedisClient } from '../token/redis-client.js'
 import { type Actor, type AuditFacts, type AuditOptions, AuditTrail, osUser } from './audit.js'
 import { AdminInputError, AdminNotFound } from './input-error.js'
@@ -73,6 +74,8 @@ export interface TokenAdminOptions {
   secretPrefix: string
   /** Milliseconds Redis keeps a record after its expiry (`tokens.expiredGrace`). */
   expiredGrace: number
+  /** Longest token lifetime in ms (`tokens.maxLifetime`; default 365 days). */
+  maxLifetime?: number
   /** Clock, injectable for tests. */
   now?: () => number
   /** Who the audit trail records as making the changes (default: the OS user). */
@@ -95,41 +98,82 @@ export type ValidCreate = Pick<
   'kind' | 'user' | 'album' | 'perms' | 'expiresAt' | 'description' | 'tenant'
 >
 
-const MAX_NAME = 256
 const MAX_DESCRIPTION = 1024
-// ':' is refused because `user:<id>` / `album:<id>` are the invalidation wire form (DESIGN §3).
-// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it refuses
-const BAD_NAME_CHAR = /[\s\u0000-\u001f\u007f-\u009f:]/
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it refuses
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/
+/** `tokens.maxLifetime`'s default: Q suggests tokens live at most 12 months. */
+export const DEFAULT_MAX_LIFETIME = 365 * 86_400_000
 
-/**
- * Check a user, album, tenant or token id: non-empty, at most 256 characters, no whitespace,
- * control characters or ':'. `what` names it in the message (e.g. `--album`).
- */
-export function checkName(value: unknown, what: string, field: string): string {
-  if (typeof value !== 'string' || value.length === 0)
-    throw new AdminInputError(`${what} must not be empty`, field)
-  if (value.length > MAX_NAME) {
-    throw new AdminInputError(
-      `${what} is ${value.length} characters long; at most ${MAX_NAME} are allowed`,
-      field,
-    )
-  }
-  const bad = BAD_NAME_CHAR.exec(value)
-  if (bad) {
-    const shown =
-      bad[0] === ':' ? "':'" : `character U+${bad[0].codePointAt(0)?.toString(16).padStart(4, '0')}`
-    throw new AdminInputError(
-      `${what} "${value.replace(CONTROL, '?')}" contains ${shown}; use no whitespace, control characters or ':'`,
-      field,
-    )
-  }
-  return value
+interface IdRule {
+  max: number
+  /** One allowed character. */
+  char: RegExp
+  pattern: RegExp
+  text: string
+}
+const ALBUM_OR_USER: IdRule = { max: 128, char: /[A-Za-z0-9._@+-]/, pattern: ID_PATTERN, text: ID_RULE_TEXT }
+const TOKEN_ID: IdRule = {
+  max: 64,
+  char: /[A-Za-z0-9._-]/,
+  pattern: TOKEN_ID_PATTERN,
+  text: TOKEN_ID_RULE_TEXT,
 }
 
-/** Expiry in milliseconds since the epoch from `expiresAt` or `expiresIn`; mandatory and in the future. */
-export function resolveExpiry(input: Pick<CreateInput, 'expiresAt' | 'expiresIn'>, now: number): number {
+/** Check an id against token/ids.ts's rule, with a message naming what is wrong and the rule. */
+function checkId(value: unknown, what: string, field: string, rule: IdRule): string {
+  if (typeof value !== 'string' || value.length === 0)
+    throw new AdminInputError(`${what} must not be empty`, field)
+  if (rule.pattern.test(value)) return value
+  const shown = value.replace(new RegExp(CONTROL, 'g'), '?')
+  if (value.length > rule.max) {
+    throw new AdminInputError(
+      `${what} is ${value.length} characters long; at most ${rule.max} are allowed (${rule.text})`,
+      field,
+    )
+  }
+  const bad = [...value].find((c) => !rule.char.test(c))
+  if (bad !== undefined) {
+    const named = bad === ':' ? "':'" : `character U+${bad.codePointAt(0)?.toString(16).padStart(4, '0')}`
+    throw new AdminInputError(`${what} "${shown}" contains ${named}; use ${rule.text}`, field)
+  }
+  throw new AdminInputError(`${what} "${shown}" must start with a letter or digit (${rule.text})`, field)
+}
+
+/**
+ * Check a user, album or tenant id (token/ids.ts: 1–128 characters of A–Z a–z 0–9 . _ @ + -,
+ * starting with a letter or digit; so no ':', which `user:<id>` / `album:<id>` invalidation
+ * messages would misread). `what` names it in the message (e.g. `--album`).
+ */
+export function checkName(value: unknown, what: string, field: string): string {
+  return checkId(value, what, field, ALBUM_OR_USER)
+}
+
+/** Check a public token id (token/ids.ts: 1–64 characters of A–Z a–z 0–9 . _ -). */
+export function checkTokenId(value: unknown, what = 'the token id', field = 'id'): string {
+  return checkId(value, what, field, TOKEN_ID)
+}
+
+/** A lifetime as the config spells it: whole days as `365d`, else hours, else milliseconds. */
+function formatDays(ms: number): string {
+  if (ms % 86_400_000 === 0) return `${ms / 86_400_000}d`
+  return ms % 3_600_000 === 0 ? `${ms / 3_600_000}h` : `${ms}ms`
+}
+
+/** Bounds of a new token. */
+export interface CreateLimits {
+  /** Longest lifetime from now, in ms (`tokens.maxLifetime`); none when absent (the CLI's precheck). */
+  maxLifetime?: number
+}
+
+/**
+ * Expiry in milliseconds since the epoch from `expiresAt` or `expiresIn`; mandatory, in the future
+ * and at most `limits.maxLifetime` from now (never past the last date a Date can hold).
+ */
+export function resolveExpiry(
+  input: Pick<CreateInput, 'expiresAt' | 'expiresIn'>,
+  now: number,
+  limits: CreateLimits = {},
+): number {
   const hint = 'give --expires as a duration like 30d or 12h, or an ISO date like 2027-01-31'
   if (input.expiresAt !== undefined && input.expiresIn !== undefined) {
     throw new AdminInputError('give either an expiry date or a duration, not both', 'expires')
@@ -164,11 +208,24 @@ export function resolveExpiry(input: Pick<CreateInput, 'expiresAt' | 'expiresIn'
       'expires',
     )
   }
+  const max = limits.maxLifetime
+  if (max !== undefined && at > now + max) {
+    throw new AdminInputError(
+      `the expiry is more than ${formatDays(max)} from now, the longest lifetime tokens.maxLifetime allows; choose an earlier expiry`,
+      'expires',
+    )
+  }
+  if (at > LAST_DATE) {
+    throw new AdminInputError(
+      'the expiry lies past the last date a clock can show; choose an earlier one (tokens.maxLifetime bounds it)',
+      'expires',
+    )
+  }
   return at
 }
 
 /** Every check create makes, with no I/O: the record fields to store, or AdminInputError. */
-export function validateCreate(input: CreateInput, now: number): ValidCreate {
+export function validateCreate(input: CreateInput, now: number, limits: CreateLimits = {}): ValidCreate {
   const kind = input.kind as string
   if (kind === undefined) throw new AdminInputError('--kind is required: album or user', 'kind')
   if (kind !== 'album' && kind !== 'user') {
@@ -231,7 +288,7 @@ export function validateCreate(input: CreateInput, now: number): ValidCreate {
     album,
     // Canonical order, as stored (formatPerms), whatever order they were given in.
     perms: new Set(kind === 'user' ? PERMISSIONS : PERMISSIONS.filter((p) => perms.has(p))),
-    expiresAt: resolveExpiry(input, now),
+    expiresAt: resolveExpiry(input, now, limits),
     description,
     tenant,
   }
@@ -339,7 +396,9 @@ export class TokenAdmin {
   /** Mint a token and store its record (hash only). Returns the secret: show it once. */
   async create(input: CreateInput): Promise<CreatedToken> {
     const now = this.now()
-    const valid = validateCreate(input, now)
+    const valid = validateCreate(input, now, {
+      maxLifetime: this.opts.maxLifetime ?? DEFAULT_MAX_LIFETIME,
+    })
     const id = newTokenId()
     const token = mintSecret(this.opts.secretPrefix)
     const hash = hashSecret(token)
@@ -422,7 +481,7 @@ export class TokenAdmin {
 
   /** One token by public id, or null when there is none. */
   async show(id: string): Promise<TokenInfo | null> {
-    const found = await this.load(checkName(id, 'the token id', 'id'))
+    const found = await this.load(checkTokenId(id))
     return found ? toInfo(found.record, this.now()) : null
   }
 
@@ -590,7 +649,7 @@ export class TokenAdmin {
   }
 
   private async mustLoad(id: string): Promise<{ hash: TokenHash; record: TokenRecord }> {
-    const found = await this.load(checkName(id, 'the token id', 'id'))
+    const found = await this.load(checkTokenId(id))
     if (!found) throw notFound(id)
     return found
   }

@@ -266,6 +266,8 @@ export const configSchema = z.strictObject({
       allowLegacy: z.boolean().default(true),
       /** Redis keeps a record this long after its expiry, so `token show` can still explain it. */
       expiredGrace: duration.default(7 * 86_400_000),
+      /** Longest lifetime of a new token: `token create` and the admin API refuse later expiries. */
+      maxLifetime: duration.default(365 * 86_400_000),
       /** `last used` is written at most once per token per this interval (batched); 0 = not recorded. */
       lastUsedInterval: duration.default(60_000),
     })

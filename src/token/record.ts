@@ -33,6 +33,9 @@ export interface TokenRecord {
 /** The hash field token/last-used.ts writes; no admin write touches it. */
 export const LAST_USED_FIELD = 'lastUsedAt'
 
+/** The last instant a JavaScript Date can show (ECMA-262 §21.4.1.1). */
+export const LAST_DATE = 8.64e15
+
 const ALL_ACTIONS: readonly Action[] = ['read', 'write', 'download', 'appropriate']
 
 /** Parse a comma-separated permission list; unknown names are an error for the caller to report. */
@@ -79,7 +82,8 @@ export function toHash(r: TokenRecord): Record<string, string> {
 export function fromHash(h: Record<string, string>): TokenRecord | null {
   if (!h.id || (h.kind !== 'album' && h.kind !== 'user')) return null
   const expiresAt = Number(h.expiresAt)
-  if (!Number.isFinite(expiresAt) || expiresAt <= 0) return null
+  // Past the last date a Date can hold (8.64e15 ms) no expiry is meant: fail closed.
+  if (!Number.isFinite(expiresAt) || expiresAt <= 0 || expiresAt > LAST_DATE) return null
   if (h.kind === 'album' && !h.album) return null
   if (h.kind === 'user' && !h.user) return null
   const { perms } = parsePerms(h.perms ?? '')

@@ -179,6 +179,16 @@ const createRefusals: [string, string[], RegExp][] = [
   ],
   ['a colon in the user', ['--kind', 'user', '--user', 'org:u', '--expires', '1d'], /contains ':'/],
   [
+    'a newline in the album',
+    ['--kind', 'album', '--album', 'A\n1', '--perms', 'read', '--expires', '1d'],
+    /contains character U\+000a/,
+  ],
+  [
+    'an expiry past tokens.maxLifetime (365d by default)',
+    ['--kind', 'user', '--user', 'u', '--expires', '400d'],
+    /more than 365d.*tokens\.maxLifetime/,
+  ],
+  [
     'an unknown flag',
     ['--kind', 'user', '--user', 'u', '--expires', '1d', '--frobnicate'],
     /Unknown option '--frobnicate'/,

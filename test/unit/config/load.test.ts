@@ -71,6 +71,7 @@ t.test('the minimal config loads with every default filled in', async (t) => {
     prefix: 'tg_',
     allowLegacy: true,
     expiredGrace: 7 * 86_400_000,
+    maxLifetime: 365 * 86_400_000,
     lastUsedInterval: 60_000,
   })
   t.equal(c.admin, undefined, 'no admin API unless configured')
@@ -124,7 +125,13 @@ t.test('the full config loads every key, durations in milliseconds', async (t) =
     keepAliveTimeout: 1000,
     maxSockets: 16,
   })
-  t.same(c.tokens, { prefix: 'acme_', allowLegacy: false, expiredGrace: 86_400_000, lastUsedInterval: 0 })
+  t.same(c.tokens, {
+    prefix: 'acme_',
+    allowLegacy: false,
+    expiredGrace: 86_400_000,
+    maxLifetime: 90 * 86_400_000,
+    lastUsedInterval: 0,
+  })
   t.same(c.admin, { host: '0.0.0.0', port: 9091, key: '0123456789abcdef0123456789abcdef' })
   t.same(c.audit, { maxLen: 5000 })
   t.equal(c.log.level, 'debug')
