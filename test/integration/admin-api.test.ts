@@ -162,24 +162,27 @@ t.test('POST /users/{user}/revoke-tokens revokes every token of that user and no
   t.same((await api('POST', '/users/rv-bob/revoke-tokens')).json(), { user: 'rv-bob', revoked: 0 })
 })
 
-t.test('a record stored with an expiry past any date (by an older version) does not break list', async (t) => {
-  const hash = sha256('hand-made')
-  await redis.client.hset(`tg:token:${hash}`, {
-    id: 'tok_handmade',
-    kind: 'album',
-    album: 'HM',
-    perms: 'read',
-    expiresAt: '9000000000000000',
-  })
-  await redis.client.set('tg:id:tok_handmade', hash)
-  await redis.client.sadd('tg:tokens', 'tok_handmade')
-  await redis.client.sadd('tg:album:HM:tokens', 'tok_handmade')
-  const listed = await api('GET', '/tokens')
-  t.equal(listed.status, 200, listed.text)
-  t.notOk(listed.text.includes('tok_handmade'), 'the malformed record is skipped, as the proxy refuses it')
-  t.equal((await api('GET', '/tokens/tok_handmade')).status, 404)
-  await redis.client.del(`tg:token:${hash}`, 'tg:id:tok_handmade')
-})
+t.test(
+  'a record stored with an expiry past any date (by an older version) does not break list',
+  async (t) => {
+    const hash = sha256('hand-made')
+    await redis.client.hset(`tg:token:${hash}`, {
+      id: 'tok_handmade',
+      kind: 'album',
+      album: 'HM',
+      perms: 'read',
+      expiresAt: '9000000000000000',
+    })
+    await redis.client.set('tg:id:tok_handmade', hash)
+    await redis.client.sadd('tg:tokens', 'tok_handmade')
+    await redis.client.sadd('tg:album:HM:tokens', 'tok_handmade')
+    const listed = await api('GET', '/tokens')
+    t.equal(listed.status, 200, listed.text)
+    t.notOk(listed.text.includes('tok_handmade'), 'the malformed record is skipped, as the proxy refuses it')
+    t.equal((await api('GET', '/tokens/tok_handmade')).status, 404)
+    await redis.client.del(`tg:token:${hash}`, 'tg:id:tok_handmade')
+  },
+)
 
 t.test(
   'PUT and DELETE /albums/{album}/members/{user} change which album a user token may ask for',
