@@ -25,7 +25,7 @@ export const REASONS = {
   MALFORMED_CREDENTIAL: ['bad_scheme', 'bad_base64', 'empty_secret', 'bad_link', 'secret_in_query'],
   AMBIGUOUS_CREDENTIAL: ['two_credentials'],
   MISSING_CREDENTIAL: ['none'],
-  INVALID_TOKEN: ['unknown', 'expired', 'revoked', 'disabled', 'bad_checksum'],
+  INVALID_TOKEN: ['unknown', 'expired', 'revoked', 'disabled', 'bad_checksum', 'user_inactive'],
   FORBIDDEN: ['missing_perm', 'inbox_refused', 'study_level_only'],
   OUT_OF_SCOPE: ['album_not_allowed', 'not_album_member', 'study_not_in_scope'],
   NOT_ACCEPTABLE: ['zip_unsupported'],

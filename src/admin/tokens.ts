@@ -408,7 +408,9 @@ export class TokenAdmin {
       createdAt: now,
       enabled: true,
       revokedAt: 0,
-      attrs: '',
+      attrs: {},
+      userActive: true,
+      userValidUntil: 0,
       lastUsedAt: 0,
     }
     const expireAt = record.expiresAt + this.opts.expiredGrace

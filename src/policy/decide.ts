@@ -30,12 +30,18 @@ export interface Decision {
 
 const ALL_PERMS: ReadonlySet<Action> = new Set<Action>(['read', 'write', 'download', 'appropriate'])
 
-/** Throws InvalidToken unless the record exists and is enabled, unrevoked and unexpired at `now`. */
+/**
+ * Throws InvalidToken unless the record exists and is enabled, unrevoked and unexpired at `now`,
+ * and its user (as folded in at lookup) is active and within its validity.
+ */
 export function checkValid(record: TokenRecord | null, now: number): asserts record is TokenRecord {
   if (!record) throw new InvalidToken('unknown')
   if (record.revokedAt > 0) throw new InvalidToken('revoked', record.id)
   if (!record.enabled) throw new InvalidToken('disabled', record.id)
   if (record.expiresAt <= now) throw new InvalidToken('expired', record.id)
+  // DataChain: a deactivated account, or one past its validity date, stops all its tokens.
+  if (!record.userActive || (record.userValidUntil > 0 && record.userValidUntil <= now))
+    throw new InvalidToken('user_inactive', record.id)
 }
 
 /**

@@ -19,6 +19,12 @@ export interface Keys {
   hashOfTokenKey(key: string): TokenHash
   /** SCAN patterns of the per-user and per-album token index sets (`token prune-index`). */
   indexPatterns(): string[]
+  /** hash: a user record (`tokengate user …`): name, email, attrs, status, validUntil. */
+  user(user: string): string
+  /** The prefix `user(id)` puts before the id (the store's lookup script builds the key from it). */
+  userPrefix(): string
+  /** set: every user id with a record (`user list`). */
+  users(): string
   /** set: albums a user is a member of. */
   userAlbums(user: string): string
   /** set: StudyInstanceUIDs in an album (scoping: studies). */
@@ -49,6 +55,9 @@ export function makeKeys(prefix: string): Keys {
     tokenPattern: () => `${glob}token:*`,
     hashOfTokenKey: (key) => key.slice(prefix.length + 'token:'.length) as TokenHash,
     indexPatterns: () => [`${glob}user:*:tokens`, `${glob}album:*:tokens`],
+    user: (user) => `${prefix}user:${user}`,
+    userPrefix: () => `${prefix}user:`,
+    users: () => `${prefix}users`,
     userAlbums: (user) => `${prefix}user:${user}:albums`,
     albumStudies: (album) => `${prefix}album:${album}:studies`,
     userInbox: (user) => `${prefix}user:${user}:inbox`,

@@ -24,11 +24,54 @@ export interface TokenRecord {
   revokedAt: number
   description: string
   tenant: string
-  /** Free-form JSON attributes, kept opaque. */
-  attrs: string
+  /**
+   * Attributes (Q's department, user type…): name → value, stored as JSON in the `attrs` field;
+   * forwarded upstream as the headers `identityHeaders.attributes` names, and bound by rules.
+   */
+  attrs: Readonly<Record<string, string>>
   /** Milliseconds since the epoch of the last use tokengate recorded (batched), or 0. */
   lastUsedAt: number
+  /**
+   * The token's user, folded in at lookup from the user record (token/redis-store.ts): false once
+   * the user is deactivated. True when the user has no record (`users.registry: optional`).
+   */
+  userActive: boolean
+  /** The user's validity end (ms since the epoch), folded in at lookup; 0 when none. */
+  userValidUntil: number
 }
+
+/** Fields of a user record (`<prefix>user:<id>`) the proxy reads at lookup, in this order. */
+export const USER_LOOKUP_FIELDS = ['status', 'validUntil'] as const
+
+/** Fold a user record's `status` and `validUntil` (HMGET replies, null when absent) into a token record. */
+export function foldUser(record: TokenRecord, status: string | null, validUntil: string | null): TokenRecord {
+  record.userActive = status !== 'deactivated'
+  record.userValidUntil = Number(validUntil) || 0
+  return record
+}
+
+/** Attributes as stored (JSON object of strings); anything else reads as none. */
+export function parseAttrs(text: string | undefined): Readonly<Record<string, string>> {
+  if (!text) return NO_ATTRS
+  try {
+    const value: unknown = JSON.parse(text)
+    if (!value || typeof value !== 'object' || Array.isArray(value)) return NO_ATTRS
+    const out: Record<string, string> = {}
+    for (const [k, v] of Object.entries(value)) if (typeof v === 'string') out[k] = v
+    return out
+  } catch {
+    return NO_ATTRS
+  }
+}
+
+/** Attributes → stored form: '' when none, else JSON with sorted keys. */
+export function formatAttrs(attrs: Readonly<Record<string, string>>): string {
+  const keys = Object.keys(attrs).sort()
+  if (keys.length === 0) return ''
+  return JSON.stringify(Object.fromEntries(keys.map((k) => [k, attrs[k]])))
+}
+
+const NO_ATTRS: Readonly<Record<string, string>> = Object.freeze({})
 
 /** The hash field token/last-used.ts writes; no admin write touches it. */
 export const LAST_USED_FIELD = 'lastUsedAt'
@@ -70,7 +113,7 @@ export function toHash(r: TokenRecord): Record<string, string> {
     revokedAt: String(r.revokedAt),
     description: r.description,
     tenant: r.tenant,
-    attrs: r.attrs,
+    attrs: formatAttrs(r.attrs),
     [LAST_USED_FIELD]: String(r.lastUsedAt),
   }
 }
@@ -99,7 +142,9 @@ export function fromHash(h: Record<string, string>): TokenRecord | null {
     revokedAt: Number(h.revokedAt) || 0,
     description: h.description ?? '',
     tenant: h.tenant ?? '',
-    attrs: h.attrs ?? '',
+    attrs: parseAttrs(h.attrs),
     lastUsedAt: Number(h[LAST_USED_FIELD]) || 0,
+    userActive: true,
+    userValidUntil: 0,
   }
 }

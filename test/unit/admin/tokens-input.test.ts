@@ -238,7 +238,9 @@ const record = (extra: Partial<TokenRecord> = {}): TokenRecord => ({
   revokedAt: 0,
   description: 'for the viewer',
   tenant: '',
-  attrs: '',
+  attrs: {},
+    userActive: true,
+    userValidUntil: 0,
   lastUsedAt: 0,
   ...extra,
 })
