@@ -17,6 +17,10 @@ export type AuditOp =
   | 'token.revoke'
   | 'token.revoke-user'
   | 'token.prune-index'
+  | 'user.add'
+  | 'user.set'
+  | 'user.deactivate'
+  | 'user.activate'
   | 'token.disable'
   | 'token.enable'
   | 'album.add-member'
@@ -44,6 +48,10 @@ export interface AuditFacts {
   perms?: readonly string[]
   /** ISO 8601 (create). */
   expiresAt?: string
+  /** Attributes as `name=value` (token create, user add/set). */
+  attrs?: readonly string[]
+  /** ISO 8601 (user add/set). */
+  validUntil?: string
   /** False when there was nothing to do (already revoked, already a member…). */
   changed?: boolean
   /**

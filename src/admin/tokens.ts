@@ -1,73 +1,43 @@
-// Token administration (DESIGN §1, §3): create, list, show, revoke, disable and enable tokens, and
-// manage album membership. The CLI (admin/cli.ts) and the admin HTTP API both call this class, so
-// input checks, the Redis layout and the invalidation messages live in one place. Operations return
-// plain data; the only secret that ever leaves this module is create's return value (only its
-// sha256 is stored). Input problems throw AdminInputError with a message saying what to change.
+// Token administration, the Redis operations (DESIGN §1, §3): create, list, show, revoke,
+// disable and enable tokens, manage album membership, and prune the indexes. The CLI and the admin
+// HTTP API both call this class; input rules are in admin/token-input.ts (one schema for both),
+// presentation in admin/token-view.ts, users in admin/users.ts (reachable as `.users`). Operations
+// return plain data; the only secret that ever leaves this module is create's return value (only
+// its sha256 is stored). Input problems throw AdminInputError with a message saying what to change.
 import { randomBytes } from 'node:crypto'
-import { Cluster } from 'ioredis'
-import { parseDuration, parseIsoDate } from '../config/duration.js'
 import { hashSecret, mintSecret } from '../credential/secret.js'
-import type { Action } from '../route/match.js'
-import { ID_PATTERN, ID_RULE_TEXT, TOKEN_ID_PATTERN, TOKEN_ID_RULE_TEXT } from '../token/ids.js'
 import { publishInvalidation } from '../token/invalidation.js'
 import type { EvictKey, Keys } from '../token/keys.js'
-import { fromHash, LAST_DATE, parsePerms, type TokenHash, type TokenRecord, toHash } from '../token/record.js'
+import { fromHash, type TokenHash, type TokenRecord, toHash } from '../token/record.js'
 import type { RedisClient } from '../token/redis-client.js'
+import { mergeAttrs } from './attrs-input.js'
 import { type Actor, type AuditFacts, type AuditOptions, AuditTrail, osUser } from './audit.js'
+import { checkName, checkTokenId } from './id-input.js'
 import { AdminInputError, AdminNotFound } from './input-error.js'
+import { exec, hsetIfExists, members, SCAN_COUNT, scanKeys } from './redis-ops.js'
+import { type CreateInput, DEFAULT_MAX_LIFETIME, type ValidCreate, validateCreate } from './token-input.js'
+import { type CreatedToken, type TokenInfo, toInfo } from './token-view.js'
+import { UserAdmin, userStatus } from './users.js'
 
+export { checkName, checkTokenId } from './id-input.js'
+export {
+  type CreateInput,
+  type CreateLimits,
+  DEFAULT_MAX_LIFETIME,
+  resolveExpiry,
+  type ValidCreate,
+  validateCreate,
+} from './token-input.js'
+export {
+  type CreatedToken,
+  PERMISSIONS,
+  statusOf,
+  type TokenInfo,
+  type TokenStatus,
+  toInfo,
+} from './token-view.js'
+// The names other modules (CLI, API, tests, bench) import from here.
 export { AdminInputError, AdminNotFound }
-
-export const PERMISSIONS: readonly Action[] = ['read', 'write', 'download', 'appropriate']
-
-export interface CreateInput {
-  kind: 'album' | 'user'
-  user?: string
-  album?: string
-  /** `read,write` or `['read', 'write']`; album tokens only (user tokens get every permission). */
-  perms?: string | string[]
-  /** Milliseconds since the epoch, or an ISO 8601 date (`2027-01-31`, `2027-01-31T12:00:00Z`). */
-  expiresAt?: number | string
-  /** A duration from now, e.g. `30d`, `12h` (a unit is required). */
-  expiresIn?: string
-  description?: string
-  tenant?: string
-}
-
-/** What create returns: the only time the secret is shown. */
-export interface CreatedToken {
-  id: string
-  /** The secret. Shown once; tokengate keeps only its sha256. */
-  token: string
-  kind: 'album' | 'user'
-  user: string
-  album: string
-  perms: Action[]
-  expiresAt: string
-  createdAt: string
-  description: string
-  tenant: string
-}
-
-export type TokenStatus = 'active' | 'expired' | 'revoked' | 'disabled'
-
-/** A token as administrators see it: no hash, no secret. Dates are ISO 8601. */
-export interface TokenInfo {
-  id: string
-  kind: 'album' | 'user'
-  user: string
-  album: string
-  perms: Action[]
-  expiresAt: string
-  createdAt: string
-  enabled: boolean
-  revokedAt: string | null
-  /** When a request last used it, as recorded every tokens.lastUsedInterval; null when never. */
-  lastUsedAt: string | null
-  description: string
-  tenant: string
-  status: TokenStatus
-}
 
 export interface TokenAdminOptions {
   /** Prefix of minted secrets (`tokens.prefix`). */
@@ -76,6 +46,11 @@ export interface TokenAdminOptions {
   expiredGrace: number
   /** Longest token lifetime in ms (`tokens.maxLifetime`; default 365 days). */
   maxLifetime?: number
+  /**
+   * `users.registry`: `required` creates tokens only for users with an active record; `optional`
+   * (the default) also for users without one (a record, where one exists, is enforced alike).
+   */
+  registry?: 'optional' | 'required'
   /** Clock, injectable for tests. */
   now?: () => number
   /** Who the audit trail records as making the changes (default: the OS user). */
@@ -92,244 +67,10 @@ export interface TokenAdminOptions {
 /** The writes of `create`, in order. */
 export type CreateStep = 'record' | 'id' | 'index'
 
-/** The fields of a new record, checked; what create stores besides id and createdAt. */
-export type ValidCreate = Pick<
-  TokenRecord,
-  'kind' | 'user' | 'album' | 'perms' | 'expiresAt' | 'description' | 'tenant'
->
-
-const MAX_DESCRIPTION = 1024
-// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it refuses
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/
-/** `tokens.maxLifetime`'s default: Q suggests tokens live at most 12 months. */
-export const DEFAULT_MAX_LIFETIME = 365 * 86_400_000
-
-interface IdRule {
-  max: number
-  /** One allowed character. */
-  char: RegExp
-  pattern: RegExp
-  text: string
-}
-const ALBUM_OR_USER: IdRule = { max: 128, char: /[A-Za-z0-9._@+-]/, pattern: ID_PATTERN, text: ID_RULE_TEXT }
-const TOKEN_ID: IdRule = {
-  max: 64,
-  char: /[A-Za-z0-9._-]/,
-  pattern: TOKEN_ID_PATTERN,
-  text: TOKEN_ID_RULE_TEXT,
-}
-
-/** Check an id against token/ids.ts's rule, with a message naming what is wrong and the rule. */
-function checkId(value: unknown, what: string, field: string, rule: IdRule): string {
-  if (typeof value !== 'string' || value.length === 0)
-    throw new AdminInputError(`${what} must not be empty`, field)
-  if (rule.pattern.test(value)) return value
-  const shown = value.replace(new RegExp(CONTROL, 'g'), '?')
-  if (value.length > rule.max) {
-    throw new AdminInputError(
-      `${what} is ${value.length} characters long; at most ${rule.max} are allowed (${rule.text})`,
-      field,
-    )
-  }
-  const bad = [...value].find((c) => !rule.char.test(c))
-  if (bad !== undefined) {
-    const named = bad === ':' ? "':'" : `character U+${bad.codePointAt(0)?.toString(16).padStart(4, '0')}`
-    throw new AdminInputError(`${what} "${shown}" contains ${named}; use ${rule.text}`, field)
-  }
-  throw new AdminInputError(`${what} "${shown}" must start with a letter or digit (${rule.text})`, field)
-}
-
-/**
- * Check a user, album or tenant id (token/ids.ts: 1–128 characters of A–Z a–z 0–9 . _ @ + -,
- * starting with a letter or digit; so no ':', which `user:<id>` / `album:<id>` invalidation
- * messages would misread). `what` names it in the message (e.g. `--album`).
- */
-export function checkName(value: unknown, what: string, field: string): string {
-  return checkId(value, what, field, ALBUM_OR_USER)
-}
-
-/** Check a public token id (token/ids.ts: 1–64 characters of A–Z a–z 0–9 . _ -). */
-export function checkTokenId(value: unknown, what = 'the token id', field = 'id'): string {
-  return checkId(value, what, field, TOKEN_ID)
-}
-
-/** A lifetime as the config spells it: whole days as `365d`, else hours, else milliseconds. */
-function formatDays(ms: number): string {
-  if (ms % 86_400_000 === 0) return `${ms / 86_400_000}d`
-  return ms % 3_600_000 === 0 ? `${ms / 3_600_000}h` : `${ms}ms`
-}
-
-/** Bounds of a new token. */
-export interface CreateLimits {
-  /** Longest lifetime from now, in ms (`tokens.maxLifetime`); none when absent (the CLI's precheck). */
-  maxLifetime?: number
-}
-
-/**
- * Expiry in milliseconds since the epoch from `expiresAt` or `expiresIn`; mandatory, in the future
- * and at most `limits.maxLifetime` from now (never past the last date a Date can hold).
- */
-export function resolveExpiry(
-  input: Pick<CreateInput, 'expiresAt' | 'expiresIn'>,
-  now: number,
-  limits: CreateLimits = {},
-): number {
-  const hint = 'give --expires as a duration like 30d or 12h, or an ISO date like 2027-01-31'
-  if (input.expiresAt !== undefined && input.expiresIn !== undefined) {
-    throw new AdminInputError('give either an expiry date or a duration, not both', 'expires')
-  }
-  let at: number
-  if (input.expiresIn !== undefined) {
-    const text = String(input.expiresIn).trim()
-    const ms = /^\d+(\.\d+)?$/.test(text) ? undefined : parseDuration(text)
-    if (ms === undefined)
-      throw new AdminInputError(`"${input.expiresIn}" is not a duration; ${hint}`, 'expires')
-    if (ms <= 0) throw new AdminInputError(`the duration "${input.expiresIn}" is zero; ${hint}`, 'expires')
-    at = now + ms
-  } else if (typeof input.expiresAt === 'number') {
-    if (!Number.isSafeInteger(input.expiresAt)) {
-      throw new AdminInputError(
-        `expiresAt must be whole milliseconds since the epoch, got ${input.expiresAt}`,
-        'expires',
-      )
-    }
-    at = input.expiresAt
-  } else if (typeof input.expiresAt === 'string') {
-    const parsed = parseIsoDate(input.expiresAt)
-    if (parsed === undefined)
-      throw new AdminInputError(`"${input.expiresAt}" is not a date; ${hint}`, 'expires')
-    at = parsed
-  } else {
-    throw new AdminInputError(`an expiry is mandatory; ${hint}`, 'expires')
-  }
-  if (at <= now) {
-    throw new AdminInputError(
-      `the expiry ${new Date(at).toISOString()} is not in the future; ${hint}`,
-      'expires',
-    )
-  }
-  const max = limits.maxLifetime
-  if (max !== undefined && at > now + max) {
-    throw new AdminInputError(
-      `the expiry is more than ${formatDays(max)} from now, the longest lifetime tokens.maxLifetime allows; choose an earlier expiry`,
-      'expires',
-    )
-  }
-  if (at > LAST_DATE) {
-    throw new AdminInputError(
-      'the expiry lies past the last date a clock can show; choose an earlier one (tokens.maxLifetime bounds it)',
-      'expires',
-    )
-  }
-  return at
-}
-
-/** Every check create makes, with no I/O: the record fields to store, or AdminInputError. */
-export function validateCreate(input: CreateInput, now: number, limits: CreateLimits = {}): ValidCreate {
-  const kind = input.kind as string
-  if (kind === undefined) throw new AdminInputError('--kind is required: album or user', 'kind')
-  if (kind !== 'album' && kind !== 'user') {
-    throw new AdminInputError(`--kind must be "album" or "user", got "${String(kind)}"`, 'kind')
-  }
-  const user = input.user === undefined ? '' : checkName(input.user, '--user', 'user')
-  const album = input.album === undefined ? '' : checkName(input.album, '--album', 'album')
-  const tenant = input.tenant === undefined ? '' : checkName(input.tenant, '--tenant', 'tenant')
-  const permText = Array.isArray(input.perms) ? input.perms.join(',') : (input.perms ?? '')
-  const { perms, unknown } = parsePerms(permText)
-  let description = ''
-  if (input.description !== undefined) {
-    description = String(input.description)
-    if (description.length > MAX_DESCRIPTION) {
-      throw new AdminInputError(
-        `--description is longer than ${MAX_DESCRIPTION} characters; shorten it`,
-        'description',
-      )
-    }
-    if (CONTROL.test(description)) {
-      throw new AdminInputError(
-        '--description contains control characters (newlines, tabs…); remove them',
-        'description',
-      )
-    }
-  }
-
-  if (kind === 'user') {
-    if (!user) throw new AdminInputError('user tokens need a user: add --user ID', 'user')
-    if (album) {
-      throw new AdminInputError(
-        'user tokens are not pinned to an album: drop --album (grant albums with `tokengate album add-member`)',
-        'album',
-      )
-    }
-    if (permText.trim()) {
-      throw new AdminInputError(
-        'user tokens get every permission over what their user may reach: drop --perms',
-        'perms',
-      )
-    }
-  } else {
-    if (!album) throw new AdminInputError('album tokens need an album: add --album ID', 'album')
-    if (unknown.length) {
-      throw new AdminInputError(
-        `unknown permission${unknown.length > 1 ? 's' : ''} ${unknown.map((u) => `"${u}"`).join(', ')} in --perms; choose from ${PERMISSIONS.join(', ')}`,
-        'perms',
-      )
-    }
-    if (perms.size === 0) {
-      throw new AdminInputError(
-        `album tokens need at least one permission: add --perms with some of ${PERMISSIONS.join(',')}`,
-        'perms',
-      )
-    }
-  }
-  return {
-    kind,
-    user,
-    album,
-    // Canonical order, as stored (formatPerms), whatever order they were given in.
-    perms: new Set(kind === 'user' ? PERMISSIONS : PERMISSIONS.filter((p) => perms.has(p))),
-    expiresAt: resolveExpiry(input, now, limits),
-    description,
-    tenant,
-  }
-}
-
-/** Why a record would be refused now, in the order policy/decide.ts checks; `active` when it would not. */
-export function statusOf(r: TokenRecord, now: number): TokenStatus {
-  if (r.revokedAt > 0) return 'revoked'
-  if (!r.enabled) return 'disabled'
-  return r.expiresAt <= now ? 'expired' : 'active'
-}
-
-/** The administrator's view of a record: no hash, no secret. */
-export function toInfo(r: TokenRecord, now: number): TokenInfo {
-  return {
-    id: r.id,
-    kind: r.kind,
-    user: r.user,
-    album: r.album,
-    perms: PERMISSIONS.filter((p) => r.perms.has(p)),
-    expiresAt: new Date(r.expiresAt).toISOString(),
-    createdAt: new Date(r.createdAt).toISOString(),
-    enabled: r.enabled,
-    revokedAt: r.revokedAt > 0 ? new Date(r.revokedAt).toISOString() : null,
-    lastUsedAt: r.lastUsedAt > 0 ? new Date(r.lastUsedAt).toISOString() : null,
-    description: r.description,
-    tenant: r.tenant,
-    status: statusOf(r, now),
-  }
-}
-
 /** A new public id: `tok_` + 16 URL-safe characters (96 random bits). */
 export function newTokenId(): string {
   return `tok_${randomBytes(12).toString('base64url')}`
 }
-
-// HSET only if the record still exists: a record that expired out of Redis between our read and
-// this write must not come back as a partial hash without an expiry.
-const HSET_IF_EXISTS = `if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV))
-return 1`
 
 // Revoke only a record that exists and is not revoked yet (a revoked token keeps its first date).
 const REVOKE_IF_LIVE = `local r = redis.call('HGET', KEYS[1], 'revokedAt')
@@ -338,34 +79,12 @@ if tonumber(r) and tonumber(r) > 0 then return 0 end
 redis.call('HSET', KEYS[1], 'revokedAt', ARGV[1])
 return 1`
 
-const SCAN_COUNT = 500
-
 /** The index sets a token's id is added to. */
 function indexSets(keys: Keys, r: Pick<TokenRecord, 'user' | 'kind' | 'album'>): string[] {
   const sets = [keys.allTokens()]
   if (r.user) sets.push(keys.userTokens(r.user))
   if (r.kind === 'album') sets.push(keys.albumTokens(r.album))
   return sets
-}
-
-/**
- * SCAN every key matching `pattern`, in batches, on every master (a Cluster spreads keys over its
- * masters; SCAN on one node sees only that node's). A key seen twice is harmless to callers.
- */
-async function scanKeys(
-  redis: RedisClient,
-  pattern: string,
-  onBatch: (keys: string[]) => Promise<void>,
-): Promise<void> {
-  const nodes = redis instanceof Cluster ? redis.nodes('master') : [redis]
-  for (const node of nodes) {
-    let cursor = '0'
-    do {
-      const [next, batch] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', SCAN_COUNT)
-      if (batch.length) await onBatch(batch)
-      cursor = next
-    } while (cursor !== '0')
-  }
 }
 
 /**
@@ -377,6 +96,8 @@ export class TokenAdmin {
   private readonly actor: Actor
   /** The audit trail these operations write to (list it with `audit.list`). */
   readonly audit: AuditTrail
+  /** The user operations, with the same actor and audit trail. */
+  readonly users: UserAdmin
 
   constructor(
     private readonly redis: RedisClient,
@@ -386,6 +107,7 @@ export class TokenAdmin {
     this.now = opts.now ?? Date.now
     this.actor = opts.actor ?? { name: osUser() }
     this.audit = new AuditTrail(redis, keys, opts.audit)
+    this.users = new UserAdmin({ redis, keys, now: this.now, actor: this.actor, audit: this.audit })
   }
 
   /** The same operations, recorded as made by `actor` (the admin API: one per request). */
@@ -393,26 +115,34 @@ export class TokenAdmin {
     return new TokenAdmin(this.redis, this.keys, { ...this.opts, actor })
   }
 
-  /** Mint a token and store its record (hash only). Returns the secret: show it once. */
+  /**
+   * Mint a token and store its record (hash only). Returns the secret: show it once. Other modules
+   * (self-service tokens, refresh flows) call this too, with the same checks and audit.
+   */
   async create(input: CreateInput): Promise<CreatedToken> {
     const now = this.now()
     const valid = validateCreate(input, now, {
       maxLifetime: this.opts.maxLifetime ?? DEFAULT_MAX_LIFETIME,
     })
+    const attrs = await this.ownerAttrs(valid, now)
     const id = newTokenId()
     const token = mintSecret(this.opts.secretPrefix)
     const hash = hashSecret(token)
+    const { grants, ...fields } = valid
     const record: TokenRecord = {
       id,
-      ...valid,
+      ...fields,
+      attrs,
       createdAt: now,
       enabled: true,
       revokedAt: 0,
-      attrs: {},
       userActive: true,
       userValidUntil: 0,
       lastUsedAt: 0,
     }
+    const stored = toHash(record)
+    // Grants are stored in policy/grants.ts's field form (a JSON array of canonical strings).
+    if (grants.length) stored.grants = JSON.stringify(grants)
     const expireAt = record.expiresAt + this.opts.expiredGrace
     // Single-key commands only, so this works on Redis Cluster (a token's keys live in different
     // slots). The record first, then what points at it: the id key, then the index entries. A
@@ -421,10 +151,7 @@ export class TokenAdmin {
     // missing record for a stale entry. Each key gets its value and its expiry in one single-key
     // MULTI, so none outlives the expiry.
     await exec(
-      this.redis
-        .multi()
-        .hset(this.keys.token(hash), toHash(record))
-        .pexpireat(this.keys.token(hash), expireAt),
+      this.redis.multi().hset(this.keys.token(hash), stored).pexpireat(this.keys.token(hash), expireAt),
     )
     await this.opts.afterWrite?.('record')
     await exec(this.redis.multi().set(this.keys.id(id), hash).pexpireat(this.keys.id(id), expireAt))
@@ -440,6 +167,7 @@ export class TokenAdmin {
       album: info.album,
       perms: info.perms,
       expiresAt: info.expiresAt,
+      attrs: Object.entries(info.attrs).map(([k, v]) => `${k}=${v}`),
     })
     return {
       id,
@@ -452,7 +180,39 @@ export class TokenAdmin {
       createdAt: info.createdAt,
       description: info.description,
       tenant: info.tenant,
+      attrs: info.attrs,
+      ...(grants.length ? { grants } : {}),
     }
+  }
+
+  /**
+   * The new token's attributes: its user's (when the user has a record) with the token's own over
+   * them. Refuses a deactivated or expired user, and, with `users.registry: required`, a user
+   * without a record (or no user at all).
+   */
+  private async ownerAttrs(valid: ValidCreate, now: number): Promise<Record<string, string>> {
+    const required = this.opts.registry === 'required'
+    if (!valid.user) {
+      if (required)
+        throw new AdminInputError('users.registry is required: give the token a user with --user ID', 'user')
+      return mergeAttrs({}, valid.attrs)
+    }
+    const owner = await this.users.get(valid.user)
+    if (!owner) {
+      if (required)
+        throw new AdminInputError(
+          `no user "${valid.user}" (users.registry is required): add it with \`tokengate user add ${valid.user}\``,
+          'user',
+        )
+      return mergeAttrs({}, valid.attrs)
+    }
+    const status = userStatus(owner, now)
+    if (status !== 'active')
+      throw new AdminInputError(
+        `user ${valid.user} is ${status}; tokens are refused for it (\`tokengate user activate\` or \`user set --valid-until\`)`,
+        'user',
+      )
+    return mergeAttrs(owner.attrs, valid.attrs)
   }
 
   /**
@@ -620,14 +380,8 @@ export class TokenAdmin {
   }
 
   /** Write fields of an existing record; false (and nothing written) when it left Redis meanwhile. */
-  private async update(hash: TokenHash, fields: Record<string, string>): Promise<boolean> {
-    const done = await this.redis.eval(
-      HSET_IF_EXISTS,
-      1,
-      this.keys.token(hash),
-      ...Object.entries(fields).flat(),
-    )
-    return done !== 0
+  private update(hash: TokenHash, fields: Record<string, string>): Promise<boolean> {
+    return hsetIfExists(this.redis, this.keys.token(hash), fields)
   }
 
   // Replicas evict their caches on this channel (token/invalidation.ts subscribes).
@@ -635,15 +389,8 @@ export class TokenAdmin {
     await publishInvalidation(this.redis, this.keys, key)
   }
 
-  private async members(set: string): Promise<string[]> {
-    const ids = new Set<string>()
-    let cursor = '0'
-    do {
-      const [next, batch] = await this.redis.sscan(set, cursor, 'COUNT', SCAN_COUNT)
-      for (const id of batch) ids.add(id)
-      cursor = next
-    } while (cursor !== '0')
-    return [...ids]
+  private members(set: string): Promise<string[]> {
+    return members(this.redis, set)
   }
 
   private async load(id: string): Promise<{ hash: TokenHash; record: TokenRecord } | null> {
@@ -680,13 +427,4 @@ function notFound(id: string): AdminNotFound {
     `no token with id "${id}" (check the id with \`tokengate token list\`; expired tokens leave Redis after tokens.expiredGrace)`,
     'id',
   )
-}
-
-/** Run a MULTI or pipeline and return its replies, throwing the first command error. */
-async function exec(p: { exec(): Promise<[Error | null, unknown][] | null> }): Promise<unknown[]> {
-  const results = (await p.exec()) ?? []
-  return results.map(([err, value]) => {
-    if (err) throw err
-    return value
-  })
 }

@@ -239,6 +239,11 @@ export const configSchema = z.strictObject({
       scope: z.string().default('X-Tokengate-Scope'),
       /** Further client headers to strip before forwarding (e.g. `X-Remote-User` an upstream trusts). */
       strip: z.array(z.string()).default([]),
+      /**
+       * Token attributes forwarded upstream, attribute name → header name (e.g. `department:
+       * X-Tokengate-Department`); client copies of these headers are always stripped.
+       */
+      attributes: z.record(z.string(), z.string()).optional(),
     })
     .prefault({}),
   forward: z
@@ -270,6 +275,17 @@ export const configSchema = z.strictObject({
       maxLifetime: duration.default(365 * 86_400_000),
       /** `last used` is written at most once per token per this interval (batched); 0 = not recorded. */
       lastUsedInterval: duration.default(60_000),
+    })
+    .prefault({}),
+  /** User records (`tokengate user …`, admin API `/users`). */
+  users: z
+    .strictObject({
+      /**
+       * `required`: tokens are created only for users with an active record. `optional`: also for
+       * users without one. Either way a user record, where one exists, is enforced (a deactivated
+       * or expired user's tokens are refused).
+       */
+      registry: z.enum(['optional', 'required']).default('optional'),
     })
     .prefault({}),
   /**

@@ -279,7 +279,7 @@ t.test('token list prints an aligned table and filters by user and album', async
   const c = await createJson(['--kind', 'album', '--album', 'LIST-A', '--perms', 'read', '--expires', '1d'])
 
   const text = (await cli(['token', 'list', '--user', 'lister'])).stdout.trimEnd().split('\n')
-  t.match(text[0], /^ID\s+KIND\s+STATUS\s+USER\s+ALBUM\s+PERMS\s+EXPIRES\s+LAST USED\s+DESCRIPTION$/)
+  t.match(text[0], /^ID\s+KIND\s+STATUS\s+USER\s+ALBUM\s+PERMS\s+ATTRS\s+EXPIRES\s+LAST USED\s+DESCRIPTION$/)
   t.equal(text.length, 3, "header and the user's two tokens")
   const column = (text[0] as string).indexOf('ALBUM')
   for (const row of text.slice(1)) t.match(row.slice(column), /^LIST-[AB] /, 'the album column lines up')

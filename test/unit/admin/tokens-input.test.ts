@@ -239,8 +239,8 @@ const record = (extra: Partial<TokenRecord> = {}): TokenRecord => ({
   description: 'for the viewer',
   tenant: '',
   attrs: {},
-    userActive: true,
-    userValidUntil: 0,
+  userActive: true,
+  userValidUntil: 0,
   lastUsedAt: 0,
   ...extra,
 })
@@ -267,6 +267,7 @@ t.test('the administrator view has ISO dates and no hash or secret', async (t) =
     lastUsedAt: null,
     description: 'for the viewer',
     tenant: '',
+    attrs: {},
     status: 'active',
   })
   t.equal(toInfo(record({ revokedAt: NOW }), NOW).revokedAt, '2026-01-01T00:00:00.000Z')
