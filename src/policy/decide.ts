@@ -26,6 +26,8 @@ export interface Decision {
   user: string
   scope: Scope
   perms: ReadonlySet<Action>
+  /** The token's attributes (forwarded upstream as identityHeaders.attributes names). */
+  attrs?: Readonly<Record<string, string>>
 }
 
 const ALL_PERMS: ReadonlySet<Action> = new Set<Action>(['read', 'write', 'download', 'appropriate'])
@@ -71,6 +73,7 @@ export function decide(
       user: record.user,
       scope: { kind: 'album', album: record.album },
       perms: record.perms,
+      attrs: record.attrs,
     }
   }
 
@@ -81,12 +84,13 @@ export function decide(
   }
   const album = requested.albums[0]
   const tokenId = record.id
+  const attrs = record.attrs
   if (album !== undefined) {
     return store.isAlbumMember(user, album).then((member) => {
       if (!member) throw new OutOfScope('not_album_member', tokenId)
-      return { tokenId, user, scope: { kind: 'user-album', user, album }, perms: ALL_PERMS }
+      return { tokenId, user, scope: { kind: 'user-album', user, album }, perms: ALL_PERMS, attrs }
     })
   }
   const scope: Scope = requested.inbox ? { kind: 'inbox', user } : { kind: 'user', user }
-  return { tokenId, user, scope, perms: ALL_PERMS }
+  return { tokenId, user, scope, perms: ALL_PERMS, attrs }
 }

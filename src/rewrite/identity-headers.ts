@@ -62,6 +62,8 @@ function upstreamAuthHeader(auth: MountConfig['upstreamAuth']): [string, string]
 /** Names stripped from every request, computed once per config. */
 export function strippedHeaders(cfg: Config['identityHeaders']): string[] {
   const names = ['authorization', 'forwarded', cfg.user, cfg.tokenId, cfg.scope, ...cfg.strip]
+  // Attribute headers are identity too: a client's copy never reaches the upstream.
+  names.push(...Object.values(cfg.attributes ?? {}))
   return [...new Set(names.map((n) => n.toLowerCase()))]
 }
 
@@ -78,6 +80,14 @@ export function planHeaders(
     forwarded: forwardedHeader(client),
   }
   if (decision.user) set[cfg.user.toLowerCase()] = decision.user
+  // Token attributes under their configured header names (for…in: no allocation per request).
+  const attributes = cfg.attributes
+  if (attributes && decision.attrs) {
+    for (const name in attributes) {
+      const value = decision.attrs[name]
+      if (value) set[(attributes[name] as string).toLowerCase()] = value
+    }
+  }
   if (client.requestId) set['x-request-id'] = client.requestId
   const auth = upstreamAuthHeader(mount.upstreamAuth)
   if (auth) set[auth[0]] = auth[1]
