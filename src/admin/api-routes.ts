@@ -4,7 +4,13 @@
 import type { JsonBody } from './api-http.js'
 import { auditQuery } from './audit.js'
 import { AdminInputError, AdminNotFound } from './input-error.js'
-import { CREATE_FIELDS, createTokenSchema, parseInput } from './token-input.js'
+import {
+  CREATE_FIELDS,
+  createTokenSchema,
+  parseInput,
+  UPDATE_FIELDS,
+  updateTokenSchema,
+} from './token-input.js'
 import type { TokenAdmin } from './tokens.js'
 import { USER_FIELDS, userSchema } from './user-input.js'
 
@@ -74,6 +80,11 @@ export const ROUTES: Route[] = [
           if (!info) throw new AdminNotFound(`no token with id "${id}"`, 'id')
           return ok(info)
         },
+      },
+      PATCH: {
+        body: UPDATE_FIELDS,
+        run: async ({ admin, params: [id = ''], body }) =>
+          ok(await admin.update(id, parseInput(updateTokenSchema, body ?? {}))),
       },
     },
   },

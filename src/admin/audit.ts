@@ -17,6 +17,7 @@ export type AuditOp =
   | 'token.revoke'
   | 'token.revoke-user'
   | 'token.prune-index'
+  | 'token.update'
   | 'user.add'
   | 'user.set'
   | 'user.deactivate'
@@ -52,6 +53,10 @@ export interface AuditFacts {
   attrs?: readonly string[]
   /** ISO 8601 (user add/set). */
   validUntil?: string
+  /** token.update: the grants after the change, space-separated (canonical text; no secret). */
+  grants?: string
+  /** token.update: the enabled flag set. */
+  enabled?: boolean
   /** False when there was nothing to do (already revoked, already a member…). */
   changed?: boolean
   /**
@@ -155,7 +160,7 @@ export function decodeEntry(id: string, fields: readonly string[]): AuditEvent {
     const field = fields[i] as string
     const value = fields[i + 1] as string
     if (field === 'perms') event.perms = value ? value.split(',') : []
-    else if (field === 'changed') event.changed = value === 'true'
+    else if (field === 'changed' || field === 'enabled') event[field] = value === 'true'
     else if (field === 'count') event.count = Number(value)
     else if (field !== 'id' && field !== 'at') event[field] = value
   }

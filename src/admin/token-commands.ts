@@ -18,7 +18,15 @@ import {
 } from './cli-command.js'
 import { attrsCell, shorten } from './cli-output.js'
 import { ALBUM_STUDY_USAGE } from './study-commands.js'
-import { type CreateInput, createTokenSchema, parseInput, validateCreate } from './token-input.js'
+import {
+  type CreateInput,
+  createTokenSchema,
+  parseInput,
+  type TokenUpdate,
+  updateTokenSchema,
+  validateCreate,
+  validateUpdate,
+} from './token-input.js'
 import { AdminNotFound } from './tokens.js'
 
 export const TOKEN_USAGE = `usage: tokengate token <command> [options]
@@ -33,6 +41,7 @@ commands:
   revoke --user ID          revoke all of a user's tokens
   disable ID                refuse the token until it is enabled again
   enable ID
+  update ID [--grant G]… [--remove-grant G]… [--enable|--disable] [--description TEXT]
   prune-index               maintenance: drop index entries of tokens gone from Redis
 
 ${CONFIG_NOTE}
@@ -206,6 +215,35 @@ Enable a disabled token (a revoked one cannot be enabled).`,
         out.line(`enabled ${info.id}${info.status === 'active' ? '' : ` (status: ${info.status})`}`)
       },
     },
+    update: {
+      usage: `usage: tokengate token update ID [options]
+
+Change a live token without a new secret; every running tokengate uses the change on its next
+request.
+
+  --grant GRANT          add a grant TYPE:ID:ACTION[,ACTION] or admin (repeatable)
+  --remove-grant GRANT   remove a grant (repeatable)
+  --enable | --disable   enable or disable the token (a revoked one cannot be enabled)
+  --description TEXT     replace the description
+  --json                 print the token as JSON`,
+      options: {
+        grant: many,
+        'remove-grant': many,
+        enable: { type: 'boolean' },
+        disable: { type: 'boolean' },
+        description: str,
+        json,
+      },
+      positionals: [1, 1],
+      precheck: (v) => {
+        validateUpdate(updateInput(v))
+      },
+      run: async (admin, v, [id], out) => {
+        const info = await admin.update(id as string, updateInput(v))
+        if (v.json) return out.json(info)
+        out.line(`updated ${info.id} (status: ${info.status}; grants: ${info.grants.join(' ') || 'none'})`)
+      },
+    },
     'prune-index': {
       usage: `usage: tokengate token prune-index [--json]
 
@@ -309,6 +347,20 @@ function details(e: AuditEvent): string {
   if (e.count !== undefined) parts.push(`revoked=${e.count}`)
   if (e.changed === false) parts.push('no change')
   return parts.join(' ') || '-'
+}
+
+/** `token update`'s flags as the input schema the admin API's PATCH /tokens/{id} shares. */
+export function updateInput(v: Values): TokenUpdate {
+  if (v.enable && v.disable) throw new UsageError('give --enable or --disable, not both')
+  const raw: Record<string, unknown> = {}
+  const grants = repeated(v, 'grant')
+  const removeGrants = repeated(v, 'remove-grant')
+  if (grants.length) raw.grants = grants
+  if (removeGrants.length) raw.removeGrants = removeGrants
+  if (v.enable || v.disable) raw.enabled = Boolean(v.enable)
+  const description = optional(v, 'description')
+  if (description !== undefined) raw.description = description
+  return parseInput(updateTokenSchema, raw)
 }
 
 /** `token create`'s flags as the input schema admin/token-input.ts shares with the admin API. */

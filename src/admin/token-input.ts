@@ -162,22 +162,7 @@ export function validateCreate(input: CreateInput, now: number, limits: CreateLi
   const tenant = input.tenant === undefined ? '' : checkName(input.tenant, '--tenant', 'tenant')
   const permText = Array.isArray(input.perms) ? input.perms.join(',') : (input.perms ?? '')
   const { perms, unknown } = parsePerms(permText)
-  let description = ''
-  if (input.description !== undefined) {
-    description = String(input.description)
-    if (description.length > MAX_DESCRIPTION) {
-      throw new AdminInputError(
-        `--description is longer than ${MAX_DESCRIPTION} characters; shorten it`,
-        'description',
-      )
-    }
-    if (CONTROL.test(description)) {
-      throw new AdminInputError(
-        '--description contains control characters (newlines, tabs…); remove them',
-        'description',
-      )
-    }
-  }
+  const description = input.description === undefined ? '' : checkDescription(input.description)
 
   if (kind === 'user') {
     if (!user) throw new AdminInputError('user tokens need a user: add --user ID', 'user')
@@ -222,6 +207,23 @@ export function validateCreate(input: CreateInput, now: number, limits: CreateLi
   }
 }
 
+/** A description: at most 1024 characters, no control characters (it is shown in tables). */
+export function checkDescription(text: string): string {
+  if (text.length > MAX_DESCRIPTION) {
+    throw new AdminInputError(
+      `--description is longer than ${MAX_DESCRIPTION} characters; shorten it`,
+      'description',
+    )
+  }
+  if (CONTROL.test(text)) {
+    throw new AdminInputError(
+      '--description contains control characters (newlines, tabs…); remove them',
+      'description',
+    )
+  }
+  return text
+}
+
 /** Grants in canonical form; a grant that cannot be read is an input error on `grants`. */
 export function checkGrants(grants: readonly string[]): string[] {
   try {
@@ -230,4 +232,39 @@ export function checkGrants(grants: readonly string[]): string[] {
     if (err instanceof GrantSyntaxError) throw new AdminInputError(err.message, 'grants')
     throw err
   }
+}
+
+/** `token update`'s input (admin API `PATCH /tokens/{id}`): what may change on a live token. */
+export const updateTokenSchema = z.strictObject({
+  /** Grants to add. */
+  grants: z.array(z.string()).optional(),
+  /** Grants to remove (any spelling of the same grant). */
+  removeGrants: z.array(z.string()).optional(),
+  enabled: z.boolean().optional(),
+  description: z.string().optional(),
+})
+
+export type TokenUpdate = z.infer<typeof updateTokenSchema>
+
+/** The body fields `PATCH /tokens/{id}` takes. */
+export const UPDATE_FIELDS = Object.keys(updateTokenSchema.shape)
+
+/** An update, checked: grants in canonical form, a description as create checks it. */
+export function validateUpdate(input: TokenUpdate): {
+  grants: string[]
+  removeGrants: string[]
+  enabled?: boolean
+  description?: string
+} {
+  const out: ReturnType<typeof validateUpdate> = {
+    grants: checkGrants(input.grants ?? []),
+    removeGrants: checkGrants(input.removeGrants ?? []),
+  }
+  if (input.enabled !== undefined) out.enabled = input.enabled
+  if (input.description !== undefined) out.description = checkDescription(input.description)
+  if (!out.grants.length && !out.removeGrants.length && Object.keys(out).length === 2)
+    throw new AdminInputError(
+      'nothing to change: give --grant, --remove-grant, --enable, --disable or --description',
+    )
+  return out
 }

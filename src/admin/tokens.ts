@@ -15,7 +15,14 @@ import { type Actor, type AuditFacts, type AuditOptions, AuditTrail, osUser } fr
 import { checkName, checkTokenId } from './id-input.js'
 import { AdminInputError, AdminNotFound } from './input-error.js'
 import { exec, hsetIfExists, members, SCAN_COUNT, scanKeys } from './redis-ops.js'
-import { type CreateInput, DEFAULT_MAX_LIFETIME, type ValidCreate, validateCreate } from './token-input.js'
+import {
+  type CreateInput,
+  DEFAULT_MAX_LIFETIME,
+  type TokenUpdate,
+  type ValidCreate,
+  validateCreate,
+  validateUpdate,
+} from './token-input.js'
 import { type CreatedToken, type TokenInfo, toInfo } from './token-view.js'
 import { UserAdmin, userStatus } from './users.js'
 
@@ -253,7 +260,7 @@ export class TokenAdmin {
     const changed = record.revokedAt === 0
     if (changed) {
       record.revokedAt = this.now()
-      if (!(await this.update(hash, { revokedAt: String(record.revokedAt) }))) throw notFound(record.id)
+      if (!(await this.writeFields(hash, { revokedAt: String(record.revokedAt) }))) throw notFound(record.id)
     }
     // Published even when already revoked: harmless, and it repairs a replica that missed it.
     await this.publish({ kind: 'token', hash })
@@ -352,18 +359,48 @@ export class TokenAdmin {
     return { changed: removed > 0 }
   }
 
+  /**
+   * Change a live token without a new secret (Thinger's permission change): add or remove grants,
+   * enable or disable it, change its description. Every replica drops its cached copy at once.
+   */
+  async update(id: string, input: TokenUpdate): Promise<TokenInfo & { grants: string[] }> {
+    const change = validateUpdate(input)
+    const { hash, record } = await this.mustLoad(id)
+    if (change.enabled === true && record.revokedAt > 0) throw revokedForever(record)
+    const current = parseStoredGrants(await this.redis.hget(this.keys.token(hash), 'grants'))
+    const removed = new Set(change.removeGrants)
+    const grants = [...new Set([...current, ...change.grants])].filter((g) => !removed.has(g))
+    const fields: Record<string, string> = {}
+    if (change.grants.length || removed.size) fields.grants = grants.length ? JSON.stringify(grants) : ''
+    if (change.enabled !== undefined) {
+      record.enabled = change.enabled
+      fields.enabled = change.enabled ? '1' : '0'
+    }
+    if (change.description !== undefined) {
+      record.description = change.description
+      fields.description = change.description
+    }
+    if (!(await this.writeFields(hash, fields))) throw notFound(record.id)
+    await this.publish({ kind: 'token', hash })
+    await this.record({
+      op: 'token.update',
+      tokenId: record.id,
+      user: record.user,
+      album: record.album,
+      ...(fields.grants !== undefined ? { grants: grants.join(' ') } : {}),
+      ...(change.enabled !== undefined ? { enabled: change.enabled } : {}),
+    })
+    return { ...toInfo(record, this.now()), grants }
+  }
+
   private async setEnabled(id: string, enabled: boolean): Promise<TokenInfo> {
     const { hash, record } = await this.mustLoad(id)
-    if (enabled && record.revokedAt > 0) {
-      throw new AdminInputError(
-        `token ${record.id} was revoked at ${new Date(record.revokedAt).toISOString()}; revocation is permanent, create a new token instead`,
-        'id',
-      )
-    }
+    if (enabled && record.revokedAt > 0) throw revokedForever(record)
     const changed = record.enabled !== enabled
     if (changed) {
       record.enabled = enabled
-      if (!(await this.update(hash, { enabled: toHash(record).enabled as string }))) throw notFound(record.id)
+      if (!(await this.writeFields(hash, { enabled: toHash(record).enabled as string })))
+        throw notFound(record.id)
     }
     await this.publish({ kind: 'token', hash })
     await this.recordTokenChange(enabled ? 'token.enable' : 'token.disable', record, changed)
@@ -380,7 +417,7 @@ export class TokenAdmin {
   }
 
   /** Write fields of an existing record; false (and nothing written) when it left Redis meanwhile. */
-  private update(hash: TokenHash, fields: Record<string, string>): Promise<boolean> {
+  private writeFields(hash: TokenHash, fields: Record<string, string>): Promise<boolean> {
     return hsetIfExists(this.redis, this.keys.token(hash), fields)
   }
 
@@ -419,6 +456,24 @@ export class TokenAdmin {
       // The id key must point at a record that carries the same id.
       return record && record.id === ids[i] ? { hash, record } : null
     })
+  }
+}
+
+function revokedForever(record: TokenRecord): AdminInputError {
+  return new AdminInputError(
+    `token ${record.id} was revoked at ${new Date(record.revokedAt).toISOString()}; revocation is permanent, create a new token instead`,
+    'id',
+  )
+}
+
+/** The stored `grants` field (a JSON array of canonical grant strings); unreadable reads as none. */
+function parseStoredGrants(field: string | null): string[] {
+  if (!field) return []
+  try {
+    const list: unknown = JSON.parse(field)
+    return Array.isArray(list) ? list.map(String) : []
+  } catch {
+    return []
   }
 }
 
