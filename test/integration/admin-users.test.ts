@@ -14,6 +14,7 @@ import { type CliRun, runCliCaptured } from '../helpers/cli.js'
 import { startGate } from '../helpers/gate.js'
 import { bearer, type RawResponse, send } from '../helpers/http.js'
 import { startRedis } from '../helpers/redis.js'
+import { eventuallyStatus } from '../helpers/topology.js'
 import { startRecordingUpstream } from '../helpers/upstream.js'
 
 const KEY = 'test-admin-key-0123456789abcdefghijklmnop'
@@ -86,16 +87,6 @@ async function through(
   return (
     await send(gate.url, { method: 'GET', path: '/api/studies', headers: { ...bearer(token), ...headers } })
   ).status
-}
-
-/** Poll until `check` holds (each replica hears the invalidation on its own); fail after 5 s. */
-async function eventually(check: () => Promise<boolean>): Promise<boolean> {
-  const deadline = Date.now() + 5000
-  while (Date.now() < deadline) {
-    if (await check()) return true
-    await new Promise((r) => setTimeout(r, 5))
-  }
-  return false
 }
 
 async function commandsProcessed(): Promise<number> {
@@ -259,7 +250,7 @@ t.test(
     t.equal(res.stdout, 'deactivated dc-bob\n')
     for (const gate of [gateA, gateB]) {
       for (const tok of tokens) {
-        t.ok(await eventually(async () => (await through(gate, tok.token)) === 401), `${tok.id} refused`)
+        t.ok((await eventuallyStatus(gate, tok.token, 401)) === 401, `${tok.id} refused`)
       }
       t.equal(await through(gate, other.token), 200, "another user's token still works")
     }
@@ -276,7 +267,7 @@ t.test(
     await ok(['user', 'activate', 'dc-bob'])
     for (const gate of [gateA, gateB]) {
       for (const tok of tokens) {
-        t.ok(await eventually(async () => (await through(gate, tok.token)) === 200), `${tok.id} works again`)
+        t.ok((await eventuallyStatus(gate, tok.token, 200)) === 200, `${tok.id} works again`)
       }
     }
     const events = (JSON.parse(await ok(['audit', '--json'])) as AuditEvent[]).filter(
@@ -305,7 +296,7 @@ t.test("a user's tokens stop when its validUntil passes, on the gate's own clock
   t.equal(await through(gateB, token.token), 401, 'past validUntil: refused from the cached record')
   offset = 0
   await ok(['user', 'set', 'dc-carol', '--valid-until', '2020-01-01'])
-  t.ok(await eventually(async () => (await through(gateB, token.token)) === 401), 'a validUntil in the past')
+  t.ok((await eventuallyStatus(gateB, token.token, 401)) === 401, 'a validUntil in the past')
   t.match(JSON.parse(await ok(['user', 'show', 'dc-carol', '--json'])), { status: 'expired' })
 })
 
@@ -353,7 +344,7 @@ t.test('the admin API manages users as the CLI does, audited as admin-api', asyn
   const secret = made.token
   t.equal(await through(gateB, secret), 200)
   t.match((await api('POST', '/users/api-dan/deactivate')).json(), { status: 'deactivated' })
-  t.ok(await eventually(async () => (await through(gateB, secret)) === 401))
+  t.ok((await eventuallyStatus(gateB, secret, 401)) === 401)
   const refusedCreate = await api('POST', '/tokens', { kind: 'user', user: 'api-dan', expiresIn: '1h' })
   t.match([refusedCreate.status, refusedCreate.json()], [400, { field: 'user', reason: /deactivated/ }])
   t.match((await api('POST', '/users/api-dan/activate')).json(), { status: 'active' })
