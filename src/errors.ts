@@ -17,21 +17,41 @@ export type ErrorCode =
   | 'STORE_UNAVAILABLE'
   | 'UPSTREAM_UNAVAILABLE'
   | 'UPSTREAM_TIMEOUT'
+  | 'PAYLOAD_TOO_LARGE'
+  | 'OAUTH_INVALID_REQUEST'
+  | 'OAUTH_UNSUPPORTED_GRANT_TYPE'
+  | 'OAUTH_INVALID_GRANT'
+  | 'OAUTH_INVALID_CLIENT'
 
 /** Every internal reason of every class: a closed list (metric labels are pre-bound from it). */
 export const REASONS = {
   ROUTE_NOT_FOUND: ['no_mount', 'no_rule'],
-  BAD_REQUEST: ['bad_path', 'conflicting_scope', 'bad_query'],
+  BAD_REQUEST: ['bad_path', 'conflicting_scope', 'bad_query', 'bad_body', 'bad_input', 'expiry_too_long'],
   MALFORMED_CREDENTIAL: ['bad_scheme', 'bad_base64', 'empty_secret', 'bad_link', 'secret_in_query'],
   AMBIGUOUS_CREDENTIAL: ['two_credentials'],
   MISSING_CREDENTIAL: ['none'],
   INVALID_TOKEN: ['unknown', 'expired', 'revoked', 'disabled', 'bad_checksum', 'user_inactive'],
-  FORBIDDEN: ['missing_perm', 'inbox_refused', 'study_level_only'],
-  OUT_OF_SCOPE: ['album_not_allowed', 'not_album_member', 'study_not_in_scope'],
+  FORBIDDEN: [
+    'missing_perm',
+    'inbox_refused',
+    'study_level_only',
+    'wrong_kind',
+    'no_grant',
+    'attr_mismatch',
+    'bad_grants',
+    'cannot_mint',
+    'perms_too_wide',
+  ],
+  OUT_OF_SCOPE: ['album_not_allowed', 'not_album_member', 'study_not_in_scope', 'not_own_token'],
   NOT_ACCEPTABLE: ['zip_unsupported'],
   STORE_UNAVAILABLE: ['redis_error', 'redis_timeout'],
   UPSTREAM_UNAVAILABLE: ['econnrefused', 'econnreset', 'bad_response'],
   UPSTREAM_TIMEOUT: ['connect', 'headers', 'body'],
+  PAYLOAD_TOO_LARGE: ['body_too_large'],
+  OAUTH_INVALID_REQUEST: ['bad_form'],
+  OAUTH_UNSUPPORTED_GRANT_TYPE: ['grant_type_unsupported'],
+  OAUTH_INVALID_GRANT: ['grant_unknown', 'grant_expired', 'grant_revoked', 'grant_reused', 'grant_refused'],
+  OAUTH_INVALID_CLIENT: ['client_mismatch'],
 } as const satisfies Record<ErrorCode, readonly string[]>
 
 export type RouteNotFoundReason = (typeof REASONS.ROUTE_NOT_FOUND)[number]
@@ -46,6 +66,11 @@ export type NotAcceptableReason = (typeof REASONS.NOT_ACCEPTABLE)[number]
 export type StoreUnavailableReason = (typeof REASONS.STORE_UNAVAILABLE)[number]
 export type UpstreamUnavailableReason = (typeof REASONS.UPSTREAM_UNAVAILABLE)[number]
 export type UpstreamTimeoutReason = (typeof REASONS.UPSTREAM_TIMEOUT)[number]
+export type PayloadTooLargeReason = (typeof REASONS.PAYLOAD_TOO_LARGE)[number]
+export type OAuthInvalidRequestReason = (typeof REASONS.OAUTH_INVALID_REQUEST)[number]
+export type OAuthUnsupportedGrantTypeReason = (typeof REASONS.OAUTH_UNSUPPORTED_GRANT_TYPE)[number]
+export type OAuthInvalidGrantReason = (typeof REASONS.OAUTH_INVALID_GRANT)[number]
+export type OAuthInvalidClientReason = (typeof REASONS.OAUTH_INVALID_CLIENT)[number]
 
 export type Reason =
   | RouteNotFoundReason
@@ -60,6 +85,11 @@ export type Reason =
   | StoreUnavailableReason
   | UpstreamUnavailableReason
   | UpstreamTimeoutReason
+  | PayloadTooLargeReason
+  | OAuthInvalidRequestReason
+  | OAuthUnsupportedGrantTypeReason
+  | OAuthInvalidGrantReason
+  | OAuthInvalidClientReason
   | 'bug'
 
 /** Base of every error a pipeline stage may throw. */
@@ -114,6 +144,25 @@ export class UpstreamTimeout extends GateError<UpstreamTimeoutReason> {
   readonly code = 'UPSTREAM_TIMEOUT'
 }
 
+/** A request body tokengate reads itself (token endpoint, self-service) is over its limit. */
+export class PayloadTooLarge extends GateError<PayloadTooLargeReason> {
+  readonly code = 'PAYLOAD_TOO_LARGE'
+}
+// The OAuth 2.0 token endpoint's refusals (RFC 6749 §5.2): one class per `error` code, since each
+// has its own status.
+export class OAuthInvalidRequest extends GateError<OAuthInvalidRequestReason> {
+  readonly code = 'OAUTH_INVALID_REQUEST'
+}
+export class OAuthUnsupportedGrantType extends GateError<OAuthUnsupportedGrantTypeReason> {
+  readonly code = 'OAUTH_UNSUPPORTED_GRANT_TYPE'
+}
+export class OAuthInvalidGrant extends GateError<OAuthInvalidGrantReason> {
+  readonly code = 'OAUTH_INVALID_GRANT'
+}
+export class OAuthInvalidClient extends GateError<OAuthInvalidClientReason> {
+  readonly code = 'OAUTH_INVALID_CLIENT'
+}
+
 /** Startup only: a config problem, printed with key and line, never an HTTP answer. */
 export class ConfigError extends Error {
   constructor(
@@ -122,6 +171,18 @@ export class ConfigError extends Error {
   ) {
     super(message)
     this.name = 'ConfigError'
+  }
+}
+
+/** Startup only: a resource that could not be opened (a port in use…); printed, exit ≠ 0. */
+export class StartupError extends Error {
+  constructor(
+    message: string,
+    /** The resource, as opened: `listen 127.0.0.1:8080`, `admin 127.0.0.1:8081`, `metrics …`. */
+    readonly what: string,
+  ) {
+    super(message)
+    this.name = 'StartupError'
   }
 }
 
@@ -216,6 +277,37 @@ export const ERROR_CATALOG: Readonly<Record<ErrorCode, Mapping>> = {
     message: 'the upstream did not answer in time',
     showReason: false,
   },
+  PAYLOAD_TOO_LARGE: {
+    status: 413,
+    error: 'payload_too_large',
+    message: 'the request body is too large',
+    showReason: false,
+  },
+  OAUTH_INVALID_REQUEST: {
+    status: 400,
+    error: 'invalid_request',
+    message: 'the token request is malformed',
+    showReason: true,
+  },
+  OAUTH_UNSUPPORTED_GRANT_TYPE: {
+    status: 400,
+    error: 'unsupported_grant_type',
+    message: 'the grant type is not supported',
+    showReason: true,
+  },
+  OAUTH_INVALID_GRANT: {
+    status: 400,
+    error: 'invalid_grant',
+    // Unknown, expired, revoked and reused read the same: no oracle (DESIGN §5).
+    message: 'the refresh token is not valid',
+    showReason: false,
+  },
+  OAUTH_INVALID_CLIENT: {
+    status: 401,
+    error: 'invalid_client',
+    message: 'the client is not the one the refresh token was issued to',
+    showReason: false,
+  },
 }
 
 /** Client-facing text for the reasons a client may see (400, 403 and 406: they reveal nothing). */
@@ -234,6 +326,20 @@ export const VISIBLE_REASON_TEXT: Partial<Record<Reason, string>> = {
   inbox_refused: 'an album token cannot reach the inbox',
   study_level_only:
     'albums hold whole studies: PUT or DELETE /studies/{uid}, not a series or an instance (the archive itself is never changed)',
+  wrong_kind: 'resource mounts take api tokens, and api tokens reach resource mounts only',
+  no_grant: "the token's grants do not cover this action on this resource",
+  attr_mismatch: "the path names a value other than the token's attribute",
+  bad_grants: "the token's grants cannot be read; ask an administrator to set them again",
+  bad_body:
+    'send a JSON object (Content-Type: application/json) with only album, perms, expiresIn or expiresAt, and description',
+  bad_input:
+    'album must be an album id, perms some of read,write,download,appropriate, expiresIn a duration like 7d or expiresAt an ISO date in the future, description at most 1024 characters',
+  expiry_too_long: "the expiry is later than the user token's own expiry or than selfService.maxLifetime",
+  cannot_mint: 'only a user token can create, list or revoke tokens',
+  perms_too_wide: 'the permissions asked for are wider than those of the user token',
+  bad_form:
+    'POST an application/x-www-form-urlencoded body with grant_type, refresh_token and client_id, each once',
+  grant_type_unsupported: 'grant_type must be refresh_token',
   zip_unsupported:
     'this archive cannot produce application/zip; ask for multipart/related; type="application/dicom" instead',
 }

@@ -84,7 +84,7 @@ export const ROUTES: Route[] = [
       PATCH: {
         body: UPDATE_FIELDS,
         run: async ({ admin, params: [id = ''], body }) =>
-          ok(await admin.update(id, parseInput(updateTokenSchema, body ?? {}))),
+          ok(await admin.grants.updateGrants(id, parseInput(updateTokenSchema, body ?? {}))),
       },
     },
   },

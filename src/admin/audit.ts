@@ -9,6 +9,7 @@ import { userInfo } from 'node:os'
 import type { Cluster, Redis } from 'ioredis'
 import { parseDuration, parseIsoDate } from '../config/duration.js'
 import type { Keys } from '../token/keys.js'
+import type { TokenKind } from '../token/record.js'
 import { AdminInputError } from './input-error.js'
 
 /** What was done; `tokengate audit` and `GET /audit` show it as is. */
@@ -17,19 +18,23 @@ export type AuditOp =
   | 'token.revoke'
   | 'token.revoke-user'
   | 'token.prune-index'
-  | 'token.update'
   | 'user.add'
   | 'user.set'
   | 'user.deactivate'
   | 'user.activate'
   | 'token.disable'
   | 'token.enable'
+  | 'token.update'
   | 'album.add-member'
   | 'album.remove-member'
   | 'album.add-studies'
   | 'album.remove-studies'
   | 'inbox.add-studies'
   | 'inbox.remove-studies'
+  | 'refresh.create'
+  | 'refresh.rotate'
+  | 'refresh.reuse'
+  | 'refresh.revoke'
 
 /** Who made a change. */
 export interface Actor {
@@ -45,20 +50,24 @@ export interface AuditFacts {
   tokenId?: string
   user?: string
   album?: string
-  kind?: 'album' | 'user'
+  kind?: TokenKind
   perms?: readonly string[]
+  /** api tokens (create, update): the grants after the change, space-separated canonical text. */
+  grants?: string
+  /** token.update: the enabled flag after the change, when it was given. */
+  enabled?: boolean
   /** ISO 8601 (create). */
   expiresAt?: string
   /** Attributes as `name=value` (token create, user add/set). */
   attrs?: readonly string[]
   /** ISO 8601 (user add/set). */
   validUntil?: string
-  /** token.update: the grants after the change, space-separated (canonical text; no secret). */
-  grants?: string
-  /** token.update: the enabled flag set. */
-  enabled?: boolean
   /** False when there was nothing to do (already revoked, already a member…). */
   changed?: boolean
+  /** refresh.*: the refresh token family (its public id, `rtk_…`). */
+  refreshId?: string
+  /** refresh.*: the OAuth client the refresh token is bound to. */
+  clientId?: string
   /**
    * token.revoke-user: how many tokens were revoked by it; token.prune-index: how many index
    * entries were removed; study changes: how many UIDs changed.
@@ -160,7 +169,7 @@ export function decodeEntry(id: string, fields: readonly string[]): AuditEvent {
     const field = fields[i] as string
     const value = fields[i + 1] as string
     if (field === 'perms') event.perms = value ? value.split(',') : []
-    else if (field === 'changed' || field === 'enabled') event[field] = value === 'true'
+    else if (field === 'changed') event.changed = value === 'true'
     else if (field === 'count') event.count = Number(value)
     else if (field !== 'id' && field !== 'at') event[field] = value
   }

@@ -17,15 +17,23 @@ import {
   type Values,
 } from './cli-command.js'
 import { attrsCell, shorten } from './cli-output.js'
+import { parseGrantInput } from './grant-input.js'
+import {
+  precheckRefresh,
+  REFRESH_FLAGS,
+  REFRESH_USAGE,
+  runRefreshCreate,
+  wantsRefresh,
+} from './refresh-cli.js'
 import { ALBUM_STUDY_USAGE } from './study-commands.js'
 import {
   type CreateInput,
+  checkDescription,
   createTokenSchema,
   parseInput,
   type TokenUpdate,
   updateTokenSchema,
   validateCreate,
-  validateUpdate,
 } from './token-input.js'
 import { AdminNotFound } from './tokens.js'
 
@@ -35,9 +43,13 @@ commands:
   create --kind album --album ID --perms read[,write,download,appropriate] --expires 30d|ISO-DATE
          [--user ID] [--description TEXT] [--json]
   create --kind user --user ID --expires 30d|ISO-DATE [--description TEXT] [--json]
+  create --kind api --grant TYPE:ID:ACTION[,ACTION] [--grant …] --expires 30d|ISO-DATE [--json]
+  create --kind user --user ID --refresh [--client-id ID] [--offline] [--access-ttl 15m]
+         [--refresh-expires 90d] [--json]
   list [--user ID] [--album ID] [--json]
   show ID [--json]
   revoke ID                 permanent; every replica refuses the token on its next request
+                            (a refresh token id rtk_…: it and every access token it minted)
   revoke --user ID          revoke all of a user's tokens
   disable ID                refuse the token until it is enabled again
   enable ID
@@ -61,11 +73,14 @@ export const COMMANDS: Record<string, Record<string, Command>> = {
     create: {
       usage: `usage: tokengate token create --kind album --album ID --perms PERMS --expires WHEN [options]
        tokengate token create --kind user --user ID --expires WHEN [options]
+       tokengate token create --kind api --grant GRANT… --expires WHEN [options]
+       tokengate token create --kind user|api … --refresh [refresh options]
 
 Mint a token. Its secret is printed once and stored only as a sha256 hash.
 
-  --kind album|user      album: pinned to one album with the given permissions;
-                         user: every permission over the user's albums and inbox
+  --kind album|user|api  album: pinned to one album with the given permissions;
+                         user: every permission over the user's albums and inbox;
+                         api: the resources its grants cover (mounts[].resources)
   --album ID             the album (album tokens)
   --user ID              the owner (user tokens; optional for album tokens, for audit)
   --perms LIST           album tokens: comma-separated read,write,download,appropriate
@@ -75,8 +90,10 @@ Mint a token. Its secret is printed once and stored only as a sha256 hash.
   --tenant ID            an optional tenant label
   --attr KEY=VALUE       an attribute (repeatable), over the user's own (KEY= drops one of the
                          user's); forwarded upstream as identityHeaders.attributes names
-  --grant GRANT          a grant TYPE:ID:ACTION[,ACTION] or admin (repeatable)
-  --json                 print JSON: id, token, kind, user, album, perms, expiresAt, createdAt`,
+  --grant GRANT          api tokens: a grant TYPE:ID:ACTION[,ACTION] or admin (repeatable)
+  --json                 print JSON: id, token, kind, user, album, perms, expiresAt, createdAt
+                         (with --refresh also refreshToken, refreshTokenId, refreshExpiresAt, clientId)
+${REFRESH_USAGE}`,
       options: {
         kind: str,
         album: str,
@@ -88,15 +105,19 @@ Mint a token. Its secret is printed once and stored only as a sha256 hash.
         attr: many,
         grant: many,
         json,
+        ...REFRESH_FLAGS,
       },
       positionals: [0, 0],
       precheck: (v) => {
+        if (wantsRefresh(v)) return precheckRefresh(createInput(v), v)
         validateCreate(createInput(v), Date.now())
       },
       configCheck: (v, config) => {
+        if (v.refresh) return
         validateCreate(createInput(v), Date.now(), { maxLifetime: config.tokens.maxLifetime })
       },
       run: async (admin, v, _p, out) => {
+        if (v.refresh) return runRefreshCreate(admin, createInput(v), v, out)
         const created = await admin.create(createInput(v))
         if (v.json) return out.json(created)
         out.line('Token created. Copy the secret now: it will not be shown again.')
@@ -110,6 +131,7 @@ Mint a token. Its secret is printed once and stored only as a sha256 hash.
             ['album', created.album || '-'],
             ['perms', created.perms.join(',')],
             ['attrs', attrsCell(created.attrs)],
+            ...(created.grants ? [['grants', created.grants.join(' ')]] : []),
             ['expires', created.expiresAt],
           ],
           '  ',
@@ -236,12 +258,16 @@ request.
       },
       positionals: [1, 1],
       precheck: (v) => {
-        validateUpdate(updateInput(v))
+        const change = updateInput(v)
+        parseGrantInput(change.add, 'grant')
+        parseGrantInput(change.remove, 'removeGrant')
+        if (change.description !== undefined) checkDescription(change.description)
       },
       run: async (admin, v, [id], out) => {
-        const info = await admin.update(id as string, updateInput(v))
+        const info = await admin.grants.updateGrants(id as string, updateInput(v))
         if (v.json) return out.json(info)
-        out.line(`updated ${info.id} (status: ${info.status}; grants: ${info.grants.join(' ') || 'none'})`)
+        const grants = info.grants ? `; grants: ${info.grants.join(' ') || 'none'}` : ''
+        out.line(`updated ${info.id} (status: ${info.status}${grants})`)
       },
     },
     'prune-index': {
@@ -353,10 +379,10 @@ function details(e: AuditEvent): string {
 export function updateInput(v: Values): TokenUpdate {
   if (v.enable && v.disable) throw new UsageError('give --enable or --disable, not both')
   const raw: Record<string, unknown> = {}
-  const grants = repeated(v, 'grant')
-  const removeGrants = repeated(v, 'remove-grant')
-  if (grants.length) raw.grants = grants
-  if (removeGrants.length) raw.removeGrants = removeGrants
+  const add = repeated(v, 'grant')
+  const remove = repeated(v, 'remove-grant')
+  if (add.length) raw.add = add
+  if (remove.length) raw.remove = remove
   if (v.enable || v.disable) raw.enabled = Boolean(v.enable)
   const description = optional(v, 'description')
   if (description !== undefined) raw.description = description

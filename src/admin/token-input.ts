@@ -4,9 +4,11 @@
 // naming the field and what to change.
 import { z } from 'zod'
 import { parseDuration, parseIsoDate } from '../config/duration.js'
-import { formatGrant, GrantSyntaxError, parseGrant } from '../policy/grants.js'
+import type { Action } from '../route/match.js'
 import { LAST_DATE, parsePerms, type TokenRecord } from '../token/record.js'
 import { checkAttrs } from './attrs-input.js'
+import { mergeGrants, parseGrantInput } from './grant-input.js'
+import type { GrantChange } from './grants-ops.js'
 import { checkName } from './id-input.js'
 import { AdminInputError } from './input-error.js'
 import { PERMISSIONS } from './token-view.js'
@@ -31,8 +33,8 @@ export const createTokenSchema = z.strictObject({
   tenant: z.string().optional(),
   /** Attributes over the user's (an empty value drops an inherited one). */
   attrs: z.record(z.string(), z.string()).optional(),
-  /** Grants (`type:id:action[,action]`, or `admin`), policy/grants.ts spelling. */
-  grants: z.array(z.string()).optional(),
+  /** api tokens: grants (`type:id:action[,action]`, or `admin`), policy/grants.ts spelling. */
+  grants: z.union([z.string(), z.array(z.string())]).optional(),
 })
 
 export type CreateInput = Omit<z.infer<typeof createTokenSchema>, 'kind'> & { kind?: string }
@@ -65,12 +67,10 @@ function describeIssue(issue: z.core.$ZodIssue | undefined): string {
 /** The fields of a new record, checked; what create stores besides id and createdAt. */
 export type ValidCreate = Pick<
   TokenRecord,
-  'kind' | 'user' | 'album' | 'perms' | 'expiresAt' | 'description' | 'tenant'
+  'kind' | 'user' | 'album' | 'perms' | 'expiresAt' | 'description' | 'tenant' | 'grants'
 > & {
   /** The token's own attributes (empty values: drop the user's); merged over the user's at create. */
   attrs: Record<string, string>
-  /** Grants in canonical text form (policy/grants.ts), or none. */
-  grants: string[]
 }
 
 const MAX_DESCRIPTION = 1024
@@ -153,9 +153,9 @@ export function resolveExpiry(
 /** Every check create makes, with no I/O: the record fields to store, or AdminInputError. */
 export function validateCreate(input: CreateInput, now: number, limits: CreateLimits = {}): ValidCreate {
   const kind = input.kind as string
-  if (kind === undefined) throw new AdminInputError('--kind is required: album or user', 'kind')
-  if (kind !== 'album' && kind !== 'user') {
-    throw new AdminInputError(`--kind must be "album" or "user", got "${String(kind)}"`, 'kind')
+  if (kind === undefined) throw new AdminInputError('--kind is required: album, user or api', 'kind')
+  if (kind !== 'album' && kind !== 'user' && kind !== 'api') {
+    throw new AdminInputError(`--kind must be "album", "user" or "api", got "${String(kind)}"`, 'kind')
   }
   const user = input.user === undefined ? '' : checkName(input.user, '--user', 'user')
   const album = input.album === undefined ? '' : checkName(input.album, '--album', 'album')
@@ -163,6 +163,25 @@ export function validateCreate(input: CreateInput, now: number, limits: CreateLi
   const permText = Array.isArray(input.perms) ? input.perms.join(',') : (input.perms ?? '')
   const { perms, unknown } = parsePerms(permText)
   const description = input.description === undefined ? '' : checkDescription(input.description)
+  const attrs = checkAttrs(input.attrs ?? {})
+
+  if (kind === 'api') {
+    if (album) throw new AdminInputError('api tokens reach resources, not an album: drop --album', 'album')
+    if (permText.trim())
+      throw new AdminInputError('api tokens carry grants, not --perms: use --grant', 'perms')
+    const grants = mergeGrants([], parseGrantInput(input.grants, 'grants'))
+    if (grants.length === 0) {
+      throw new AdminInputError(
+        'api tokens need at least one grant: add --grant TYPE:ID:ACTION[,ACTION…] (ID or ACTION may be *) or --grant admin',
+        'grants',
+      )
+    }
+    const expiresAt = resolveExpiry(input, now, limits)
+    return { kind, user, album, perms: new Set<Action>(), expiresAt, description, tenant, grants, attrs }
+  }
+  if (input.grants !== undefined) {
+    throw new AdminInputError('only api tokens carry grants: drop --grant, or use --kind api', 'grants')
+  }
 
   if (kind === 'user') {
     if (!user) throw new AdminInputError('user tokens need a user: add --user ID', 'user')
@@ -202,13 +221,13 @@ export function validateCreate(input: CreateInput, now: number, limits: CreateLi
     expiresAt: resolveExpiry(input, now, limits),
     description,
     tenant,
-    attrs: checkAttrs(input.attrs ?? {}),
-    grants: checkGrants(input.grants ?? []),
+    attrs,
   }
 }
 
 /** A description: at most 1024 characters, no control characters (it is shown in tables). */
-export function checkDescription(text: string): string {
+export function checkDescription(value: unknown): string {
+  const text = String(value)
   if (text.length > MAX_DESCRIPTION) {
     throw new AdminInputError(
       `--description is longer than ${MAX_DESCRIPTION} characters; shorten it`,
@@ -224,47 +243,17 @@ export function checkDescription(text: string): string {
   return text
 }
 
-/** Grants in canonical form; a grant that cannot be read is an input error on `grants`. */
-export function checkGrants(grants: readonly string[]): string[] {
-  try {
-    return [...new Set(grants.map((g) => formatGrant(parseGrant(g))))]
-  } catch (err) {
-    if (err instanceof GrantSyntaxError) throw new AdminInputError(err.message, 'grants')
-    throw err
-  }
-}
-
-/** `token update`'s input (admin API `PATCH /tokens/{id}`): what may change on a live token. */
+/** `token update`'s input (admin API `PATCH /tokens/{id}`): admin/grants-ops.ts's GrantChange. */
 export const updateTokenSchema = z.strictObject({
-  /** Grants to add. */
-  grants: z.array(z.string()).optional(),
-  /** Grants to remove (any spelling of the same grant). */
-  removeGrants: z.array(z.string()).optional(),
+  /** Grants to add (actions merge into an existing grant). */
+  add: z.union([z.string(), z.array(z.string())]).optional(),
+  /** Grants, or some of their actions, to remove (`type:id:*` removes the grant whole). */
+  remove: z.union([z.string(), z.array(z.string())]).optional(),
   enabled: z.boolean().optional(),
   description: z.string().optional(),
-})
+}) satisfies z.ZodType<GrantChange>
 
 export type TokenUpdate = z.infer<typeof updateTokenSchema>
 
 /** The body fields `PATCH /tokens/{id}` takes. */
 export const UPDATE_FIELDS = Object.keys(updateTokenSchema.shape)
-
-/** An update, checked: grants in canonical form, a description as create checks it. */
-export function validateUpdate(input: TokenUpdate): {
-  grants: string[]
-  removeGrants: string[]
-  enabled?: boolean
-  description?: string
-} {
-  const out: ReturnType<typeof validateUpdate> = {
-    grants: checkGrants(input.grants ?? []),
-    removeGrants: checkGrants(input.removeGrants ?? []),
-  }
-  if (input.enabled !== undefined) out.enabled = input.enabled
-  if (input.description !== undefined) out.description = checkDescription(input.description)
-  if (!out.grants.length && !out.removeGrants.length && Object.keys(out).length === 2)
-    throw new AdminInputError(
-      'nothing to change: give --grant, --remove-grant, --enable, --disable or --description',
-    )
-  return out
-}

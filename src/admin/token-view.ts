@@ -2,6 +2,7 @@
 // by the CLI's tables and the admin API's JSON.
 import type { Action } from '../route/match.js'
 import type { TokenRecord } from '../token/record.js'
+import { formatGrants } from './grant-input.js'
 
 export const PERMISSIONS: readonly Action[] = ['read', 'write', 'download', 'appropriate']
 
@@ -10,7 +11,7 @@ export interface CreatedToken {
   id: string
   /** The secret. Shown once; tokengate keeps only its sha256. */
   token: string
-  kind: 'album' | 'user'
+  kind: TokenRecord['kind']
   user: string
   album: string
   perms: Action[]
@@ -20,7 +21,7 @@ export interface CreatedToken {
   tenant: string
   /** Attributes: the user's, with the token's own over them. */
   attrs: Record<string, string>
-  /** Grants, when given (policy/grants.ts spelling). */
+  /** api tokens only: their grants, canonical text. */
   grants?: string[]
 }
 
@@ -29,7 +30,7 @@ export type TokenStatus = 'active' | 'expired' | 'revoked' | 'disabled'
 /** A token as administrators see it: no hash, no secret. Dates are ISO 8601. */
 export interface TokenInfo {
   id: string
-  kind: 'album' | 'user'
+  kind: TokenRecord['kind']
   user: string
   album: string
   perms: Action[]
@@ -43,6 +44,8 @@ export interface TokenInfo {
   tenant: string
   attrs: Record<string, string>
   status: TokenStatus
+  /** api tokens only: their grants, canonical text; null when the stored field cannot be read. */
+  grants?: string[] | null
 }
 
 /** Why a record would be refused now, in the order policy/decide.ts checks; `active` when it would not. */
@@ -69,5 +72,6 @@ export function toInfo(r: TokenRecord, now: number): TokenInfo {
     tenant: r.tenant,
     attrs: { ...r.attrs },
     status: statusOf(r, now),
+    ...(r.kind === 'api' ? { grants: r.grants ? formatGrants(r.grants) : null } : {}),
   }
 }

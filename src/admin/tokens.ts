@@ -12,24 +12,21 @@ import { fromHash, type TokenHash, type TokenRecord, toHash } from '../token/rec
 import type { RedisClient } from '../token/redis-client.js'
 import { mergeAttrs } from './attrs-input.js'
 import { type Actor, type AuditFacts, type AuditOptions, AuditTrail, osUser } from './audit.js'
+import { GrantOps } from './grants-ops.js'
 import { checkName, checkTokenId } from './id-input.js'
 import { AdminInputError, AdminNotFound } from './input-error.js'
 import { exec, hsetIfExists, members, SCAN_COUNT, scanKeys } from './redis-ops.js'
-import {
-  type CreateInput,
-  DEFAULT_MAX_LIFETIME,
-  type TokenUpdate,
-  type ValidCreate,
-  validateCreate,
-  validateUpdate,
-} from './token-input.js'
+import { isRefreshId, type RefreshInfo, RefreshTokens } from './refresh.js'
+import { type CreateInput, DEFAULT_MAX_LIFETIME, type ValidCreate, validateCreate } from './token-input.js'
 import { type CreatedToken, type TokenInfo, toInfo } from './token-view.js'
 import { UserAdmin, userStatus } from './users.js'
 
+// The names other modules (CLI, API, tests, bench) import from here.
 export { checkName, checkTokenId } from './id-input.js'
 export {
   type CreateInput,
   type CreateLimits,
+  checkDescription,
   DEFAULT_MAX_LIFETIME,
   resolveExpiry,
   type ValidCreate,
@@ -43,7 +40,6 @@ export {
   type TokenStatus,
   toInfo,
 } from './token-view.js'
-// The names other modules (CLI, API, tests, bench) import from here.
 export { AdminInputError, AdminNotFound }
 
 export interface TokenAdminOptions {
@@ -105,6 +101,10 @@ export class TokenAdmin {
   readonly audit: AuditTrail
   /** The user operations, with the same actor and audit trail. */
   readonly users: UserAdmin
+  /** Refresh tokens (admin/refresh.ts), minting their access tokens through this. */
+  readonly refresh: RefreshTokens
+  /** Changes to live tokens (admin/grants-ops.ts): grants, enabled flag, description. */
+  readonly grants: GrantOps
 
   constructor(
     private readonly redis: RedisClient,
@@ -115,6 +115,12 @@ export class TokenAdmin {
     this.actor = opts.actor ?? { name: osUser() }
     this.audit = new AuditTrail(redis, keys, opts.audit)
     this.users = new UserAdmin({ redis, keys, now: this.now, actor: this.actor, audit: this.audit })
+    this.refresh = new RefreshTokens(redis, keys, this, { ...opts, now: this.now, actor: this.actor })
+    this.grants = new GrantOps(redis, keys, {
+      now: this.now,
+      actor: this.actor,
+      ...(opts.audit ? { audit: opts.audit } : {}),
+    })
   }
 
   /** The same operations, recorded as made by `actor` (the admin API: one per request). */
@@ -135,10 +141,9 @@ export class TokenAdmin {
     const id = newTokenId()
     const token = mintSecret(this.opts.secretPrefix)
     const hash = hashSecret(token)
-    const { grants, ...fields } = valid
     const record: TokenRecord = {
       id,
-      ...fields,
+      ...valid,
       attrs,
       createdAt: now,
       enabled: true,
@@ -148,8 +153,6 @@ export class TokenAdmin {
       lastUsedAt: 0,
     }
     const stored = toHash(record)
-    // Grants are stored in policy/grants.ts's field form (a JSON array of canonical strings).
-    if (grants.length) stored.grants = JSON.stringify(grants)
     const expireAt = record.expiresAt + this.opts.expiredGrace
     // Single-key commands only, so this works on Redis Cluster (a token's keys live in different
     // slots). The record first, then what points at it: the id key, then the index entries. A
@@ -175,6 +178,7 @@ export class TokenAdmin {
       perms: info.perms,
       expiresAt: info.expiresAt,
       attrs: Object.entries(info.attrs).map(([k, v]) => `${k}=${v}`),
+      ...(info.grants ? { grants: info.grants.join(' ') } : {}),
     })
     return {
       id,
@@ -188,7 +192,7 @@ export class TokenAdmin {
       description: info.description,
       tenant: info.tenant,
       attrs: info.attrs,
-      ...(grants.length ? { grants } : {}),
+      ...(info.grants ? { grants: info.grants } : {}),
     }
   }
 
@@ -255,7 +259,8 @@ export class TokenAdmin {
   }
 
   /** Revoke a token: permanent, and every replica refuses it on its next request. */
-  async revoke(id: string): Promise<TokenInfo> {
+  async revoke(id: string): Promise<TokenInfo | RefreshInfo> {
+    if (isRefreshId(id)) return this.refresh.revoke(id)
     const { hash, record } = await this.mustLoad(id)
     const changed = record.revokedAt === 0
     if (changed) {
@@ -295,6 +300,7 @@ export class TokenAdmin {
         await this.publish({ kind: 'token', hash })
       }
     }
+    count += await this.refresh.revokeUser(user)
     await this.publish({ kind: 'user', user })
     await this.record({ op: 'token.revoke-user', user, count })
     return count
@@ -357,40 +363,6 @@ export class TokenAdmin {
     if (removed > 0) await this.publish({ kind: 'user', user })
     await this.record({ op: 'album.remove-member', album, user, changed: removed > 0 })
     return { changed: removed > 0 }
-  }
-
-  /**
-   * Change a live token without a new secret (Thinger's permission change): add or remove grants,
-   * enable or disable it, change its description. Every replica drops its cached copy at once.
-   */
-  async update(id: string, input: TokenUpdate): Promise<TokenInfo & { grants: string[] }> {
-    const change = validateUpdate(input)
-    const { hash, record } = await this.mustLoad(id)
-    if (change.enabled === true && record.revokedAt > 0) throw revokedForever(record)
-    const current = parseStoredGrants(await this.redis.hget(this.keys.token(hash), 'grants'))
-    const removed = new Set(change.removeGrants)
-    const grants = [...new Set([...current, ...change.grants])].filter((g) => !removed.has(g))
-    const fields: Record<string, string> = {}
-    if (change.grants.length || removed.size) fields.grants = grants.length ? JSON.stringify(grants) : ''
-    if (change.enabled !== undefined) {
-      record.enabled = change.enabled
-      fields.enabled = change.enabled ? '1' : '0'
-    }
-    if (change.description !== undefined) {
-      record.description = change.description
-      fields.description = change.description
-    }
-    if (!(await this.writeFields(hash, fields))) throw notFound(record.id)
-    await this.publish({ kind: 'token', hash })
-    await this.record({
-      op: 'token.update',
-      tokenId: record.id,
-      user: record.user,
-      album: record.album,
-      ...(fields.grants !== undefined ? { grants: grants.join(' ') } : {}),
-      ...(change.enabled !== undefined ? { enabled: change.enabled } : {}),
-    })
-    return { ...toInfo(record, this.now()), grants }
   }
 
   private async setEnabled(id: string, enabled: boolean): Promise<TokenInfo> {
@@ -466,18 +438,7 @@ function revokedForever(record: TokenRecord): AdminInputError {
   )
 }
 
-/** The stored `grants` field (a JSON array of canonical grant strings); unreadable reads as none. */
-function parseStoredGrants(field: string | null): string[] {
-  if (!field) return []
-  try {
-    const list: unknown = JSON.parse(field)
-    return Array.isArray(list) ? list.map(String) : []
-  } catch {
-    return []
-  }
-}
-
-function notFound(id: string): AdminNotFound {
+export function notFound(id: string): AdminNotFound {
   return new AdminNotFound(
     `no token with id "${id}" (check the id with \`tokengate token list\`; expired tokens leave Redis after tokens.expiredGrace)`,
     'id',

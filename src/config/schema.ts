@@ -2,6 +2,7 @@
 // hand). Each key's documentation sits beside it, and config/tokengate.yaml repeats it for operators.
 import { z } from 'zod'
 import { parseDuration } from './duration.js'
+import { parseResourcePath } from './resource-path.js'
 
 /** A duration such as "30s", "5m", "800ms" or a number of milliseconds; parsed to milliseconds. */
 const duration = z.union([z.string(), z.number()]).transform((value, ctx) => {
@@ -69,6 +70,40 @@ export const DICOMWEB_RULES: RuleConfig[] = [
   { methods: ['GET', 'HEAD'], path: '/wado', action: 'read' },
 ]
 
+/** A resource type or an action: the alphabet grants use (policy/grants.ts). */
+const RESOURCE_NAME = /^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$/
+const RESOURCE_NAME_TEXT = 'expected a name of letters, digits and . _ @ + - (as grants spell it)'
+const resourceName = z.string().regex(RESOURCE_NAME, RESOURCE_NAME_TEXT)
+
+/**
+ * One resource rule (issue 13): method(s) + path → the action a grant must allow on the resource
+ * the path names. First match wins, across the mount's resource types in the order written.
+ */
+const resourceRule = z.strictObject({
+  /** HTTP methods this rule applies to; `*` for any. */
+  methods: z.union([z.literal('*'), z.array(z.enum(METHODS)).min(1)]),
+  /**
+   * Path under the mount: `{id}` binds the resource id a grant must name (or `*`), `{attr.NAME}`
+   * must equal the token's attribute NAME, `*` matches one segment, `**` any rest (last only).
+   */
+  path: z.string().superRefine((path, ctx) => {
+    const parsed = parseResourcePath(path)
+    if (typeof parsed === 'string') ctx.addIssue({ code: 'custom', message: parsed })
+  }),
+  /** The action a grant must allow (`GetDeviceStats`), or `*` in the grant for all. */
+  action: resourceName,
+})
+export type ResourceRuleConfig = z.infer<typeof resourceRule>
+
+/** Resource type (`device`) → its rules. Mounts with resources admit `api` tokens only. */
+const resources = z.record(z.string(), z.array(resourceRule).min(1)).superRefine((types, ctx) => {
+  for (const type of Object.keys(types)) {
+    if (!RESOURCE_NAME.test(type))
+      ctx.addIssue({ code: 'custom', path: [type], message: `resource type: ${RESOURCE_NAME_TEXT}` })
+  }
+})
+export type ResourcesConfig = z.infer<typeof resources>
+
 const upstreamAuth = z.union([
   z.strictObject({ basic: z.strictObject({ user: z.string(), password: z.string() }) }),
   z.strictObject({ bearer: z.string().min(1) }),
@@ -92,6 +127,12 @@ const mount = z.strictObject({
   wadoNormalizeQuery: z.boolean().default(false),
   /** Method + path rules → action. Omitted: the DICOMweb defaults. A path no rule matches is 404. */
   rules: z.array(rule).min(1).optional(),
+  /**
+   * Permission profiles for any API: resource type → rules binding path variables. A request is
+   * allowed when a rule matches it (else 404) and a grant of the `api` token covers its type, the
+   * `{id}` it captured and its action (else 403). Replaces `rules` (give one or the other).
+   */
+  resources: resources.optional(),
   /** Credentials tokengate sends to this upstream (the client's Authorization never goes through). */
   upstreamAuth: upstreamAuth.optional(),
   /**
@@ -111,6 +152,15 @@ const mount = z.strictObject({
   upstreamAliases: z.array(httpUrl).default([]),
 })
 export type MountConfig = z.infer<typeof mount>
+
+/** A mount says what a path needs one way: permissions (`rules`) or grants over `resources`. */
+const checkedMount = mount.superRefine((m, ctx) => {
+  if (!m.resources) return
+  if (m.rules)
+    ctx.addIssue({ code: 'custom', path: ['resources'], message: 'give either rules or resources, not both' })
+  if (Object.keys(m.resources).length === 0)
+    ctx.addIssue({ code: 'custom', path: ['resources'], message: 'name at least one resource type' })
+})
 
 export const configSchema = z.strictObject({
   /** The public listener. */
@@ -186,7 +236,7 @@ export const configSchema = z.strictObject({
    */
   workers: z.union([z.literal('auto'), z.number().int().min(1).max(256)]).default(1),
   /** Public mounts, longest path first when they nest. */
-  mounts: z.array(mount).min(1, 'at least one mount is needed'),
+  mounts: z.array(checkedMount).min(1, 'at least one mount is needed'),
   /**
    * `query`: the upstream understands album/inbox query parameters (KHEOPS-like). `studies`: a
    * legacy PACS; tokengate enforces album and inbox study sets itself (DESIGN §4).
@@ -307,6 +357,39 @@ export const configSchema = z.strictObject({
         .min(32, 'the admin key must be at least 32 characters (e.g. `openssl rand -base64 32`)'),
     })
     .optional(),
+  /**
+   * The OAuth 2.0 token endpoint (RFC 6749 §6) on the public listener: `POST <tokenPath>` with
+   * `grant_type=refresh_token` trades a refresh token (`token create --refresh`) for a new access
+   * token and a new refresh token. Answered by tokengate itself, never forwarded.
+   */
+  oauth: z
+    .strictObject({
+      /** Off: the path is no longer answered (it then falls through to the mounts, as any path). */
+      enabled: z.boolean().default(true),
+      /** Path of the token endpoint on the public listener. */
+      tokenPath: z
+        .string()
+        .regex(/^\/[A-Za-z0-9._~\-/]*[^/]$/, 'expected a path like "/oauth/token"')
+        .default('/oauth/token'),
+      /** A superseded refresh token of an offline (never expiring) family is still recognised as reuse for this long. */
+      reuseWindow: duration.default(90 * 86_400_000),
+    })
+    .prefault({}),
+  /**
+   * Self-service album tokens (KHEOPS): a user token may `POST <mount>/tokens` to create an album
+   * token for an album its user belongs to, `GET <mount>/tokens` to list its user's tokens and
+   * `POST <mount>/tokens/{id}/revoke` to revoke one of them. Answered by tokengate itself.
+   */
+  selfService: z
+    .strictObject({
+      /** Off by default: on a generic API mount, `<mount>/tokens` might be a path of the upstream. */
+      enabled: z.boolean().default(false),
+      /** Mount paths where it is answered; empty = every mount. */
+      mounts: z.array(z.string()).default([]),
+      /** Longest lifetime of a self-service album token (never past the user token's own expiry either). */
+      maxLifetime: duration.default(30 * 86_400_000),
+    })
+    .prefault({}),
   /** The audit trail of token and membership changes (a Redis stream, `<keyPrefix>audit`). */
   audit: z
     .strictObject({

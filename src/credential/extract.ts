@@ -84,7 +84,7 @@ function inQuery(query: string, secret: string): boolean {
  */
 export function extractCredential(
   src: CredentialSource,
-  route: RouteMatch,
+  route: Pick<RouteMatch, 'linkSecretAt' | 'query'>,
   policy: SecretPolicy,
 ): Credential {
   const found: { via: Credential['via']; secret: string }[] = []

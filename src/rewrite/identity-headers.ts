@@ -20,7 +20,7 @@ export interface ClientView {
   requestId?: string
 }
 
-/** Scope as one header value: `album:<id>`, `inbox`, `user`. */
+/** Scope as one header value: `album:<id>`, `inbox`, `user`, `api`. */
 export function scopeLabel(scope: Scope): string {
   switch (scope.kind) {
     case 'album':
@@ -30,6 +30,8 @@ export function scopeLabel(scope: Scope): string {
       return 'inbox'
     case 'user':
       return 'user'
+    case 'api':
+      return 'api'
   }
 }
 

@@ -20,6 +20,7 @@ import type { CompiledRoutes } from '../route/compile.js'
 import { matchRoute, type RouteMatch } from '../route/match.js'
 import type { CachedTokenStore } from '../token/cache.js'
 import type { LastUsedRecorder } from '../token/last-used.js'
+import type { LocalEndpoints } from './local-endpoints.js'
 import { requestIdOf } from './request-id.js'
 import { writeError as writeAnswer } from './respond.js'
 
@@ -38,6 +39,8 @@ export interface PipelineDeps {
   metrics: GateMetrics
   lastUsed: LastUsedRecorder
   now: () => number
+  /** Endpoints tokengate answers itself, ahead of the stages (server/local-endpoints.ts). */
+  local?: LocalEndpoints
 }
 
 const LINK_ERROR_HEADERS = Object.freeze({
@@ -69,6 +72,8 @@ export function createPipeline(current: () => PipelineDeps) {
     let upstreamStatus = 0
     let reason: Reason | 'ok' = 'ok'
     try {
+      const local = deps.local?.match(rawUrl)
+      if (local) return await local(req, res)
       route = matchRoute(deps.routes, req.method ?? 'GET', rawUrl, req.headers.accept)
       mountIndex = route.mount.index
       const credential = extractCredential(

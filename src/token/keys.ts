@@ -35,6 +35,14 @@ export interface Keys {
   albumStored(album: string, study: string): string
   /** set, expiring: the same for a user's inbox. */
   inboxStored(user: string, study: string): string
+  /** string: sha256 of a refresh token secret → its family id (every secret the family ever had). */
+  refreshSecret(hash: TokenHash): string
+  /** hash: a refresh token family (admin/refresh.ts); `{id}` hash tag: same cluster slot as its tokens. */
+  refreshFamily(id: string): string
+  /** sorted set: ids of the access tokens a family minted, scored by their expiresAt. */
+  refreshFamilyTokens(id: string): string
+  /** set: refresh family ids of a user (`token revoke --user`). */
+  userRefresh(user: string): string
   /** pub/sub channel for invalidations. */
   events(): string
   /** stream: the audit trail of administrative changes (capped with MAXLEN ~ audit.maxLen). */
@@ -63,6 +71,10 @@ export function makeKeys(prefix: string): Keys {
     userInbox: (user) => `${prefix}user:${user}:inbox`,
     albumStored: (album, study) => `${prefix}album:${album}:stored:${study}`,
     inboxStored: (user, study) => `${prefix}user:${user}:stored:${study}`,
+    refreshSecret: (hash) => `${prefix}refresh:${hash}`,
+    refreshFamily: (id) => `${prefix}rfam:{${id}}`,
+    refreshFamilyTokens: (id) => `${prefix}rfam:{${id}}:tokens`,
+    userRefresh: (user) => `${prefix}user:${user}:refresh`,
     events: () => `${prefix}events`,
     audit: () => `${prefix}audit`,
   }

@@ -1,11 +1,13 @@
 // Token records: the TokenRecord type and its Redis hash form. The only place record fields are
 // named, so the store, the cache and the admin operations can never disagree on a spelling.
+import { deserializeGrants, type Grant, serializeGrants } from '../policy/grants.js'
 import type { Action } from '../route/match.js'
 
 /** sha256 hex of a secret: how records are keyed and looked up (the secret itself is never stored). */
 export type TokenHash = string & { readonly __brand: 'TokenHash' }
 
-export type TokenKind = 'album' | 'user'
+/** `api`: a permission profile (grants over a mount's `resources`), Thinger.io-style (issue 13). */
+export type TokenKind = 'album' | 'user' | 'api'
 
 export interface TokenRecord {
   /** Public id, safe to log and show (`tok_…`). */
@@ -38,7 +40,12 @@ export interface TokenRecord {
   userActive: boolean
   /** The user's validity end (ms since the epoch), folded in at lookup; 0 when none. */
   userValidUntil: number
+  /** `api` tokens: their grants; null when the stored field is malformed (every request refused). */
+  grants?: readonly Grant[] | null
 }
+
+/** The hash field of an api token's grants (a JSON array of grant strings, policy/grants.ts). */
+export const GRANTS_FIELD = 'grants'
 
 /** Fields of a user record (`<prefix>user:<id>`) the proxy reads at lookup, in this order. */
 export const USER_LOOKUP_FIELDS = ['status', 'validUntil'] as const
@@ -115,6 +122,7 @@ export function toHash(r: TokenRecord): Record<string, string> {
     tenant: r.tenant,
     attrs: formatAttrs(r.attrs),
     [LAST_USED_FIELD]: String(r.lastUsedAt),
+    ...(r.kind === 'api' && r.grants ? { [GRANTS_FIELD]: serializeGrants(r.grants) } : {}),
   }
 }
 
@@ -123,7 +131,7 @@ export function toHash(r: TokenRecord): Record<string, string> {
  * record fails closed (treated as unknown) rather than granting anything.
  */
 export function fromHash(h: Record<string, string>): TokenRecord | null {
-  if (!h.id || (h.kind !== 'album' && h.kind !== 'user')) return null
+  if (!h.id || (h.kind !== 'album' && h.kind !== 'user' && h.kind !== 'api')) return null
   const expiresAt = Number(h.expiresAt)
   // Past the last date a Date can hold (8.64e15 ms) no expiry is meant: fail closed.
   if (!Number.isFinite(expiresAt) || expiresAt <= 0 || expiresAt > LAST_DATE) return null
@@ -146,5 +154,12 @@ export function fromHash(h: Record<string, string>): TokenRecord | null {
     lastUsedAt: Number(h[LAST_USED_FIELD]) || 0,
     userActive: true,
     userValidUntil: 0,
+    // Parsed once per lookup (the cache keeps the record), never per request.
+    ...(h.kind === 'api' ? { grants: deserializeGrants(h[GRANTS_FIELD]) } : {}),
   }
+}
+
+/** One attribute of a token, or undefined when it has none (attributes are parsed once, at lookup). */
+export function tokenAttr(r: TokenRecord, name: string): string | undefined {
+  return Object.hasOwn(r.attrs, name) ? r.attrs[name] : undefined
 }

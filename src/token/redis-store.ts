@@ -5,6 +5,7 @@
 // Redis call on a cache hit): one script round trip on a single node or Sentinel; on Cluster,
 // where the two keys live in different slots, HGETALL then HMGET. Any Redis failure becomes
 // StoreUnavailable: the pipeline answers 503 and never lets an unverified token through.
+import { createHash } from 'node:crypto'
 import { Cluster, type Redis } from 'ioredis'
 import { StoreUnavailable } from '../errors.js'
 import type { Keys } from './keys.js'
@@ -27,10 +28,9 @@ for i = 1, #t, 2 do if t[i] == 'user' then user = t[i + 1] end end
 if user == nil or user == '' then return {t, {}} end
 return {t, redis.call('HMGET', ARGV[1] .. user, unpack(ARGV, 2))}`
 
-/** A client with the lookup script defined (EVALSHA, ioredis falls back to EVAL once after a flush). */
-type ScriptedRedis = Redis & {
-  tokengateLookup(key: string, ...args: string[]): Promise<[string[], (string | null)[]]>
-}
+const LOOKUP_SHA = createHash('sha1').update(LOOKUP_WITH_USER).digest('hex')
+
+type LookupReply = [string[], (string | null)[]]
 
 export class RedisTokenStore implements TokenStore {
   constructor(
@@ -39,8 +39,26 @@ export class RedisTokenStore implements TokenStore {
     /** Told of every failed command (metrics); the error itself is thrown as StoreUnavailable. */
     private readonly onCommandError: () => void = () => {},
   ) {
-    if (!(redis instanceof Cluster))
-      redis.defineCommand('tokengateLookup', { numberOfKeys: 1, lua: LOOKUP_WITH_USER })
+    if (!(redis instanceof Cluster)) {
+      // Load the script on every (re)connection, ahead of any lookup on it, so lookups are EVALSHA
+      // hits (a NOSCRIPT, after a script flush, falls back to one EVAL).
+      const load = () => {
+        redis.script('LOAD', LOOKUP_WITH_USER).catch(() => {})
+      }
+      if (redis.status === 'ready') load()
+      redis.on('ready', load)
+    }
+  }
+
+  /** The lookup script by its sha; the script itself only when Redis lost it (NOSCRIPT). */
+  private async lookupScript(redis: Redis, hash: TokenHash): Promise<LookupReply> {
+    const args = [this.keys.token(hash), this.keys.userPrefix(), ...USER_LOOKUP_FIELDS]
+    try {
+      return (await redis.evalsha(LOOKUP_SHA, 1, ...args)) as LookupReply
+    } catch (err) {
+      if (!String((err as Error)?.message).startsWith('NOSCRIPT')) throw err
+      return (await redis.eval(LOOKUP_WITH_USER, 1, ...args)) as LookupReply
+    }
   }
 
   private fail(err: unknown): StoreUnavailable {
@@ -56,11 +74,7 @@ export class RedisTokenStore implements TokenStore {
         fields = await this.redis.hgetall(this.keys.token(hash))
         if (fields.user) user = await this.redis.hmget(this.keys.user(fields.user), ...USER_LOOKUP_FIELDS)
       } else {
-        const [flat, owner] = await (this.redis as ScriptedRedis).tokengateLookup(
-          this.keys.token(hash),
-          this.keys.userPrefix(),
-          ...USER_LOOKUP_FIELDS,
-        )
+        const [flat, owner] = await this.lookupScript(this.redis, hash)
         fields = {}
         for (let i = 0; i + 1 < flat.length; i += 2) fields[flat[i] as string] = flat[i + 1] as string
         user = owner
