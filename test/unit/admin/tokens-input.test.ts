@@ -13,20 +13,10 @@ import {
   validateCreate,
 } from '../../../src/admin/tokens.js'
 import type { TokenRecord } from '../../../src/token/record.js'
+import { refusal } from '../../helpers/admin-input.js'
 
 const NOW = Date.UTC(2026, 0, 1)
 const DAY = 86_400_000
-
-/** The AdminInputError `fn` throws (or a failure when it throws nothing or something else). */
-function refusal(fn: () => unknown): AdminInputError {
-  try {
-    fn()
-  } catch (err) {
-    if (err instanceof AdminInputError) return err
-    throw err
-  }
-  throw new Error('expected an AdminInputError')
-}
 
 const album = (extra: Partial<CreateInput> = {}): CreateInput => ({
   kind: 'album',

@@ -3,7 +3,6 @@
 // what is refused, and which field the refusal names.
 import t from 'tap'
 import { attrsFromPairs, checkAttrs, mergeAttrs } from '../../../src/admin/attrs-input.js'
-import { AdminInputError } from '../../../src/admin/input-error.js'
 import {
   createTokenSchema,
   parseInput,
@@ -12,18 +11,9 @@ import {
 } from '../../../src/admin/token-input.js'
 import { resolveValidUntil, userSchema, validateUser } from '../../../src/admin/user-input.js'
 import { formatAttrs, parseAttrs } from '../../../src/token/record.js'
+import { refusal } from '../../helpers/admin-input.js'
 
 const NOW = Date.UTC(2026, 0, 1)
-
-function refusal(fn: () => unknown): AdminInputError {
-  try {
-    fn()
-  } catch (err) {
-    if (err instanceof AdminInputError) return err
-    throw err
-  }
-  throw new Error('expected an AdminInputError')
-}
 
 t.test('--attr pairs become a map; a later key wins; a value may hold "="', async (t) => {
   t.same(attrsFromPairs(['department=radiology', 'q=a=b', 'department=lab']), { department: 'lab', q: 'a=b' })
