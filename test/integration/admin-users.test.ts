@@ -14,6 +14,7 @@ import { type CliRun, runCliCaptured } from '../helpers/cli.js'
 import { startGate } from '../helpers/gate.js'
 import { bearer, type RawResponse, send } from '../helpers/http.js'
 import { startRedis } from '../helpers/redis.js'
+import { iotMount } from '../helpers/resources.js'
 import { eventuallyStatus } from '../helpers/topology.js'
 import { startRecordingUpstream } from '../helpers/upstream.js'
 
@@ -212,6 +213,48 @@ t.test(
       'x-tokengate-department' in (upstream.requests.at(-1)?.headers ?? {}),
       'a token without the attribute sends none, and the client copy is stripped',
     )
+  },
+)
+
+t.test(
+  "Q: a department-restricted api token reaches only its user's department through a resource rule",
+  async (t) => {
+    const iot = await startGate({
+      ...gateOptions,
+      config: { ...gateOptions.config, mounts: [iotMount(`${upstream.url}/v1`)] },
+    })
+    t.teardown(iot.stop)
+    await ok(['user', 'add', 'q-amy', '--attr', 'department=radiology'])
+    const own = await createToken([
+      '--kind',
+      'api',
+      '--user',
+      'q-amy',
+      '--grant',
+      'department:*:read',
+      '--expires',
+      '30d',
+    ])
+    const other = await createToken([
+      '--kind',
+      'api',
+      '--user',
+      'q-amy',
+      '--grant',
+      'department:*:read',
+      '--attr',
+      'department=cardiology',
+      '--expires',
+      '30d',
+    ])
+    const get = async (token: string, dept: string) =>
+      (await send(iot.url, { path: `/iot/departments/${dept}/studies`, headers: bearer(token) })).status
+    t.equal(await get(own.token, 'radiology'), 200, "the user's department")
+    t.equal(upstream.requests.at(-1)?.url, '/v1/departments/radiology/studies')
+    t.equal(upstream.requests.at(-1)?.headers['x-tokengate-department'], 'radiology')
+    t.equal(await get(own.token, 'cardiology'), 403, 'another department')
+    t.equal(await get(other.token, 'cardiology'), 200, 'the token-level override')
+    t.equal(await get(other.token, 'radiology'), 403)
   },
 )
 
