@@ -55,7 +55,7 @@ export const REASONS = {
     'empty_segment',
   ],
   MISSING_CREDENTIAL: ['none'],
-  INVALID_TOKEN: ['unknown', 'expired', 'revoked', 'disabled', 'bad_checksum'],
+  INVALID_TOKEN: ['unknown', 'expired', 'revoked', 'disabled', 'bad_checksum', 'user_inactive'],
   FORBIDDEN: [
     'missing_perm',
     'inbox_refused',

@@ -1,10 +1,10 @@
-// The admin HTTP API (DESIGN §1, §6): the token and membership operations of the CLI as JSON, on a
-// listener of its own (`admin:` in the config; off without it), for the platform that owns users
-// and albums. Every route calls TokenAdmin (admin/tokens.ts), the CLI's code, so no check exists
-// twice; this file is the route table and the request loop. Each change is audited as `admin-api`
-// with the client's address and also written as a log line (msg "audit"); each request gets one
-// "admin request" line naming the route pattern, never the raw path, a body, the admin key, or
-// the create answer (which holds the token's secret).
+// The admin HTTP API (DESIGN §1, §6): the token, user and membership operations of the CLI as
+// JSON, on a listener of its own (`admin:` in the config; off without it), for the platform that
+// owns users and albums. Every route (admin/api-routes.ts) calls TokenAdmin (admin/tokens.ts), the
+// CLI's code, so no check exists twice; this file is the request loop and the listener. Each
+// change is audited as `admin-api` with the client's address and also written as a log line (msg
+// "audit"); each request gets one "admin request" line naming the route pattern, never the raw
+// path, a body, the admin key, or the create answer (which holds the token's secret).
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Config } from '../config/schema.js'
@@ -16,157 +16,15 @@ import {
   AdminRefused,
   authenticate,
   checkFields,
-  type JsonBody,
   keyDigest,
-  optionalString,
   queryParams,
   readJsonBody,
   refusalOf,
   sendJson,
   sendRefusal,
 } from './api-http.js'
-import { auditQuery } from './audit.js'
-import { AdminInputError, AdminNotFound } from './input-error.js'
-import { type CreateInput, TokenAdmin } from './tokens.js'
-
-interface Call {
-  /** TokenAdmin recording changes as this request's actor. */
-  admin: TokenAdmin
-  /** The path parameters, in order, percent-decoded. */
-  params: string[]
-  query: Record<string, string>
-  body: JsonBody | undefined
-}
-
-interface Endpoint {
-  /** Allowed query parameters (others are refused). */
-  query?: readonly string[]
-  /** Allowed body fields (others are refused; none when absent). */
-  body?: readonly string[]
-  run: (call: Call) => Promise<{ status: number; body: unknown; headers?: Record<string, string> }>
-}
-
-interface Route {
-  /** `/tokens/:id/revoke`: `:name` segments are parameters. */
-  pattern: string
-  methods: Record<string, Endpoint>
-}
-
-const CREATE_FIELDS = ['kind', 'user', 'album', 'perms', 'expiresAt', 'expiresIn', 'description', 'tenant']
-
-const ok = (body: unknown) => ({ status: 200, body })
-
-/** The routes: the CLI's commands, one for one. */
-const ROUTES: Route[] = [
-  {
-    pattern: '/tokens',
-    methods: {
-      POST: {
-        body: CREATE_FIELDS,
-        run: async ({ admin, body }) => {
-          const created = await admin.create(createInput(body)).catch((err: unknown) => {
-            // TokenAdmin names the expiry `expires` (the CLI flag): point at the field that was sent.
-            if (err instanceof AdminInputError && err.field === 'expires')
-              throw new AdminInputError(
-                err.message,
-                body?.expiresIn === undefined ? 'expiresAt' : 'expiresIn',
-              )
-            throw err
-          })
-          return {
-            status: 201,
-            body: created,
-            headers: { location: `/tokens/${encodeURIComponent(created.id)}` },
-          }
-        },
-      },
-      GET: {
-        query: ['user', 'album'],
-        run: async ({ admin, query }) => ok({ tokens: await admin.list(query) }),
-      },
-    },
-  },
-  {
-    pattern: '/tokens/:id',
-    methods: {
-      GET: {
-        run: async ({ admin, params: [id = ''] }) => {
-          const info = await admin.show(id)
-          if (!info) throw new AdminNotFound(`no token with id "${id}"`, 'id')
-          return ok(info)
-        },
-      },
-    },
-  },
-  {
-    pattern: '/tokens/:id/revoke',
-    methods: { POST: { run: (c) => c.admin.revoke(c.params[0] ?? '').then(ok) } },
-  },
-  {
-    pattern: '/tokens/:id/disable',
-    methods: { POST: { run: (c) => c.admin.disable(c.params[0] ?? '').then(ok) } },
-  },
-  {
-    pattern: '/tokens/:id/enable',
-    methods: { POST: { run: (c) => c.admin.enable(c.params[0] ?? '').then(ok) } },
-  },
-  {
-    pattern: '/users/:user/revoke-tokens',
-    methods: {
-      POST: {
-        run: async ({ admin, params: [user = ''] }) => ok({ user, revoked: await admin.revokeUser(user) }),
-      },
-    },
-  },
-  {
-    pattern: '/albums/:album/members/:user',
-    methods: {
-      PUT: {
-        run: async ({ admin, params: [album = '', user = ''] }) =>
-          ok({ album, user, ...(await admin.addMember(album, user)) }),
-      },
-      DELETE: {
-        run: async ({ admin, params: [album = '', user = ''] }) =>
-          ok({ album, user, ...(await admin.removeMember(album, user)) }),
-      },
-    },
-  },
-  {
-    pattern: '/audit',
-    methods: {
-      GET: {
-        query: ['since', 'limit'],
-        run: async ({ admin, query }) =>
-          ok({ events: await admin.audit.list(auditQuery(query, Date.now())) }),
-      },
-    },
-  },
-]
-
-/** The create body as TokenAdmin's input; value types are checked here, everything else there. */
-function createInput(body: JsonBody | undefined): CreateInput {
-  const input: CreateInput = { kind: optionalString(body, 'kind') as CreateInput['kind'] }
-  for (const field of ['user', 'album', 'description', 'tenant', 'expiresIn'] as const) {
-    const value = optionalString(body, field)
-    if (value !== undefined) input[field] = value
-  }
-  const perms = body?.perms
-  if (perms !== undefined) {
-    if (typeof perms !== 'string' && !(Array.isArray(perms) && perms.every((p) => typeof p === 'string')))
-      throw new AdminInputError('"perms" must be a string ("read,write") or an array of strings', 'perms')
-    input.perms = perms
-  }
-  const expiresAt = body?.expiresAt
-  if (expiresAt !== undefined) {
-    if (typeof expiresAt !== 'string' && typeof expiresAt !== 'number')
-      throw new AdminInputError(
-        '"expiresAt" must be an ISO date or milliseconds since the epoch',
-        'expiresAt',
-      )
-    input.expiresAt = expiresAt
-  }
-  return input
-}
+import { type Endpoint, ROUTES, type Route } from './api-routes.js'
+import { TokenAdmin } from './tokens.js'
 
 /** The route and endpoint for a request, with its decoded path parameters. */
 function match(method: string, path: string): { route: Route; endpoint: Endpoint; params: string[] } {
@@ -277,6 +135,8 @@ export async function startAdminApi(
     secretPrefix: config.tokens.prefix,
     checksumKey: config.tokens.checksumKey,
     expiredGrace: config.tokens.expiredGrace,
+    maxLifetime: config.tokens.maxLifetime,
+    registry: config.users.registry,
     ...(deps.now ? { now: deps.now } : {}),
     actor: { name: 'admin-api' },
     audit: { maxLen: config.audit.maxLen, onRecord: (event) => log.info(event, 'audit') },

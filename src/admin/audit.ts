@@ -17,6 +17,11 @@ export type AuditOp =
   | 'token.create'
   | 'token.revoke'
   | 'token.revoke-user'
+  | 'token.prune-index'
+  | 'user.add'
+  | 'user.set'
+  | 'user.deactivate'
+  | 'user.activate'
   | 'token.disable'
   | 'token.enable'
   | 'token.update'
@@ -53,13 +58,20 @@ export interface AuditFacts {
   enabled?: boolean
   /** ISO 8601 (create). */
   expiresAt?: string
+  /** Attributes as `name=value` (token create, user add/set). */
+  attrs?: readonly string[]
+  /** ISO 8601 (user add/set). */
+  validUntil?: string
   /** False when there was nothing to do (already revoked, already a member…). */
   changed?: boolean
   /** refresh.*: the refresh token family (its public id, `rtk_…`). */
   refreshId?: string
   /** refresh.*: the OAuth client the refresh token is bound to. */
   clientId?: string
-  /** token.revoke-user: how many tokens were revoked by it; study changes: how many UIDs changed. */
+  /**
+   * token.revoke-user: how many tokens were revoked by it; token.prune-index: how many index
+   * entries were removed; study changes: how many UIDs changed.
+   */
   count?: number
 }
 

@@ -11,8 +11,11 @@ import { fromHash, GRANTS_FIELD, type TokenHash, type TokenRecord, toHash } from
 import type { RedisClient } from '../token/redis-client.js'
 import { type Actor, type AuditOptions, AuditTrail, osUser } from './audit.js'
 import { MAX_GRANTS, mergeGrants, parseGrantInput, subtractGrants } from './grant-input.js'
+import { checkTokenId } from './id-input.js'
 import { AdminInputError } from './input-error.js'
-import { checkDescription, checkName, notFound, type TokenInfo, toInfo } from './tokens.js'
+import { checkDescription } from './token-input.js'
+import { type TokenInfo, toInfo } from './token-view.js'
+import { notFound } from './tokens.js'
 
 /** What `token update` / `PATCH /tokens/{id}` may change. Removals apply before additions. */
 export interface GrantChange {
@@ -69,7 +72,7 @@ export class GrantOps {
    * change) or AdminNotFound.
    */
   async updateGrants(id: string, change: GrantChange): Promise<TokenInfo> {
-    checkName(id, 'the token id', 'id')
+    checkTokenId(id)
     const add = parseGrantInput(change.add, 'grant')
     const remove = parseGrantInput(change.remove, 'removeGrant')
     const description = change.description === undefined ? undefined : checkDescription(change.description)

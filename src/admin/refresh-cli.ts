@@ -1,6 +1,7 @@
 // `tokengate token create … --refresh`: the refresh options of the create command (admin/cli.ts
 // adds them to its own), their precheck and what is printed. The operations are in
 // admin/refresh.ts; this file only turns flags into RefreshOptions and the result into text/JSON.
+import type { Values } from './cli-command.js'
 import { AdminInputError } from './input-error.js'
 import {
   DEFAULT_ACCESS_TTL,
@@ -10,8 +11,6 @@ import {
   resolveRefresh,
 } from './refresh.js'
 import { type CreateInput, type TokenAdmin, validateCreate } from './tokens.js'
-
-type Values = Record<string, string | boolean | undefined>
 
 interface Out {
   line: (s: string) => void

@@ -2,7 +2,8 @@
 // (admin/studies.ts) → text or JSON. Declared apart from the token commands in admin/cli.ts, which
 // runs them the same way (usage, --help, --config, exit codes); every check is in studies.ts.
 import { readFile } from 'node:fs/promises'
-import type { Output, Values } from './cli.js'
+import type { Values } from './cli-command.js'
+import type { Output } from './cli-output.js'
 import { checkStudyUids, type StudyAdmin, type StudySetChange, studySetRef } from './studies.js'
 
 export interface StudyCommand {

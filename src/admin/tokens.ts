@@ -1,79 +1,46 @@
-// Token administration (DESIGN §1, §3): create, list, show, revoke, disable and enable tokens, and
-// manage album membership. The CLI (admin/cli.ts) and the admin HTTP API both call this class, so
-// input checks, the Redis layout and the invalidation messages live in one place. Operations return
-// plain data; the only secret that ever leaves this module is create's return value (only its
-// sha256 is stored). Input problems throw AdminInputError with a message saying what to change.
+// Token administration, the Redis operations (DESIGN §1, §3): create, list, show, revoke,
+// disable and enable tokens, manage album membership, and prune the indexes. The CLI and the admin
+// HTTP API both call this class; input rules are in admin/token-input.ts (one schema for both),
+// presentation in admin/token-view.ts, users in admin/users.ts (reachable as `.users`). Operations
+// return plain data; the only secret that ever leaves this module is create's return value (only
+// its sha256 is stored). Input problems throw AdminInputError with a message saying what to change.
 import { randomBytes } from 'node:crypto'
-import { parseDuration, parseIsoDate } from '../config/duration.js'
 import { hashSecret, mintSecret } from '../credential/secret.js'
-import type { Action } from '../route/match.js'
 import { publishInvalidation } from '../token/invalidation.js'
 import type { EvictKey, Keys } from '../token/keys.js'
-import { fromHash, parsePerms, type TokenHash, type TokenRecord, toHash } from '../token/record.js'
+import { fromHash, type TokenHash, type TokenRecord, toHash } from '../token/record.js'
 import type { RedisClient } from '../token/redis-client.js'
+import { mergeAttrs } from './attrs-input.js'
 import { type Actor, type AuditFacts, type AuditOptions, AuditTrail, osUser } from './audit.js'
-import { formatGrants, mergeGrants, parseGrantInput } from './grant-input.js'
+import { GrantOps } from './grants-ops.js'
+import { checkName, checkTokenId } from './id-input.js'
 import { AdminInputError, AdminNotFound } from './input-error.js'
+import { exec, hsetIfExists, members, SCAN_COUNT, scanKeys } from './redis-ops.js'
 import { isRefreshId, type RefreshInfo, RefreshTokens } from './refresh.js'
+import { type CreateInput, DEFAULT_MAX_LIFETIME, type ValidCreate, validateCreate } from './token-input.js'
+import { type CreatedToken, type TokenInfo, toInfo } from './token-view.js'
+import { UserAdmin, userStatus } from './users.js'
 
+// The names other modules (CLI, API, tests, bench) import from here.
+export { checkName, checkTokenId } from './id-input.js'
+export {
+  type CreateInput,
+  type CreateLimits,
+  checkDescription,
+  DEFAULT_MAX_LIFETIME,
+  resolveExpiry,
+  type ValidCreate,
+  validateCreate,
+} from './token-input.js'
+export {
+  type CreatedToken,
+  PERMISSIONS,
+  statusOf,
+  type TokenInfo,
+  type TokenStatus,
+  toInfo,
+} from './token-view.js'
 export { AdminInputError, AdminNotFound }
-
-export const PERMISSIONS: readonly Action[] = ['read', 'write', 'download', 'appropriate']
-
-export interface CreateInput {
-  kind: TokenRecord['kind']
-  user?: string
-  album?: string
-  /** `read,write` or `['read', 'write']`; album tokens only (user tokens get every permission). */
-  perms?: string | string[]
-  /** Milliseconds since the epoch, or an ISO 8601 date (`2027-01-31`, `2027-01-31T12:00:00Z`). */
-  expiresAt?: number | string
-  /** A duration from now, e.g. `30d`, `12h` (a unit is required). */
-  expiresIn?: string
-  description?: string
-  tenant?: string
-  /** api tokens: grants as `type:id:action[,action…]` or `admin` (policy/grants.ts), at least one. */
-  grants?: string | string[]
-}
-
-/** What create returns: the only time the secret is shown. */
-export interface CreatedToken {
-  id: string
-  /** The secret. Shown once; tokengate keeps only its sha256. */
-  token: string
-  kind: TokenRecord['kind']
-  user: string
-  album: string
-  perms: Action[]
-  expiresAt: string
-  createdAt: string
-  description: string
-  tenant: string
-  /** api tokens only: their grants, canonical text. */
-  grants?: string[]
-}
-
-export type TokenStatus = 'active' | 'expired' | 'revoked' | 'disabled'
-
-/** A token as administrators see it: no hash, no secret. Dates are ISO 8601. */
-export interface TokenInfo {
-  id: string
-  kind: TokenRecord['kind']
-  user: string
-  album: string
-  perms: Action[]
-  expiresAt: string
-  createdAt: string
-  enabled: boolean
-  revokedAt: string | null
-  /** When a request last used it, as recorded every tokens.lastUsedInterval; null when never. */
-  lastUsedAt: string | null
-  description: string
-  tenant: string
-  status: TokenStatus
-  /** api tokens only: their grants, canonical text; null when the stored field cannot be read. */
-  grants?: string[] | null
-}
 
 export interface TokenAdminOptions {
   /** Prefix of minted secrets (`tokens.prefix`). */
@@ -82,221 +49,48 @@ export interface TokenAdminOptions {
   checksumKey?: string | undefined
   /** Milliseconds Redis keeps a record after its expiry (`tokens.expiredGrace`). */
   expiredGrace: number
+  /** Longest token lifetime in ms (`tokens.maxLifetime`; default 365 days). */
+  maxLifetime?: number
+  /**
+   * `users.registry`: `required` creates tokens only for users with an active record; `optional`
+   * (the default) also for users without one (a record, where one exists, is enforced alike).
+   */
+  registry?: 'optional' | 'required'
   /** Clock, injectable for tests. */
   now?: () => number
   /** Who the audit trail records as making the changes (default: the OS user). */
   actor?: Actor
   /** Audit stream settings (`audit.maxLen`) and a hook called after each recorded change. */
   audit?: AuditOptions
+  /**
+   * Called after each write of `create`, before the next (tests interleave other operations
+   * there to prove the write order safe; a throw stands for a crash at that point).
+   */
+  afterWrite?: (step: CreateStep) => Promise<void>
 }
 
-/** The fields of a new record, checked; what create stores besides id and createdAt. */
-export type ValidCreate = Pick<
-  TokenRecord,
-  'kind' | 'user' | 'album' | 'perms' | 'expiresAt' | 'description' | 'tenant' | 'grants'
->
-
-const MAX_NAME = 256
-const MAX_DESCRIPTION = 1024
-// ':' is refused because `user:<id>` / `album:<id>` are the invalidation wire form (DESIGN §3).
-// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it refuses
-const BAD_NAME_CHAR = /[\s\u0000-\u001f\u007f-\u009f:]/
-// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it refuses
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/
-
-/**
- * Check a user, album, tenant or token id: non-empty, at most 256 characters, no whitespace,
- * control characters or ':'. `what` names it in the message (e.g. `--album`).
- */
-export function checkName(value: unknown, what: string, field: string): string {
-  if (typeof value !== 'string' || value.length === 0)
-    throw new AdminInputError(`${what} must not be empty`, field)
-  if (value.length > MAX_NAME) {
-    throw new AdminInputError(
-      `${what} is ${value.length} characters long; at most ${MAX_NAME} are allowed`,
-      field,
-    )
-  }
-  const bad = BAD_NAME_CHAR.exec(value)
-  if (bad) {
-    const shown =
-      bad[0] === ':' ? "':'" : `character U+${bad[0].codePointAt(0)?.toString(16).padStart(4, '0')}`
-    throw new AdminInputError(
-      `${what} "${value.replace(CONTROL, '?')}" contains ${shown}; use no whitespace, control characters or ':'`,
-      field,
-    )
-  }
-  return value
-}
-
-/** Expiry in milliseconds since the epoch from `expiresAt` or `expiresIn`; mandatory and in the future. */
-export function resolveExpiry(input: Pick<CreateInput, 'expiresAt' | 'expiresIn'>, now: number): number {
-  const hint = 'give --expires as a duration like 30d or 12h, or an ISO date like 2027-01-31'
-  if (input.expiresAt !== undefined && input.expiresIn !== undefined) {
-    throw new AdminInputError('give either an expiry date or a duration, not both', 'expires')
-  }
-  let at: number
-  if (input.expiresIn !== undefined) {
-    const text = String(input.expiresIn).trim()
-    const ms = /^\d+(\.\d+)?$/.test(text) ? undefined : parseDuration(text)
-    if (ms === undefined)
-      throw new AdminInputError(`"${input.expiresIn}" is not a duration; ${hint}`, 'expires')
-    if (ms <= 0) throw new AdminInputError(`the duration "${input.expiresIn}" is zero; ${hint}`, 'expires')
-    at = now + ms
-  } else if (typeof input.expiresAt === 'number') {
-    if (!Number.isSafeInteger(input.expiresAt)) {
-      throw new AdminInputError(
-        `expiresAt must be whole milliseconds since the epoch, got ${input.expiresAt}`,
-        'expires',
-      )
-    }
-    at = input.expiresAt
-  } else if (typeof input.expiresAt === 'string') {
-    const parsed = parseIsoDate(input.expiresAt)
-    if (parsed === undefined)
-      throw new AdminInputError(`"${input.expiresAt}" is not a date; ${hint}`, 'expires')
-    at = parsed
-  } else {
-    throw new AdminInputError(`an expiry is mandatory; ${hint}`, 'expires')
-  }
-  if (at <= now) {
-    throw new AdminInputError(
-      `the expiry ${new Date(at).toISOString()} is not in the future; ${hint}`,
-      'expires',
-    )
-  }
-  return at
-}
-
-/** Every check create makes, with no I/O: the record fields to store, or AdminInputError. */
-export function validateCreate(input: CreateInput, now: number): ValidCreate {
-  const kind = input.kind as string
-  if (kind === undefined) throw new AdminInputError('--kind is required: album, user or api', 'kind')
-  if (kind !== 'album' && kind !== 'user' && kind !== 'api') {
-    throw new AdminInputError(`--kind must be "album", "user" or "api", got "${String(kind)}"`, 'kind')
-  }
-  const user = input.user === undefined ? '' : checkName(input.user, '--user', 'user')
-  const album = input.album === undefined ? '' : checkName(input.album, '--album', 'album')
-  const tenant = input.tenant === undefined ? '' : checkName(input.tenant, '--tenant', 'tenant')
-  const permText = Array.isArray(input.perms) ? input.perms.join(',') : (input.perms ?? '')
-  const { perms, unknown } = parsePerms(permText)
-  const description = input.description === undefined ? '' : checkDescription(input.description)
-
-  if (kind === 'api') {
-    if (album) throw new AdminInputError('api tokens reach resources, not an album: drop --album', 'album')
-    if (permText.trim())
-      throw new AdminInputError('api tokens carry grants, not --perms: use --grant', 'perms')
-    const grants = mergeGrants([], parseGrantInput(input.grants, 'grants'))
-    if (grants.length === 0) {
-      throw new AdminInputError(
-        'api tokens need at least one grant: add --grant TYPE:ID:ACTION[,ACTION…] (ID or ACTION may be *) or --grant admin',
-        'grants',
-      )
-    }
-    const expiresAt = resolveExpiry(input, now)
-    return { kind, user, album, perms: new Set<Action>(), expiresAt, description, tenant, grants }
-  }
-  if (input.grants !== undefined) {
-    throw new AdminInputError('only api tokens carry grants: drop --grant, or use --kind api', 'grants')
-  }
-  if (kind === 'user') {
-    if (!user) throw new AdminInputError('user tokens need a user: add --user ID', 'user')
-    if (album) {
-      throw new AdminInputError(
-        'user tokens are not pinned to an album: drop --album (grant albums with `tokengate album add-member`)',
-        'album',
-      )
-    }
-    if (permText.trim()) {
-      throw new AdminInputError(
-        'user tokens get every permission over what their user may reach: drop --perms',
-        'perms',
-      )
-    }
-  } else {
-    if (!album) throw new AdminInputError('album tokens need an album: add --album ID', 'album')
-    if (unknown.length) {
-      throw new AdminInputError(
-        `unknown permission${unknown.length > 1 ? 's' : ''} ${unknown.map((u) => `"${u}"`).join(', ')} in --perms; choose from ${PERMISSIONS.join(', ')}`,
-        'perms',
-      )
-    }
-    if (perms.size === 0) {
-      throw new AdminInputError(
-        `album tokens need at least one permission: add --perms with some of ${PERMISSIONS.join(',')}`,
-        'perms',
-      )
-    }
-  }
-  return {
-    kind,
-    user,
-    album,
-    // Canonical order, as stored (formatPerms), whatever order they were given in.
-    perms: new Set(kind === 'user' ? PERMISSIONS : PERMISSIONS.filter((p) => perms.has(p))),
-    expiresAt: resolveExpiry(input, now),
-    description,
-    tenant,
-  }
-}
-
-/** Check a description (create, update): at most 1024 characters, no control characters. */
-export function checkDescription(value: unknown): string {
-  const description = String(value)
-  if (description.length > MAX_DESCRIPTION) {
-    throw new AdminInputError(
-      `--description is longer than ${MAX_DESCRIPTION} characters; shorten it`,
-      'description',
-    )
-  }
-  if (CONTROL.test(description)) {
-    throw new AdminInputError(
-      '--description contains control characters (newlines, tabs…); remove them',
-      'description',
-    )
-  }
-  return description
-}
-
-/** Why a record would be refused now, in the order policy/decide.ts checks; `active` when it would not. */
-export function statusOf(r: TokenRecord, now: number): TokenStatus {
-  if (r.revokedAt > 0) return 'revoked'
-  if (!r.enabled) return 'disabled'
-  return r.expiresAt <= now ? 'expired' : 'active'
-}
-
-/** The administrator's view of a record: no hash, no secret. */
-export function toInfo(r: TokenRecord, now: number): TokenInfo {
-  return {
-    id: r.id,
-    kind: r.kind,
-    user: r.user,
-    album: r.album,
-    perms: PERMISSIONS.filter((p) => r.perms.has(p)),
-    expiresAt: new Date(r.expiresAt).toISOString(),
-    createdAt: new Date(r.createdAt).toISOString(),
-    enabled: r.enabled,
-    revokedAt: r.revokedAt > 0 ? new Date(r.revokedAt).toISOString() : null,
-    lastUsedAt: r.lastUsedAt > 0 ? new Date(r.lastUsedAt).toISOString() : null,
-    description: r.description,
-    tenant: r.tenant,
-    status: statusOf(r, now),
-    ...(r.kind === 'api' ? { grants: r.grants ? formatGrants(r.grants) : null } : {}),
-  }
-}
+/** The writes of `create`, in order. */
+export type CreateStep = 'record' | 'id' | 'index'
 
 /** A new public id: `tok_` + 16 URL-safe characters (96 random bits). */
 export function newTokenId(): string {
   return `tok_${randomBytes(12).toString('base64url')}`
 }
 
-// HSET only if the record still exists: a record that expired out of Redis between our read and
-// this write must not come back as a partial hash without an expiry.
-const HSET_IF_EXISTS = `if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV))
+// Revoke only a record that exists and is not revoked yet (a revoked token keeps its first date).
+const REVOKE_IF_LIVE = `local r = redis.call('HGET', KEYS[1], 'revokedAt')
+if r == false then return 0 end
+if tonumber(r) and tonumber(r) > 0 then return 0 end
+redis.call('HSET', KEYS[1], 'revokedAt', ARGV[1])
 return 1`
 
-const SCAN_COUNT = 500
+/** The index sets a token's id is added to. */
+function indexSets(keys: Keys, r: Pick<TokenRecord, 'user' | 'kind' | 'album'>): string[] {
+  const sets = [keys.allTokens()]
+  if (r.user) sets.push(keys.userTokens(r.user))
+  if (r.kind === 'album') sets.push(keys.albumTokens(r.album))
+  return sets
+}
 
 /**
  * The token operations over one Redis connection (the CLI's, or the admin API's). Every change is
@@ -307,8 +101,12 @@ export class TokenAdmin {
   private readonly actor: Actor
   /** The audit trail these operations write to (list it with `audit.list`). */
   readonly audit: AuditTrail
+  /** The user operations, with the same actor and audit trail. */
+  readonly users: UserAdmin
   /** Refresh tokens (admin/refresh.ts), minting their access tokens through this. */
   readonly refresh: RefreshTokens
+  /** Changes to live tokens (admin/grants-ops.ts): grants, enabled flag, description. */
+  readonly grants: GrantOps
 
   constructor(
     private readonly redis: RedisClient,
@@ -318,7 +116,13 @@ export class TokenAdmin {
     this.now = opts.now ?? Date.now
     this.actor = opts.actor ?? { name: osUser() }
     this.audit = new AuditTrail(redis, keys, opts.audit)
+    this.users = new UserAdmin({ redis, keys, now: this.now, actor: this.actor, audit: this.audit })
     this.refresh = new RefreshTokens(redis, keys, this, { ...opts, now: this.now, actor: this.actor })
+    this.grants = new GrantOps(redis, keys, {
+      now: this.now,
+      actor: this.actor,
+      ...(opts.audit ? { audit: opts.audit } : {}),
+    })
   }
 
   /** The same operations, recorded as made by `actor` (the admin API: one per request). */
@@ -326,41 +130,46 @@ export class TokenAdmin {
     return new TokenAdmin(this.redis, this.keys, { ...this.opts, actor })
   }
 
-  /** Mint a token and store its record (hash only). Returns the secret: show it once. */
+  /**
+   * Mint a token and store its record (hash only). Returns the secret: show it once. Other modules
+   * (self-service tokens, refresh flows) call this too, with the same checks and audit.
+   */
   async create(input: CreateInput): Promise<CreatedToken> {
     const now = this.now()
-    const valid = validateCreate(input, now)
+    const valid = validateCreate(input, now, {
+      maxLifetime: this.opts.maxLifetime ?? DEFAULT_MAX_LIFETIME,
+    })
+    const attrs = await this.ownerAttrs(valid, now)
     const id = newTokenId()
     const token = mintSecret(this.opts.secretPrefix, this.opts.checksumKey)
     const hash = hashSecret(token)
     const record: TokenRecord = {
       id,
       ...valid,
+      attrs,
       createdAt: now,
       enabled: true,
       revokedAt: 0,
-      attrs: '',
+      userActive: true,
+      userValidUntil: 0,
       lastUsedAt: 0,
     }
+    const stored = toHash(record)
     const expireAt = record.expiresAt + this.opts.expiredGrace
     // Single-key commands only, so this works on Redis Cluster (a token's keys live in different
-    // slots). The order makes a crash half way harmless: first the id key and the index entries
-    // (`list` prunes ids whose record never came), then the record. Each key gets its value and
-    // its expiry in one single-key MULTI, so none outlives the expiry, and nothing is usable
-    // before the record is whole.
-    const indexed = [this.redis.sadd(this.keys.allTokens(), id)]
-    if (record.user) indexed.push(this.redis.sadd(this.keys.userTokens(record.user), id))
-    if (record.kind === 'album') indexed.push(this.redis.sadd(this.keys.albumTokens(record.album), id))
-    await Promise.all([
-      exec(this.redis.multi().set(this.keys.id(id), hash).pexpireat(this.keys.id(id), expireAt)),
-      ...indexed,
-    ])
+    // slots). The record first, then what points at it: the id key, then the index entries. A
+    // crash half way leaves at worst a record nothing indexes, which `revokeUser`'s scan still
+    // finds; an index entry never points at a token that is not whole yet, so nothing may take a
+    // missing record for a stale entry. Each key gets its value and its expiry in one single-key
+    // MULTI, so none outlives the expiry.
     await exec(
-      this.redis
-        .multi()
-        .hset(this.keys.token(hash), toHash(record))
-        .pexpireat(this.keys.token(hash), expireAt),
+      this.redis.multi().hset(this.keys.token(hash), stored).pexpireat(this.keys.token(hash), expireAt),
     )
+    await this.opts.afterWrite?.('record')
+    await exec(this.redis.multi().set(this.keys.id(id), hash).pexpireat(this.keys.id(id), expireAt))
+    await this.opts.afterWrite?.('id')
+    await Promise.all(indexSets(this.keys, record).map((set) => this.redis.sadd(set, id)))
+    await this.opts.afterWrite?.('index')
     const info = toInfo(record, now)
     await this.record({
       op: 'token.create',
@@ -370,6 +179,7 @@ export class TokenAdmin {
       album: info.album,
       perms: info.perms,
       expiresAt: info.expiresAt,
+      attrs: Object.entries(info.attrs).map(([k, v]) => `${k}=${v}`),
       ...(info.grants ? { grants: info.grants.join(' ') } : {}),
     })
     return {
@@ -383,13 +193,45 @@ export class TokenAdmin {
       createdAt: info.createdAt,
       description: info.description,
       tenant: info.tenant,
+      attrs: info.attrs,
       ...(info.grants ? { grants: info.grants } : {}),
     }
   }
 
   /**
+   * The new token's attributes: its user's (when the user has a record) with the token's own over
+   * them. Refuses a deactivated or expired user, and, with `users.registry: required`, a user
+   * without a record (or no user at all).
+   */
+  private async ownerAttrs(valid: ValidCreate, now: number): Promise<Record<string, string>> {
+    const required = this.opts.registry === 'required'
+    if (!valid.user) {
+      if (required)
+        throw new AdminInputError('users.registry is required: give the token a user with --user ID', 'user')
+      return mergeAttrs({}, valid.attrs)
+    }
+    const owner = await this.users.get(valid.user)
+    if (!owner) {
+      if (required)
+        throw new AdminInputError(
+          `no user "${valid.user}" (users.registry is required): add it with \`tokengate user add ${valid.user}\``,
+          'user',
+        )
+      return mergeAttrs({}, valid.attrs)
+    }
+    const status = userStatus(owner, now)
+    if (status !== 'active')
+      throw new AdminInputError(
+        `user ${valid.user} is ${status}; tokens are refused for it (\`tokengate user activate\` or \`user set --valid-until\`)`,
+        'user',
+      )
+    return mergeAttrs(owner.attrs, valid.attrs)
+  }
+
+  /**
    * Tokens still in Redis (expired ones stay for `tokens.expiredGrace`), oldest first, filtered by
-   * user and/or album. Ids whose record has left Redis are removed from the sets read.
+   * user and/or album. Read only: ids whose record is missing are skipped, never removed (a
+   * concurrent create may be writing them; `pruneIndex` removes what is provably gone).
    */
   async list(filter: { user?: string; album?: string } = {}): Promise<TokenInfo[]> {
     const user = filter.user === undefined ? undefined : checkName(filter.user, '--user', 'user')
@@ -404,28 +246,17 @@ export class TokenAdmin {
     const ids = await this.members(set)
     const now = this.now()
     const out: TokenInfo[] = []
-    const stale: string[] = []
     for (let i = 0; i < ids.length; i += SCAN_COUNT) {
-      const batch = ids.slice(i, i + SCAN_COUNT)
-      const found = await this.loadMany(batch)
-      batch.forEach((id, j) => {
-        const r = found[j]
-        if (!r) stale.push(id)
-        else if (album === undefined || r.record.album === album) out.push(toInfo(r.record, now))
-      })
-    }
-    if (stale.length) {
-      // One SREM per set (they may live on different cluster nodes); each is complete on its own.
-      const pruned = [this.redis.srem(this.keys.allTokens(), ...stale)]
-      if (set !== this.keys.allTokens()) pruned.push(this.redis.srem(set, ...stale))
-      await Promise.all(pruned)
+      for (const r of await this.loadMany(ids.slice(i, i + SCAN_COUNT))) {
+        if (r && (album === undefined || r.record.album === album)) out.push(toInfo(r.record, now))
+      }
     }
     return out.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id))
   }
 
   /** One token by public id, or null when there is none. */
   async show(id: string): Promise<TokenInfo | null> {
-    const found = await this.load(checkName(id, 'the token id', 'id'))
+    const found = await this.load(checkTokenId(id))
     return found ? toInfo(found.record, this.now()) : null
   }
 
@@ -436,7 +267,7 @@ export class TokenAdmin {
     const changed = record.revokedAt === 0
     if (changed) {
       record.revokedAt = this.now()
-      if (!(await this.update(hash, { revokedAt: String(record.revokedAt) }))) throw notFound(record.id)
+      if (!(await this.writeFields(hash, { revokedAt: String(record.revokedAt) }))) throw notFound(record.id)
     }
     // Published even when already revoked: harmless, and it repairs a replica that missed it.
     await this.publish({ kind: 'token', hash })
@@ -444,26 +275,66 @@ export class TokenAdmin {
     return toInfo(record, this.now())
   }
 
-  /** Revoke every token of a user (album tokens created for them included). Returns how many were revoked now. */
+  /**
+   * Revoke every token of a user (album tokens created for them included). Returns how many were
+   * revoked now. Works from the user's index and, so that a stale index (a create cut short, an
+   * index entry lost) can never hide a live token, from a scan of every token record as well.
+   */
   async revokeUser(user: string): Promise<number> {
     checkName(user, '--user', 'user')
+    const hashes = new Set<TokenHash>()
     const ids = await this.members(this.keys.userTokens(user))
-    let count = 0
     for (let i = 0; i < ids.length; i += SCAN_COUNT) {
-      const found = await this.loadMany(ids.slice(i, i + SCAN_COUNT))
-      for (const f of found) {
-        if (!f || f.record.revokedAt > 0) continue
-        f.record.revokedAt = this.now()
-        if (await this.update(f.hash, { revokedAt: String(f.record.revokedAt) })) {
-          count++
-          await this.publish({ kind: 'token', hash: f.hash })
-        }
+      for (const f of await this.loadMany(ids.slice(i, i + SCAN_COUNT))) if (f) hashes.add(f.hash)
+    }
+    await scanKeys(this.redis, this.keys.tokenPattern(), async (batch) => {
+      const owners = await Promise.all(batch.map((key) => this.redis.hget(key, 'user')))
+      batch.forEach((key, i) => {
+        if (owners[i] === user) hashes.add(this.keys.hashOfTokenKey(key))
+      })
+    })
+    let count = 0
+    for (const hash of hashes) {
+      const revokedAt = this.now()
+      // Only records still unrevoked: HSET_IF_UNREVOKED leaves a revoked one (and its date) as is.
+      if ((await this.redis.eval(REVOKE_IF_LIVE, 1, this.keys.token(hash), String(revokedAt))) !== 0) {
+        count++
+        await this.publish({ kind: 'token', hash })
       }
     }
     count += await this.refresh.revokeUser(user)
     await this.publish({ kind: 'user', user })
     await this.record({ op: 'token.revoke-user', user, count })
     return count
+  }
+
+  /**
+   * Maintenance (`tokengate token prune-index`): remove from the token indexes (every token, per
+   * user, per album) the ids whose id key has left Redis. The id key is written before any index
+   * entry and expires `tokens.expiredGrace` after the token, so its absence proves the token gone
+   * for longer than the grace period. Returns how many distinct ids were removed.
+   */
+  async pruneIndex(): Promise<{ removed: number }> {
+    const sets = [this.keys.allTokens()]
+    for (const pattern of this.keys.indexPatterns()) {
+      await scanKeys(this.redis, pattern, async (batch) => {
+        sets.push(...batch)
+      })
+    }
+    const removed = new Set<string>()
+    for (const set of sets) {
+      const ids = await this.members(set)
+      for (let i = 0; i < ids.length; i += SCAN_COUNT) {
+        const batch = ids.slice(i, i + SCAN_COUNT)
+        const present = await Promise.all(batch.map((id) => this.redis.exists(this.keys.id(id))))
+        const gone = batch.filter((_, j) => present[j] === 0)
+        if (gone.length === 0) continue
+        await this.redis.srem(set, ...gone)
+        for (const id of gone) removed.add(id)
+      }
+    }
+    await this.record({ op: 'token.prune-index', count: removed.size })
+    return { removed: removed.size }
   }
 
   /** Disable a token until enabled again. */
@@ -498,16 +369,12 @@ export class TokenAdmin {
 
   private async setEnabled(id: string, enabled: boolean): Promise<TokenInfo> {
     const { hash, record } = await this.mustLoad(id)
-    if (enabled && record.revokedAt > 0) {
-      throw new AdminInputError(
-        `token ${record.id} was revoked at ${new Date(record.revokedAt).toISOString()}; revocation is permanent, create a new token instead`,
-        'id',
-      )
-    }
+    if (enabled && record.revokedAt > 0) throw revokedForever(record)
     const changed = record.enabled !== enabled
     if (changed) {
       record.enabled = enabled
-      if (!(await this.update(hash, { enabled: toHash(record).enabled as string }))) throw notFound(record.id)
+      if (!(await this.writeFields(hash, { enabled: toHash(record).enabled as string })))
+        throw notFound(record.id)
     }
     await this.publish({ kind: 'token', hash })
     await this.recordTokenChange(enabled ? 'token.enable' : 'token.disable', record, changed)
@@ -524,14 +391,8 @@ export class TokenAdmin {
   }
 
   /** Write fields of an existing record; false (and nothing written) when it left Redis meanwhile. */
-  private async update(hash: TokenHash, fields: Record<string, string>): Promise<boolean> {
-    const done = await this.redis.eval(
-      HSET_IF_EXISTS,
-      1,
-      this.keys.token(hash),
-      ...Object.entries(fields).flat(),
-    )
-    return done !== 0
+  private writeFields(hash: TokenHash, fields: Record<string, string>): Promise<boolean> {
+    return hsetIfExists(this.redis, this.keys.token(hash), fields)
   }
 
   // Replicas evict their caches on this channel (token/invalidation.ts subscribes).
@@ -539,15 +400,8 @@ export class TokenAdmin {
     await publishInvalidation(this.redis, this.keys, key)
   }
 
-  private async members(set: string): Promise<string[]> {
-    const ids = new Set<string>()
-    let cursor = '0'
-    do {
-      const [next, batch] = await this.redis.sscan(set, cursor, 'COUNT', SCAN_COUNT)
-      for (const id of batch) ids.add(id)
-      cursor = next
-    } while (cursor !== '0')
-    return [...ids]
+  private members(set: string): Promise<string[]> {
+    return members(this.redis, set)
   }
 
   private async load(id: string): Promise<{ hash: TokenHash; record: TokenRecord } | null> {
@@ -555,7 +409,7 @@ export class TokenAdmin {
   }
 
   private async mustLoad(id: string): Promise<{ hash: TokenHash; record: TokenRecord }> {
-    const found = await this.load(checkName(id, 'the token id', 'id'))
+    const found = await this.load(checkTokenId(id))
     if (!found) throw notFound(id)
     return found
   }
@@ -579,18 +433,16 @@ export class TokenAdmin {
   }
 }
 
+function revokedForever(record: TokenRecord): AdminInputError {
+  return new AdminInputError(
+    `token ${record.id} was revoked at ${new Date(record.revokedAt).toISOString()}; revocation is permanent, create a new token instead`,
+    'id',
+  )
+}
+
 export function notFound(id: string): AdminNotFound {
   return new AdminNotFound(
     `no token with id "${id}" (check the id with \`tokengate token list\`; expired tokens leave Redis after tokens.expiredGrace)`,
     'id',
   )
-}
-
-/** Run a MULTI or pipeline and return its replies, throwing the first command error. */
-async function exec(p: { exec(): Promise<[Error | null, unknown][] | null> }): Promise<unknown[]> {
-  const results = (await p.exec()) ?? []
-  return results.map(([err, value]) => {
-    if (err) throw err
-    return value
-  })
 }

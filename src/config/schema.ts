@@ -369,6 +369,11 @@ export const configSchema = z.strictObject({
        * `X-Real-IP`, `Remote-User`, `X-Remote-User`, `X-Forwarded-User`. Replace the list to change it.
        */
       stripDefault: z.array(z.string()).default(DEFAULT_STRIP_HEADERS),
+      /**
+       * Token attributes forwarded upstream, attribute name → header name (e.g. `department:
+       * X-Tokengate-Department`); client copies of these headers are always stripped.
+       */
+      attributes: z.record(z.string(), z.string()).optional(),
     })
     .prefault({}),
   /**
@@ -432,8 +437,21 @@ export const configSchema = z.strictObject({
       allowUnkeyed: z.boolean().default(true),
       /** Redis keeps a record this long after its expiry, so `token show` can still explain it. */
       expiredGrace: duration.default(7 * 86_400_000),
+      /** Longest lifetime of a new token: `token create` and the admin API refuse later expiries. */
+      maxLifetime: duration.default(365 * 86_400_000),
       /** `last used` is written at most once per token per this interval (batched); 0 = not recorded. */
       lastUsedInterval: duration.default(60_000),
+    })
+    .prefault({}),
+  /** User records (`tokengate user …`, admin API `/users`). */
+  users: z
+    .strictObject({
+      /**
+       * `required`: tokens are created only for users with an active record. `optional`: also for
+       * users without one. Either way a user record, where one exists, is enforced (a deactivated
+       * or expired user's tokens are refused).
+       */
+      registry: z.enum(['optional', 'required']).default('optional'),
     })
     .prefault({}),
   /**

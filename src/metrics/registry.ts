@@ -84,6 +84,7 @@ const OUTCOME_OF: Readonly<Record<Reason | 'ok', readonly [Outcome, MetricReason
   expired: ['denied', 'expired'],
   revoked: ['denied', 'revoked'],
   disabled: ['denied', 'disabled'],
+  user_inactive: ['denied', 'disabled'],
   missing_perm: ['denied', 'insufficient_scope'],
   inbox_refused: ['denied', 'insufficient_scope'],
   study_level_only: ['denied', 'insufficient_scope'],

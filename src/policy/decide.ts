@@ -29,18 +29,26 @@ export interface Decision {
   user: string
   scope: Scope
   perms: ReadonlySet<Action>
+  /** The token's attributes (forwarded upstream as identityHeaders.attributes names). */
+  attrs?: Readonly<Record<string, string>>
 }
 
 const ALL_PERMS: ReadonlySet<Action> = new Set<Action>(['read', 'write', 'download', 'appropriate'])
 const NO_PERMS: ReadonlySet<Action> = new Set<Action>()
 const API_SCOPE: Scope = Object.freeze({ kind: 'api' })
 
-/** Throws InvalidToken unless the record exists and is enabled, unrevoked and unexpired at `now`. */
+/**
+ * Throws InvalidToken unless the record exists and is enabled, unrevoked and unexpired at `now`,
+ * and its user (as folded in at lookup) is active and within its validity.
+ */
 export function checkValid(record: TokenRecord | null, now: number): asserts record is TokenRecord {
   if (!record) throw new InvalidToken('unknown')
   if (record.revokedAt > 0) throw new InvalidToken('revoked', record.id)
   if (!record.enabled) throw new InvalidToken('disabled', record.id)
   if (record.expiresAt <= now) throw new InvalidToken('expired', record.id)
+  // DataChain: a deactivated account, or one past its validity date, stops all its tokens.
+  if (!record.userActive || (record.userValidUntil > 0 && record.userValidUntil <= now))
+    throw new InvalidToken('user_inactive', record.id)
 }
 
 /**
@@ -61,7 +69,7 @@ export function decide(
   // Resource mounts admit api tokens only, and api tokens reach resource mounts only.
   if (route.resource || record.kind === 'api') {
     authorizeResource(record, route)
-    return { tokenId: record.id, user: record.user, scope: API_SCOPE, perms: NO_PERMS }
+    return { tokenId: record.id, user: record.user, scope: API_SCOPE, perms: NO_PERMS, attrs: record.attrs }
   }
 
   if (record.kind === 'album') {
@@ -76,6 +84,7 @@ export function decide(
       user: record.user,
       scope: { kind: 'album', album: record.album },
       perms: record.perms,
+      attrs: record.attrs,
     }
   }
 
@@ -86,12 +95,13 @@ export function decide(
   }
   const album = requested.albums[0]
   const tokenId = record.id
+  const attrs = record.attrs
   if (album !== undefined) {
     return store.isAlbumMember(user, album).then((member) => {
       if (!member) throw new OutOfScope('not_album_member', tokenId)
-      return { tokenId, user, scope: { kind: 'user-album', user, album }, perms: ALL_PERMS }
+      return { tokenId, user, scope: { kind: 'user-album', user, album }, perms: ALL_PERMS, attrs }
     })
   }
   const scope: Scope = requested.inbox ? { kind: 'inbox', user } : { kind: 'user', user }
-  return { tokenId, user, scope, perms: ALL_PERMS }
+  return { tokenId, user, scope, perms: ALL_PERMS, attrs }
 }

@@ -130,7 +130,7 @@ function upstreamAuthHeader(auth: MountConfig['upstreamAuth']): [string, string]
 
 /** Normalised names stripped from every request, computed once per config. */
 export function strippedHeaders(
-  cfg: Pick<Config['identityHeaders'], 'user' | 'tokenId' | 'scope' | 'strip'> & {
+  cfg: Pick<Config['identityHeaders'], 'user' | 'tokenId' | 'scope' | 'strip' | 'attributes'> & {
     stripDefault?: readonly string[]
   },
 ): string[] {
@@ -142,6 +142,8 @@ export function strippedHeaders(
     cfg.scope,
     ...(cfg.stripDefault ?? DEFAULT_STRIP_HEADERS),
     ...cfg.strip,
+    // Attribute headers are identity too: a client's copy never reaches the upstream.
+    ...Object.values(cfg.attributes ?? {}),
   ]
   return [...new Set(names.map(normalizeHeaderName))]
 }
@@ -170,6 +172,14 @@ export function planHeaders(
   }
   if (origin.host) set['x-forwarded-host'] = origin.host
   if (decision.user) set[cfg.user.toLowerCase()] = decision.user
+  // Token attributes under their configured header names (for…in: no allocation per request).
+  const attributes = cfg.attributes
+  if (attributes && decision.attrs) {
+    for (const name in attributes) {
+      const value = decision.attrs[name]
+      if (value) set[(attributes[name] as string).toLowerCase()] = value
+    }
+  }
   if (client.requestId) set['x-request-id'] = client.requestId
   const auth = upstreamAuthHeader(mount.upstreamAuth)
   if (auth) set[auth[0]] = auth[1]

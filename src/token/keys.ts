@@ -13,6 +13,18 @@ export interface Keys {
   userTokens(user: string): string
   /** set: token ids pinned to an album. */
   albumTokens(album: string): string
+  /** SCAN pattern of every token record key (revoke-all's fallback over a stale index). */
+  tokenPattern(): string
+  /** The hash of a key `token(hash)` built (for keys a SCAN returned). */
+  hashOfTokenKey(key: string): TokenHash
+  /** SCAN patterns of the per-user and per-album token index sets (`token prune-index`). */
+  indexPatterns(): string[]
+  /** hash: a user record (`tokengate user …`): name, email, attrs, status, validUntil. */
+  user(user: string): string
+  /** The prefix `user(id)` puts before the id (the store's lookup script builds the key from it). */
+  userPrefix(): string
+  /** set: every user id with a record (`user list`). */
+  users(): string
   /** set: albums a user is a member of. */
   userAlbums(user: string): string
   /** set: StudyInstanceUIDs in an album (scoping: studies). */
@@ -39,13 +51,23 @@ export interface Keys {
   authFailures(window: number, address: string): string
 }
 
+// A prefix used in a SCAN MATCH pattern: glob characters in it stand for themselves.
+const globEscape = (s: string) => s.replace(/[*?[\]\\]/g, '\\$&')
+
 export function makeKeys(prefix: string): Keys {
+  const glob = globEscape(prefix)
   return {
     token: (hash) => `${prefix}token:${hash}`,
     id: (id) => `${prefix}id:${id}`,
     allTokens: () => `${prefix}tokens`,
     userTokens: (user) => `${prefix}user:${user}:tokens`,
     albumTokens: (album) => `${prefix}album:${album}:tokens`,
+    tokenPattern: () => `${glob}token:*`,
+    hashOfTokenKey: (key) => key.slice(prefix.length + 'token:'.length) as TokenHash,
+    indexPatterns: () => [`${glob}user:*:tokens`, `${glob}album:*:tokens`],
+    user: (user) => `${prefix}user:${user}`,
+    userPrefix: () => `${prefix}user:`,
+    users: () => `${prefix}users`,
     userAlbums: (user) => `${prefix}user:${user}:albums`,
     albumStudies: (album) => `${prefix}album:${album}:studies`,
     userInbox: (user) => `${prefix}user:${user}:inbox`,

@@ -26,10 +26,20 @@ export interface TokenRecord {
   revokedAt: number
   description: string
   tenant: string
-  /** Free-form JSON attributes, kept opaque. */
-  attrs: string
+  /**
+   * Attributes (Q's department, user type…): name → value, stored as JSON in the `attrs` field;
+   * forwarded upstream as the headers `identityHeaders.attributes` names, and bound by rules.
+   */
+  attrs: Readonly<Record<string, string>>
   /** Milliseconds since the epoch of the last use tokengate recorded (batched), or 0. */
   lastUsedAt: number
+  /**
+   * The token's user, folded in at lookup from the user record (token/redis-store.ts): false once
+   * the user is deactivated. True when the user has no record (`users.registry: optional`).
+   */
+  userActive: boolean
+  /** The user's validity end (ms since the epoch), folded in at lookup; 0 when none. */
+  userValidUntil: number
   /** `api` tokens: their grants; null when the stored field is malformed (every request refused). */
   grants?: readonly Grant[] | null
 }
@@ -37,8 +47,44 @@ export interface TokenRecord {
 /** The hash field of an api token's grants (a JSON array of grant strings, policy/grants.ts). */
 export const GRANTS_FIELD = 'grants'
 
+/** Fields of a user record (`<prefix>user:<id>`) the proxy reads at lookup, in this order. */
+export const USER_LOOKUP_FIELDS = ['status', 'validUntil'] as const
+
+/** Fold a user record's `status` and `validUntil` (HMGET replies, null when absent) into a token record. */
+export function foldUser(record: TokenRecord, status: string | null, validUntil: string | null): TokenRecord {
+  record.userActive = status !== 'deactivated'
+  record.userValidUntil = Number(validUntil) || 0
+  return record
+}
+
+/** Attributes as stored (JSON object of strings); anything else reads as none. */
+export function parseAttrs(text: string | undefined): Readonly<Record<string, string>> {
+  if (!text) return NO_ATTRS
+  try {
+    const value: unknown = JSON.parse(text)
+    if (!value || typeof value !== 'object' || Array.isArray(value)) return NO_ATTRS
+    const out: Record<string, string> = {}
+    for (const [k, v] of Object.entries(value)) if (typeof v === 'string') out[k] = v
+    return out
+  } catch {
+    return NO_ATTRS
+  }
+}
+
+/** Attributes → stored form: '' when none, else JSON with sorted keys. */
+export function formatAttrs(attrs: Readonly<Record<string, string>>): string {
+  const keys = Object.keys(attrs).sort()
+  if (keys.length === 0) return ''
+  return JSON.stringify(Object.fromEntries(keys.map((k) => [k, attrs[k]])))
+}
+
+const NO_ATTRS: Readonly<Record<string, string>> = Object.freeze({})
+
 /** The hash field token/last-used.ts writes; no admin write touches it. */
 export const LAST_USED_FIELD = 'lastUsedAt'
+
+/** The last instant a JavaScript Date can show (ECMA-262 §21.4.1.1). */
+export const LAST_DATE = 8.64e15
 
 const ALL_ACTIONS: readonly Action[] = ['read', 'write', 'download', 'appropriate']
 
@@ -74,7 +120,7 @@ export function toHash(r: TokenRecord): Record<string, string> {
     revokedAt: String(r.revokedAt),
     description: r.description,
     tenant: r.tenant,
-    attrs: r.attrs,
+    attrs: formatAttrs(r.attrs),
     [LAST_USED_FIELD]: String(r.lastUsedAt),
     ...(r.kind === 'api' && r.grants ? { [GRANTS_FIELD]: serializeGrants(r.grants) } : {}),
   }
@@ -87,7 +133,8 @@ export function toHash(r: TokenRecord): Record<string, string> {
 export function fromHash(h: Record<string, string>): TokenRecord | null {
   if (!h.id || (h.kind !== 'album' && h.kind !== 'user' && h.kind !== 'api')) return null
   const expiresAt = Number(h.expiresAt)
-  if (!Number.isFinite(expiresAt) || expiresAt <= 0) return null
+  // Past the last date a Date can hold (8.64e15 ms) no expiry is meant: fail closed.
+  if (!Number.isFinite(expiresAt) || expiresAt <= 0 || expiresAt > LAST_DATE) return null
   if (h.kind === 'album' && !h.album) return null
   if (h.kind === 'user' && !h.user) return null
   const { perms } = parsePerms(h.perms ?? '')
@@ -103,37 +150,16 @@ export function fromHash(h: Record<string, string>): TokenRecord | null {
     revokedAt: Number(h.revokedAt) || 0,
     description: h.description ?? '',
     tenant: h.tenant ?? '',
-    attrs: h.attrs ?? '',
+    attrs: parseAttrs(h.attrs),
     lastUsedAt: Number(h[LAST_USED_FIELD]) || 0,
+    userActive: true,
+    userValidUntil: 0,
     // Parsed once per lookup (the cache keeps the record), never per request.
     ...(h.kind === 'api' ? { grants: deserializeGrants(h[GRANTS_FIELD]) } : {}),
   }
 }
 
-const parsedAttrs = new WeakMap<TokenRecord, Readonly<Record<string, unknown>>>()
-
-/**
- * One attribute of a token (`attrs`, a JSON object of strings), or undefined when it has none or
- * `attrs` is not such an object. Parsed once per record (cached records are shared objects).
- */
+/** One attribute of a token, or undefined when it has none (attributes are parsed once, at lookup). */
 export function tokenAttr(r: TokenRecord, name: string): string | undefined {
-  let attrs = parsedAttrs.get(r)
-  if (!attrs) {
-    attrs = parseAttrs(r.attrs)
-    parsedAttrs.set(r, attrs)
-  }
-  const value = Object.hasOwn(attrs, name) ? attrs[name] : undefined
-  return typeof value === 'string' ? value : undefined
-}
-
-function parseAttrs(text: string): Readonly<Record<string, unknown>> {
-  if (!text) return {}
-  try {
-    const parsed: unknown = JSON.parse(text)
-    return parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)
-      ? (parsed as Record<string, unknown>)
-      : {}
-  } catch {
-    return {}
-  }
+  return Object.hasOwn(r.attrs, name) ? r.attrs[name] : undefined
 }

@@ -57,6 +57,26 @@ export function runTokenStoreSuite(t: Test, name: string, make: () => Promise<St
       t.equal(record?.description, 'for the viewer')
     })
 
+    t.test("a lookup carries the token's user status and validity, from the user record", async (t) => {
+      const none = await f.admin.create({ kind: 'user', user: 'no-record', expiresIn: '1h' })
+      t.match(await f.store.lookup(hashSecret(none.token)), { userActive: true, userValidUntil: 0 })
+      await f.admin.users.add('rec-user', { validUntil: '2099-01-01' })
+      const tok = await f.admin.create({ kind: 'user', user: 'rec-user', expiresIn: '1h' })
+      t.match(await f.store.lookup(hashSecret(tok.token)), {
+        userActive: true,
+        userValidUntil: Date.UTC(2099, 0, 1),
+      })
+      await f.admin.users.deactivate('rec-user')
+      // A cache decorator sees it once its invalidation arrives: wait for that, bounded.
+      const deadline = Date.now() + 5000
+      let record = await f.store.lookup(hashSecret(tok.token))
+      while (record?.userActive !== false && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 5))
+        record = await f.store.lookup(hashSecret(tok.token))
+      }
+      t.equal(record?.userActive, false, 'deactivated')
+    })
+
     t.test('an unknown hash is null, not an error', async (t) => {
       t.equal(await f.store.lookup(hashSecret('tg_never_issued')), null)
     })

@@ -15,8 +15,10 @@ export function tokenRecord(over: Partial<TokenRecord> = {}): TokenRecord {
     revokedAt: 0,
     description: '',
     tenant: '',
-    attrs: '',
+    attrs: {},
     lastUsedAt: 0,
+    userActive: true,
+    userValidUntil: 0,
     ...over,
   }
 }

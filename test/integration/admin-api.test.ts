@@ -150,7 +150,7 @@ t.test(
 t.test('POST /users/{user}/revoke-tokens revokes every token of that user and nobody else', async (t) => {
   const mine = [
     await create({ kind: 'user', user: 'rv-bob', expiresIn: '1h' }),
-    await create({ kind: 'album', album: 'RV', perms: 'read', user: 'rv-bob', expiresAt: '2999-01-01' }),
+    await create({ kind: 'album', album: 'RV', perms: 'read', user: 'rv-bob', expiresIn: '300d' }),
   ]
   const other = await create({ kind: 'user', user: 'rv-carol', expiresIn: '1h' })
   for (const c of [...mine, other]) t.equal(await through(c.token), 200)
@@ -161,6 +161,28 @@ t.test('POST /users/{user}/revoke-tokens revokes every token of that user and no
   t.equal(await through(other.token), 200, "another user's token still works")
   t.same((await api('POST', '/users/rv-bob/revoke-tokens')).json(), { user: 'rv-bob', revoked: 0 })
 })
+
+t.test(
+  'a record stored with an expiry past any date (by an older version) does not break list',
+  async (t) => {
+    const hash = sha256('hand-made')
+    await redis.client.hset(`tg:token:${hash}`, {
+      id: 'tok_handmade',
+      kind: 'album',
+      album: 'HM',
+      perms: 'read',
+      expiresAt: '9000000000000000',
+    })
+    await redis.client.set('tg:id:tok_handmade', hash)
+    await redis.client.sadd('tg:tokens', 'tok_handmade')
+    await redis.client.sadd('tg:album:HM:tokens', 'tok_handmade')
+    const listed = await api('GET', '/tokens')
+    t.equal(listed.status, 200, listed.text)
+    t.notOk(listed.text.includes('tok_handmade'), 'the malformed record is skipped, as the proxy refuses it')
+    t.equal((await api('GET', '/tokens/tok_handmade')).status, 404)
+    await redis.client.del(`tg:token:${hash}`, 'tg:id:tok_handmade')
+  },
+)
 
 t.test(
   'PUT and DELETE /albums/{album}/members/{user} change which album a user token may ask for',
@@ -329,6 +351,72 @@ const refusals: Refusal[] = [
     path: '/tokens',
     headers: json,
     body: album({ user: 'org:u' }),
+    status: 400,
+    error: 'invalid_request',
+    field: 'user',
+  },
+  {
+    what: 'a newline in the user',
+    method: 'POST',
+    path: '/tokens',
+    headers: json,
+    body: album({ user: 'bob\nforged' }),
+    status: 400,
+    error: 'invalid_request',
+    field: 'user',
+  },
+  {
+    what: 'an album id of 129 characters',
+    method: 'POST',
+    path: '/tokens',
+    headers: json,
+    body: album({ album: 'a'.repeat(129) }),
+    status: 400,
+    error: 'invalid_request',
+    field: 'album',
+  },
+  {
+    what: 'an expiry of 9000000000000000 ms (past any date)',
+    method: 'POST',
+    path: '/tokens',
+    headers: json,
+    body: album({ expiresIn: undefined, expiresAt: 9_000_000_000_000_000 }),
+    status: 400,
+    error: 'invalid_request',
+    field: 'expiresAt',
+    reason: /tokens\.maxLifetime/,
+  },
+  {
+    what: 'an expiry past tokens.maxLifetime',
+    method: 'POST',
+    path: '/tokens',
+    headers: json,
+    body: album({ expiresIn: '400d' }),
+    status: 400,
+    error: 'invalid_request',
+    field: 'expiresIn',
+    reason: /more than 365d/,
+  },
+  {
+    what: 'a token id of 65 characters',
+    method: 'GET',
+    path: `/tokens/tok_${'x'.repeat(61)}`,
+    status: 400,
+    error: 'invalid_request',
+    field: 'id',
+  },
+  {
+    what: 'a token id with a newline',
+    method: 'POST',
+    path: '/tokens/tok_a%0Ab/revoke',
+    status: 400,
+    error: 'invalid_request',
+    field: 'id',
+  },
+  {
+    what: 'a user id with a newline in revoke-tokens',
+    method: 'POST',
+    path: '/users/bob%0A/revoke-tokens',
     status: 400,
     error: 'invalid_request',
     field: 'user',

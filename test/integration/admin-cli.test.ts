@@ -179,6 +179,16 @@ const createRefusals: [string, string[], RegExp][] = [
   ],
   ['a colon in the user', ['--kind', 'user', '--user', 'org:u', '--expires', '1d'], /contains ':'/],
   [
+    'a newline in the album',
+    ['--kind', 'album', '--album', 'A\n1', '--perms', 'read', '--expires', '1d'],
+    /contains character U\+000a/,
+  ],
+  [
+    'an expiry past tokens.maxLifetime (365d by default)',
+    ['--kind', 'user', '--user', 'u', '--expires', '400d'],
+    /more than 365d.*tokens\.maxLifetime/,
+  ],
+  [
     'an unknown flag',
     ['--kind', 'user', '--user', 'u', '--expires', '1d', '--frobnicate'],
     /Unknown option '--frobnicate'/,
@@ -269,7 +279,7 @@ t.test('token list prints an aligned table and filters by user and album', async
   const c = await createJson(['--kind', 'album', '--album', 'LIST-A', '--perms', 'read', '--expires', '1d'])
 
   const text = (await cli(['token', 'list', '--user', 'lister'])).stdout.trimEnd().split('\n')
-  t.match(text[0], /^ID\s+KIND\s+STATUS\s+USER\s+ALBUM\s+PERMS\s+EXPIRES\s+LAST USED\s+DESCRIPTION$/)
+  t.match(text[0], /^ID\s+KIND\s+STATUS\s+USER\s+ALBUM\s+PERMS\s+ATTRS\s+EXPIRES\s+LAST USED\s+DESCRIPTION$/)
   t.equal(text.length, 3, "header and the user's two tokens")
   const column = (text[0] as string).indexOf('ALBUM')
   for (const row of text.slice(1)) t.match(row.slice(column), /^LIST-[AB] /, 'the album column lines up')
@@ -285,11 +295,15 @@ t.test('token list prints an aligned table and filters by user and album', async
   t.equal((await cli(['token', 'list', '--user', 'nobody'])).stdout, 'no tokens\n')
 })
 
-t.test('list skips and forgets tokens whose record has left Redis', async (t) => {
+t.test('list skips tokens whose record has left Redis; prune-index forgets them', async (t) => {
   const gone = await createJson(['--kind', 'album', '--album', 'GONE', '--perms', 'read', '--expires', '1d'])
   await redis.client.del(`tg:token:${sha256(gone.token)}`, `tg:id:${gone.id}`)
   const listed = JSON.parse((await cli(['token', 'list', '--album', 'GONE', '--json'])).stdout)
   t.same(listed, [])
+  t.equal(await redis.client.sismember('tg:album:GONE:tokens', gone.id), 1, 'list removes nothing')
+  const pruned = await cli(['token', 'prune-index', '--json'])
+  t.equal(pruned.code, 0, pruned.stderr)
+  t.ok(JSON.parse(pruned.stdout).removed >= 1)
   t.equal(await redis.client.sismember('tg:album:GONE:tokens', gone.id), 0)
   t.equal(await redis.client.sismember('tg:tokens', gone.id), 0)
 })

@@ -6,26 +6,17 @@ import {
   AdminNotFound,
   type CreateInput,
   checkName,
+  checkTokenId,
   newTokenId,
   statusOf,
   toInfo,
   validateCreate,
 } from '../../../src/admin/tokens.js'
 import type { TokenRecord } from '../../../src/token/record.js'
+import { refusal } from '../../helpers/admin-input.js'
 
 const NOW = Date.UTC(2026, 0, 1)
 const DAY = 86_400_000
-
-/** The AdminInputError `fn` throws (or a failure when it throws nothing or something else). */
-function refusal(fn: () => unknown): AdminInputError {
-  try {
-    fn()
-  } catch (err) {
-    if (err instanceof AdminInputError) return err
-    throw err
-  }
-  throw new Error('expected an AdminInputError')
-}
 
 const album = (extra: Partial<CreateInput> = {}): CreateInput => ({
   kind: 'album',
@@ -144,6 +135,8 @@ const refused: [string, CreateInput, string, RegExp][] = [
     /longer than 1024/,
   ],
   ['a tenant with a space', album({ tenant: 'a b' }), 'tenant', /--tenant "a b" contains character U\+0020/],
+  ['a user with a newline', album({ user: 'bob\n' }), 'user', /contains character U\+000a/],
+  ['an album of 129 characters', album({ album: 'a'.repeat(129) }), 'album', /at most 128/],
 ]
 
 for (const [what, input, field, message] of refused) {
@@ -154,31 +147,60 @@ for (const [what, input, field, message] of refused) {
   })
 }
 
+t.test('album and user ids follow token/ids.ts: 1–128 characters of A–Z a–z 0–9 . _ @ + -', async (t) => {
+  t.equal(checkName('A-1_b.c', '--album', 'album'), 'A-1_b.c')
+  t.equal(checkName('jane.doe@example.org', '--user', 'user'), 'jane.doe@example.org')
+  t.equal(checkName('a'.repeat(128), '--album', 'album').length, 128, '128 characters are fine')
+  t.match(refusal(() => checkName('', '--album', 'album')).message, /--album must not be empty/)
+  t.match(
+    refusal(() => checkName('a'.repeat(129), '--album', 'album')).message,
+    /129 characters long; at most 128/,
+  )
+  t.match(refusal(() => checkName('a\tb', '--user', 'user')).message, /U\+0009/)
+  t.match(
+    refusal(() => checkName('alice\n', '--user', 'user')).message,
+    /"alice\?" contains character U\+000a/,
+  )
+  t.match(refusal(() => checkName('a\u0000b', '--user', 'user')).message, /"a\?b" contains character U\+0000/)
+  t.match(
+    refusal(() => checkName('org:alice', '--user', 'user')).message,
+    /contains ':'/,
+    "':' would break the user:<id> invalidation message",
+  )
+  t.match(refusal(() => checkName('é', '--album', 'album')).message, /contains character U\+00e9/)
+  t.match(refusal(() => checkName('-x', '--album', 'album')).message, /start with a letter or digit/)
+  t.equal(refusal(() => checkName(' ', '--user', 'user')).field, 'user')
+})
+
+t.test('token ids follow token/ids.ts: at most 64 characters, no @ or +', async (t) => {
+  t.equal(checkTokenId(newTokenId()).length, 20)
+  t.match(refusal(() => checkTokenId('tok_'.padEnd(65, 'x'))).message, /65 characters long; at most 64/)
+  t.match(refusal(() => checkTokenId('tok_a\nb')).message, /U\+000a/)
+  t.match(refusal(() => checkTokenId('a@b')).message, /contains character U\+0040/)
+  t.equal(refusal(() => checkTokenId('a b')).field, 'id')
+})
+
+t.test('an expiry past now + tokens.maxLifetime is refused, one at the bound accepted', async (t) => {
+  const max = 365 * DAY
+  t.equal(validateCreate(album({ expiresIn: '365d' }), NOW, { maxLifetime: max }).expiresAt, NOW + max)
+  const over = refusal(() => validateCreate(album({ expiresIn: '366d' }), NOW, { maxLifetime: max }))
+  t.equal(over.field, 'expires')
+  t.match(over.message, /more than 365d.*tokens\.maxLifetime/)
+  const absurd = refusal(() =>
+    validateCreate(album({ expiresIn: undefined, expiresAt: 9_000_000_000_000_000 }), NOW, {
+      maxLifetime: max,
+    }),
+  )
+  t.match(absurd.message, /tokens\.maxLifetime/)
+})
+
 t.test(
-  'names are non-empty, at most 256 characters, with no whitespace, control character or colon',
+  'without a configured bound, an expiry past the last representable date is still refused',
   async (t) => {
-    t.equal(checkName('A-1_b.c', '--album', 'album'), 'A-1_b.c')
-    t.equal(
-      checkName('é'.repeat(256), '--album', 'album').length,
-      256,
-      '256 characters (any script) are fine',
+    const err = refusal(() =>
+      validateCreate(album({ expiresIn: undefined, expiresAt: 9_000_000_000_000_000 }), NOW),
     )
-    t.match(refusal(() => checkName('', '--album', 'album')).message, /--album must not be empty/)
-    t.match(
-      refusal(() => checkName('a'.repeat(257), '--album', 'album')).message,
-      /257 characters long; at most 256/,
-    )
-    t.match(refusal(() => checkName('a\tb', '--user', 'user')).message, /U\+0009/)
-    t.match(
-      refusal(() => checkName('a\u0000b', '--user', 'user')).message,
-      /"a\?b" contains character U\+0000/,
-    )
-    t.match(
-      refusal(() => checkName('org:alice', '--user', 'user')).message,
-      /contains ':'/,
-      "':' would break the user:<id> invalidation message",
-    )
-    t.equal(refusal(() => checkName(' ', '--user', 'user')).field, 'user')
+    t.equal(err.field, 'expires')
   },
 )
 
@@ -206,7 +228,9 @@ const record = (extra: Partial<TokenRecord> = {}): TokenRecord => ({
   revokedAt: 0,
   description: 'for the viewer',
   tenant: '',
-  attrs: '',
+  attrs: {},
+  userActive: true,
+  userValidUntil: 0,
   lastUsedAt: 0,
   ...extra,
 })
@@ -233,6 +257,7 @@ t.test('the administrator view has ISO dates and no hash or secret', async (t) =
     lastUsedAt: null,
     description: 'for the viewer',
     tenant: '',
+    attrs: {},
     status: 'active',
   })
   t.equal(toInfo(record({ revokedAt: NOW }), NOW).revokedAt, '2026-01-01T00:00:00.000Z')

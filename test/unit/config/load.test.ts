@@ -78,6 +78,7 @@ t.test('the minimal config loads with every default filled in', async (t) => {
     previousChecksumKeys: [],
     allowUnkeyed: true,
     expiredGrace: 7 * 86_400_000,
+    maxLifetime: 365 * 86_400_000,
     lastUsedInterval: 60_000,
   })
   t.equal(c.admin, undefined, 'no admin API unless configured')
@@ -149,6 +150,7 @@ t.test('the full config loads every key, durations in milliseconds', async (t) =
     previousChecksumKeys: ['p'.repeat(32)],
     allowUnkeyed: false,
     expiredGrace: 86_400_000,
+    maxLifetime: 90 * 86_400_000,
     lastUsedInterval: 0,
   })
   t.same(c.admin, { host: '0.0.0.0', port: 9091, key: '0123456789abcdef0123456789abcdef' })

@@ -32,7 +32,9 @@ function record(over: Partial<TokenRecord> = {}): TokenRecord {
     revokedAt: 0,
     description: '',
     tenant: '',
-    attrs: '',
+    attrs: {},
+    userActive: true,
+    userValidUntil: 0,
     lastUsedAt: 0,
     ...over,
   }
@@ -225,6 +227,27 @@ t.test(
     t.equal(err.message, 'tok_album1')
     const unknown = await refusal(() => decide(null, READ, none, NOW, members()))
     t.equal(unknown.message, 'unknown')
+  },
+)
+
+t.test(
+  'a token of a deactivated user is InvalidToken user_inactive, album and user tokens alike',
+  async (t) => {
+    for (const r of [record({ userActive: false }), userToken({ userActive: false })]) {
+      const err = await refusal(() => decide(r, READ, none, NOW, members()))
+      t.type(err, InvalidToken)
+      t.equal(err.reason, 'user_inactive')
+    }
+  },
+)
+
+t.test(
+  'a token of a user whose validUntil has come is refused; one millisecond before, allowed',
+  async (t) => {
+    const err = await refusal(() => decide(userToken({ userValidUntil: NOW }), READ, none, NOW, members()))
+    t.equal(err.reason, 'user_inactive')
+    const d = await decide(userToken({ userValidUntil: NOW + 1 }), READ, none, NOW, members())
+    t.equal(d.tokenId, 'tok_user1')
   },
 )
 

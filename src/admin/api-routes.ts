@@ -1,0 +1,174 @@
+// The admin HTTP API's route table (admin/api.ts runs it): each route is one admin operation, its
+// allowed query parameters and body fields, and how the body maps to the input schemas the CLI
+// shares (admin/token-input.ts, admin/user-input.ts). No check of its own beyond value types.
+import type { JsonBody } from './api-http.js'
+import { auditQuery } from './audit.js'
+import { AdminInputError, AdminNotFound } from './input-error.js'
+import {
+  CREATE_FIELDS,
+  createTokenSchema,
+  parseInput,
+  UPDATE_FIELDS,
+  updateTokenSchema,
+} from './token-input.js'
+import type { TokenAdmin } from './tokens.js'
+import { USER_FIELDS, userSchema } from './user-input.js'
+
+export interface Call {
+  /** TokenAdmin recording changes as this request's actor. */
+  admin: TokenAdmin
+  /** The path parameters, in order, percent-decoded. */
+  params: string[]
+  query: Record<string, string>
+  body: JsonBody | undefined
+}
+
+export interface Endpoint {
+  /** Allowed query parameters (others are refused). */
+  query?: readonly string[]
+  /** Allowed body fields (others are refused; none when absent). */
+  body?: readonly string[]
+  run: (call: Call) => Promise<{ status: number; body: unknown; headers?: Record<string, string> }>
+}
+
+export interface Route {
+  /** `/tokens/:id/revoke`: `:name` segments are parameters. */
+  pattern: string
+  methods: Record<string, Endpoint>
+}
+
+const ok = (body: unknown) => ({ status: 200, body })
+
+/** The routes: the CLI's commands, one for one. */
+export const ROUTES: Route[] = [
+  {
+    pattern: '/tokens',
+    methods: {
+      POST: {
+        body: CREATE_FIELDS,
+        run: async ({ admin, body }) => {
+          const created = await admin
+            .create(parseInput(createTokenSchema, body ?? {}))
+            .catch((err: unknown) => {
+              // TokenAdmin names the expiry `expires` (the CLI flag): point at the field that was sent.
+              if (err instanceof AdminInputError && err.field === 'expires')
+                throw new AdminInputError(
+                  err.message,
+                  body?.expiresIn === undefined ? 'expiresAt' : 'expiresIn',
+                )
+              throw err
+            })
+          return {
+            status: 201,
+            body: created,
+            headers: { location: `/tokens/${encodeURIComponent(created.id)}` },
+          }
+        },
+      },
+      GET: {
+        query: ['user', 'album'],
+        run: async ({ admin, query }) => ok({ tokens: await admin.list(query) }),
+      },
+    },
+  },
+  {
+    pattern: '/tokens/:id',
+    methods: {
+      GET: {
+        run: async ({ admin, params: [id = ''] }) => {
+          const info = await admin.show(id)
+          if (!info) throw new AdminNotFound(`no token with id "${id}"`, 'id')
+          return ok(info)
+        },
+      },
+      PATCH: {
+        body: UPDATE_FIELDS,
+        run: async ({ admin, params: [id = ''], body }) =>
+          ok(await admin.grants.updateGrants(id, parseInput(updateTokenSchema, body ?? {}))),
+      },
+    },
+  },
+  {
+    pattern: '/tokens/:id/revoke',
+    methods: { POST: { run: (c) => c.admin.revoke(c.params[0] ?? '').then(ok) } },
+  },
+  {
+    pattern: '/tokens/:id/disable',
+    methods: { POST: { run: (c) => c.admin.disable(c.params[0] ?? '').then(ok) } },
+  },
+  {
+    pattern: '/tokens/:id/enable',
+    methods: { POST: { run: (c) => c.admin.enable(c.params[0] ?? '').then(ok) } },
+  },
+  {
+    pattern: '/users',
+    methods: {
+      POST: {
+        body: ['id', ...USER_FIELDS],
+        run: async ({ admin, body }) => {
+          const { id, ...fields } = body ?? {}
+          if (typeof id !== 'string') throw new AdminInputError('"id" (the user id) is required', 'id')
+          const user = await admin.users.add(id, parseInput(userSchema, fields))
+          return { status: 201, body: user, headers: { location: `/users/${encodeURIComponent(user.id)}` } }
+        },
+      },
+      GET: { run: async ({ admin }) => ok({ users: await admin.users.list() }) },
+    },
+  },
+  {
+    pattern: '/users/:user',
+    methods: {
+      GET: {
+        run: async ({ admin, params: [user = ''] }) => {
+          const info = await admin.users.show(user)
+          if (!info) throw new AdminNotFound(`no user "${user}"`, 'user')
+          return ok(info)
+        },
+      },
+      PATCH: {
+        body: USER_FIELDS,
+        run: async ({ admin, params: [user = ''], body }) =>
+          ok(await admin.users.set(user, parseInput(userSchema, body ?? {}))),
+      },
+    },
+  },
+  {
+    pattern: '/users/:user/deactivate',
+    methods: { POST: { run: (c) => c.admin.users.deactivate(c.params[0] ?? '').then(ok) } },
+  },
+  {
+    pattern: '/users/:user/activate',
+    methods: { POST: { run: (c) => c.admin.users.activate(c.params[0] ?? '').then(ok) } },
+  },
+  {
+    pattern: '/users/:user/revoke-tokens',
+    methods: {
+      POST: {
+        run: async ({ admin, params: [user = ''] }) => ok({ user, revoked: await admin.revokeUser(user) }),
+      },
+    },
+  },
+  {
+    pattern: '/albums/:album/members/:user',
+    methods: {
+      PUT: {
+        run: async ({ admin, params: [album = '', user = ''] }) =>
+          ok({ album, user, ...(await admin.addMember(album, user)) }),
+      },
+      DELETE: {
+        run: async ({ admin, params: [album = '', user = ''] }) =>
+          ok({ album, user, ...(await admin.removeMember(album, user)) }),
+      },
+    },
+  },
+  {
+    pattern: '/audit',
+    methods: {
+      GET: {
+        query: ['since', 'limit'],
+        run: async ({ admin, query }) =>
+          ok({ events: await admin.audit.list(auditQuery(query, Date.now())) }),
+      },
+    },
+  },
+]

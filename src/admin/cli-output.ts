@@ -1,0 +1,66 @@
+// The CLI's presentation: lines, JSON and aligned tables on the CliIO, and the one-token view of
+// `token show`. No logic of its own: what to print is decided by the command tables.
+import type { TokenInfo } from './token-view.js'
+
+/** Where the CLI writes; each call is a whole chunk of text, newlines included. */
+export interface CliIO {
+  stdout: (s: string) => void
+  stderr: (s: string) => void
+}
+
+export interface Output {
+  line: (s: string) => void
+  json: (value: unknown) => void
+  /** Rows with aligned columns. */
+  table: (rows: string[][], indent?: string) => void
+  info: (t: TokenInfo) => void
+}
+
+export function output(io: CliIO): Output {
+  const out: Output = {
+    line: (s) => io.stdout(`${s}\n`),
+    json: (value) => io.stdout(`${JSON.stringify(value, null, 2)}\n`),
+    table: (rows, indent = '') => {
+      const widths: number[] = []
+      for (const row of rows) {
+        row.forEach((cell, i) => {
+          widths[i] = Math.max(widths[i] ?? 0, cell.length)
+        })
+      }
+      const text = rows.map((row) =>
+        (
+          indent + row.map((cell, i) => (i < row.length - 1 ? cell.padEnd(widths[i] ?? 0) : cell)).join('  ')
+        ).trimEnd(),
+      )
+      io.stdout(`${text.join('\n')}\n`)
+    },
+    info: (t) =>
+      out.table([
+        ['id', t.id],
+        ['status', t.status],
+        ['kind', t.kind],
+        ['user', t.user || '-'],
+        ['album', t.album || '-'],
+        ['perms', t.perms.join(',')],
+        ['expires', t.expiresAt],
+        ['created', t.createdAt],
+        ['enabled', t.enabled ? 'yes' : 'no'],
+        ['revoked', t.revokedAt ?? '-'],
+        ['last used', t.lastUsedAt ?? 'never'],
+        ['attrs', attrsCell(t.attrs)],
+        ['description', t.description || '-'],
+        ...(t.tenant ? [['tenant', t.tenant]] : []),
+      ]),
+  }
+  return out
+}
+
+export function shorten(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text
+}
+
+/** Attributes as one cell: `department=radiology,type=viewer`, or `-`. */
+export function attrsCell(attrs: Readonly<Record<string, string>>): string {
+  const pairs = Object.entries(attrs).map(([k, v]) => `${k}=${v}`)
+  return pairs.length ? pairs.join(',') : '-'
+}

@@ -1,0 +1,409 @@
+// `tokengate token …`, `tokengate album add-member|remove-member` and `tokengate audit`: the
+// command tables (usage, options, and how each maps argv to TokenAdmin and prints the answer).
+// admin/cli.ts runs them; every check and every Redis write is in admin/tokens.ts and the input
+// rules in admin/token-input.ts, shared with the admin HTTP API.
+
+import { attrsFromPairs } from './attrs-input.js'
+import { type AuditEvent, auditQuery } from './audit.js'
+import {
+  CONFIG_NOTE,
+  type Command,
+  json,
+  many,
+  optional,
+  repeated,
+  str,
+  UsageError,
+  type Values,
+} from './cli-command.js'
+import { attrsCell, shorten } from './cli-output.js'
+import { parseGrantInput } from './grant-input.js'
+import {
+  precheckRefresh,
+  REFRESH_FLAGS,
+  REFRESH_USAGE,
+  runRefreshCreate,
+  wantsRefresh,
+} from './refresh-cli.js'
+import { ALBUM_STUDY_USAGE } from './study-commands.js'
+import {
+  type CreateInput,
+  checkDescription,
+  createTokenSchema,
+  parseInput,
+  type TokenUpdate,
+  updateTokenSchema,
+  validateCreate,
+} from './token-input.js'
+import { AdminNotFound } from './tokens.js'
+
+export const TOKEN_USAGE = `usage: tokengate token <command> [options]
+
+commands:
+  create --kind album --album ID --perms read[,write,download,appropriate] --expires 30d|ISO-DATE
+         [--user ID] [--description TEXT] [--json]
+  create --kind user --user ID --expires 30d|ISO-DATE [--description TEXT] [--json]
+  create --kind api --grant TYPE:ID:ACTION[,ACTION] [--grant …] --expires 30d|ISO-DATE [--json]
+  create --kind user --user ID --refresh [--client-id ID] [--offline] [--access-ttl 15m]
+         [--refresh-expires 90d] [--json]
+  list [--user ID] [--album ID] [--json]
+  show ID [--json]
+  revoke ID                 permanent; every replica refuses the token on its next request
+                            (a refresh token id rtk_…: it and every access token it minted)
+  revoke --user ID          revoke all of a user's tokens
+  disable ID                refuse the token until it is enabled again
+  enable ID
+  update ID [--grant G]… [--remove-grant G]… [--enable|--disable] [--description TEXT]
+  prune-index               maintenance: drop index entries of tokens gone from Redis
+
+${CONFIG_NOTE}
+tokengate token <command> --help describes one command`
+
+export const ALBUM_USAGE = `usage: tokengate album <command> [options]
+
+commands:
+  add-member ALBUM USER     let USER's user tokens ask for ?album=ALBUM
+  remove-member ALBUM USER
+${ALBUM_STUDY_USAGE}
+
+${CONFIG_NOTE}`
+
+export const COMMANDS: Record<string, Record<string, Command>> = {
+  token: {
+    create: {
+      usage: `usage: tokengate token create --kind album --album ID --perms PERMS --expires WHEN [options]
+       tokengate token create --kind user --user ID --expires WHEN [options]
+       tokengate token create --kind api --grant GRANT… --expires WHEN [options]
+       tokengate token create --kind user|api … --refresh [refresh options]
+
+Mint a token. Its secret is printed once and stored only as a sha256 hash.
+
+  --kind album|user|api  album: pinned to one album with the given permissions;
+                         user: every permission over the user's albums and inbox;
+                         api: the resources its grants cover (mounts[].resources)
+  --album ID             the album (album tokens)
+  --user ID              the owner (user tokens; optional for album tokens, for audit)
+  --perms LIST           album tokens: comma-separated read,write,download,appropriate
+  --expires WHEN         mandatory: a duration (30d, 12h, 2w) or an ISO date (2027-01-31,
+                         2027-01-31T12:00:00Z)
+  --description TEXT     a note shown by list and show
+  --tenant ID            an optional tenant label
+  --attr KEY=VALUE       an attribute (repeatable), over the user's own (KEY= drops one of the
+                         user's); forwarded upstream as identityHeaders.attributes names
+  --grant GRANT          api tokens: a grant TYPE:ID:ACTION[,ACTION] or admin (repeatable)
+  --json                 print JSON: id, token, kind, user, album, perms, expiresAt, createdAt
+                         (with --refresh also refreshToken, refreshTokenId, refreshExpiresAt, clientId)
+${REFRESH_USAGE}`,
+      options: {
+        kind: str,
+        album: str,
+        user: str,
+        perms: str,
+        expires: str,
+        description: str,
+        tenant: str,
+        attr: many,
+        grant: many,
+        json,
+        ...REFRESH_FLAGS,
+      },
+      positionals: [0, 0],
+      precheck: (v) => {
+        if (wantsRefresh(v)) return precheckRefresh(createInput(v), v)
+        validateCreate(createInput(v), Date.now())
+      },
+      configCheck: (v, config) => {
+        if (v.refresh) return
+        validateCreate(createInput(v), Date.now(), { maxLifetime: config.tokens.maxLifetime })
+      },
+      run: async (admin, v, _p, out) => {
+        if (v.refresh) return runRefreshCreate(admin, createInput(v), v, out)
+        const created = await admin.create(createInput(v))
+        if (v.json) return out.json(created)
+        out.line('Token created. Copy the secret now: it will not be shown again.')
+        out.line('')
+        out.table(
+          [
+            ['token', created.token],
+            ['id', created.id],
+            ['kind', created.kind],
+            ['user', created.user || '-'],
+            ['album', created.album || '-'],
+            ['perms', created.perms.join(',')],
+            ['attrs', attrsCell(created.attrs)],
+            ...(created.grants ? [['grants', created.grants.join(' ')]] : []),
+            ['expires', created.expiresAt],
+          ],
+          '  ',
+        )
+      },
+    },
+    list: {
+      usage: `usage: tokengate token list [--user ID] [--album ID] [--json]
+
+List tokens (newest last), never their secrets. Expired tokens stay listed for tokens.expiredGrace.
+
+  --user ID    only this user's tokens
+  --album ID   only tokens pinned to this album
+  --json       print a JSON array`,
+      options: { user: str, album: str, json },
+      positionals: [0, 0],
+      run: async (admin, v, _p, out) => {
+        const filter: { user?: string; album?: string } = {}
+        const user = optional(v, 'user')
+        const album = optional(v, 'album')
+        if (user !== undefined) filter.user = user
+        if (album !== undefined) filter.album = album
+        const tokens = await admin.list(filter)
+        if (v.json) return out.json(tokens)
+        if (tokens.length === 0) return out.line('no tokens')
+        out.table([
+          ['ID', 'KIND', 'STATUS', 'USER', 'ALBUM', 'PERMS', 'ATTRS', 'EXPIRES', 'LAST USED', 'DESCRIPTION'],
+          ...tokens.map((t) => [
+            t.id,
+            t.kind,
+            t.status,
+            t.user || '-',
+            t.album || '-',
+            t.perms.join(','),
+            attrsCell(t.attrs),
+            t.expiresAt,
+            t.lastUsedAt ?? '-',
+            shorten(t.description, 40),
+          ]),
+        ])
+      },
+    },
+    show: {
+      usage: `usage: tokengate token show ID [--json]
+
+Show one token (never its secret).`,
+      options: { json },
+      positionals: [1, 1],
+      run: async (admin, v, [id], out) => {
+        const info = await admin.show(id as string)
+        if (!info)
+          throw new AdminNotFound(`no token with id "${id}" (check the id with \`tokengate token list\`)`)
+        if (v.json) return out.json(info)
+        out.info(info)
+      },
+    },
+    revoke: {
+      usage: `usage: tokengate token revoke ID [--json]
+       tokengate token revoke --user ID [--json]
+
+Revoke a token, or every token of a user. Permanent: a revoked token cannot be enabled again.
+Every running tokengate refuses it on its next request.`,
+      options: { user: str, json },
+      positionals: [0, 1],
+      precheck: (v, p) => {
+        if (p.length === 1 && v.user !== undefined)
+          throw new UsageError('give a token ID or --user ID, not both')
+        if (p.length === 0 && v.user === undefined)
+          throw new UsageError('give the token ID to revoke, or --user ID')
+      },
+      run: async (admin, v, [id], out) => {
+        if (typeof v.user === 'string') {
+          const revoked = await admin.revokeUser(v.user)
+          if (v.json) return out.json({ user: v.user, revoked })
+          return out.line(`revoked ${revoked} token${revoked === 1 ? '' : 's'} of user ${v.user}`)
+        }
+        const info = await admin.revoke(id as string)
+        if (v.json) return out.json(info)
+        out.line(`revoked ${info.id}`)
+      },
+    },
+    disable: {
+      usage: `usage: tokengate token disable ID [--json]
+
+Refuse a token until \`tokengate token enable ID\`.`,
+      options: { json },
+      positionals: [1, 1],
+      run: async (admin, v, [id], out) => {
+        const info = await admin.disable(id as string)
+        if (v.json) return out.json(info)
+        out.line(`disabled ${info.id}`)
+      },
+    },
+    enable: {
+      usage: `usage: tokengate token enable ID [--json]
+
+Enable a disabled token (a revoked one cannot be enabled).`,
+      options: { json },
+      positionals: [1, 1],
+      run: async (admin, v, [id], out) => {
+        const info = await admin.enable(id as string)
+        if (v.json) return out.json(info)
+        out.line(`enabled ${info.id}${info.status === 'active' ? '' : ` (status: ${info.status})`}`)
+      },
+    },
+    update: {
+      usage: `usage: tokengate token update ID [options]
+
+Change a live token without a new secret; every running tokengate uses the change on its next
+request.
+
+  --grant GRANT          add a grant TYPE:ID:ACTION[,ACTION] or admin (repeatable)
+  --remove-grant GRANT   remove a grant (repeatable)
+  --enable | --disable   enable or disable the token (a revoked one cannot be enabled)
+  --description TEXT     replace the description
+  --json                 print the token as JSON`,
+      options: {
+        grant: many,
+        'remove-grant': many,
+        enable: { type: 'boolean' },
+        disable: { type: 'boolean' },
+        description: str,
+        json,
+      },
+      positionals: [1, 1],
+      precheck: (v) => {
+        const change = updateInput(v)
+        parseGrantInput(change.add, 'grant')
+        parseGrantInput(change.remove, 'removeGrant')
+        if (change.description !== undefined) checkDescription(change.description)
+      },
+      run: async (admin, v, [id], out) => {
+        const info = await admin.grants.updateGrants(id as string, updateInput(v))
+        if (v.json) return out.json(info)
+        const grants = info.grants ? `; grants: ${info.grants.join(' ') || 'none'}` : ''
+        out.line(`updated ${info.id} (status: ${info.status}${grants})`)
+      },
+    },
+    'prune-index': {
+      usage: `usage: tokengate token prune-index [--json]
+
+Maintenance: remove from the token indexes (every token, per user, per album) the ids of tokens
+that have left Redis (their id key expired tokens.expiredGrace after the token). \`token list\`
+never removes index entries itself.`,
+      options: { json },
+      positionals: [0, 0],
+      run: async (admin, v, _p, out) => {
+        const { removed } = await admin.pruneIndex()
+        if (v.json) return out.json({ removed })
+        out.line(`removed ${removed} index entr${removed === 1 ? 'y' : 'ies'}`)
+      },
+    },
+  },
+  album: {
+    'add-member': {
+      usage: `usage: tokengate album add-member ALBUM USER [--json]
+
+Make USER a member of ALBUM: USER's user tokens may then ask for ?album=ALBUM.`,
+      options: { json },
+      positionals: [2, 2],
+      run: async (admin, v, [album, user], out) => {
+        const { changed } = await admin.addMember(album as string, user as string)
+        if (v.json) return out.json({ album, user, changed })
+        out.line(
+          changed
+            ? `${user} is now a member of album ${album}`
+            : `${user} was already a member of album ${album}`,
+        )
+      },
+    },
+    'remove-member': {
+      usage: `usage: tokengate album remove-member ALBUM USER [--json]
+
+Remove USER from ALBUM: every running tokengate refuses ?album=ALBUM to USER's user tokens.`,
+      options: { json },
+      positionals: [2, 2],
+      run: async (admin, v, [album, user], out) => {
+        const { changed } = await admin.removeMember(album as string, user as string)
+        if (v.json) return out.json({ album, user, changed })
+        out.line(
+          changed
+            ? `${user} is no longer a member of album ${album}`
+            : `${user} was not a member of album ${album}`,
+        )
+      },
+    },
+  },
+}
+
+export const AUDIT: Command = {
+  usage: `usage: tokengate audit [--since DURATION|ISO-DATE] [--limit N] [--json]
+
+List the audit trail, oldest first: who changed which token or membership, and when (a capped
+Redis stream holding about audit.maxLen entries). Never a secret.
+
+  --since WHEN   only changes at or after WHEN: a duration back from now (1h, 7d) or an ISO date
+                 (2027-01-31, 2027-01-31T12:00:00Z)
+  --limit N      the most recent N of them (1 to 10000, default 100)
+  --json         print a JSON array of { id, at, actor, client, op, tokenId, user, album, … }`,
+  options: { since: str, limit: str, json },
+  positionals: [0, 0],
+  precheck: (v) => {
+    auditQuery(auditInput(v), Date.now())
+  },
+  run: async (admin, v, _p, out) => {
+    const events = await admin.audit.list(auditQuery(auditInput(v), Date.now()))
+    if (v.json) return out.json(events)
+    if (events.length === 0) return out.line('no audit events')
+    out.table([
+      ['TIME', 'ACTOR', 'OPERATION', 'TOKEN', 'USER', 'ALBUM', 'DETAILS'],
+      ...events.map((e) => [
+        e.at,
+        e.client ? `${e.actor} (${e.client})` : e.actor,
+        e.op,
+        e.tokenId ?? '-',
+        e.user ?? '-',
+        e.album ?? '-',
+        details(e),
+      ]),
+    ])
+  },
+}
+
+function auditInput(v: Values): { since?: string; limit?: string } {
+  const input: { since?: string; limit?: string } = {}
+  if (typeof v.since === 'string') input.since = v.since
+  if (typeof v.limit === 'string') input.limit = v.limit
+  return input
+}
+
+/** The DETAILS column of `tokengate audit`: what the operation did beyond its ids. */
+function details(e: AuditEvent): string {
+  const parts: string[] = []
+  if (e.kind) parts.push(`kind=${e.kind}`)
+  if (e.perms) parts.push(`perms=${e.perms.join(',')}`)
+  if (e.expiresAt) parts.push(`expires=${e.expiresAt}`)
+  if (e.validUntil) parts.push(`validUntil=${e.validUntil}`)
+  if (e.attrs) parts.push(`attrs=${String(e.attrs)}`)
+  if (e.count !== undefined) parts.push(`revoked=${e.count}`)
+  if (e.changed === false) parts.push('no change')
+  return parts.join(' ') || '-'
+}
+
+/** `token update`'s flags as the input schema the admin API's PATCH /tokens/{id} shares. */
+export function updateInput(v: Values): TokenUpdate {
+  if (v.enable && v.disable) throw new UsageError('give --enable or --disable, not both')
+  const raw: Record<string, unknown> = {}
+  const add = repeated(v, 'grant')
+  const remove = repeated(v, 'remove-grant')
+  if (add.length) raw.add = add
+  if (remove.length) raw.remove = remove
+  if (v.enable || v.disable) raw.enabled = Boolean(v.enable)
+  const description = optional(v, 'description')
+  if (description !== undefined) raw.description = description
+  return parseInput(updateTokenSchema, raw)
+}
+
+/** `token create`'s flags as the input schema admin/token-input.ts shares with the admin API. */
+export function createInput(v: Values): CreateInput {
+  const raw: Record<string, unknown> = { kind: optional(v, 'kind') }
+  for (const key of ['user', 'album', 'perms', 'description', 'tenant'] as const) raw[key] = optional(v, key)
+  const expires = optional(v, 'expires')
+  if (expires !== undefined) {
+    // A number with an optional unit is a duration (a bare number is refused: it needs a unit);
+    // anything else is read as a date.
+    if (/^\s*\d+(\.\d+)?\s*(ms|s|m|h|d|w)?\s*$/.test(expires)) raw.expiresIn = expires
+    else raw.expiresAt = expires
+  }
+  const attrs = repeated(v, 'attr')
+  if (attrs.length) raw.attrs = attrsFromPairs(attrs)
+  const grants = repeated(v, 'grant')
+  if (grants.length) raw.grants = grants
+  for (const key of Object.keys(raw)) if (raw[key] === undefined) delete raw[key]
+  return parseInput(createTokenSchema, raw)
+}
