@@ -11,6 +11,7 @@ import {
   UPDATE_FIELDS,
   updateTokenSchema,
 } from './token-input.js'
+import { QUERY_FIELDS } from './token-query.js'
 import type { TokenAdmin } from './tokens.js'
 import { USER_FIELDS, userSchema } from './user-input.js'
 
@@ -66,8 +67,8 @@ export const ROUTES: Route[] = [
         },
       },
       GET: {
-        query: ['user', 'album'],
-        run: async ({ admin, query }) => ok({ tokens: await admin.list(query) }),
+        query: QUERY_FIELDS,
+        run: async ({ admin, query }) => ok(await admin.listPage(query)),
       },
     },
   },

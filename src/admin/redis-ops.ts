@@ -35,6 +35,18 @@ export async function members(redis: RedisClient, set: string): Promise<string[]
   return [...ids]
 }
 
+/** Every member of a sorted set, read with ZSCAN (no single huge reply). */
+export async function zmembers(redis: RedisClient, zset: string): Promise<string[]> {
+  const ids = new Set<string>()
+  let cursor = '0'
+  do {
+    const [next, batch] = await redis.zscan(zset, cursor, 'COUNT', SCAN_COUNT)
+    for (let i = 0; i < batch.length; i += 2) ids.add(batch[i] as string)
+    cursor = next
+  } while (cursor !== '0')
+  return [...ids]
+}
+
 /**
  * SCAN every key matching `pattern`, in batches, on every master (a Cluster spreads keys over its
  * masters; SCAN on one node sees only that node's). A key seen twice is harmless to callers.

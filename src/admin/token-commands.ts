@@ -16,7 +16,7 @@ import {
   UsageError,
   type Values,
 } from './cli-command.js'
-import { attrsCell, shorten } from './cli-output.js'
+import { attrsCell } from './cli-output.js'
 import { parseGrantInput } from './grant-input.js'
 import {
   precheckRefresh,
@@ -35,6 +35,8 @@ import {
   updateTokenSchema,
   validateCreate,
 } from './token-input.js'
+import { FILTER_OPTIONS, FILTER_USAGE, narrowRows, queryInput, wideRows } from './token-list-cli.js'
+import { DEFAULT_PAGE, MAX_PAGE, parseQuery } from './token-query.js'
 import { AdminNotFound } from './tokens.js'
 
 export const TOKEN_USAGE = `usage: tokengate token <command> [options]
@@ -46,7 +48,8 @@ commands:
   create --kind api --grant TYPE:ID:ACTION[,ACTION] [--grant …] --expires 30d|ISO-DATE [--json]
   create --kind user --user ID --refresh [--client-id ID] [--offline] [--access-ttl 15m]
          [--refresh-expires 90d] [--json]
-  list [--user ID] [--album ID] [--json]
+  list [filters] [--sort created|expires|last-used] [--desc] [--limit N] [--cursor C] [--wide]
+       [--json]             a page of tokens (filters: token list --help)
   show ID [--json]
   revoke ID                 permanent; every replica refuses the token on its next request
                             (a refresh token id rtk_…: it and every access token it minted)
@@ -139,39 +142,40 @@ ${REFRESH_USAGE}`,
       },
     },
     list: {
-      usage: `usage: tokengate token list [--user ID] [--album ID] [--json]
+      usage: `usage: tokengate token list [filters] [--sort created|expires|last-used] [--desc]
+                           [--limit N] [--cursor C] [--wide] [--json]
 
-List tokens (newest last), never their secrets. Expired tokens stay listed for tokens.expiredGrace.
+List tokens a page at a time, oldest first, never their secrets. Expired and revoked tokens stay
+listed until they leave Redis (tokens.expiredGrace) or \`token delete\` removes them.
 
-  --user ID    only this user's tokens
-  --album ID   only tokens pinned to this album
-  --json       print a JSON array`,
-      options: { user: str, album: str, json },
+${FILTER_USAGE}
+  --sort KEY          created (default), expires or last-used
+  --desc              newest (latest) first
+  --limit N           tokens per page, 1 to ${MAX_PAGE} (default ${DEFAULT_PAGE})
+  --cursor C          the page after the one that printed C (\`next page: --cursor C\`)
+  --wide              every column, nothing shortened (default: a table within 100 columns)
+  --json              print the page: { items: [...], nextCursor: string | null }
+
+example: tokengate token list --user alice --status active --sort expires --limit 20`,
+      options: {
+        ...FILTER_OPTIONS,
+        sort: str,
+        desc: { type: 'boolean' },
+        limit: str,
+        cursor: str,
+        wide: json,
+        json,
+      },
       positionals: [0, 0],
+      precheck: (v) => {
+        parseQuery(queryInput(v), Date.now())
+      },
       run: async (admin, v, _p, out) => {
-        const filter: { user?: string; album?: string } = {}
-        const user = optional(v, 'user')
-        const album = optional(v, 'album')
-        if (user !== undefined) filter.user = user
-        if (album !== undefined) filter.album = album
-        const tokens = await admin.list(filter)
-        if (v.json) return out.json(tokens)
-        if (tokens.length === 0) return out.line('no tokens')
-        out.table([
-          ['ID', 'KIND', 'STATUS', 'USER', 'ALBUM', 'PERMS', 'ATTRS', 'EXPIRES', 'LAST USED', 'DESCRIPTION'],
-          ...tokens.map((t) => [
-            t.id,
-            t.kind,
-            t.status,
-            t.user || '-',
-            t.album || '-',
-            t.perms.join(','),
-            attrsCell(t.attrs),
-            t.expiresAt,
-            t.lastUsedAt ?? '-',
-            shorten(t.description, 40),
-          ]),
-        ])
+        const page = await admin.listPage(queryInput(v))
+        if (v.json) return out.json(page)
+        if (page.items.length === 0) return out.line('no tokens')
+        out.table(v.wide ? wideRows(page.items) : narrowRows(page.items))
+        if (page.nextCursor) out.line(`next page: --cursor ${page.nextCursor}`)
       },
     },
     show: {

@@ -15,9 +15,11 @@ import { type Actor, type AuditFacts, type AuditOptions, AuditTrail, osUser } fr
 import { GrantOps } from './grants-ops.js'
 import { checkName, checkTokenId } from './id-input.js'
 import { AdminInputError, AdminNotFound } from './input-error.js'
-import { exec, hsetIfExists, members, SCAN_COUNT, scanKeys } from './redis-ops.js'
+import { exec, hsetIfExists, members, SCAN_COUNT, scanKeys, zmembers } from './redis-ops.js'
 import { isRefreshId, type RefreshInfo, RefreshTokens } from './refresh.js'
 import { type CreateInput, DEFAULT_MAX_LIFETIME, type ValidCreate, validateCreate } from './token-input.js'
+import { type Found, TokenListing, type TokenPage } from './token-listing.js'
+import { MAX_PAGE, parseQuery, type TokenQueryInput } from './token-query.js'
 import { type CreatedToken, type TokenInfo, toInfo } from './token-view.js'
 import { UserAdmin, userStatus } from './users.js'
 
@@ -168,7 +170,11 @@ export class TokenAdmin {
     await this.opts.afterWrite?.('record')
     await exec(this.redis.multi().set(this.keys.id(id), hash).pexpireat(this.keys.id(id), expireAt))
     await this.opts.afterWrite?.('id')
-    await Promise.all(indexSets(this.keys, record).map((set) => this.redis.sadd(set, id)))
+    await Promise.all([
+      ...indexSets(this.keys, record).map((set) => this.redis.sadd(set, id)),
+      this.redis.zadd(this.keys.tokensByCreated(), record.createdAt, id),
+      this.redis.zadd(this.keys.tokensByExpires(), record.expiresAt, id),
+    ])
     await this.opts.afterWrite?.('index')
     const info = toInfo(record, now)
     await this.record({
@@ -229,29 +235,34 @@ export class TokenAdmin {
   }
 
   /**
-   * Tokens still in Redis (expired ones stay for `tokens.expiredGrace`), oldest first, filtered by
-   * user and/or album. Read only: ids whose record is missing are skipped, never removed (a
-   * concurrent create may be writing them; `pruneIndex` removes what is provably gone).
+   * Every token still in Redis (expired ones stay for `tokens.expiredGrace`) matching a user and/or
+   * album, oldest first (self-service and tests; operators page with `listPage`).
    */
   async list(filter: { user?: string; album?: string } = {}): Promise<TokenInfo[]> {
     const user = filter.user === undefined ? undefined : checkName(filter.user, '--user', 'user')
     const album = filter.album === undefined ? undefined : checkName(filter.album, '--album', 'album')
-    // With both filters, read the user's set and filter by album (no SINTER over a big album set).
-    const set =
-      user !== undefined
-        ? this.keys.userTokens(user)
-        : album !== undefined
-          ? this.keys.albumTokens(album)
-          : this.keys.allTokens()
-    const ids = await this.members(set)
-    const now = this.now()
     const out: TokenInfo[] = []
-    for (let i = 0; i < ids.length; i += SCAN_COUNT) {
-      for (const r of await this.loadMany(ids.slice(i, i + SCAN_COUNT))) {
-        if (r && (album === undefined || r.record.album === album)) out.push(toInfo(r.record, now))
-      }
-    }
-    return out.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id))
+    let cursor: string | undefined
+    do {
+      const input: TokenQueryInput = { limit: MAX_PAGE }
+      if (user !== undefined) input.user = user
+      if (album !== undefined) input.album = album
+      if (cursor !== undefined) input.cursor = cursor
+      const page = await this.listPage(input)
+      out.push(...page.items)
+      cursor = page.nextCursor ?? undefined
+    } while (cursor !== undefined)
+    return out
+  }
+
+  /**
+   * One page of tokens (`token list`, `GET /tokens`): filtered, sorted, from a cursor. Read only:
+   * ids whose record is missing are skipped, never removed (a concurrent create may be writing
+   * them; `pruneIndex` removes what is provably gone). admin/token-listing.ts says how it stays fast.
+   */
+  async listPage(input: TokenQueryInput): Promise<TokenPage> {
+    const now = this.now()
+    return this.listing.page(parseQuery(input, now), now)
   }
 
   /** One token by public id, or null when there is none. */
@@ -333,8 +344,39 @@ export class TokenAdmin {
         for (const id of gone) removed.add(id)
       }
     }
+    for (const zset of [this.keys.tokensByCreated(), this.keys.tokensByExpires()]) {
+      const ids = await zmembers(this.redis, zset)
+      for (let i = 0; i < ids.length; i += SCAN_COUNT) {
+        const batch = ids.slice(i, i + SCAN_COUNT)
+        const present = await Promise.all(batch.map((id) => this.redis.exists(this.keys.id(id))))
+        const gone = batch.filter((_, j) => present[j] === 0)
+        if (gone.length === 0) continue
+        await this.redis.zrem(zset, ...gone)
+        for (const id of gone) removed.add(id)
+      }
+    }
+    await this.backfillSorted()
     await this.record({ op: 'token.prune-index', count: removed.size })
     return { removed: removed.size }
+  }
+
+  /**
+   * Add to the sorted indexes (by created, by expires) the listed tokens they lack: tokens created
+   * before those indexes existed (`token prune-index` runs it once after an upgrade).
+   */
+  private async backfillSorted(): Promise<void> {
+    const ids = await this.members(this.keys.allTokens())
+    for (let i = 0; i < ids.length; i += SCAN_COUNT) {
+      const batch = ids.slice(i, i + SCAN_COUNT)
+      const scores = await Promise.all(batch.map((id) => this.redis.zscore(this.keys.tokensByCreated(), id)))
+      const missing = batch.filter((_, j) => scores[j] === null)
+      if (missing.length === 0) continue
+      for (const f of await this.loadMany(missing)) {
+        if (!f) continue
+        await this.redis.zadd(this.keys.tokensByCreated(), f.record.createdAt, f.record.id)
+        await this.redis.zadd(this.keys.tokensByExpires(), f.record.expiresAt, f.record.id)
+      }
+    }
   }
 
   /** Disable a token until enabled again. */
@@ -404,6 +446,11 @@ export class TokenAdmin {
     return members(this.redis, set)
   }
 
+  /** The listing over this connection (bulk commands select through it). */
+  get listing(): TokenListing {
+    return new TokenListing(this.redis, this.keys, (ids) => this.loadMany(ids))
+  }
+
   private async load(id: string): Promise<{ hash: TokenHash; record: TokenRecord } | null> {
     return (await this.loadMany([id]))[0] ?? null
   }
@@ -419,7 +466,7 @@ export class TokenAdmin {
    * GET per id rather than an MGET, whose keys would span cluster slots; ioredis sends each command
    * without waiting for the previous reply, so a single node still answers a batch in one trip.
    */
-  private async loadMany(ids: string[]): Promise<({ hash: TokenHash; record: TokenRecord } | null)[]> {
+  async loadMany(ids: string[]): Promise<(Found | null)[]> {
     const hashes = (await Promise.all(
       ids.map((id) => this.redis.get(this.keys.id(id))),
     )) as (TokenHash | null)[]

@@ -9,6 +9,10 @@ export interface Keys {
   id(id: string): string
   /** set: every token id (for `token list`). */
   allTokens(): string
+  /** sorted set: every token id scored by its createdAt (`token list` pages in this order). */
+  tokensByCreated(): string
+  /** sorted set: every token id scored by its expiresAt (`token list --sort expires`). */
+  tokensByExpires(): string
   /** set: token ids of a user. */
   userTokens(user: string): string
   /** set: token ids pinned to an album. */
@@ -60,6 +64,8 @@ export function makeKeys(prefix: string): Keys {
     token: (hash) => `${prefix}token:${hash}`,
     id: (id) => `${prefix}id:${id}`,
     allTokens: () => `${prefix}tokens`,
+    tokensByCreated: () => `${prefix}tokens:by-created`,
+    tokensByExpires: () => `${prefix}tokens:by-expires`,
     userTokens: (user) => `${prefix}user:${user}:tokens`,
     albumTokens: (album) => `${prefix}album:${album}:tokens`,
     tokenPattern: () => `${glob}token:*`,

@@ -180,7 +180,7 @@ export function runTopologySuite(t: Test, topo: Topology): void {
     const listed = await cli('token', 'list', '--album', 'CLI', '--json')
     t.equal(listed.code, 0, listed.stderr)
     t.same(
-      (JSON.parse(listed.stdout) as { id: string }[]).map((i) => i.id).sort(),
+      (JSON.parse(listed.stdout) as { items: { id: string }[] }).items.map((i) => i.id).sort(),
       created.map((c) => c.id).sort(),
       'every token listed',
     )
@@ -192,7 +192,7 @@ export function runTopologySuite(t: Test, topo: Topology): void {
     t.same(JSON.parse(revokedUser.stdout), { user: 'cli-1', revoked: 1 }, 'the other token of cli-1')
     const after = await cli('token', 'list', '--album', 'CLI', '--json')
     t.same(
-      (JSON.parse(after.stdout) as { user: string; status: string }[])
+      (JSON.parse(after.stdout) as { items: { user: string; status: string }[] }).items
         .map((i) => `${i.user}:${i.status}`)
         .sort(),
       ['cli-1:revoked', 'cli-1:revoked', 'cli-2:active', 'cli-3:active'],

@@ -104,7 +104,7 @@ t.test(
     const listed = await api('GET', '/tokens?album=RT')
     t.equal(listed.status, 200)
     t.same(
-      (listed.json() as { tokens: { id: string }[] }).tokens.map((x) => x.id),
+      (listed.json() as { items: { id: string }[] }).items.map((x) => x.id),
       [created.id],
     )
     const shown = await api('GET', `/tokens/${created.id}`)

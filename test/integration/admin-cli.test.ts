@@ -279,13 +279,15 @@ t.test('token list prints an aligned table and filters by user and album', async
   const c = await createJson(['--kind', 'album', '--album', 'LIST-A', '--perms', 'read', '--expires', '1d'])
 
   const text = (await cli(['token', 'list', '--user', 'lister'])).stdout.trimEnd().split('\n')
-  t.match(text[0], /^ID\s+KIND\s+STATUS\s+USER\s+ALBUM\s+PERMS\s+ATTRS\s+EXPIRES\s+LAST USED\s+DESCRIPTION$/)
+  t.match(text[0], /^ID\s+KIND\s+STATUS\s+USER\s+ALBUM\s+CREATED\s+EXPIRES\s+LAST USED$/)
   t.equal(text.length, 3, "header and the user's two tokens")
   const column = (text[0] as string).indexOf('ALBUM')
   for (const row of text.slice(1)) t.match(row.slice(column), /^LIST-[AB] /, 'the album column lines up')
 
   const ids = async (args: string[]) =>
-    (JSON.parse((await cli(['token', 'list', ...args, '--json'])).stdout) as { id: string }[])
+    (
+      JSON.parse((await cli(['token', 'list', ...args, '--json'])).stdout) as { items: { id: string }[] }
+    ).items
       .map((x) => x.id)
       .sort()
   t.same(await ids(['--user', 'lister']), [a.id, b.id].sort())
@@ -299,13 +301,15 @@ t.test('list skips tokens whose record has left Redis; prune-index forgets them'
   const gone = await createJson(['--kind', 'album', '--album', 'GONE', '--perms', 'read', '--expires', '1d'])
   await redis.client.del(`tg:token:${sha256(gone.token)}`, `tg:id:${gone.id}`)
   const listed = JSON.parse((await cli(['token', 'list', '--album', 'GONE', '--json'])).stdout)
-  t.same(listed, [])
+  t.same(listed, { items: [], nextCursor: null })
   t.equal(await redis.client.sismember('tg:album:GONE:tokens', gone.id), 1, 'list removes nothing')
   const pruned = await cli(['token', 'prune-index', '--json'])
   t.equal(pruned.code, 0, pruned.stderr)
   t.ok(JSON.parse(pruned.stdout).removed >= 1)
   t.equal(await redis.client.sismember('tg:album:GONE:tokens', gone.id), 0)
   t.equal(await redis.client.sismember('tg:tokens', gone.id), 0)
+  t.equal(await redis.client.zscore('tg:tokens:by-created', gone.id), null, 'and from the sorted indexes')
+  t.equal(await redis.client.zscore('tg:tokens:by-expires', gone.id), null)
 })
 
 t.test(
