@@ -4,6 +4,7 @@
 import type { JsonBody } from './api-http.js'
 import { auditQuery } from './audit.js'
 import { AdminInputError, AdminNotFound } from './input-error.js'
+import type { BulkTarget } from './token-bulk.js'
 import {
   CREATE_FIELDS,
   createTokenSchema,
@@ -11,7 +12,7 @@ import {
   UPDATE_FIELDS,
   updateTokenSchema,
 } from './token-input.js'
-import { QUERY_FIELDS } from './token-query.js'
+import { QUERY_FIELDS, tokenFilterSchema } from './token-query.js'
 import type { TokenAdmin } from './tokens.js'
 import { USER_FIELDS, userSchema } from './user-input.js'
 
@@ -39,6 +40,30 @@ export interface Route {
 }
 
 const ok = (body: unknown) => ({ status: 200, body })
+
+/** `{ids}` or `{filter}` of the bulk routes (one of them). */
+function bulkBody(body: JsonBody | undefined): BulkTarget {
+  const ids = body?.ids
+  const filter = body?.filter
+  if ((ids === undefined) === (filter === undefined))
+    throw new AdminInputError(
+      'give "ids" (an array of token ids) or "filter" (an object), one of them',
+      'ids',
+    )
+  if (ids !== undefined) {
+    if (!Array.isArray(ids) || !ids.every((id) => typeof id === 'string'))
+      throw new AdminInputError('"ids" must be an array of token ids', 'ids')
+    return { ids: ids as string[] }
+  }
+  return { filter: parseInput(tokenFilterSchema, filter) }
+}
+
+function dryRun(body: JsonBody | undefined): boolean {
+  const value = body?.dryRun
+  if (value !== undefined && typeof value !== 'boolean')
+    throw new AdminInputError('"dryRun" must be true or false', 'dryRun')
+  return value === true
+}
 
 /** The routes: the CLI's commands, one for one. */
 export const ROUTES: Route[] = [
@@ -72,6 +97,16 @@ export const ROUTES: Route[] = [
       },
     },
   },
+  ...(['revoke', 'disable', 'enable', 'delete'] as const).map((action) => ({
+    pattern: `/tokens/${action}`,
+    methods: {
+      POST: {
+        body: ['ids', 'filter', 'dryRun'],
+        run: async ({ admin, body }: Call) =>
+          ok(await admin.bulk.apply(action, bulkBody(body), dryRun(body))),
+      },
+    },
+  })),
   {
     pattern: '/tokens/:id',
     methods: {

@@ -18,6 +18,10 @@ export type AuditOp =
   | 'token.revoke'
   | 'token.revoke-user'
   | 'token.prune-index'
+  | 'token.bulk-revoke'
+  | 'token.bulk-disable'
+  | 'token.bulk-enable'
+  | 'token.bulk-delete'
   | 'user.add'
   | 'user.set'
   | 'user.deactivate'
@@ -64,6 +68,10 @@ export interface AuditFacts {
   validUntil?: string
   /** False when there was nothing to do (already revoked, already a member…). */
   changed?: boolean
+  /** token.bulk-*: the filter that selected the tokens, `status=active user=alice`. */
+  filter?: string
+  /** token.bulk-* by ids: the first ids (at most 20; `count` says how many changed). */
+  ids?: readonly string[]
   /** refresh.*: the refresh token family (its public id, `rtk_…`). */
   refreshId?: string
   /** refresh.*: the OAuth client the refresh token is bound to. */

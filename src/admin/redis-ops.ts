@@ -14,6 +14,13 @@ const HSET_IF_EXISTS = `if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV))
 return 1`
 
+/** Revoke only a token record that exists and is not revoked yet (a revoked token keeps its first date). */
+export const REVOKE_IF_LIVE = `local r = redis.call('HGET', KEYS[1], 'revokedAt')
+if r == false then return 0 end
+if tonumber(r) and tonumber(r) > 0 then return 0 end
+redis.call('HSET', KEYS[1], 'revokedAt', ARGV[1])
+return 1`
+
 /** Write fields of an existing hash; false (and nothing written) when it is gone. */
 export async function hsetIfExists(
   redis: RedisClient,

@@ -26,6 +26,7 @@ import {
   wantsRefresh,
 } from './refresh-cli.js'
 import { ALBUM_STUDY_USAGE } from './study-commands.js'
+import { bulkCommand } from './token-bulk-cli.js'
 import {
   type CreateInput,
   checkDescription,
@@ -51,11 +52,14 @@ commands:
   list [filters] [--sort created|expires|last-used] [--desc] [--limit N] [--cursor C] [--wide]
        [--json]             a page of tokens (filters: token list --help)
   show ID [--json]
-  revoke ID                 permanent; every replica refuses the token on its next request
+  revoke ID…                permanent; every replica refuses the tokens on their next request
                             (a refresh token id rtk_…: it and every access token it minted)
   revoke --user ID          revoke all of a user's tokens
-  disable ID                refuse the token until it is enabled again
-  enable ID
+  revoke --filter [filters] [--dry-run]
+                            revoke every token the list filters select, audited as one change
+  disable ID… | --filter …  refuse the tokens until they are enabled again
+  enable ID… | --filter …
+  delete ID…                remove revoked or expired tokens from Redis and listings now
   update ID [--grant G]… [--remove-grant G]… [--enable|--disable] [--description TEXT]
   prune-index               maintenance: drop index entries of tokens gone from Redis
 
@@ -192,55 +196,27 @@ Show one token (never its secret).`,
         out.info(info)
       },
     },
-    revoke: {
-      usage: `usage: tokengate token revoke ID [--json]
-       tokengate token revoke --user ID [--json]
-
-Revoke a token, or every token of a user. Permanent: a revoked token cannot be enabled again.
-Every running tokengate refuses it on its next request.`,
-      options: { user: str, json },
-      positionals: [0, 1],
-      precheck: (v, p) => {
-        if (p.length === 1 && v.user !== undefined)
-          throw new UsageError('give a token ID or --user ID, not both')
-        if (p.length === 0 && v.user === undefined)
-          throw new UsageError('give the token ID to revoke, or --user ID')
-      },
-      run: async (admin, v, [id], out) => {
-        if (typeof v.user === 'string') {
-          const revoked = await admin.revokeUser(v.user)
-          if (v.json) return out.json({ user: v.user, revoked })
-          return out.line(`revoked ${revoked} token${revoked === 1 ? '' : 's'} of user ${v.user}`)
-        }
-        const info = await admin.revoke(id as string)
-        if (v.json) return out.json(info)
-        out.line(`revoked ${info.id}`)
-      },
-    },
-    disable: {
-      usage: `usage: tokengate token disable ID [--json]
-
-Refuse a token until \`tokengate token enable ID\`.`,
-      options: { json },
-      positionals: [1, 1],
-      run: async (admin, v, [id], out) => {
-        const info = await admin.disable(id as string)
-        if (v.json) return out.json(info)
-        out.line(`disabled ${info.id}`)
-      },
-    },
-    enable: {
-      usage: `usage: tokengate token enable ID [--json]
-
-Enable a disabled token (a revoked one cannot be enabled).`,
-      options: { json },
-      positionals: [1, 1],
-      run: async (admin, v, [id], out) => {
-        const info = await admin.enable(id as string)
-        if (v.json) return out.json(info)
-        out.line(`enabled ${info.id}${info.status === 'active' ? '' : ` (status: ${info.status})`}`)
-      },
-    },
+    revoke: bulkCommand('revoke', async (admin, v, id, out) => {
+      if (typeof v.user === 'string') {
+        const revoked = await admin.revokeUser(v.user)
+        if (v.json) return out.json({ user: v.user, revoked })
+        return out.line(`revoked ${revoked} token${revoked === 1 ? '' : 's'} of user ${v.user}`)
+      }
+      const info = await admin.revoke(id as string)
+      if (v.json) return out.json(info)
+      out.line(`revoked ${info.id}`)
+    }),
+    disable: bulkCommand('disable', async (admin, v, id, out) => {
+      const info = await admin.disable(id as string)
+      if (v.json) return out.json(info)
+      out.line(`disabled ${info.id}`)
+    }),
+    enable: bulkCommand('enable', async (admin, v, id, out) => {
+      const info = await admin.enable(id as string)
+      if (v.json) return out.json(info)
+      out.line(`enabled ${info.id}${info.status === 'active' ? '' : ` (status: ${info.status})`}`)
+    }),
+    delete: bulkCommand('delete', undefined),
     update: {
       usage: `usage: tokengate token update ID [options]
 

@@ -154,7 +154,7 @@ export function encodeCursor(q: Pick<TokenQuery, 'sort' | 'desc'>, c: Cursor): s
   return Buffer.from(`${q.sort}|${q.desc ? 1 : 0}|${c.score}|${c.skip}`).toString('base64url')
 }
 
-function decodeCursor(value: string, q: Pick<TokenQuery, 'sort' | 'desc'>): Cursor {
+export function decodeCursor(value: string, q: Pick<TokenQuery, 'sort' | 'desc'>): Cursor {
   const parts = Buffer.from(value, 'base64url').toString().split('|')
   const [sort, desc, score, skip] = parts
   const c = { score: Number(score), skip: Number(skip) }

@@ -15,8 +15,9 @@ import { type Actor, type AuditFacts, type AuditOptions, AuditTrail, osUser } fr
 import { GrantOps } from './grants-ops.js'
 import { checkName, checkTokenId } from './id-input.js'
 import { AdminInputError, AdminNotFound } from './input-error.js'
-import { exec, hsetIfExists, members, SCAN_COUNT, scanKeys, zmembers } from './redis-ops.js'
+import { exec, hsetIfExists, members, REVOKE_IF_LIVE, SCAN_COUNT, scanKeys, zmembers } from './redis-ops.js'
 import { isRefreshId, type RefreshInfo, RefreshTokens } from './refresh.js'
+import { BulkOps } from './token-bulk.js'
 import { type CreateInput, DEFAULT_MAX_LIFETIME, type ValidCreate, validateCreate } from './token-input.js'
 import { type Found, TokenListing, type TokenPage } from './token-listing.js'
 import { MAX_PAGE, parseQuery, type TokenQueryInput } from './token-query.js'
@@ -79,13 +80,6 @@ export function newTokenId(): string {
   return `tok_${randomBytes(12).toString('base64url')}`
 }
 
-// Revoke only a record that exists and is not revoked yet (a revoked token keeps its first date).
-const REVOKE_IF_LIVE = `local r = redis.call('HGET', KEYS[1], 'revokedAt')
-if r == false then return 0 end
-if tonumber(r) and tonumber(r) > 0 then return 0 end
-redis.call('HSET', KEYS[1], 'revokedAt', ARGV[1])
-return 1`
-
 /** The index sets a token's id is added to. */
 function indexSets(keys: Keys, r: Pick<TokenRecord, 'user' | 'kind' | 'album'>): string[] {
   const sets = [keys.allTokens()]
@@ -109,6 +103,8 @@ export class TokenAdmin {
   readonly refresh: RefreshTokens
   /** Changes to live tokens (admin/grants-ops.ts): grants, enabled flag, description. */
   readonly grants: GrantOps
+  /** Bulk revoke, disable, enable and delete (admin/token-bulk.ts), audited once each. */
+  readonly bulk: BulkOps
 
   constructor(
     private readonly redis: RedisClient,
@@ -120,6 +116,14 @@ export class TokenAdmin {
     this.audit = new AuditTrail(redis, keys, opts.audit)
     this.users = new UserAdmin({ redis, keys, now: this.now, actor: this.actor, audit: this.audit })
     this.refresh = new RefreshTokens(redis, keys, this, { ...opts, now: this.now, actor: this.actor })
+    this.bulk = new BulkOps({
+      redis,
+      keys,
+      listing: this.listing,
+      load: (ids) => this.loadMany(ids),
+      now: this.now,
+      record: (facts) => this.record(facts),
+    })
     this.grants = new GrantOps(redis, keys, {
       now: this.now,
       actor: this.actor,

@@ -161,15 +161,24 @@ t.test('each filter selects exactly the tokens it names', async (t) => {
   t.equal((await ids({ unusedSince: day(50) })).length, 99, 'unused since: all but the one used')
 })
 
+/** The field an AdminInputError names, or 'accepted'. */
+async function refusedField(p: Promise<unknown>): Promise<string | undefined> {
+  return p.then(
+    () => 'accepted',
+    (err: { field?: string }) => err.field,
+  )
+}
+
 t.test('a cursor is refused for another sort, and malformed input names its JSON field', async (t) => {
   const page = await admin.listPage({ limit: 1 })
-  await t.rejects(admin.listPage({ cursor: page.nextCursor as string, sort: 'expires' }), {
-    field: 'cursor',
-  })
-  await t.rejects(admin.listPage({ cursor: 'garbage' }), { field: 'cursor' })
-  await t.rejects(admin.listPage({ status: 'gone' }), { field: 'status', message: /active, expired/ })
-  await t.rejects(admin.listPage({ limit: 0 }), { field: 'limit' })
-  await t.rejects(admin.listPage({ createdBefore: 'yesterday' }), { field: 'createdBefore' })
+  t.equal(
+    await refusedField(admin.listPage({ cursor: page.nextCursor as string, sort: 'expires' })),
+    'cursor',
+  )
+  t.equal(await refusedField(admin.listPage({ cursor: 'garbage' })), 'cursor')
+  t.equal(await refusedField(admin.listPage({ status: 'gone' })), 'status')
+  t.equal(await refusedField(admin.listPage({ limit: 0 })), 'limit')
+  t.equal(await refusedField(admin.listPage({ createdBefore: 'yesterday' })), 'createdBefore')
 })
 
 t.test('token list prints a table within 100 columns, --wide in full, --json the page', async (t) => {
