@@ -108,12 +108,28 @@ export const ROUTES: Route[] = [
     },
   })),
   {
+    pattern: '/tokens/identify',
+    methods: {
+      POST: {
+        body: ['secret', 'revoke'],
+        run: async ({ admin, body }) => {
+          const { secret, revoke } = body ?? {}
+          if (typeof secret !== 'string')
+            throw new AdminInputError('"secret" (the token secret to trace) is required', 'secret')
+          if (revoke !== undefined && typeof revoke !== 'boolean')
+            throw new AdminInputError('"revoke" must be true or false', 'revoke')
+          return ok(await admin.identify(secret, { revoke: revoke === true }))
+        },
+      },
+    },
+  },
+  {
     pattern: '/tokens/:id',
     methods: {
       GET: {
         run: async ({ admin, params: [id = ''] }) => {
           const info = await admin.show(id)
-          if (!info) throw new AdminNotFound(`no token with id "${id}"`, 'id')
+          if (!info) throw new AdminNotFound('no token with that id', 'id')
           return ok(info)
         },
       },

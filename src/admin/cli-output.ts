@@ -6,6 +6,8 @@ import type { TokenInfo } from './token-view.js'
 export interface CliIO {
   stdout: (s: string) => void
   stderr: (s: string) => void
+  /** Standard input, read whole (`token identify` takes the secret there, never from argv). */
+  stdin?: () => Promise<string>
 }
 
 export interface Output {
@@ -14,10 +16,26 @@ export interface Output {
   /** Rows with aligned columns. */
   table: (rows: string[][], indent?: string) => void
   info: (t: TokenInfo) => void
+  /** Standard input, whole (at most 64 KiB). */
+  input: () => Promise<string>
+}
+
+const MAX_INPUT = 64 * 1024
+
+/** The process's standard input, read to its end (a terminal: until Ctrl-D). */
+async function processStdin(): Promise<string> {
+  if (process.stdin.isTTY) process.stderr.write('paste the secret, then press Enter and Ctrl-D\n')
+  let text = ''
+  for await (const chunk of process.stdin) {
+    text += String(chunk)
+    if (text.length > MAX_INPUT) throw new Error('standard input is longer than 64 KiB')
+  }
+  return text
 }
 
 export function output(io: CliIO): Output {
   const out: Output = {
+    input: io.stdin ?? processStdin,
     line: (s) => io.stdout(`${s}\n`),
     json: (value) => io.stdout(`${JSON.stringify(value, null, 2)}\n`),
     table: (rows, indent = '') => {
@@ -44,6 +62,7 @@ export function output(io: CliIO): Output {
         ['perms', t.perms.join(',')],
         ['expires', t.expiresAt],
         ['created', t.createdAt],
+        ['created by', t.createdBy ?? '-'],
         ['enabled', t.enabled ? 'yes' : 'no'],
         ['revoked', t.revokedAt ?? '-'],
         ['last used', t.lastUsedAt ?? 'never'],

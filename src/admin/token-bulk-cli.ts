@@ -34,7 +34,9 @@ function precheck(action: BulkAction, v: Values, ids: string[]): void {
   const userOnly = action === 'revoke' && !v.filter && optional(v, 'user') !== undefined
   if (v.filter && ids.length) throw new UsageError('give token ids or --filter, not both')
   if (!v.filter && !userOnly && ids.length === 0)
-    throw new UsageError(`give the token ids to ${action}, or --filter with conditions`)
+    throw new UsageError(
+      `give the token IDs to ${action}${action === 'revoke' ? ', --user ID' : ''}, or --filter with conditions`,
+    )
   if (userOnly && ids.length) throw new UsageError('give token ids or --user ID, not both')
   const stray = Object.keys(FILTER_OPTIONS).filter(
     (k) => v[k] !== undefined && !v.filter && !(userOnly && k === 'user'),

@@ -38,7 +38,7 @@ import {
 } from './token-input.js'
 import { FILTER_OPTIONS, FILTER_USAGE, narrowRows, queryInput, wideRows } from './token-list-cli.js'
 import { DEFAULT_PAGE, MAX_PAGE, parseQuery } from './token-query.js'
-import { AdminNotFound } from './tokens.js'
+import { AdminInputError, AdminNotFound } from './tokens.js'
 
 export const TOKEN_USAGE = `usage: tokengate token <command> [options]
 
@@ -52,6 +52,7 @@ commands:
   list [filters] [--sort created|expires|last-used] [--desc] [--limit N] [--cursor C] [--wide]
        [--json]             a page of tokens (filters: token list --help)
   show ID [--json]
+  identify [--revoke] [--json]  the token of a secret read on standard input (a leaked one)
   revoke ID…                permanent; every replica refuses the tokens on their next request
                             (a refresh token id rtk_…: it and every access token it minted)
   revoke --user ID          revoke all of a user's tokens
@@ -185,15 +186,43 @@ example: tokengate token list --user alice --status active --sort expires --limi
     show: {
       usage: `usage: tokengate token show ID [--json]
 
-Show one token (never its secret).`,
+Show one token by its public id (tok_…), never its secret. To find the token of a secret, pipe the
+secret to \`tokengate token identify\` (a secret given here is not echoed back).
+
+  --json   print the token as JSON
+
+example: tokengate token show tok_3kT9xQ2mVb7LwPzR`,
       options: { json },
       positionals: [1, 1],
       run: async (admin, v, [id], out) => {
-        const info = await admin.show(id as string)
-        if (!info)
-          throw new AdminNotFound(`no token with id "${id}" (check the id with \`tokengate token list\`)`)
+        // The argument may be a secret pasted by mistake: no message repeats it.
+        const info = await admin.show(id as string).catch((err: unknown) => {
+          if (err instanceof AdminInputError) throw notAnId()
+          throw err
+        })
+        if (!info) throw notAnId()
         if (v.json) return out.json(info)
         out.info(info)
+      },
+    },
+    identify: {
+      usage: `usage: tokengate token identify [--revoke] [--json] < FILE
+
+Trace a secret (a leaked one, say) to its token: reads the secret from standard input, never from
+the command line (so it stays out of shell history and \`ps\`), and prints the token's id, kind,
+user, album, status and creator. Never prints the secret.
+
+  --revoke   revoke the token at once (every running tokengate refuses it on its next request)
+  --json     print the token as JSON
+
+example: pbpaste | tokengate token identify --revoke`,
+      options: { revoke: { type: 'boolean' }, json },
+      positionals: [0, 0],
+      run: async (admin, v, _p, out) => {
+        const info = await admin.identify(await out.input(), { revoke: Boolean(v.revoke) })
+        if (v.json) return out.json(info)
+        out.info(info)
+        if (v.revoke) out.line(`revoked ${info.id}`)
       },
     },
     revoke: bulkCommand('revoke', async (admin, v, id, out) => {
@@ -353,6 +382,13 @@ function details(e: AuditEvent): string {
   if (e.count !== undefined) parts.push(`revoked=${e.count}`)
   if (e.changed === false) parts.push('no change')
   return parts.join(' ') || '-'
+}
+
+function notAnId(): AdminNotFound {
+  return new AdminNotFound(
+    'no token with that id (ids look like tok_…; to trace a secret, pipe it to `tokengate token identify`)',
+    'id',
+  )
 }
 
 /** `token update`'s flags as the input schema the admin API's PATCH /tokens/{id} shares. */

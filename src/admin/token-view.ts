@@ -36,6 +36,8 @@ export interface TokenInfo {
   perms: Action[]
   expiresAt: string
   createdAt: string
+  /** Who created it (CLI actor, or admin API caller); null on records older than this field. */
+  createdBy: string | null
   enabled: boolean
   revokedAt: string | null
   /** When a request last used it, as recorded every tokens.lastUsedInterval; null when never. */
@@ -65,6 +67,7 @@ export function toInfo(r: TokenRecord, now: number): TokenInfo {
     perms: PERMISSIONS.filter((p) => r.perms.has(p)),
     expiresAt: new Date(r.expiresAt).toISOString(),
     createdAt: new Date(r.createdAt).toISOString(),
+    createdBy: r.createdBy ?? null,
     enabled: r.enabled,
     revokedAt: r.revokedAt > 0 ? new Date(r.revokedAt).toISOString() : null,
     lastUsedAt: r.lastUsedAt > 0 ? new Date(r.lastUsedAt).toISOString() : null,

@@ -159,6 +159,7 @@ export class TokenAdmin {
       userActive: true,
       userValidUntil: 0,
       lastUsedAt: 0,
+      createdBy: this.actor.client ? `${this.actor.name} (${this.actor.client})` : this.actor.name,
     }
     const stored = toHash(record)
     const expireAt = record.expiresAt + this.opts.expiredGrace
@@ -273,6 +274,25 @@ export class TokenAdmin {
   async show(id: string): Promise<TokenInfo | null> {
     const found = await this.load(checkTokenId(id))
     return found ? toInfo(found.record, this.now()) : null
+  }
+
+  /**
+   * The token a secret belongs to (`token identify`: trace a leaked secret), found by the secret's
+   * sha256 as the proxy finds it; `revoke` revokes it at once. The secret is never stored, logged
+   * nor echoed: a miss says so without repeating it.
+   */
+  async identify(secret: string, opts: { revoke?: boolean } = {}): Promise<TokenInfo> {
+    const text = secret.trim()
+    if (!text) throw new AdminInputError('no secret given (pipe it on standard input)', 'secret')
+    const hash = hashSecret(text)
+    const record = fromHash(await this.redis.hgetall(this.keys.token(hash)))
+    if (!record)
+      throw new AdminNotFound(
+        'no token has this secret (never issued here, or expired out of Redis after tokens.expiredGrace)',
+        'secret',
+      )
+    if (opts.revoke) return (await this.revoke(record.id)) as TokenInfo
+    return toInfo(record, this.now())
   }
 
   /** Revoke a token: permanent, and every replica refuses it on its next request. */

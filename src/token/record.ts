@@ -40,6 +40,8 @@ export interface TokenRecord {
   userActive: boolean
   /** The user's validity end (ms since the epoch), folded in at lookup; 0 when none. */
   userValidUntil: number
+  /** Who created it (the CLI actor, or the admin API caller and address); absent on older records. */
+  createdBy?: string
   /** `api` tokens: their grants; null when the stored field is malformed (every request refused). */
   grants?: readonly Grant[] | null
 }
@@ -122,6 +124,7 @@ export function toHash(r: TokenRecord): Record<string, string> {
     tenant: r.tenant,
     attrs: formatAttrs(r.attrs),
     [LAST_USED_FIELD]: String(r.lastUsedAt),
+    ...(r.createdBy ? { createdBy: r.createdBy } : {}),
     ...(r.kind === 'api' && r.grants ? { [GRANTS_FIELD]: serializeGrants(r.grants) } : {}),
   }
 }
@@ -154,6 +157,7 @@ export function fromHash(h: Record<string, string>): TokenRecord | null {
     lastUsedAt: Number(h[LAST_USED_FIELD]) || 0,
     userActive: true,
     userValidUntil: 0,
+    ...(h.createdBy ? { createdBy: h.createdBy } : {}),
     // Parsed once per lookup (the cache keeps the record), never per request.
     ...(h.kind === 'api' ? { grants: deserializeGrants(h[GRANTS_FIELD]) } : {}),
   }

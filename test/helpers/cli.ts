@@ -8,9 +8,14 @@ export interface CliRun {
   stderr: string
 }
 
-export async function runCliCaptured(argv: string[]): Promise<CliRun> {
+/** `stdin`: what the command reads on standard input (`token identify`); empty when not given. */
+export async function runCliCaptured(argv: string[], stdin = ''): Promise<CliRun> {
   let stdout = ''
   let stderr = ''
-  const code = await runCli(argv, { stdout: (s) => (stdout += s), stderr: (s) => (stderr += s) })
+  const code = await runCli(argv, {
+    stdout: (s) => (stdout += s),
+    stderr: (s) => (stderr += s),
+    stdin: async () => stdin,
+  })
   return { code, stdout, stderr }
 }

@@ -376,7 +376,10 @@ t.test('token revoke --user revokes every token of that user and nobody else', a
 })
 
 t.test('token revoke needs exactly one of an id and --user', async (t) => {
-  t.match(await cli(['token', 'revoke']), { code: 2, stderr: /give the token ID to revoke, or --user ID/ })
+  t.match(await cli(['token', 'revoke']), {
+    code: 2,
+    stderr: /give the token IDs to revoke, --user ID, or --filter/,
+  })
   t.match(await cli(['token', 'revoke', 'tok_x', '--user', 'bob']), { code: 2, stderr: /not both/ })
 })
 
