@@ -66,6 +66,7 @@ export function output(io: CliIO): Output {
         ['enabled', t.enabled ? 'yes' : 'no'],
         ['revoked', t.revokedAt ?? '-'],
         ['last used', t.lastUsedAt ?? 'never'],
+        ['last refused', t.lastRefusedAt ? `${t.lastRefusedAt} (${t.lastRefusedReason})` : 'never'],
         ['attrs', attrsCell(t.attrs)],
         ['description', t.description || '-'],
         ...(t.tenant ? [['tenant', t.tenant]] : []),

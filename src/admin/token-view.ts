@@ -42,6 +42,9 @@ export interface TokenInfo {
   revokedAt: string | null
   /** When a request last used it, as recorded every tokens.lastUsedInterval; null when never. */
   lastUsedAt: string | null
+  /** When a request with this token was last refused for its state, and why; null when never. */
+  lastRefusedAt: string | null
+  lastRefusedReason: string | null
   description: string
   tenant: string
   attrs: Record<string, string>
@@ -71,6 +74,8 @@ export function toInfo(r: TokenRecord, now: number): TokenInfo {
     enabled: r.enabled,
     revokedAt: r.revokedAt > 0 ? new Date(r.revokedAt).toISOString() : null,
     lastUsedAt: r.lastUsedAt > 0 ? new Date(r.lastUsedAt).toISOString() : null,
+    lastRefusedAt: r.lastRefusedAt ? new Date(r.lastRefusedAt).toISOString() : null,
+    lastRefusedReason: r.lastRefusedAt ? (r.lastRefusedReason ?? null) : null,
     description: r.description,
     tenant: r.tenant,
     attrs: { ...r.attrs },

@@ -31,6 +31,7 @@ import type { CompiledRoutes } from '../route/compile.js'
 import { matchRoute, type RouteMatch } from '../route/match.js'
 import type { CachedTokenStore } from '../token/cache.js'
 import type { LastUsedRecorder } from '../token/last-used.js'
+import type { TokenHash } from '../token/record.js'
 import type { AuthLimiter } from './auth-limiter.js'
 import { resolveClient, type TrustedProxies } from './client-address.js'
 import { applyCors, PREFLIGHT_ANSWERED } from './cors.js'
@@ -104,6 +105,8 @@ export function createPipeline(current: () => PipelineDeps) {
     let reason: Reason | 'ok' = 'ok'
     let uploadCut = false
     const client = resolveClient(socket.remoteAddress, req.headers, deps.trusted ?? null)
+    // The record the secret matched (its id is logged, and its refusal noted, even when refused).
+    let matched: { hash: TokenHash; id: string } | undefined
     try {
       // CORS (server/cors.ts): a preflight is answered here, credential-less and never forwarded.
       const cors = applyCors(deps.routes, req, res)
@@ -133,6 +136,7 @@ export function createPipeline(current: () => PipelineDeps) {
         cache = 'miss'
         record = await deps.store.lookup(credential.hash)
       }
+      if (record) matched = { hash: credential.hash, id: record.id }
       const now = deps.now()
       // decide() and planRequest() answer without a promise unless they must read Redis.
       const decided = decide(record, route, requested, now, deps.store)
@@ -177,6 +181,7 @@ export function createPipeline(current: () => PipelineDeps) {
       if (isCredentialRefusal(err)) deps.limiter?.refused(client.address, deps.now())
       const answer = toHttpError(uploadCut ? new RequestTimeout('upload_too_slow') : err)
       reason = answer.reason
+      if (matched) deps.lastUsed.refused(matched.hash, deps.now(), answer.reason)
       if (answer.reason === 'bug')
         deps.log.error({ err, path: loggablePath(rawUrl), requestId }, 'unexpected error in pipeline')
       // A link path refused before its route was known (404, a malformed path) is still a link URL.
@@ -215,7 +220,7 @@ export function createPipeline(current: () => PipelineDeps) {
             status: res.statusCode,
             mount: route?.mount.prefix,
             via,
-            tokenId: decision?.tokenId,
+            tokenId: decision?.tokenId ?? matched?.id,
             user: decision?.user || undefined,
             scope: decision ? scopeLabel(decision.scope) : undefined,
             reason,

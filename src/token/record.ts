@@ -40,6 +40,10 @@ export interface TokenRecord {
   userActive: boolean
   /** The user's validity end (ms since the epoch), folded in at lookup; 0 when none. */
   userValidUntil: number
+  /** The last refusal tokengate recorded of this token (batched, like lastUsedAt); 0 when none. */
+  lastRefusedAt?: number
+  /** Why it was refused then: revoked, expired, disabled, user_inactive. */
+  lastRefusedReason?: string
   /** Who created it (the CLI actor, or the admin API caller and address); absent on older records. */
   createdBy?: string
   /** `api` tokens: their grants; null when the stored field is malformed (every request refused). */
@@ -84,6 +88,9 @@ const NO_ATTRS: Readonly<Record<string, string>> = Object.freeze({})
 
 /** The hash field token/last-used.ts writes; no admin write touches it. */
 export const LAST_USED_FIELD = 'lastUsedAt'
+/** Fields of the last refusal of the token (revoked, expired, disabled…), written batched. */
+export const LAST_REFUSED_FIELD = 'lastRefusedAt'
+export const LAST_REFUSED_REASON_FIELD = 'lastRefusedReason'
 
 /** The last instant a JavaScript Date can show (ECMA-262 §21.4.1.1). */
 export const LAST_DATE = 8.64e15
@@ -158,6 +165,12 @@ export function fromHash(h: Record<string, string>): TokenRecord | null {
     userActive: true,
     userValidUntil: 0,
     ...(h.createdBy ? { createdBy: h.createdBy } : {}),
+    ...(Number(h[LAST_REFUSED_FIELD]) > 0
+      ? {
+          lastRefusedAt: Number(h[LAST_REFUSED_FIELD]),
+          lastRefusedReason: h[LAST_REFUSED_REASON_FIELD] ?? '',
+        }
+      : {}),
     // Parsed once per lookup (the cache keeps the record), never per request.
     ...(h.kind === 'api' ? { grants: deserializeGrants(h[GRANTS_FIELD]) } : {}),
   }

@@ -493,7 +493,7 @@ const refusals: Refusal[] = [
     status: 404,
     error: 'not_found',
     field: 'id',
-    reason: /no token with id "tok_doesnotexist00"/,
+    reason: /no token with that id/,
   },
   {
     what: 'revoking an unknown id',
