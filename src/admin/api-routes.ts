@@ -2,7 +2,7 @@
 // allowed query parameters and body fields, and how the body maps to the input schemas the CLI
 // shares (admin/token-input.ts, admin/user-input.ts). No check of its own beyond value types.
 import type { JsonBody } from './api-http.js'
-import { auditQuery } from './audit.js'
+import { AUDIT_FIELDS, auditQuery } from './audit.js'
 import { AdminInputError, AdminNotFound } from './input-error.js'
 import type { BulkTarget } from './token-bulk.js'
 import {
@@ -217,9 +217,8 @@ export const ROUTES: Route[] = [
     pattern: '/audit',
     methods: {
       GET: {
-        query: ['since', 'limit'],
-        run: async ({ admin, query }) =>
-          ok({ events: await admin.audit.list(auditQuery(query, Date.now())) }),
+        query: AUDIT_FIELDS,
+        run: async ({ admin, query }) => ok(await admin.audit.page(auditQuery(query, Date.now()))),
       },
     },
   },

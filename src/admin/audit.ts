@@ -115,6 +115,39 @@ export interface AuditQuery {
   since?: number
   /** The most recent `limit` entries (of those since `since`). */
   limit?: number
+  /** Only entries before this time (ms since the epoch). */
+  until?: number
+  /** Only entries older than this entry id (a page's `nextCursor`: pages go back in time). */
+  before?: string
+  /** Only entries whose fields equal these (tokenId, user, album, actor); `op` also matches `op.*`. */
+  match?: AuditMatch
+}
+
+/** Entry filters: `audit --token --user --album --actor --op`. */
+export interface AuditMatch {
+  tokenId?: string
+  user?: string
+  album?: string
+  actor?: string
+  op?: string
+}
+
+/** One page, oldest first; `nextCursor` continues with older entries (null: none left). */
+export interface AuditPage {
+  events: AuditEvent[]
+  nextCursor: string | null
+}
+
+const STREAM_ID = /^\d{1,16}-\d{1,20}$/
+
+/** Whether an entry passes the filters. */
+export function auditMatches(e: AuditEvent, m: AuditMatch | undefined): boolean {
+  if (!m) return true
+  if (m.op !== undefined && e.op !== m.op && !e.op.startsWith(`${m.op}.`)) return false
+  for (const field of ['tokenId', 'user', 'album', 'actor'] as const) {
+    if (m[field] !== undefined && e[field] !== m[field]) return false
+  }
+  return true
 }
 
 export const DEFAULT_MAX_LEN = 100_000
@@ -156,6 +189,74 @@ export class AuditTrail {
     )
     return entries.reverse().map(([id, fields]) => decodeEntry(id, fields))
   }
+
+  /**
+   * One page of the entries matching the query, newest `limit` of them (shown oldest first), going
+   * back from `before` (a cursor) or `until`; no ceiling: follow `nextCursor` as far as the stream
+   * reaches. Scans XREVRANGE a few hundred entries at a time, filtering as it goes.
+   */
+  async page(query: AuditQuery = {}): Promise<AuditPage> {
+    const limit = query.limit ?? DEFAULT_LIMIT
+    const low = query.since === undefined ? '-' : String(Math.max(0, Math.floor(query.since)))
+    let high = query.before
+      ? `(${query.before}`
+      : query.until === undefined
+        ? '+'
+        : `(${Math.max(0, Math.floor(query.until))}-0`
+    const out: AuditEvent[] = []
+    const batch = Math.max(limit, 500)
+    for (;;) {
+      const entries = await this.redis.xrevrange(this.keys.audit(), high, low, 'COUNT', batch)
+      for (const [id, fields] of entries) {
+        const event = decodeEntry(id, fields)
+        if (!auditMatches(event, query.match)) continue
+        out.push(event)
+        if (out.length === limit) return { events: out.reverse(), nextCursor: id }
+      }
+      if (entries.length < batch) return { events: out.reverse(), nextCursor: null }
+      high = `(${(entries.at(-1) as [string, string[]])[0]}`
+    }
+  }
+
+  /**
+   * Tail the stream (`audit --follow`): call `onEvent` for each new matching entry, oldest first,
+   * from the entry after `from` (default: now), until `stop()` returns true. Uses XREAD BLOCK on
+   * this connection (give it one of its own), waking at least every `blockMs` to check `stop`.
+   */
+  async follow(
+    onEvent: (event: AuditEvent) => void,
+    opts: { match?: AuditMatch; from?: string; blockMs?: number; stop: () => boolean },
+  ): Promise<void> {
+    let last = opts.from ?? '$'
+    while (!opts.stop()) {
+      const reply = (await this.redis.xread(
+        'COUNT',
+        500,
+        'BLOCK',
+        opts.blockMs ?? 1000,
+        'STREAMS',
+        this.keys.audit(),
+        last,
+      )) as [string, [string, string[]][]][] | null
+      for (const [, entries] of reply ?? []) {
+        for (const [id, fields] of entries) {
+          last = id
+          const event = decodeEntry(id, fields)
+          if (auditMatches(event, opts.match)) onEvent(event)
+        }
+      }
+    }
+  }
+}
+
+/** Check a cursor given back to `audit --cursor` / `GET /audit?cursor=`. */
+export function checkAuditCursor(value: string): string {
+  if (!STREAM_ID.test(value))
+    throw new AdminInputError(
+      'cursor is not one an audit page returned (pass nextCursor back as is)',
+      'cursor',
+    )
+  return value
 }
 
 /** The stream entry's field/value list: actor first, then the facts that have a value. */
@@ -184,25 +285,60 @@ export function decodeEntry(id: string, fields: readonly string[]): AuditEvent {
   return event
 }
 
+/** The audit query as the CLI's flags and the API's query parameters give it (JSON names). */
+export interface AuditInput {
+  since?: string
+  until?: string
+  limit?: string | number
+  cursor?: string
+  tokenId?: string
+  user?: string
+  album?: string
+  actor?: string
+  op?: string
+}
+
+/** The query parameters of `GET /audit`. */
+export const AUDIT_FIELDS = [
+  'since',
+  'until',
+  'limit',
+  'cursor',
+  'tokenId',
+  'user',
+  'album',
+  'actor',
+  'op',
+] as const
+
 /**
  * `since` and `limit` as the CLI and the API take them: since is a duration back from `now`
  * (`1h`, `7d`) or an ISO date; limit a whole number from 1 to 10000 (default 100).
  */
-export function auditQuery(input: { since?: string; limit?: string | number }, now: number): AuditQuery {
+export function auditQuery(input: AuditInput, now: number): AuditQuery {
   const query: AuditQuery = { limit: DEFAULT_LIMIT }
-  if (input.since !== undefined) {
-    const text = input.since.trim()
+  for (const field of ['since', 'until'] as const) {
+    const given = input[field]
+    if (given === undefined) continue
+    const text = given.trim()
     // A bare number is refused: seconds or milliseconds would be a guess.
     const back = /^\d+(\.\d+)?$/.test(text) ? undefined : parseDuration(text)
-    const since = back === undefined ? parseIsoDate(text) : now - back
-    if (since === undefined) {
+    const at = back === undefined ? parseIsoDate(text) : now - back
+    if (at === undefined) {
       throw new AdminInputError(
-        `since "${input.since}" is neither a duration like 1h or 7d nor an ISO date like 2027-01-31`,
-        'since',
+        `${field} "${given}" is neither a duration like 1h or 7d nor an ISO date like 2027-01-31`,
+        field,
       )
     }
-    query.since = since
+    query[field] = at
   }
+  if (input.cursor !== undefined) query.before = checkAuditCursor(input.cursor)
+  const match: AuditMatch = {}
+  for (const field of ['tokenId', 'user', 'album', 'actor', 'op'] as const) {
+    const value = input[field]
+    if (value !== undefined) match[field] = value
+  }
+  if (Object.keys(match).length) query.match = match
   if (input.limit !== undefined) {
     const text = String(input.limit).trim()
     const limit = /^\d+$/.test(text) ? Number(text) : Number.NaN

@@ -4,7 +4,7 @@
 // rules in admin/token-input.ts, shared with the admin HTTP API.
 
 import { attrsFromPairs } from './attrs-input.js'
-import { type AuditEvent, auditQuery } from './audit.js'
+import { type AuditEvent, type AuditInput, auditQuery } from './audit.js'
 import {
   CONFIG_NOTE,
   type Command,
@@ -331,43 +331,85 @@ Remove USER from ALBUM: every running tokengate refuses ?album=ALBUM to USER's u
 }
 
 export const AUDIT: Command = {
-  usage: `usage: tokengate audit [--since DURATION|ISO-DATE] [--limit N] [--json]
+  usage: `usage: tokengate audit [filters] [--since WHEN] [--until WHEN] [--limit N] [--cursor C]
+                      [--follow] [--json]
 
-List the audit trail, oldest first: who changed which token or membership, and when (a capped
-Redis stream holding about audit.maxLen entries). Never a secret.
+The audit trail: who changed which token, user or membership, and when (a capped Redis stream
+holding about audit.maxLen entries). Never a secret. A page is the newest --limit entries matching
+the filters, printed oldest first; \`next page: --cursor C\` goes further back, as far as the stream
+reaches.
 
-  --since WHEN   only changes at or after WHEN: a duration back from now (1h, 7d) or an ISO date
-                 (2027-01-31, 2027-01-31T12:00:00Z)
-  --limit N      the most recent N of them (1 to 10000, default 100)
-  --json         print a JSON array of { id, at, actor, client, op, tokenId, user, album, … }`,
-  options: { since: str, limit: str, json },
+  --token ID     entries about this token
+  --user ID      entries about this user
+  --album ID     entries about this album
+  --actor NAME   changes made by this actor (the CLI user, or admin-api)
+  --op OP        this operation (token.revoke), or a family (token, album)
+  --since WHEN   at or after WHEN: a duration back from now (1h, 7d) or an ISO date
+  --until WHEN   before WHEN
+  --limit N      entries per page, 1 to 10000 (default 100)
+  --cursor C     the page before (older than) the one that printed C
+  --follow       after the page, print new entries as they are written, until interrupted
+  --json         print a JSON array of { id, at, actor, client, op, tokenId, user, album, … }
+                 (one JSON object per line with --follow)
+
+example: tokengate audit --op token --actor alice --since 7d`,
+  options: {
+    since: str,
+    until: str,
+    limit: str,
+    cursor: str,
+    token: str,
+    user: str,
+    album: str,
+    actor: str,
+    op: str,
+    follow: { type: 'boolean' },
+    json,
+  },
   positionals: [0, 0],
   precheck: (v) => {
     auditQuery(auditInput(v), Date.now())
   },
   run: async (admin, v, _p, out) => {
-    const events = await admin.audit.list(auditQuery(auditInput(v), Date.now()))
-    if (v.json) return out.json(events)
-    if (events.length === 0) return out.line('no audit events')
-    out.table([
-      ['TIME', 'ACTOR', 'OPERATION', 'TOKEN', 'USER', 'ALBUM', 'DETAILS'],
-      ...events.map((e) => [
-        e.at,
-        e.client ? `${e.actor} (${e.client})` : e.actor,
-        e.op,
-        e.tokenId ?? '-',
-        e.user ?? '-',
-        e.album ?? '-',
-        details(e),
-      ]),
-    ])
+    const query = auditQuery(auditInput(v), Date.now())
+    const page = await admin.audit.page(query)
+    if (v.json && !v.follow) return out.json(page.events)
+    if (v.json) for (const e of page.events) out.line(JSON.stringify(e))
+    else if (page.events.length === 0 && !v.follow) return out.line('no audit events')
+    else if (page.events.length) out.table([AUDIT_HEADER, ...page.events.map(auditRow)])
+    if (page.nextCursor && !v.follow) out.line(`next page: --cursor ${page.nextCursor}`)
+    if (!v.follow) return
+    // Until interrupted (the CLI's connection is its own: XREAD BLOCK holds it).
+    const from = page.events.at(-1)?.id
+    await admin.audit.follow(
+      (e) => (v.json ? out.line(JSON.stringify(e)) : out.line(auditRow(e).join('  '))),
+      { ...(query.match ? { match: query.match } : {}), ...(from ? { from } : {}), stop: () => false },
+    )
   },
 }
 
-function auditInput(v: Values): { since?: string; limit?: string } {
-  const input: { since?: string; limit?: string } = {}
-  if (typeof v.since === 'string') input.since = v.since
-  if (typeof v.limit === 'string') input.limit = v.limit
+const AUDIT_HEADER = ['TIME', 'ACTOR', 'OPERATION', 'TOKEN', 'USER', 'ALBUM', 'DETAILS']
+
+function auditRow(e: AuditEvent): string[] {
+  return [
+    e.at,
+    e.client ? `${e.actor} (${e.client})` : e.actor,
+    e.op,
+    e.tokenId ?? '-',
+    e.user ?? '-',
+    e.album ?? '-',
+    details(e),
+  ]
+}
+
+function auditInput(v: Values): AuditInput {
+  const input: AuditInput = {}
+  for (const key of ['since', 'until', 'limit', 'cursor', 'user', 'album', 'actor', 'op'] as const) {
+    const value = optional(v, key)
+    if (value !== undefined) input[key] = value
+  }
+  const token = optional(v, 'token')
+  if (token !== undefined) input.tokenId = token
   return input
 }
 
@@ -379,7 +421,9 @@ function details(e: AuditEvent): string {
   if (e.expiresAt) parts.push(`expires=${e.expiresAt}`)
   if (e.validUntil) parts.push(`validUntil=${e.validUntil}`)
   if (e.attrs) parts.push(`attrs=${String(e.attrs)}`)
-  if (e.count !== undefined) parts.push(`revoked=${e.count}`)
+  if (e.count !== undefined) parts.push(`count=${e.count}`)
+  if (e.filter) parts.push(`filter=${String(e.filter)}`)
+  if (e.ids) parts.push(`ids=${String(e.ids)}`)
   if (e.changed === false) parts.push('no change')
   return parts.join(' ') || '-'
 }
