@@ -4,6 +4,7 @@
 import type { JsonBody } from './api-http.js'
 import { AUDIT_FIELDS, auditQuery } from './audit.js'
 import { AdminInputError, AdminNotFound } from './input-error.js'
+import { SET_PAGE_FIELDS } from './set-page.js'
 import type { BulkTarget } from './token-bulk.js'
 import {
   CREATE_FIELDS,
@@ -197,6 +198,24 @@ export const ROUTES: Route[] = [
     methods: {
       POST: {
         run: async ({ admin, params: [user = ''] }) => ok({ user, revoked: await admin.revokeUser(user) }),
+      },
+    },
+  },
+  {
+    pattern: '/albums/:album/members',
+    methods: {
+      GET: {
+        query: SET_PAGE_FIELDS,
+        run: async ({ admin, params: [album = ''], query }) => ok(await admin.albumMembers(album, query)),
+      },
+    },
+  },
+  {
+    pattern: '/users/:user/albums',
+    methods: {
+      GET: {
+        query: SET_PAGE_FIELDS,
+        run: async ({ admin, params: [user = ''], query }) => ok(await admin.userAlbums(user, query)),
       },
     },
   },

@@ -22,7 +22,7 @@ import { type CliIO, output } from './cli-output.js'
 import { AdminInputError } from './input-error.js'
 import { StudyAdmin } from './studies.js'
 import { ALBUM_STUDY_COMMANDS, INBOX_COMMANDS, INBOX_USAGE, type StudyCommand } from './study-commands.js'
-import { ALBUM_USAGE, AUDIT, COMMANDS, TOKEN_USAGE } from './token-commands.js'
+import { ALBUM_USAGE, AUDIT, COMMANDS, TOKEN_USAGE, USER_ALBUMS } from './token-commands.js'
 import { TokenAdmin } from './tokens.js'
 import { USER_COMMANDS, USER_USAGE } from './user-commands.js'
 
@@ -53,10 +53,14 @@ export async function runCli(argv: string[], io: CliIO = processIO): Promise<num
         : group === 'user'
           ? USER_USAGE
           : TOKEN_USAGE
-  const commands =
+  const commands: Record<string, Command | StudyCommand> | undefined =
     group === undefined
       ? undefined
-      : { ...COMMANDS[group], ...(group === 'user' ? USER_COMMANDS : {}), ...STUDY_COMMANDS[group] }
+      : {
+          ...COMMANDS[group],
+          ...(group === 'user' ? { ...USER_COMMANDS, albums: USER_ALBUMS } : {}),
+          ...STUDY_COMMANDS[group],
+        }
   if (!commands || Object.keys(commands).length === 0) {
     io.stderr(`tokengate: unknown command "${group ?? ''}"; expected token, user, album, inbox or audit\n`)
     return 2

@@ -16,6 +16,7 @@ import {
   UsageError,
   type Values,
 } from './cli-command.js'
+import type { Output } from './cli-output.js'
 import { attrsCell } from './cli-output.js'
 import { parseGrantInput } from './grant-input.js'
 import {
@@ -25,6 +26,7 @@ import {
   runRefreshCreate,
   wantsRefresh,
 } from './refresh-cli.js'
+import type { SetPageInput } from './set-page.js'
 import { ALBUM_STUDY_USAGE } from './study-commands.js'
 import { bulkCommand } from './token-bulk-cli.js'
 import {
@@ -70,6 +72,7 @@ tokengate token <command> --help describes one command`
 export const ALBUM_USAGE = `usage: tokengate album <command> [options]
 
 commands:
+  members ALBUM             the album's members, a page at a time
   add-member ALBUM USER     let USER's user tokens ask for ?album=ALBUM
   remove-member ALBUM USER
 ${ALBUM_STUDY_USAGE}
@@ -295,6 +298,22 @@ never removes index entries itself.`,
     },
   },
   album: {
+    members: {
+      usage: `usage: tokengate album members ALBUM [--limit N] [--cursor C] [--json]
+
+List the users who are members of ALBUM (their user tokens may ask for ?album=ALBUM), sorted, a
+page at a time. Memberships made before this listing existed appear once re-added.
+
+  --limit N    members per page, 1 to ${MAX_PAGE} (default ${DEFAULT_PAGE})
+  --cursor C   the page after the one that printed C
+  --json       print the page: { items: [...], nextCursor: string | null }
+
+example: tokengate album members TEACHING --limit 50`,
+      options: { limit: str, cursor: str, json },
+      positionals: [1, 1],
+      run: async (admin, v, [album], out) =>
+        printSetPage(out, v, await admin.albumMembers(album as string, setPage(v)), 'no members'),
+    },
     'add-member': {
       usage: `usage: tokengate album add-member ALBUM USER [--json]
 
@@ -328,6 +347,50 @@ Remove USER from ALBUM: every running tokengate refuses ?album=ALBUM to USER's u
       },
     },
   },
+}
+
+/** The albums of a user (merged into the `user` group by admin/cli.ts). */
+export const USER_ALBUMS: Command = {
+  usage: `usage: tokengate user albums USER [--limit N] [--cursor C] [--json]
+
+List the albums USER is a member of, sorted, a page at a time.
+
+  --limit N    albums per page, 1 to ${MAX_PAGE} (default ${DEFAULT_PAGE})
+  --cursor C   the page after the one that printed C
+  --json       print the page: { items: [...], nextCursor: string | null }
+
+example: tokengate user albums alice`,
+  options: { limit: str, cursor: str, json },
+  positionals: [1, 1],
+  run: async (admin, v, [user], out) =>
+    printSetPage(out, v, await admin.userAlbums(user as string, setPage(v)), 'no albums'),
+}
+
+function setPage(v: Values): SetPageInput {
+  const page: SetPageInput = {}
+  const limit = optional(v, 'limit')
+  const cursor = optional(v, 'cursor')
+  if (limit !== undefined) page.limit = limit
+  if (cursor !== undefined) page.cursor = cursor
+  return page
+}
+
+function printSetPage(
+  out: Output,
+  v: Values,
+  page: { items: string[]; nextCursor: string | null },
+  none: string,
+): void {
+  if (v.json) {
+    out.json(page)
+    return
+  }
+  if (page.items.length === 0) {
+    out.line(none)
+    return
+  }
+  for (const item of page.items) out.line(item)
+  if (page.nextCursor) out.line(`next page: --cursor ${page.nextCursor}`)
 }
 
 export const AUDIT: Command = {

@@ -17,6 +17,7 @@ import { checkName, checkTokenId } from './id-input.js'
 import { AdminInputError, AdminNotFound } from './input-error.js'
 import { exec, hsetIfExists, members, REVOKE_IF_LIVE, SCAN_COUNT, scanKeys, zmembers } from './redis-ops.js'
 import { isRefreshId, type RefreshInfo, RefreshTokens } from './refresh.js'
+import { pageSet, type SetPageInput } from './set-page.js'
 import { BulkOps } from './token-bulk.js'
 import { type CreateInput, DEFAULT_MAX_LIFETIME, type ValidCreate, validateCreate } from './token-input.js'
 import { type Found, TokenListing, type TokenPage } from './token-listing.js'
@@ -418,9 +419,23 @@ export class TokenAdmin {
     checkName(album, 'the album', 'album')
     checkName(user, 'the user', 'user')
     const added = await this.redis.sadd(this.keys.userAlbums(user), album)
+    // The reverse index after the set access is read from (`album members` only lists).
+    await this.redis.sadd(this.keys.albumMembers(album), user)
     if (added > 0) await this.publish({ kind: 'user', user })
     await this.record({ op: 'album.add-member', album, user, changed: added > 0 })
     return { changed: added > 0 }
+  }
+
+  /** A page of an album's members, sorted (`album members`, `GET /albums/{album}/members`). */
+  async albumMembers(album: string, page: SetPageInput = {}): Promise<TokenPage<string>> {
+    checkName(album, 'the album', 'album')
+    return pageSet(this.redis, this.keys.albumMembers(album), page)
+  }
+
+  /** A page of the albums a user is a member of (`user albums`, `GET /users/{user}/albums`). */
+  async userAlbums(user: string, page: SetPageInput = {}): Promise<TokenPage<string>> {
+    checkName(user, 'the user', 'user')
+    return pageSet(this.redis, this.keys.userAlbums(user), page)
   }
 
   /** Remove `user` from `album`. Returns whether it changed. */
@@ -428,6 +443,7 @@ export class TokenAdmin {
     checkName(album, 'the album', 'album')
     checkName(user, 'the user', 'user')
     const removed = await this.redis.srem(this.keys.userAlbums(user), album)
+    await this.redis.srem(this.keys.albumMembers(album), user)
     if (removed > 0) await this.publish({ kind: 'user', user })
     await this.record({ op: 'album.remove-member', album, user, changed: removed > 0 })
     return { changed: removed > 0 }

@@ -19,6 +19,8 @@ commands:
   set USER [--name TEXT] [--email E] [--attr KEY=VALUE]… [--valid-until DATE|none]
   deactivate USER           every token of USER refused on every replica; no new tokens
   activate USER
+  albums USER [--limit N] [--cursor C] [--json]
+                            the albums USER is a member of, a page at a time
 
 ${CONFIG_NOTE}
 tokengate user <command> --help describes one command`

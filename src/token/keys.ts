@@ -31,6 +31,8 @@ export interface Keys {
   users(): string
   /** set: albums a user is a member of. */
   userAlbums(user: string): string
+  /** set: members of an album (the reverse of userAlbums, for `album members`). */
+  albumMembers(album: string): string
   /** set: StudyInstanceUIDs in an album (scoping: studies). */
   albumStudies(album: string): string
   /** set: StudyInstanceUIDs in a user's inbox (scoping: studies). */
@@ -75,6 +77,7 @@ export function makeKeys(prefix: string): Keys {
     userPrefix: () => `${prefix}user:`,
     users: () => `${prefix}users`,
     userAlbums: (user) => `${prefix}user:${user}:albums`,
+    albumMembers: (album) => `${prefix}album:${album}:members`,
     albumStudies: (album) => `${prefix}album:${album}:studies`,
     userInbox: (user) => `${prefix}user:${user}:inbox`,
     albumStored: (album, study) => `${prefix}album:${album}:stored:${study}`,

@@ -741,7 +741,7 @@ t.test('GET /audit takes since (a duration or an ISO date) and limit, and refuse
     ['limit=0', 'limit'],
     ['limit=10001', 'limit'],
     ['limit=ten', 'limit'],
-    ['until=1h', 'until'],
+    ['untill=1h', 'untill'],
   ] as const) {
     const res = await api('GET', `/audit?${query}`)
     t.match([res.status, res.json()], [400, { error: 'invalid_request', field }], query)

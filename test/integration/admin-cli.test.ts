@@ -551,7 +551,11 @@ t.test(
 
     const text = await cli(['audit', '--limit', '3'])
     t.equal(text.code, 0, text.stderr)
-    const lines = text.stdout.trimEnd().split('\n')
+    t.match(text.stdout, /\nnext page: --cursor \d+-\d+\n$/, 'older entries are a page away')
+    const lines = text.stdout
+      .trimEnd()
+      .split('\n')
+      .filter((l) => !l.startsWith('next page:'))
     t.match(lines[0], /^TIME\s+ACTOR\s+OPERATION\s+TOKEN\s+USER\s+ALBUM\s+DETAILS$/)
     t.equal(lines.length, 4, 'the header and the last three entries')
     t.match(lines[1], /^\d{4}-\d\d-\d\dT\S+Z\s+ops-jane\s+album\.add-member\s+-\s+tbl-1\s+TBL\s+-$/)

@@ -162,7 +162,7 @@ t.test(
     const token = await createToken(['--kind', 'user', '--user', 'jane', '--expires', '30d'])
     const shown = JSON.parse(await ok(['token', 'show', token.id, '--json']))
     t.same(shown.attrs, { department: 'radiology', type: 'mobile' })
-    t.match(await ok(['token', 'list', '--user', 'jane']), /department=radiology,type=mobile/)
+    t.match(await ok(['token', 'list', '--user', 'jane', '--wide']), /department=radiology,type=mobile/)
 
     const before = upstream.requests.length
     t.equal(
