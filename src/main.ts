@@ -14,13 +14,37 @@ const USAGE = `usage: tokengate <command> [options]
 commands:
   serve --config FILE           run the proxy
   check-config --config FILE    validate a config file and exit (0 valid, 2 invalid)
-  token …                       create, list, show, revoke, disable, enable tokens (tokengate token --help)
-  album …                       add-member, remove-member, add-study, remove-study, studies, import
+  token …                       create, list, show, identify, revoke, disable, enable, delete tokens
+                                (tokengate token --help)
+  user …                        add, show, list, set, deactivate, activate, albums (tokengate user --help)
+  album …                       members, add-member, remove-member, add-study, remove-study, studies, import
                                 (tokengate album --help)
   inbox …                       add-study, remove-study, studies, import (tokengate inbox --help)
   audit [--since 1h] [--json]   who changed which token or membership, when (tokengate audit --help)
 
 --config defaults to $TOKENGATE_CONFIG, then ./tokengate.yaml`
+
+const SERVE_USAGE = `usage: tokengate serve [--config FILE]
+
+Run the proxy (and the admin API and metrics listeners the config enables). SIGHUP reloads the
+config; SIGTERM or SIGINT finishes in-flight requests and exits.
+
+  --config FILE, -c FILE   the config (default $TOKENGATE_CONFIG, then ./tokengate.yaml)
+
+example: tokengate serve --config /etc/tokengate/tokengate.yaml`
+
+const CHECK_USAGE = `usage: tokengate check-config [--config FILE]
+
+Validate a config file and exit: 0 valid, 2 invalid (each problem on its own line).
+
+  --config FILE, -c FILE   the config (default $TOKENGATE_CONFIG, then ./tokengate.yaml)
+
+example: tokengate check-config --config tokengate.yaml`
+
+/** `--help` / `-h` among a command's arguments: print its usage, exit 0. */
+function wantsHelp(args: string[]): boolean {
+  return args.includes('--help') || args.includes('-h')
+}
 
 function configPath(args: string[]): string {
   const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' } }, strict: true })
@@ -86,9 +110,17 @@ async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv
   switch (command) {
     case 'serve':
+      if (wantsHelp(rest)) {
+        process.stdout.write(`${SERVE_USAGE}\n`)
+        return 0
+      }
       await serve(rest)
       return -1 // keep running
     case 'check-config': {
+      if (wantsHelp(rest)) {
+        process.stdout.write(`${CHECK_USAGE}\n`)
+        return 0
+      }
       const path = configPath(rest)
       await loadConfigFile(path)
       process.stdout.write(`${path}: ok\n`)
@@ -97,6 +129,7 @@ async function main(argv: string[]): Promise<number> {
     case 'token':
     case 'album':
     case 'inbox':
+    case 'user':
     case 'audit':
       return runCli(argv)
     case undefined:

@@ -4,6 +4,7 @@
 import type { JsonBody } from './api-http.js'
 import { AUDIT_FIELDS, auditQuery } from './audit.js'
 import { AdminInputError, AdminNotFound } from './input-error.js'
+import { openApiFor } from './openapi.js'
 import { SET_PAGE_FIELDS } from './set-page.js'
 import type { BulkTarget } from './token-bulk.js'
 import {
@@ -41,6 +42,9 @@ export interface Route {
 }
 
 const ok = (body: unknown) => ({ status: 200, body })
+
+/** The admin API's version in its OpenAPI description. */
+const API_VERSION = '1'
 
 /** `{ids}` or `{filter}` of the bulk routes (one of them). */
 function bulkBody(body: JsonBody | undefined): BulkTarget {
@@ -231,6 +235,10 @@ export const ROUTES: Route[] = [
           ok({ album, user, ...(await admin.removeMember(album, user)) }),
       },
     },
+  },
+  {
+    pattern: '/openapi.json',
+    methods: { GET: { run: async () => ok(openApiFor(ROUTES, API_VERSION)) } },
   },
   {
     pattern: '/audit',

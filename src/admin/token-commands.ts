@@ -218,7 +218,7 @@ user, album, status and creator. Never prints the secret.
   --revoke   revoke the token at once (every running tokengate refuses it on its next request)
   --json     print the token as JSON
 
-example: pbpaste | tokengate token identify --revoke`,
+example: tokengate token identify --revoke < leaked-secret.txt`,
       options: { revoke: { type: 'boolean' }, json },
       positionals: [0, 0],
       run: async (admin, v, _p, out) => {
