@@ -11,6 +11,7 @@ import { ConfigError } from './errors.js'
 import type { ExecutorDeps } from './forward/execute.js'
 import type { Forwarder } from './forward/forwarder.js'
 import { createSearchClient } from './forward/search-client.js'
+import { StudyMembership } from './forward/wado-verify.js'
 import { createForwarder } from './forward/undici-forwarder.js'
 import { accessLogger, createLogger, type Logger } from './log.js'
 import { createOpsServer, type OpsServer } from './metrics/ops-server.js'
@@ -137,6 +138,8 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   const executor: Omit<ExecutorDeps, 'parallelSearches'> = {
     forwarder,
     searches,
+    // WADO-URI (scoping: studies): which instances belong to which study, as the archive says.
+    membership: new StudyMembership(searches),
     // STOW-RS (scoping: studies): the set changes in Redis (other replicas hear of it on the
     // events channel), and this replica forgets its copy before the client gets the answer.
     recorder: {
@@ -147,6 +150,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
       },
       track: (into: StudySetRef, study: string, sops: readonly string[]) =>
         studySets.track(into, study, sops),
+      tracked: (into: StudySetRef, study: string) => studySets.tracked(into, study),
       async add(into: StudySetRef, uids: readonly string[]) {
         await studySets.add(into, uids)
         cache.evict(evictKeyOf(into))

@@ -17,21 +17,31 @@ export type ErrorCode =
   | 'STORE_UNAVAILABLE'
   | 'UPSTREAM_UNAVAILABLE'
   | 'UPSTREAM_TIMEOUT'
+  | 'CONFLICT'
 
 /** Every internal reason of every class: a closed list (metric labels are pre-bound from it). */
 export const REASONS = {
   ROUTE_NOT_FOUND: ['no_mount', 'no_rule'],
-  BAD_REQUEST: ['bad_path', 'conflicting_scope', 'bad_query'],
+  BAD_REQUEST: [
+    'bad_path',
+    'conflicting_scope',
+    'bad_query',
+    'ambiguous_request',
+    'bad_multipart',
+    'bad_dicom',
+    'dicom_header_too_large',
+  ],
   MALFORMED_CREDENTIAL: ['bad_scheme', 'bad_base64', 'empty_secret', 'bad_link', 'secret_in_query'],
   AMBIGUOUS_CREDENTIAL: ['two_credentials'],
   MISSING_CREDENTIAL: ['none'],
   INVALID_TOKEN: ['unknown', 'expired', 'revoked', 'disabled', 'bad_checksum'],
   FORBIDDEN: ['missing_perm', 'inbox_refused', 'study_level_only'],
-  OUT_OF_SCOPE: ['album_not_allowed', 'not_album_member', 'study_not_in_scope'],
+  OUT_OF_SCOPE: ['album_not_allowed', 'not_album_member', 'study_not_in_scope', 'upstream_not_found'],
   NOT_ACCEPTABLE: ['zip_unsupported'],
   STORE_UNAVAILABLE: ['redis_error', 'redis_timeout'],
   UPSTREAM_UNAVAILABLE: ['econnrefused', 'econnreset', 'bad_response'],
   UPSTREAM_TIMEOUT: ['connect', 'headers', 'body'],
+  CONFLICT: ['foreign_study'],
 } as const satisfies Record<ErrorCode, readonly string[]>
 
 export type RouteNotFoundReason = (typeof REASONS.ROUTE_NOT_FOUND)[number]
@@ -46,6 +56,7 @@ export type NotAcceptableReason = (typeof REASONS.NOT_ACCEPTABLE)[number]
 export type StoreUnavailableReason = (typeof REASONS.STORE_UNAVAILABLE)[number]
 export type UpstreamUnavailableReason = (typeof REASONS.UPSTREAM_UNAVAILABLE)[number]
 export type UpstreamTimeoutReason = (typeof REASONS.UPSTREAM_TIMEOUT)[number]
+export type ConflictReason = (typeof REASONS.CONFLICT)[number]
 
 export type Reason =
   | RouteNotFoundReason
@@ -60,6 +71,7 @@ export type Reason =
   | StoreUnavailableReason
   | UpstreamUnavailableReason
   | UpstreamTimeoutReason
+  | ConflictReason
   | 'bug'
 
 /** Base of every error a pipeline stage may throw. */
@@ -112,6 +124,10 @@ export class UpstreamUnavailable extends GateError<UpstreamUnavailableReason> {
 }
 export class UpstreamTimeout extends GateError<UpstreamTimeoutReason> {
   readonly code = 'UPSTREAM_TIMEOUT'
+}
+/** STOW-RS, scoping: studies: a part's study exists in the archive outside the token's scope. */
+export class Conflict extends GateError<ConflictReason> {
+  readonly code = 'CONFLICT'
 }
 
 /** Startup only: a config problem, printed with key and line, never an HTTP answer. */
@@ -216,6 +232,12 @@ export const ERROR_CATALOG: Readonly<Record<ErrorCode, Mapping>> = {
     message: 'the upstream did not answer in time',
     showReason: false,
   },
+  CONFLICT: {
+    status: 409,
+    error: 'conflict',
+    message: 'the request conflicts with the archive',
+    showReason: true,
+  },
 }
 
 /** Client-facing text for the reasons a client may see (400, 403 and 406: they reveal nothing). */
@@ -234,6 +256,15 @@ export const VISIBLE_REASON_TEXT: Partial<Record<Reason, string>> = {
   inbox_refused: 'an album token cannot reach the inbox',
   study_level_only:
     'albums hold whole studies: PUT or DELETE /studies/{uid}, not a series or an instance (the archive itself is never changed)',
+  ambiguous_request:
+    'a parameter name is a near-spelling of a reserved one (case, percent-encoding, spaces or brackets), or a reserved parameter is repeated',
+  bad_multipart:
+    'the STOW-RS body must be multipart/related with one token boundary, parts without Content-Length, delimiters after CRLF and nothing after the close delimiter',
+  bad_dicom:
+    'every STOW-RS part must be a DICOM Part 10 file in explicit or implicit VR little endian (or an encapsulated syntax) with one well-formed StudyInstanceUID',
+  dicom_header_too_large: 'the StudyInstanceUID of a STOW-RS part must be within its first 1 MiB',
+  foreign_study:
+    'a part belongs to a study that exists in the archive outside this token\'s scope; nothing of it was stored',
   zip_unsupported:
     'this archive cannot produce application/zip; ask for multipart/related; type="application/dicom" instead',
 }

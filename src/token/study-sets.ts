@@ -72,8 +72,7 @@ export class StudySets {
    * one MULTI: fine on Redis Cluster.
    */
   async track(ref: StudySetRef, study: string, sops: readonly string[]): Promise<ReadonlySet<string>> {
-    const key =
-      ref.kind === 'album' ? this.keys.albumStored(ref.album, study) : this.keys.inboxStored(ref.user, study)
+    const key = this.storedKey(ref, study)
     const replies = await this.redis
       .multi()
       .sadd(key, ...sops)
@@ -83,6 +82,15 @@ export class StudySets {
     const failed = replies?.find(([err]) => err)
     if (!replies || failed) throw failed?.[0] ?? new Error('MULTI aborted')
     return new Set(replies[2]?.[1] as string[])
+  }
+
+  /** The instances of `study` remembered as stored through `ref` (read only: tracking is track's). */
+  async tracked(ref: StudySetRef, study: string): Promise<ReadonlySet<string>> {
+    return new Set(await this.redis.smembers(this.storedKey(ref, study)))
+  }
+
+  private storedKey(ref: StudySetRef, study: string): string {
+    return ref.kind === 'album' ? this.keys.albumStored(ref.album, study) : this.keys.inboxStored(ref.user, study)
   }
 
   private async change(
