@@ -77,6 +77,16 @@ async function column(t: Test, token: string, path: string, tag = STUDY): Promis
 
 const sorted = (...uids: string[]) => [...uids].sort()
 
+/** The SOP Instance UIDs Orthanc holds of a study, asked directly (not through the gate). */
+async function orthancInstancesOf(study: string): Promise<string[]> {
+  const res = await send(orthanc.url, {
+    path: `/dicom-web/studies/${study}/instances`,
+    headers: { accept: 'application/dicom+json' },
+  })
+  if (res.status !== 200) return []
+  return (res.json() as Row[]).map((r) => String(r[SOP]?.Value?.[0])).sort()
+}
+
 t.test('each album token sees exactly its studies in study, series and instance searches', async (t) => {
   t.same(await column(t, alpha.token, '/studies'), sorted(a1.studyInstanceUID, a2.studyInstanceUID))
   t.same(await column(t, beta.token, '/studies'), [b1.studyInstanceUID])
@@ -174,6 +184,47 @@ t.test('a series or instance of another study, under a study of the album, is no
     `/wado?requestType=WADO&studyUID=${a1.studyInstanceUID}&seriesUID=${b1.seriesInstanceUID}&objectUID=${b1.sopInstanceUID}`,
   )
   t.not(wado.status, 200)
+})
+
+t.test('WADO-URI reads only the exact studyUID; every near-spelling is refused as ambiguous', async (t) => {
+  const A = a1.studyInstanceUID
+  const foreign = `seriesUID=${b1.seriesInstanceUID}&objectUID=${b1.sopInstanceUID}`
+  for (const name of ['StudyUID', 'STUDYUID', 'studyUID+', '%20studyUID', '%73tudyUID', 'studyUID[]', '%2573tudyUID', 'studyuid']) {
+    const res = await get(alpha.token, `/wado?requestType=WADO&${name}=${A}&${foreign}`, { accept: '*/*' })
+    t.equal(res.status, 400, name)
+    t.equal((res.json() as { error: string }).error, 'invalid_request', name)
+    t.notMatch(res.text, b1.sopInstanceUID)
+  }
+  // The same parameter twice is ambiguous too (parsers differ on first or last).
+  const twice = await get(alpha.token, `/wado?requestType=WADO&studyUID=${A}&studyUID=${b1.studyInstanceUID}&objectUID=${b1.sopInstanceUID}`)
+  t.equal(twice.status, 400)
+})
+
+t.test("WADO-URI: the album's study with another study's instance (no series named) is 404", async (t) => {
+  for (const ct of ['application/dicom', 'image/jpeg']) {
+    const res = await get(
+      alpha.token,
+      `/wado?requestType=WADO&studyUID=${a1.studyInstanceUID}&objectUID=${b1.sopInstanceUID}&contentType=${ct}`,
+      { accept: '*/*' },
+    )
+    t.equal(res.status, 404, ct)
+    t.same(res.json(), { error: 'not_found', reason: 'no such resource' })
+  }
+  // The album's own instance by objectUID alone still comes through.
+  const own = await get(
+    alpha.token,
+    `/wado?requestType=WADO&studyUID=${a1.studyInstanceUID}&objectUID=${a1.sopInstanceUID}&contentType=application/dicom`,
+    { accept: '*/*' },
+  )
+  t.equal(own.status, 200)
+  t.equal(own.body.toString('latin1', 128, 132), 'DICM')
+})
+
+t.test("an upstream 404 is answered with tokengate's own body, never the archive's", async (t) => {
+  const missing = `/studies/${a1.studyInstanceUID}/series/1.2.3.4.5/metadata`
+  const res = await get(alpha.token, missing)
+  t.equal(res.status, 404)
+  t.same(res.json(), { error: 'not_found', reason: 'no such resource' })
 })
 
 t.test('a tampered StudyInstanceUID filter cannot widen the view, in any spelling', async (t) => {
@@ -307,22 +358,81 @@ t.test('a failed store adds nothing', async (t) => {
   t.same((await redis.client.smembers('tg:album:alpha:studies')).sort(), before.sort())
 })
 
-t.test("storing under another album's StudyInstanceUID does not add that study to the album", async (t) => {
-  // A crafted instance claiming to belong to beta's study (Orthanc accepts it: same patient).
+t.test("storing under another album's StudyInstanceUID is refused before it reaches the archive", async (t) => {
+  // Cross-album write: an instance claiming beta's study, through an alpha write token.
   const crafted = await orthanc.makeInstanceFile({ studyInstanceUID: b1.studyInstanceUID, patientId: 'PB1' })
+  const before = await orthancInstancesOf(b1.studyInstanceUID)
   const res = await stow(alphaWriter.token, '/studies', [crafted])
-  t.equal(res.status, 200, 'the upstream stored it')
+  t.equal(res.status, 409, res.text)
+  t.equal((res.json() as { error: string }).error, 'conflict')
+  t.same(await orthancInstancesOf(b1.studyInstanceUID), before, "nothing added to beta's study in the archive")
   t.equal(
     await redis.client.sismember('tg:album:alpha:studies', b1.studyInstanceUID),
     0,
     'not added to alpha',
   )
-  t.equal(
-    (await get(alpha.token, `/studies/${b1.studyInstanceUID}/metadata`)).status,
-    404,
-    'still out of reach',
+  t.equal((await get(alpha.token, `/studies/${b1.studyInstanceUID}/metadata`)).status, 404, 'out of reach')
+  t.equal((await get(beta.token, `/studies/${b1.studyInstanceUID}/metadata`)).status, 200, 'beta intact')
+})
+
+t.test('re-storing copies of a foreign study\'s instances does not add that study', async (t) => {
+  // The attacker holds copies of x1's instance (same Patient/Study/Series/SOP UIDs).
+  const copy = await orthanc.makeInstanceFile({ studyInstanceUID: x1.studyInstanceUID, patientId: 'PX1' })
+  const res = await stow(alphaWriter.token, '/studies', [copy])
+  t.equal(res.status, 409, res.text)
+  t.equal(await redis.client.sismember('tg:album:alpha:studies', x1.studyInstanceUID), 0)
+  t.notOk((await column(t, alpha.token, '/studies')).includes(x1.studyInstanceUID))
+  // Also through a user token's inbox, and through the study path.
+  const viaPath = await stow(bob.token, `/studies/${x1.studyInstanceUID}`, [copy])
+  t.equal(viaPath.status, 409)
+  t.equal(await redis.client.sismember('tg:user:bob:inbox', x1.studyInstanceUID), 0)
+})
+
+t.test('a forged Host naming a study in the RetrieveURL adds nothing but what was stored', async (t) => {
+  const file = await orthanc.makeInstanceFile({ patientName: 'HOST^FORGED', patientId: 'PHF' })
+  const { body, type } = stowBody([file])
+  const res = await send(gate.url, {
+    method: 'POST',
+    path: '/api/studies',
+    headers: {
+      ...bearer(bob.token),
+      host: `h/studies/${b1.studyInstanceUID}/x`,
+      'content-type': type,
+      accept: 'application/dicom+json',
+    },
+    body,
+  })
+  t.equal(res.status, 200, res.text)
+  const inbox = await redis.client.smembers('tg:user:bob:inbox')
+  t.notOk(inbox.includes(b1.studyInstanceUID), 'the forged study did not join the inbox')
+  t.notOk(await redis.client.sismember('tg:album:alpha:studies', b1.studyInstanceUID))
+  t.equal((await get(bob.token, `/studies/${b1.studyInstanceUID}/metadata`)).status, 404)
+})
+
+t.test('a part that is not readable DICOM, or a body split differently by other parsers, is refused', async (t) => {
+  const file = await orthanc.makeInstanceFile({ patientName: 'ODD^BODY', patientId: 'POB' })
+  const send400 = async (name: string, body: Buffer, type: string) => {
+    const res = await send(gate.url, {
+      method: 'POST',
+      path: '/api/studies',
+      headers: { ...bearer(alphaWriter.token), 'content-type': type, accept: 'application/dicom+json' },
+      body,
+    })
+    t.equal(res.status, 400, `${name}: ${res.text}`)
+  }
+  const ok = stowBody([file])
+  await send400('a quoted boundary', ok.body, ok.type.replace(/boundary=(\S+)/, 'boundary="$1"'))
+  await send400('two boundaries', ok.body, `${ok.type}; boundary=other`)
+  await send400('not multipart', ok.body, 'application/dicom')
+  const withLength = Buffer.from(
+    ok.body.toString('latin1').replace('Content-Type: application/dicom', `Content-Length: 10\r\nContent-Type: application/dicom`),
+    'latin1',
   )
-  t.notOk((await column(t, alpha.token, '/studies')).includes(b1.studyInstanceUID))
+  await send400('a part Content-Length', withLength, ok.type)
+  const noDicm = Buffer.from(file)
+  noDicm.write('XXXX', 128, 'latin1')
+  await send400('no DICM', stowBody([noDicm]).body, ok.type)
+  await send400('trailing garbage', Buffer.concat([ok.body, Buffer.from('--tokengate-test-boundary\r\n')]), ok.type)
 })
 
 t.test(
