@@ -202,7 +202,15 @@ export function readDicomHeader(buf: Buffer, complete: boolean): HeaderResult {
       last = el.tag
       if (el.tag > STUDY_UID) return refused('no_study')
       if (el.tag === SOP_UID) sop = r.uid(el)
-      if (el.tag === STUDY_UID) return { kind: 'found', study: r.uid(el), sop }
+      if (el.tag === STUDY_UID) {
+        const study = r.uid(el)
+        // The next tag (if any) must come after it: no second StudyInstanceUID right behind.
+        const next = el.at + el.length
+        if (next < buf.length || !complete) {
+          if (r.tag(next) <= STUDY_UID) return refused('malformed')
+        }
+        return { kind: 'found', study, sop }
+      }
       pos = r.skipValue(el, explicit, 0)
     }
   } catch (err) {
