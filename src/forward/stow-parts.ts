@@ -135,12 +135,13 @@ export class StowGuard extends Transform {
   }
 
   override _flush(done: TransformCallback): void {
-    this.advance(true).then(() => {
-      if (this.state !== 'closed') throw new BadRequest('bad_multipart') // truncated body
-      if (!WHITESPACE.test(this.held.view().toString('latin1'))) throw new BadRequest('bad_multipart')
-      this.push(this.held.take(this.held.length))
-      done()
-    }, done)
+    this.advance(true)
+      .then(() => {
+        if (this.state !== 'closed') throw new BadRequest('bad_multipart') // truncated body
+        if (!WHITESPACE.test(this.held.view().toString('latin1'))) throw new BadRequest('bad_multipart')
+        this.push(this.held.take(this.held.length))
+      })
+      .then(() => done(), done)
   }
 
   /** state `open`: pass the chunk on up to the next delimiter, which starts the held bytes again. */
