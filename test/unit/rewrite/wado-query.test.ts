@@ -1,7 +1,10 @@
 // WADO-URI query normalisation: values re-encoded with the fewest escapes, so Orthanc 1.10 sees
 // `contentType=image/jpeg`; everything else keeps its meaning (and, where it can, its bytes).
+// And the scope parameters (studies mode): exact, case-sensitive names only (PS3.18 §9.2), every
+// near-spelling refused as ambiguous.
 import t from 'tap'
-import { normalizeWadoQuery } from '../../../src/rewrite/wado-query.js'
+import { BadRequest } from '../../../src/errors.js'
+import { nearSpelling, normalizeWadoQuery, readWadoUids } from '../../../src/rewrite/wado-query.js'
 
 t.test('escapes a query may carry as plain characters are decoded, the rest stay encoded', async (t) => {
   const cases: [string, string, string][] = [
@@ -51,4 +54,50 @@ t.test('an undecodable value is forwarded untouched for the upstream to judge', 
 t.test('normalising twice changes nothing more', async (t) => {
   const once = normalizeWadoQuery('contentType=image%2Fjpeg&x=a%26b%20c+d&y=%C3%A9')
   t.equal(normalizeWadoQuery(once), once)
+})
+
+t.test('the scope UIDs are read by their exact names only', async (t) => {
+  t.same(readWadoUids('requestType=WADO&studyUID=1.2&seriesUID=1.2.3&objectUID=1.2.3.4&contentType=image%2Fjpeg'), {
+    study: '1.2',
+    series: '1.2.3',
+    object: '1.2.3.4',
+  })
+  t.same(readWadoUids('requestType=WADO&objectUID=5.6'), { study: null, series: null, object: '5.6' })
+  t.same(readWadoUids(''), { study: null, series: null, object: null })
+  // Names that merely contain a reserved one are other parameters.
+  t.same(readWadoUids('studyUIDs=1&xstudyUID=2&studyUID=3.4'), { study: '3.4', series: null, object: null })
+})
+
+t.test('near-spellings of a reserved name, and a reserved name twice, are ambiguous', async (t) => {
+  const near = [
+    'StudyUID',
+    'STUDYUID',
+    'studyuid',
+    'studyUID+',
+    '+studyUID',
+    '%20studyUID',
+    'studyUID%20',
+    '%73tudyUID',
+    '%2573tudyUID',
+    'studyUID[]',
+    'studyUID%5B%5D',
+    'studyUID%00',
+    '%09studyUID',
+    'ObjectUID',
+    'objectuid',
+    'SERIESUID',
+    'seriesUID%2B',
+  ]
+  for (const name of near) {
+    t.throws(() => readWadoUids(`studyUID=1.2&${name}=3.4`), { reason: 'ambiguous_request' }, name)
+  }
+  t.throws(() => readWadoUids('studyUID=1.2&studyUID=1.2'), { reason: 'ambiguous_request' }, 'twice')
+  t.throws(() => readWadoUids('objectUID=1&objectUID=2'), { reason: 'ambiguous_request' })
+  t.equal(nearSpelling('%2573tudy%55ID%5B%5D'), 'studyuid')
+})
+
+t.test('a scope value must be a UID as it is: no escapes, no spaces, no signs', async (t) => {
+  for (const value of ['1.2%2E3', '1.2+', ' 1.2', '1.2.x', '', '1..2', '%31.2']) {
+    t.throws(() => readWadoUids(`studyUID=${value}`), BadRequest, JSON.stringify(value))
+  }
 })
