@@ -53,11 +53,16 @@ function instanceLister(client: SearchClient, target: URL, patch: UpstreamPatch)
       throw new UpstreamUnavailable('bad_response', `instance search answered ${answer.statusCode}`)
     }
     const sops: string[] = []
-    for await (const row of arrayElements(answer)) {
-      const sop = (JSON.parse(row.toString('utf8')) as Record<string, { Value?: unknown[] }>)[
-        SOP_INSTANCE_UID
-      ]
-      if (typeof sop?.Value?.[0] === 'string') sops.push(sop.Value[0])
+    try {
+      for await (const row of arrayElements(answer)) {
+        const sop = (JSON.parse(row.toString('utf8')) as Record<string, { Value?: unknown[] }>)[
+          SOP_INSTANCE_UID
+        ]
+        if (typeof sop?.Value?.[0] === 'string') sops.push(sop.Value[0])
+      }
+    } catch (err) {
+      // Not a DICOM JSON array: the archive's answer cannot be trusted either way.
+      throw err instanceof UpstreamUnavailable ? err : new UpstreamUnavailable('bad_response', 'instance search')
     }
     return sops
   }

@@ -58,14 +58,19 @@ export class StudyMembership {
       throw new UpstreamUnavailable('bad_response', `membership search answered ${answer.statusCode}`)
     }
     let found = false
-    for await (const raw of arrayElements(answer)) {
-      const row = JSON.parse(raw.toString('utf8')) as Row
-      const sop = row[SOP_UID]?.Value?.[0]
-      const series = row[SERIES_UID]?.Value?.[0]
-      // Each row is checked here too: an archive that ignores a filter must not make us say yes.
-      if (uids.object !== null && sop !== uids.object) continue
-      if (uids.series !== null && series !== uids.series) continue
-      found = true
+    try {
+      for await (const raw of arrayElements(answer)) {
+        const row = JSON.parse(raw.toString('utf8')) as Row
+        const sop = row?.[SOP_UID]?.Value?.[0]
+        const series = row?.[SERIES_UID]?.Value?.[0]
+        // Each row is checked here too: an archive that ignores a filter must not make us say yes.
+        if (uids.object !== null && sop !== uids.object) continue
+        if (uids.series !== null && series !== uids.series) continue
+        found = true
+      }
+    } catch (err) {
+      // Not a DICOM JSON array: no answer either way (502, never a 500 or a yes).
+      throw err instanceof UpstreamUnavailable ? err : new UpstreamUnavailable('bad_response', 'membership search')
     }
     if (found) this.known.set(key, true)
     return found

@@ -98,7 +98,7 @@ export function part10(input: Part10Input): Buffer {
     ],
     true,
   )
-  const parts = [Buffer.alloc(128), Buffer.from('DICM', 'latin1')]
+  const parts: Buffer[] = [Buffer.alloc(128), Buffer.from('DICM', 'latin1')]
   if (input.groupLength !== false) {
     const length = Buffer.alloc(4)
     length.writeUInt32LE(typeof input.groupLength === 'number' ? input.groupLength : meta.length)
