@@ -6,6 +6,7 @@
 // leaves tokengate) and the client gets the guard's error (400 / 409), not a 502.
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { finished } from 'node:stream'
+import { BadRequest } from '../errors.js'
 import type { Plan } from '../rewrite/plan.js'
 import type { ForwardResult } from './forwarder.js'
 import type { ExecutorDeps } from './execute.js'
@@ -22,7 +23,10 @@ export async function executeStore(
   listInstances: InstanceLister,
   transform: (admission: StowAdmission) => ResponseTransformFactory,
 ): Promise<ForwardResult> {
-  // Refused before any byte goes upstream when the body cannot be split as the archive would.
+  // Refused before any byte goes upstream when the body cannot be split as the archive would: a
+  // compressed body (which the archive may inflate) is not the bytes the guard reads.
+  const encoding = req.headers['content-encoding']
+  if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') throw new BadRequest('bad_multipart')
   const boundary = stowBoundary(req.headers['content-type'])
   const admission = new StowAdmission(plan.into, plan.visible, deps.recorder, listInstances, plan.tokenId)
   const guard = new StowGuard(boundary, admission.admit)

@@ -80,4 +80,14 @@ t.test('an unreadable STOW body is refused before the upstream is asked anything
   t.ok(late.every((r) => r.bodyBytes === 0), 'no byte of the body went upstream')
   const noBoundary = await post(body, 'multipart/related; type="application/dicom"')
   t.equal(noBoundary.status, 400)
+  // A compressed body is not the bytes the guard reads (the archive may inflate it).
+  const ok = stowBody([instance(OURS, '2.25.9')])
+  const gzip = await send(gate.url, {
+    method: 'POST',
+    path: '/api/studies',
+    headers: { ...bearer(writer.token), 'content-type': ok.type, 'content-encoding': 'gzip' },
+    body: ok.body,
+  })
+  t.equal(gzip.status, 400)
+  t.ok(upstream.requests.slice(before).every((r) => r.bodyBytes === 0), 'still nothing upstream')
 })
