@@ -415,6 +415,27 @@ t.test('a forged Host naming a study in the RetrieveURL adds nothing but what wa
   t.equal((await get(bob.token, `/studies/${uid}/metadata`)).status, 404)
 })
 
+t.test('a refused part stops the upload there; a retry of the allowed parts then succeeds', async (t) => {
+  const fresh = `2.25.${Date.now()}${Math.floor(Math.random() * 1e6)}`
+  const later = `2.25.${Date.now()}${Math.floor(Math.random() * 1e6)}1`
+  const mine = await orthanc.makeInstanceFile({ studyInstanceUID: fresh, patientId: 'PRETRY' })
+  const foreign = await orthanc.makeInstanceFile({ studyInstanceUID: b1.studyInstanceUID, patientId: 'PB1' })
+  const after = await orthanc.makeInstanceFile({ studyInstanceUID: later, patientId: 'PRETRY' })
+  const res = await stow(alphaWriter.token, '/studies', [mine, foreign, after])
+  t.equal(res.status, 409)
+  t.same(await orthancInstancesOf(later), [], 'the part after the refused one never reached the archive')
+  t.equal(await redis.client.sismember('tg:album:alpha:studies', fresh), 0, 'nothing joined the album')
+  // The archive may have stored the first part (it was allowed): stored through alpha, so a retry
+  // is still alpha's to make, and this time the study joins.
+  const retry = await stow(alphaWriter.token, '/studies', [mine])
+  t.equal(retry.status, 200, retry.text)
+  t.equal(await redis.client.sismember('tg:album:alpha:studies', fresh), 1)
+  // Another album cannot write into it now that it exists.
+  const betaWriter = await tokens.create({ kind: 'album', album: 'beta', perms: 'read,write', expiresIn: '1h' })
+  const intruder = await orthanc.makeInstanceFile({ studyInstanceUID: fresh, patientId: 'PRETRY' })
+  t.equal((await stow(betaWriter.token, '/studies', [intruder])).status, 409)
+})
+
 t.test('a part that is not readable DICOM, or a body split differently by other parsers, is refused', async (t) => {
   const file = await orthanc.makeInstanceFile({ patientName: 'ODD^BODY', patientId: 'POB' })
   const send400 = async (name: string, body: Buffer, type: string) => {
