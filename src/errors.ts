@@ -264,7 +264,7 @@ export const VISIBLE_REASON_TEXT: Partial<Record<Reason, string>> = {
     'every STOW-RS part must be a DICOM Part 10 file in explicit or implicit VR little endian (or an encapsulated syntax) with one well-formed StudyInstanceUID',
   dicom_header_too_large: 'the StudyInstanceUID of a STOW-RS part must be within its first 1 MiB',
   foreign_study:
-    'a part belongs to a study that exists in the archive outside this token\'s scope; nothing of it was stored',
+    "a part belongs to a study that exists in the archive outside this token's scope; nothing of it was stored",
   zip_unsupported:
     'this archive cannot produce application/zip; ask for multipart/related; type="application/dicom" instead',
 }

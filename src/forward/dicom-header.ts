@@ -186,7 +186,8 @@ export function readDicomHeader(buf: Buffer, complete: boolean): HeaderResult {
         if (el.length !== 4) return refused('not_part10')
         metaEnd = el.at + 4 + buf.readUInt32LE(el.at)
       }
-      if (el.tag === TRANSFER_SYNTAX) syntax = buf.toString('latin1', el.at, el.at + el.length).replace(/[\0 ]+$/, '')
+      if (el.tag === TRANSFER_SYNTAX)
+        syntax = buf.toString('latin1', el.at, el.at + el.length).replace(/[\0 ]+$/, '')
       pos = el.at + el.length
     }
     // A parser that trusts the group length starts the data set there: it must agree with ours.

@@ -62,7 +62,9 @@ function instanceLister(client: SearchClient, target: URL, patch: UpstreamPatch)
       }
     } catch (err) {
       // Not a DICOM JSON array: the archive's answer cannot be trusted either way.
-      throw err instanceof UpstreamUnavailable ? err : new UpstreamUnavailable('bad_response', 'instance search')
+      throw err instanceof UpstreamUnavailable
+        ? err
+        : new UpstreamUnavailable('bad_response', 'instance search')
     }
     return sops
   }
@@ -88,7 +90,14 @@ export function responseTransform(
     if (record && admission && (status === 200 || status === 202)) {
       return {
         stream: () =>
-          new StoreAnswerRecorder(record, admission, status, recorder, listInstances, json ? urls : undefined),
+          new StoreAnswerRecorder(
+            record,
+            admission,
+            status,
+            recorder,
+            listInstances,
+            json ? urls : undefined,
+          ),
       }
     }
     if (!urls || !json) return null
@@ -138,8 +147,14 @@ export function executePlan(
     case 'store': {
       const list = instanceLister(deps.searches, target, plan.patch)
       const record = { ...plan.patch.response, record: { into: plan.into } }
-      return executeStore(plan, req, res, target, deps, list, (admission) =>
-        responseTransform(record, deps.recorder, list, admission) as ResponseTransformFactory,
+      return executeStore(
+        plan,
+        req,
+        res,
+        target,
+        deps,
+        list,
+        (admission) => responseTransform(record, deps.recorder, list, admission) as ResponseTransformFactory,
       )
     }
     case 'wado':

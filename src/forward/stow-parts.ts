@@ -272,7 +272,10 @@ function checkPartHeaders(block: string): void {
     const colon = line.indexOf(':')
     if (colon === -1) continue
     const name = line.slice(0, colon).trim().toLowerCase()
-    const value = line.slice(colon + 1).trim().toLowerCase()
+    const value = line
+      .slice(colon + 1)
+      .trim()
+      .toLowerCase()
     if (name === 'content-length') throw new BadRequest('bad_multipart')
     if (name === 'content-transfer-encoding' && !['binary', '7bit', '8bit'].includes(value))
       throw new BadRequest('bad_multipart')

@@ -8,8 +8,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { finished } from 'node:stream'
 import { BadRequest } from '../errors.js'
 import type { Plan } from '../rewrite/plan.js'
-import type { ForwardResult } from './forwarder.js'
 import type { ExecutorDeps } from './execute.js'
+import type { ForwardResult } from './forwarder.js'
 import type { ResponseTransformFactory } from './response-transform.js'
 import { StowGuard, stowBoundary } from './stow-parts.js'
 import { type InstanceLister, StowAdmission } from './study-recorder.js'
@@ -26,7 +26,8 @@ export async function executeStore(
   // Refused before any byte goes upstream when the body cannot be split as the archive would: a
   // compressed body (which the archive may inflate) is not the bytes the guard reads.
   const encoding = req.headers['content-encoding']
-  if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') throw new BadRequest('bad_multipart')
+  if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity')
+    throw new BadRequest('bad_multipart')
   const boundary = stowBoundary(req.headers['content-type'])
   const admission = new StowAdmission(plan.into, plan.visible, deps.recorder, listInstances, plan.tokenId)
   const guard = new StowGuard(boundary, admission.admit)

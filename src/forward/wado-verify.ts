@@ -70,7 +70,9 @@ export class StudyMembership {
       }
     } catch (err) {
       // Not a DICOM JSON array: no answer either way (502, never a 500 or a yes).
-      throw err instanceof UpstreamUnavailable ? err : new UpstreamUnavailable('bad_response', 'membership search')
+      throw err instanceof UpstreamUnavailable
+        ? err
+        : new UpstreamUnavailable('bad_response', 'membership search')
     }
     if (found) this.known.set(key, true)
     return found

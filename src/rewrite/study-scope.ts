@@ -14,12 +14,7 @@ import type { RouteMatch } from '../route/match.js'
 import type { TokenStore } from '../token/store.js'
 import type { UpstreamPatch } from './patch.js'
 import type { Plan } from './plan.js'
-import {
-  classifyStudyRoute,
-  narrowedQuery,
-  readSearchQuery,
-  splitUids,
-} from './study-query.js'
+import { classifyStudyRoute, narrowedQuery, readSearchQuery, splitUids } from './study-query.js'
 import { readWadoUids } from './wado-query.js'
 
 export interface StudyScopeConfig {

@@ -90,7 +90,9 @@ export class StudySets {
   }
 
   private storedKey(ref: StudySetRef, study: string): string {
-    return ref.kind === 'album' ? this.keys.albumStored(ref.album, study) : this.keys.inboxStored(ref.user, study)
+    return ref.kind === 'album'
+      ? this.keys.albumStored(ref.album, study)
+      : this.keys.inboxStored(ref.user, study)
   }
 
   private async change(

@@ -91,11 +91,7 @@ export interface Part10Input {
 export function part10(input: Part10Input): Buffer {
   const syntax = input.syntax ?? EXPLICIT_LE
   const meta = encode(
-    [
-      uid(0x00020002, '1.2.840.10008.5.1.4.1.1.7'),
-      uid(0x00020003, '1.2.3.4.5'),
-      uid(0x00020010, syntax),
-    ],
+    [uid(0x00020002, '1.2.840.10008.5.1.4.1.1.7'), uid(0x00020003, '1.2.3.4.5'), uid(0x00020010, syntax)],
     true,
   )
   const parts: Buffer[] = [Buffer.alloc(128), Buffer.from('DICM', 'latin1')]

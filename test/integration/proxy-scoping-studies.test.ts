@@ -189,14 +189,26 @@ t.test('a series or instance of another study, under a study of the album, is no
 t.test('WADO-URI reads only the exact studyUID; every near-spelling is refused as ambiguous', async (t) => {
   const A = a1.studyInstanceUID
   const foreign = `seriesUID=${b1.seriesInstanceUID}&objectUID=${b1.sopInstanceUID}`
-  for (const name of ['StudyUID', 'STUDYUID', 'studyUID+', '%20studyUID', '%73tudyUID', 'studyUID[]', '%2573tudyUID', 'studyuid']) {
+  for (const name of [
+    'StudyUID',
+    'STUDYUID',
+    'studyUID+',
+    '%20studyUID',
+    '%73tudyUID',
+    'studyUID[]',
+    '%2573tudyUID',
+    'studyuid',
+  ]) {
     const res = await get(alpha.token, `/wado?requestType=WADO&${name}=${A}&${foreign}`, { accept: '*/*' })
     t.equal(res.status, 400, name)
     t.equal((res.json() as { error: string }).error, 'invalid_request', name)
     t.notMatch(res.text, b1.sopInstanceUID)
   }
   // The same parameter twice is ambiguous too (parsers differ on first or last).
-  const twice = await get(alpha.token, `/wado?requestType=WADO&studyUID=${A}&studyUID=${b1.studyInstanceUID}&objectUID=${b1.sopInstanceUID}`)
+  const twice = await get(
+    alpha.token,
+    `/wado?requestType=WADO&studyUID=${A}&studyUID=${b1.studyInstanceUID}&objectUID=${b1.sopInstanceUID}`,
+  )
   t.equal(twice.status, 400)
 })
 
@@ -358,24 +370,34 @@ t.test('a failed store adds nothing', async (t) => {
   t.same((await redis.client.smembers('tg:album:alpha:studies')).sort(), before.sort())
 })
 
-t.test("storing under another album's StudyInstanceUID is refused before it reaches the archive", async (t) => {
-  // Cross-album write: an instance claiming beta's study, through an alpha write token.
-  const crafted = await orthanc.makeInstanceFile({ studyInstanceUID: b1.studyInstanceUID, patientId: 'PB1' })
-  const before = await orthancInstancesOf(b1.studyInstanceUID)
-  const res = await stow(alphaWriter.token, '/studies', [crafted])
-  t.equal(res.status, 409, res.text)
-  t.equal((res.json() as { error: string }).error, 'conflict')
-  t.same(await orthancInstancesOf(b1.studyInstanceUID), before, "nothing added to beta's study in the archive")
-  t.equal(
-    await redis.client.sismember('tg:album:alpha:studies', b1.studyInstanceUID),
-    0,
-    'not added to alpha',
-  )
-  t.equal((await get(alpha.token, `/studies/${b1.studyInstanceUID}/metadata`)).status, 404, 'out of reach')
-  t.equal((await get(beta.token, `/studies/${b1.studyInstanceUID}/metadata`)).status, 200, 'beta intact')
-})
+t.test(
+  "storing under another album's StudyInstanceUID is refused before it reaches the archive",
+  async (t) => {
+    // Cross-album write: an instance claiming beta's study, through an alpha write token.
+    const crafted = await orthanc.makeInstanceFile({
+      studyInstanceUID: b1.studyInstanceUID,
+      patientId: 'PB1',
+    })
+    const before = await orthancInstancesOf(b1.studyInstanceUID)
+    const res = await stow(alphaWriter.token, '/studies', [crafted])
+    t.equal(res.status, 409, res.text)
+    t.equal((res.json() as { error: string }).error, 'conflict')
+    t.same(
+      await orthancInstancesOf(b1.studyInstanceUID),
+      before,
+      "nothing added to beta's study in the archive",
+    )
+    t.equal(
+      await redis.client.sismember('tg:album:alpha:studies', b1.studyInstanceUID),
+      0,
+      'not added to alpha',
+    )
+    t.equal((await get(alpha.token, `/studies/${b1.studyInstanceUID}/metadata`)).status, 404, 'out of reach')
+    t.equal((await get(beta.token, `/studies/${b1.studyInstanceUID}/metadata`)).status, 200, 'beta intact')
+  },
+)
 
-t.test('re-storing copies of a foreign study\'s instances does not add that study', async (t) => {
+t.test("re-storing copies of a foreign study's instances does not add that study", async (t) => {
   // The attacker holds copies of x1's instance (same Patient/Study/Series/SOP UIDs).
   const copy = await orthanc.makeInstanceFile({ studyInstanceUID: x1.studyInstanceUID, patientId: 'PX1' })
   const res = await stow(alphaWriter.token, '/studies', [copy])
@@ -431,36 +453,50 @@ t.test('a refused part stops the upload there; a retry of the allowed parts then
   t.equal(retry.status, 200, retry.text)
   t.equal(await redis.client.sismember('tg:album:alpha:studies', fresh), 1)
   // Another album cannot write into it now that it exists.
-  const betaWriter = await tokens.create({ kind: 'album', album: 'beta', perms: 'read,write', expiresIn: '1h' })
+  const betaWriter = await tokens.create({
+    kind: 'album',
+    album: 'beta',
+    perms: 'read,write',
+    expiresIn: '1h',
+  })
   const intruder = await orthanc.makeInstanceFile({ studyInstanceUID: fresh, patientId: 'PRETRY' })
   t.equal((await stow(betaWriter.token, '/studies', [intruder])).status, 409)
 })
 
-t.test('a part that is not readable DICOM, or a body split differently by other parsers, is refused', async (t) => {
-  const file = await orthanc.makeInstanceFile({ patientName: 'ODD^BODY', patientId: 'POB' })
-  const send400 = async (name: string, body: Buffer, type: string) => {
-    const res = await send(gate.url, {
-      method: 'POST',
-      path: '/api/studies',
-      headers: { ...bearer(alphaWriter.token), 'content-type': type, accept: 'application/dicom+json' },
-      body,
-    })
-    t.equal(res.status, 400, `${name}: ${res.text}`)
-  }
-  const ok = stowBody([file])
-  await send400('a quoted boundary', ok.body, ok.type.replace(/boundary=(\S+)/, 'boundary="$1"'))
-  await send400('two boundaries', ok.body, `${ok.type}; boundary=other`)
-  await send400('not multipart', ok.body, 'application/dicom')
-  const withLength = Buffer.from(
-    ok.body.toString('latin1').replace('Content-Type: application/dicom', `Content-Length: 10\r\nContent-Type: application/dicom`),
-    'latin1',
-  )
-  await send400('a part Content-Length', withLength, ok.type)
-  const noDicm = Buffer.from(file)
-  noDicm.write('XXXX', 128, 'latin1')
-  await send400('no DICM', stowBody([noDicm]).body, ok.type)
-  await send400('trailing garbage', Buffer.concat([ok.body, Buffer.from('--tokengate-test-boundary\r\n')]), ok.type)
-})
+t.test(
+  'a part that is not readable DICOM, or a body split differently by other parsers, is refused',
+  async (t) => {
+    const file = await orthanc.makeInstanceFile({ patientName: 'ODD^BODY', patientId: 'POB' })
+    const send400 = async (name: string, body: Buffer, type: string) => {
+      const res = await send(gate.url, {
+        method: 'POST',
+        path: '/api/studies',
+        headers: { ...bearer(alphaWriter.token), 'content-type': type, accept: 'application/dicom+json' },
+        body,
+      })
+      t.equal(res.status, 400, `${name}: ${res.text}`)
+    }
+    const ok = stowBody([file])
+    await send400('a quoted boundary', ok.body, ok.type.replace(/boundary=(\S+)/, 'boundary="$1"'))
+    await send400('two boundaries', ok.body, `${ok.type}; boundary=other`)
+    await send400('not multipart', ok.body, 'application/dicom')
+    const withLength = Buffer.from(
+      ok.body
+        .toString('latin1')
+        .replace('Content-Type: application/dicom', `Content-Length: 10\r\nContent-Type: application/dicom`),
+      'latin1',
+    )
+    await send400('a part Content-Length', withLength, ok.type)
+    const noDicm = Buffer.from(file)
+    noDicm.write('XXXX', 128, 'latin1')
+    await send400('no DICM', stowBody([noDicm]).body, ok.type)
+    await send400(
+      'trailing garbage',
+      Buffer.concat([ok.body, Buffer.from('--tokengate-test-boundary\r\n')]),
+      ok.type,
+    )
+  },
+)
 
 t.test(
   'a new study uploaded in parallel requests joins the album; a later upload to it is fine',

@@ -23,7 +23,12 @@ t.teardown(gate.stop)
 const OURS = '1.2.826.0.1.3680043.8.1'
 const UNKNOWN = '1.2.826.0.1.3680043.8.2'
 await new StudySets(redis.client, makeKeys('tg:')).add({ kind: 'album', album: 'a' }, [OURS])
-const writer = await admin(redis.client).create({ kind: 'album', album: 'a', perms: 'read,write', expiresIn: '1h' })
+const writer = await admin(redis.client).create({
+  kind: 'album',
+  album: 'a',
+  perms: 'read,write',
+  expiresIn: '1h',
+})
 
 const post = (body: Buffer, type: string) =>
   send(gate.url, {
@@ -77,7 +82,10 @@ t.test('an unreadable STOW body is refused before the upstream is asked anything
       'every STOW-RS part must be a DICOM Part 10 file in explicit or implicit VR little endian (or an encapsulated syntax) with one well-formed StudyInstanceUID',
   })
   const late = upstream.requests.slice(before)
-  t.ok(late.every((r) => r.bodyBytes === 0), 'no byte of the body went upstream')
+  t.ok(
+    late.every((r) => r.bodyBytes === 0),
+    'no byte of the body went upstream',
+  )
   const noBoundary = await post(body, 'multipart/related; type="application/dicom"')
   t.equal(noBoundary.status, 400)
   // A compressed body is not the bytes the guard reads (the archive may inflate it).
@@ -89,5 +97,8 @@ t.test('an unreadable STOW body is refused before the upstream is asked anything
     body: ok.body,
   })
   t.equal(gzip.status, 400)
-  t.ok(upstream.requests.slice(before).every((r) => r.bodyBytes === 0), 'still nothing upstream')
+  t.ok(
+    upstream.requests.slice(before).every((r) => r.bodyBytes === 0),
+    'still nothing upstream',
+  )
 })

@@ -20,9 +20,14 @@ t.test('a prefix is "more" until the study UID is in it, then found', async (t) 
   const file = instance(STUDY, SOP)
   // The study's value (padded to 24 bytes) and the tag of the element after it.
   const at = file.indexOf(Buffer.from(STUDY)) + STUDY.length + 1 + 4
-  for (let n = 0; n < at; n += 7) t.same(readDicomHeader(file.subarray(0, n), false), { kind: 'more' }, `${n}`)
+  for (let n = 0; n < at; n += 7)
+    t.same(readDicomHeader(file.subarray(0, n), false), { kind: 'more' }, `${n}`)
   t.equal(readDicomHeader(file.subarray(0, at), false).kind, 'found')
-  t.same(readDicomHeader(file.subarray(0, 100), true), { kind: 'refused', why: 'malformed' }, 'truncated part')
+  t.same(
+    readDicomHeader(file.subarray(0, 100), true),
+    { kind: 'refused', why: 'malformed' },
+    'truncated part',
+  )
 })
 
 t.test('sequences before the study are read through, defined or undefined length, nested', async (t) => {
@@ -37,7 +42,10 @@ t.test('sequences before the study are read through, defined or undefined length
             vr: 'SQ',
             undefinedLength,
             value: [
-              [uid(0x0020000d, '9.9.9'), { tag: 0x00081199, vr: 'SQ', undefinedLength, value: [[uid(0x00081155, '8.8')]] }],
+              [
+                uid(0x0020000d, '9.9.9'),
+                { tag: 0x00081199, vr: 'SQ', undefinedLength, value: [[uid(0x00081155, '8.8')]] },
+              ],
               [],
             ],
           },
@@ -70,9 +78,16 @@ t.test('what could be read differently elsewhere is refused', async (t) => {
     ['a study that is no UID', part10({ elements: [uid(0x0020000d, `${STUDY}x`)] }), 'malformed'],
     ['a study UID with a leading space', part10({ elements: [uid(0x0020000d, ` ${STUDY}`)] }), 'malformed'],
     ['a study in another VR', part10({ elements: [text(0x0020000d, 'LO', STUDY)] }), 'malformed'],
-    ['an unknown VR', part10({ elements: [text(0x00100010, 'ZZ', 'x'), uid(0x0020000d, STUDY)] }), 'malformed'],
+    [
+      'an unknown VR',
+      part10({ elements: [text(0x00100010, 'ZZ', 'x'), uid(0x0020000d, STUDY)] }),
+      'malformed',
+    ],
   ]
   for (const [name, file, why] of cases) t.same(readDicomHeader(file, true), { kind: 'refused', why }, name)
   // The trailing NUL of an odd-length UID is padding, not part of it.
-  t.equal((readDicomHeader(part10({ elements: [uid(0x0020000d, '1.23')] }), true) as { study: string }).study, '1.23')
+  t.equal(
+    (readDicomHeader(part10({ elements: [uid(0x0020000d, '1.23')] }), true) as { study: string }).study,
+    '1.23',
+  )
 })

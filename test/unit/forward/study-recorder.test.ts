@@ -59,7 +59,11 @@ t.test('a part goes upstream for a visible study, a new one, or one only we stor
   await admission.admit({ study: '4.4', sop: 'n1' })
   await admission.admit({ study: '4.4', sop: 'n2' })
   await admission.admit({ study: '3.3', sop: 'more' })
-  await t.rejects(admission.admit({ study: '2.2', sop: 'b' }), Conflict, 'a foreign study, even re-storing its own SOP')
+  await t.rejects(
+    admission.admit({ study: '2.2', sop: 'b' }),
+    Conflict,
+    'a foreign study, even re-storing its own SOP',
+  )
   await t.rejects(admission.admit({ study: '5.5', sop: null }), BadRequest, 'no SOP Instance UID')
   t.same(asked, ['4.4', '3.3', '2.2'], 'the archive is asked once per study, never for a visible one')
   t.same(
@@ -70,7 +74,13 @@ t.test('a part goes upstream for a visible study, a new one, or one only we stor
       ['3.3', ['more']],
     ],
   )
-  t.same([...admission.stored(new Set(['n2', 'more']))], [['4.4', ['n2']], ['3.3', ['more']]])
+  t.same(
+    [...admission.stored(new Set(['n2', 'more']))],
+    [
+      ['4.4', ['n2']],
+      ['3.3', ['more']],
+    ],
+  )
   t.same([...admission.stored('all')].length, 3)
   t.notOk(tracked.get('2.2'), 'a refused part is not remembered as ours')
 })

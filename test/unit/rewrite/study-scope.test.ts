@@ -8,11 +8,7 @@ import { BadRequest, OutOfScope } from '../../../src/errors.js'
 import type { Decision, Scope } from '../../../src/policy/decide.js'
 import { strippedHeaders } from '../../../src/rewrite/identity-headers.js'
 import { type Plan, planRequest, type RequestView } from '../../../src/rewrite/plan.js'
-import {
-  classifyStudyRoute,
-  readSearchQuery,
-  splitUids,
-} from '../../../src/rewrite/study-query.js'
+import { classifyStudyRoute, readSearchQuery, splitUids } from '../../../src/rewrite/study-query.js'
 import { compileRoutes } from '../../../src/route/compile.js'
 import { matchRoute } from '../../../src/route/match.js'
 
@@ -179,7 +175,11 @@ t.test(
     t.equal((await plan(ALBUM_A, '/api/studies/1.1/metadata')).kind, 'forward')
     t.equal((await plan(USER, '/api/studies/3.1/series/9/instances/8/rendered')).kind, 'forward')
     const wado = await plan(ALBUM_A, '/api/wado?requestType=WADO&studyUID=1.2&seriesUID=9&objectUID=8')
-    t.match(wado, { kind: 'wado', study: '1.2', series: '9', object: '8' }, 'checked against the archive next')
+    t.match(
+      wado,
+      { kind: 'wado', study: '1.2', series: '9', object: '8' },
+      'checked against the archive next',
+    )
     for (const url of [
       '/api/studies/2.1/metadata',
       '/api/studies/2.1/series',

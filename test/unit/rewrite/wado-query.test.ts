@@ -57,11 +57,14 @@ t.test('normalising twice changes nothing more', async (t) => {
 })
 
 t.test('the scope UIDs are read by their exact names only', async (t) => {
-  t.same(readWadoUids('requestType=WADO&studyUID=1.2&seriesUID=1.2.3&objectUID=1.2.3.4&contentType=image%2Fjpeg'), {
-    study: '1.2',
-    series: '1.2.3',
-    object: '1.2.3.4',
-  })
+  t.same(
+    readWadoUids('requestType=WADO&studyUID=1.2&seriesUID=1.2.3&objectUID=1.2.3.4&contentType=image%2Fjpeg'),
+    {
+      study: '1.2',
+      series: '1.2.3',
+      object: '1.2.3.4',
+    },
+  )
   t.same(readWadoUids('requestType=WADO&objectUID=5.6'), { study: null, series: null, object: '5.6' })
   t.same(readWadoUids(''), { study: null, series: null, object: null })
   // Names that merely contain a reserved one are other parameters.
