@@ -10,7 +10,8 @@
 // is a delimiter (it must follow CRLF, else the body is refused), a part's headers run to the first
 // CRLFCRLF after its delimiter line, and a part `Content-Length` (which Orthanc would trust over
 // the delimiters) is refused. Stricter than RFC 2046 where parsers differ: no preamble, no
-// transport padding, nothing but whitespace after the close delimiter, a token boundary.
+// transport padding, nothing but whitespace after the close delimiter, a token boundary (quoted or
+// not, and then its quoted form nowhere in the body).
 import { Transform, type TransformCallback } from 'node:stream'
 import { BadRequest } from '../errors.js'
 import { readDicomHeader } from './dicom-header.js'
@@ -35,7 +36,9 @@ const BOUNDARY = /^[A-Za-z0-9'()+_,\-./:?]{1,70}$/
 
 /**
  * The boundary of a multipart/related Content-Type, read so that Orthanc's reading (split on `;`
- * and `=`, no unquoting) and RFC 2045's agree; anything else is refused (bad_multipart).
+ * and `=`) and RFC 2045's agree; anything else is refused (bad_multipart). A quoted token is
+ * unquoted (dicomweb-client quotes it); a parser that would not unquote it must then find no
+ * delimiter at all, so the guard refuses a body that holds the quoted form (see StowGuard).
  */
 export function stowBoundary(contentType: string | undefined): string {
   if (contentType === undefined) throw new BadRequest('bad_multipart')
@@ -46,8 +49,9 @@ export function stowBoundary(contentType: string | undefined): string {
     const eq = param.indexOf('=')
     const name = (eq === -1 ? param : param.slice(0, eq)).trim().toLowerCase()
     if (name !== 'boundary') continue
-    const value = param.slice(eq + 1).trim()
-    if (boundary !== null || !BOUNDARY.test(value)) throw new BadRequest('bad_multipart')
+    let value = param.slice(eq + 1).trim()
+    if (value.length > 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1)
+    if (eq === -1 || boundary !== null || !BOUNDARY.test(value)) throw new BadRequest('bad_multipart')
     boundary = value
   }
   if (boundary === null) throw new BadRequest('bad_multipart')
@@ -103,6 +107,9 @@ class Bytes {
 /** The STOW-RS body guard (see the file header). `parts` counts the parts admitted so far. */
 export class StowGuard extends Transform {
   private readonly dashBoundary: Buffer
+  /** `--"boundary"`: what a parser that does not unquote the boundary would split on. */
+  private readonly quotedDash: Buffer
+  private quotedCarry: Buffer = Buffer.alloc(0)
   private state: State = 'start'
   private readonly held = new Bytes()
   /** Where the current part's body starts in `held` (state `held`). */
@@ -121,10 +128,22 @@ export class StowGuard extends Transform {
   ) {
     super()
     this.dashBoundary = Buffer.from(`--${boundary}`, 'latin1')
+    this.quotedDash = Buffer.from(`--"${boundary}"`, 'latin1')
+  }
+
+  /** Refuse the quoted delimiter anywhere in the body (a chunk, or across two). */
+  private checkQuoted(chunk: Buffer): void {
+    const n = this.quotedDash.length
+    const seam = Buffer.concat([this.quotedCarry, chunk.subarray(0, n - 1)])
+    if (seam.indexOf(this.quotedDash) !== -1 || chunk.indexOf(this.quotedDash) !== -1)
+      throw new BadRequest('bad_multipart')
+    const tail = chunk.length >= n - 1 ? chunk.subarray(chunk.length - (n - 1)) : seam
+    this.quotedCarry = Buffer.from(tail.subarray(Math.max(0, tail.length - (n - 1))))
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
     try {
+      this.checkQuoted(chunk)
       if (this.state === 'open') this.stream(chunk)
       else this.held.append(chunk)
     } catch (err) {

@@ -477,7 +477,11 @@ t.test(
       t.equal(res.status, 400, `${name}: ${res.text}`)
     }
     const ok = stowBody([file])
-    await send400('a quoted boundary', ok.body, ok.type.replace(/boundary=(\S+)/, 'boundary="$1"'))
+    await send400(
+      'a quoted boundary with a space',
+      ok.body,
+      ok.type.replace(/boundary=(\S+)/, 'boundary="$1 x"'),
+    )
     await send400('two boundaries', ok.body, `${ok.type}; boundary=other`)
     await send400('not multipart', ok.body, 'application/dicom')
     const withLength = Buffer.from(

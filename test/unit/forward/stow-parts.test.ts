@@ -18,11 +18,14 @@ const onlyA = async (p: { study: string }) => {
 t.test('the boundary is read only from a plain multipart/related Content-Type', async (t) => {
   t.equal(stowBoundary('multipart/related; type="application/dicom"; boundary=abc-1'), 'abc-1')
   t.equal(stowBoundary('Multipart/Related;boundary=x'), 'x')
+  t.equal(stowBoundary('multipart/related; boundary="abc"'), 'abc', 'quoted, as dicomweb-client sends it')
   for (const bad of [
     undefined,
     'application/dicom',
     'multipart/related; type="application/dicom"',
-    'multipart/related; boundary="abc"',
+    'multipart/related; boundary="a b"',
+    'multipart/related; boundary="',
+    'multipart/related; boundary',
     'multipart/related; boundary=a; boundary=b',
     'multipart/related; boundary=a=b',
     'multipart/related; boundary=',
@@ -75,6 +78,7 @@ t.test('bodies other parsers could split differently are refused', async (t) => 
     'something after the end': `${good}--tg-boundary\r\n`,
     'no close delimiter': good.replace('--tg-boundary--\r\n', ''),
     'a boundary hidden in the data': good.replace('TEST^PATIENT', '--tg-boundary'),
+    'the quoted boundary in the data': good.replace('TEST^PATIENT', '--"tg-boundary"'),
   }
   for (const [name, body] of Object.entries(cases)) {
     const run = await runGuard(Buffer.from(body, 'latin1'), 'tg-boundary', ok)
