@@ -4,9 +4,9 @@
 // the data set in its transfer syntax) from its first bytes, so tokengate decides which study a
 // part goes to before any byte of it reaches the archive. Pure: the caller buffers the bytes.
 //
-// Read conservatively, so that what tokengate reads is what the archive's parser (DCMTK in
-// Orthanc) reads: top-level tags must be strictly ascending up to the StudyInstanceUID (DCMTK keeps
-// the first of two equal tags; a later duplicate would be out of order, and is never reached), the
+// Read conservatively, so that what tokengate reads is what any archive's parser reads: top-level
+// tags must be strictly ascending up to the pixel data (parsers differ on which of two equal tags
+// they keep, so none may be there; past the reader's 1 MiB, DCMTK's first-wins stands), the
 // meta group length (when given) must end where group 0002 ends, every VR must be a known one,
 // the UIDs must be UI-valued and well-formed. Explicit and implicit VR little endian (and every
 // encapsulated syntax, which is explicit VR little endian up to the pixel data) are read; deflated
@@ -33,6 +33,8 @@ const refused = (why: HeaderRefusal): HeaderResult => ({ kind: 'refused', why })
 
 const STUDY_UID = 0x0020000d
 const SOP_UID = 0x00080018
+/** Pixel Data: the top-level tags are read up to here (what follows is image data). */
+const PIXEL_DATA = 0x7fe00010
 const META_GROUP_LENGTH = 0x00020000
 const TRANSFER_SYNTAX = 0x00020010
 const ITEM = 0xfffee000
@@ -163,10 +165,16 @@ class Reader {
 
 /**
  * Read the StudyInstanceUID (and SOP Instance UID) of a Part 10 file from its first bytes.
- * `complete`: `buf` is the whole part (running out is then malformed, not "more").
+ * `complete`: `buf` is the whole part (running out is then malformed, not "more"). `capped`: `buf`
+ * is all the caller will hold of a longer part (the study, once read, then stands).
+ *
+ * After the study, the top-level tags are still read up to the pixel data (or the part's end, or
+ * the cap) and must stay ascending: one archive's parser keeps the first of two StudyInstanceUIDs
+ * (DCMTK), another the last, so a second one anywhere in reach is refused.
  */
-export function readDicomHeader(buf: Buffer, complete: boolean): HeaderResult {
+export function readDicomHeader(buf: Buffer, complete: boolean, capped = false): HeaderResult {
   const r = new Reader(buf, complete)
+  let found: HeaderResult | null = null
   try {
     r.need(132)
     if (buf.toString('latin1', 128, 132) !== 'DICM') return refused('not_part10')
@@ -197,25 +205,21 @@ export function readDicomHeader(buf: Buffer, complete: boolean): HeaderResult {
     let sop: string | null = null
     last = -1
     for (;;) {
-      if (complete && pos === buf.length) return refused('no_study')
+      if (complete && pos === buf.length) return found ?? refused('no_study')
       const el = r.element(pos, explicit)
       if (el.tag <= last || el.tag >>> 16 === 0xfffe) return refused('malformed')
       last = el.tag
-      if (el.tag > STUDY_UID) return refused('no_study')
-      if (el.tag === SOP_UID) sop = r.uid(el)
-      if (el.tag === STUDY_UID) {
-        const study = r.uid(el)
-        // The next tag (if any) must come after it: no second StudyInstanceUID right behind.
-        const next = el.at + el.length
-        if (next < buf.length || !complete) {
-          if (r.tag(next) <= STUDY_UID) return refused('malformed')
-        }
-        return { kind: 'found', study, sop }
+      if (found) {
+        if (el.tag >= PIXEL_DATA) return found
+      } else {
+        if (el.tag > STUDY_UID) return refused('no_study')
+        if (el.tag === SOP_UID) sop = r.uid(el)
+        if (el.tag === STUDY_UID) found = { kind: 'found', study: r.uid(el), sop }
       }
       pos = r.skipValue(el, explicit, 0)
     }
   } catch (err) {
-    if (err === NEED_MORE) return MORE
+    if (err === NEED_MORE) return found && capped ? found : MORE
     if (err instanceof Refused) return refused(err.why)
     throw err
   }

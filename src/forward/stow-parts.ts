@@ -244,7 +244,11 @@ export class StowGuard extends Transform {
           if (!complete && !ended && size < this.nextTry && size <= MAX_PART_HEADER) return
           // The part's bytes: up to the CRLF before its closing delimiter when that is in sight.
           const body = bytes.subarray(this.bodyAt, complete ? Math.max(this.bodyAt, partEnd - 2) : partEnd)
-          const header = readDicomHeader(body.subarray(0, MAX_PART_HEADER), complete || ended)
+          const header = readDicomHeader(
+            body.subarray(0, MAX_PART_HEADER),
+            complete || ended,
+            body.length >= MAX_PART_HEADER,
+          )
           if (header.kind === 'refused') throw new BadRequest('bad_dicom')
           if (header.kind === 'more') {
             if (size >= MAX_PART_HEADER) throw new BadRequest('dicom_header_too_large')

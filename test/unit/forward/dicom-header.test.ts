@@ -16,13 +16,17 @@ t.test('the study and instance are read in explicit and implicit VR little endia
   }
 })
 
-t.test('a prefix is "more" until the study UID is in it, then found', async (t) => {
+t.test('a prefix is "more" until the tags up to the pixel data are in it, then found', async (t) => {
   const file = instance(STUDY, SOP)
-  // The study's value (padded to 24 bytes) and the tag of the element after it.
-  const at = file.indexOf(Buffer.from(STUDY)) + STUDY.length + 1 + 4
+  // The pixel data element's tag, VR and length: the reader stops there.
+  const at = file.indexOf(Buffer.from([0xe0, 0x7f, 0x10, 0x00])) + 12
   for (let n = 0; n < at; n += 7)
     t.same(readDicomHeader(file.subarray(0, n), false), { kind: 'more' }, `${n}`)
   t.equal(readDicomHeader(file.subarray(0, at), false).kind, 'found')
+  // Capped (all the caller will hold): the study stands once read.
+  const afterStudy = file.indexOf(Buffer.from(STUDY)) + STUDY.length + 1
+  t.equal(readDicomHeader(file.subarray(0, afterStudy), false, true).kind, 'found')
+  t.equal(readDicomHeader(file.subarray(0, afterStudy - 2), false, true).kind, 'more', 'not before it')
   t.same(
     readDicomHeader(file.subarray(0, 100), true),
     { kind: 'refused', why: 'malformed' },
@@ -75,6 +79,11 @@ t.test('what could be read differently elsewhere is refused', async (t) => {
       'malformed',
     ],
     ['twice the study', part10({ elements: [uid(0x0020000d, '7.7'), uid(0x0020000d, STUDY)] }), 'malformed'],
+    [
+      'a second study later, out of order',
+      part10({ elements: [uid(0x0020000d, STUDY), uid(0x0020000e, '1.2'), uid(0x0020000d, '7.7')] }),
+      'malformed',
+    ],
     ['a study that is no UID', part10({ elements: [uid(0x0020000d, `${STUDY}x`)] }), 'malformed'],
     ['a study UID with a leading space', part10({ elements: [uid(0x0020000d, ` ${STUDY}`)] }), 'malformed'],
     ['a study in another VR', part10({ elements: [text(0x0020000d, 'LO', STUDY)] }), 'malformed'],
