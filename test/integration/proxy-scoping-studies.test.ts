@@ -6,6 +6,7 @@
 import t, { type Test } from 'tap'
 import { makeKeys } from '../../src/token/keys.js'
 import { StudySets } from '../../src/token/study-sets.js'
+import { stowBody } from '../helpers/dicom.js'
 import { admin, startGate } from '../helpers/gate.js'
 import { bearer, type RawResponse, send } from '../helpers/http.js'
 import { startOrthanc } from '../helpers/orthanc.js'
@@ -310,19 +311,6 @@ t.test('membership and study-set changes reach the gate at once', async (t) => {
   await tokens.removeMember('beta', 'alice')
 })
 
-/** A multipart/related STOW-RS body of DICOM files. */
-function stowBody(files: Buffer[], boundary = 'tokengate-test-boundary'): { body: Buffer; type: string } {
-  const parts = files.flatMap((f) => [
-    Buffer.from(`--${boundary}\r\nContent-Type: application/dicom\r\n\r\n`),
-    f,
-    Buffer.from('\r\n'),
-  ])
-  return {
-    body: Buffer.concat([...parts, Buffer.from(`--${boundary}--\r\n`)]),
-    type: `multipart/related; type="application/dicom"; boundary=${boundary}`,
-  }
-}
-
 async function stow(token: string, path: string, files: Buffer[]): Promise<RawResponse> {
   const { body, type } = stowBody(files)
   return send(gate.url, {
@@ -494,11 +482,7 @@ t.test(
     const noDicm = Buffer.from(file)
     noDicm.write('XXXX', 128, 'latin1')
     await send400('no DICM', stowBody([noDicm]).body, ok.type)
-    await send400(
-      'trailing garbage',
-      Buffer.concat([ok.body, Buffer.from('--tokengate-test-boundary\r\n')]),
-      ok.type,
-    )
+    await send400('trailing garbage', Buffer.concat([ok.body, Buffer.from('--tg-boundary\r\n')]), ok.type)
   },
 )
 

@@ -87,18 +87,7 @@ t.test('a part goes upstream for a visible study, a new one, or one only we stor
 
 t.test('only studies whose every upstream instance was stored through the set are added', async (t) => {
   const tracked = new Map<string, Set<string>>([['2.2', new Set(['earlier'])]])
-  const recorder: StudyRecorder = {
-    has: async (_into, study) => study === '1.0',
-    tracked: async (_into, study) => tracked.get(study) ?? new Set(),
-    track: async (_into, study, sops) => {
-      const set = tracked.get(study) ?? new Set()
-      for (const s of sops) set.add(s)
-      tracked.set(study, set)
-      return set
-    },
-    add: async () => {},
-    remove: async () => {},
-  }
+  const recorder = memoryRecorder(new Set(['1.0']), tracked)
   const upstream: Record<string, string[]> = {
     '1.0': ['x'],
     '2.1': ['a', 'b'],
