@@ -65,8 +65,8 @@ export function storedSops(answer: unknown): Set<string> {
 export class StowAdmission {
   /** Study → SOP Instance UIDs of the parts admitted (sent upstream). */
   readonly admitted = new Map<string, string[]>()
-  /** One decision per study per request (a study's parts usually come together). */
-  private readonly decisions = new Map<string, Promise<void>>()
+  /** One decision per study per request (a study's parts usually come together): visible or not. */
+  private readonly decisions = new Map<string, Promise<boolean>>()
 
   constructor(
     private readonly into: StudySetRef,
@@ -85,20 +85,21 @@ export class StowAdmission {
       decision = this.decide(part.study)
       this.decisions.set(part.study, decision)
     }
-    await decision
-    // Remembered before it goes upstream, so a parallel upload of the same new study is admitted.
-    await this.recorder.track(this.into, part.study, [part.sop])
+    // A study not visible yet is remembered as ours before the part goes upstream, so a parallel
+    // or retried upload of the same new study is admitted. A visible one needs no such memory.
+    if (!(await decision)) await this.recorder.track(this.into, part.study, [part.sop])
     const sops = this.admitted.get(part.study) ?? []
     sops.push(part.sop)
     this.admitted.set(part.study, sops)
   }
 
-  private async decide(study: string): Promise<void> {
-    if (this.visible.has(study)) return
+  /** Resolves true for a visible study, false for one the archive has none of (or only ours). */
+  private async decide(study: string): Promise<boolean> {
+    if (this.visible.has(study)) return true
     const archived = await this.listInstances(study)
-    if (archived.length === 0) return // a new study
+    if (archived.length === 0) return false // a new study
     const ours = await this.recorder.tracked(this.into, study)
-    if (archived.every((sop) => ours.has(sop))) return // our own upload of it, still in flight
+    if (archived.every((sop) => ours.has(sop))) return false // our own upload of it, in flight
     throw new Conflict('foreign_study', this.tokenId)
   }
 
