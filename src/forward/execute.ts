@@ -1,7 +1,9 @@
 // Forward stage, the executor: carry out a Plan (rewrite/plan.ts) — forward with the patch (the
-// answer's body through the URL rewriter or the STOW recorder when the plan says so), answer an
-// empty search, or run a split search. The one switch on the plan's kind; the decision that made
-// the plan is done by then, so a decision endpoint can return the plan instead of calling this.
+// answer's body through the URL rewriter when the plan says so; an upstream 404 replaced by
+// tokengate's own in studies mode), answer an empty search, run a split search, a guarded STOW-RS
+// (stow.ts), or a WADO-URI request once the archive confirms its instance (wado-verify.ts). The
+// one switch on the plan's kind; the decision that made the plan is done by then, so a decision
+// endpoint can return the plan instead of calling this.
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { OutOfScope, UpstreamUnavailable } from '../errors.js'
 import type { ResponsePlan, UpstreamPatch } from '../rewrite/patch.js'
