@@ -151,6 +151,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
       track: (into: StudySetRef, study: string, sops: readonly string[]) =>
         studySets.track(into, study, sops),
       tracked: (into: StudySetRef, study: string) => studySets.tracked(into, study),
+      claim: (into: StudySetRef, study: string) => studySets.claim(into, study),
       async add(into: StudySetRef, uids: readonly string[]) {
         await studySets.add(into, uids)
         cache.evict(evictKeyOf(into))

@@ -3,9 +3,10 @@
 // builds (a forged `Host` made those name any study). StowAdmission is asked, for each part as it
 // streams (forward/stow-parts.ts), whether its study may be written: a study the token may see, or
 // one the archive does not hold yet (a QIDO search), or one whose every archived instance was
-// stored through this same set (a parallel or retried upload of a new study). Anything else — a
-// study of another album, a re-store of instances a foreign study holds — is refused before a
-// byte of the part goes upstream.
+// stored through this same set (a parallel or retried upload of a new study) — in both cases only
+// if no other set claimed that new study first (a Redis key per study, so two sets racing to
+// upload one new study cannot both get it). Anything else — a study of another album, a re-store
+// of instances a foreign study holds — is refused before a byte of the part goes upstream.
 //
 // After the upstream answers, StoreAnswerRecorder reads its StoreInstances answer (PS3.18 §10.5.3,
 // DICOM JSON, small: read whole before the client gets any of it) for the SOP Instance UIDs it
@@ -26,6 +27,8 @@ export interface StudyRecorder {
   has(into: StudySetRef, study: string): Promise<boolean>
   /** The instances of `study` remembered as stored through `into` (none: an empty set). */
   tracked(into: StudySetRef, study: string): Promise<ReadonlySet<string>>
+  /** Claim a study new to the archive for `into`: false when another set claimed it first. */
+  claim(into: StudySetRef, study: string): Promise<boolean>
   /** Remember that these instances of `study` were stored through `into`; all remembered so far. */
   track(into: StudySetRef, study: string, sops: readonly string[]): Promise<ReadonlySet<string>>
   /** Add studies to the set (this replica forgets its cached copy at once). */
@@ -93,14 +96,20 @@ export class StowAdmission {
     this.admitted.set(part.study, sops)
   }
 
-  /** Resolves true for a visible study, false for one the archive has none of (or only ours). */
+  /**
+   * Resolves true for a visible study, false for one the archive has none of (or only ours) and
+   * that this set claimed first: two sets racing to upload one new study cannot both get it.
+   */
   private async decide(study: string): Promise<boolean> {
     if (this.visible.has(study)) return true
     const archived = await this.listInstances(study)
-    if (archived.length === 0) return false // a new study
-    const ours = await this.recorder.tracked(this.into, study)
-    if (archived.every((sop) => ours.has(sop))) return false // our own upload of it, in flight
-    throw new Conflict('foreign_study', this.tokenId)
+    if (archived.length > 0) {
+      const ours = await this.recorder.tracked(this.into, study)
+      // Not our own upload of it (in flight, or retried): a study of someone else.
+      if (!archived.every((sop) => ours.has(sop))) throw new Conflict('foreign_study', this.tokenId)
+    }
+    if (!(await this.recorder.claim(this.into, study))) throw new Conflict('foreign_study', this.tokenId)
+    return false
   }
 
   /** The admitted studies with the instances the answer says were stored (`all`: every one). */

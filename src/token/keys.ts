@@ -23,6 +23,8 @@ export interface Keys {
   albumStored(album: string, study: string): string
   /** set, expiring: the same for a user's inbox. */
   inboxStored(user: string, study: string): string
+  /** string, expiring: which album or inbox first stored a study new to the archive (STOW-RS). */
+  studyClaim(study: string): string
   /** pub/sub channel for invalidations. */
   events(): string
   /** stream: the audit trail of administrative changes (capped with MAXLEN ~ audit.maxLen). */
@@ -41,6 +43,7 @@ export function makeKeys(prefix: string): Keys {
     userInbox: (user) => `${prefix}user:${user}:inbox`,
     albumStored: (album, study) => `${prefix}album:${album}:stored:${study}`,
     inboxStored: (user, study) => `${prefix}user:${user}:stored:${study}`,
+    studyClaim: (study) => `${prefix}study:${study}:claim`,
     events: () => `${prefix}events`,
     audit: () => `${prefix}audit`,
   }

@@ -84,6 +84,18 @@ export class StudySets {
     return new Set(replies[2]?.[1] as string[])
   }
 
+  /**
+   * Claim a study new to the archive for `ref` (for an hour, like the tracked instances): true
+   * when `ref` holds the claim (now or already), false when another set took it first. One key:
+   * two uploads of one new study through different sets cannot both get it.
+   */
+  async claim(ref: StudySetRef, study: string): Promise<boolean> {
+    const key = this.keys.studyClaim(study)
+    const owner = ref.kind === 'album' ? `album:${ref.album}` : `inbox:${ref.user}`
+    if ((await this.redis.set(key, owner, 'PX', STORED_TTL_MS, 'NX')) === 'OK') return true
+    return (await this.redis.get(key)) === owner
+  }
+
   /** The instances of `study` remembered as stored through `ref` (read only: tracking is track's). */
   async tracked(ref: StudySetRef, study: string): Promise<ReadonlySet<string>> {
     return new Set(await this.redis.smembers(this.storedKey(ref, study)))

@@ -425,14 +425,21 @@ t.test('a forged Host naming a study in the RetrieveURL adds nothing but what wa
   t.equal((await get(bob.token, `/studies/${uid}/metadata`)).status, 404)
 })
 
-t.test('an implicit VR little endian instance is read as Orthanc reads it, and joins the album', async (t) => {
-  const study = `2.25.${Date.now()}${Math.floor(Math.random() * 1e6)}2`
-  const file = instance(study, `${study}.1.1`, IMPLICIT_LE)
-  const res = await stow(alphaWriter.token, '/studies', [file])
-  t.equal(res.status, 200, res.text)
-  t.same(await orthancInstancesOf(study), [`${study}.1.1`], 'Orthanc filed it under the study tokengate read')
-  t.equal(await redis.client.sismember('tg:album:alpha:studies', study), 1)
-})
+t.test(
+  'an implicit VR little endian instance is read as Orthanc reads it, and joins the album',
+  async (t) => {
+    const study = `2.25.${Date.now()}${Math.floor(Math.random() * 1e6)}2`
+    const file = instance(study, `${study}.1.1`, IMPLICIT_LE)
+    const res = await stow(alphaWriter.token, '/studies', [file])
+    t.equal(res.status, 200, res.text)
+    t.same(
+      await orthancInstancesOf(study),
+      [`${study}.1.1`],
+      'Orthanc filed it under the study tokengate read',
+    )
+    t.equal(await redis.client.sismember('tg:album:alpha:studies', study), 1)
+  },
+)
 
 t.test('a refused part stops the upload there; a retry of the allowed parts then succeeds', async (t) => {
   const fresh = `2.25.${Date.now()}${Math.floor(Math.random() * 1e6)}`

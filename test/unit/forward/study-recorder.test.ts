@@ -26,8 +26,17 @@ t.test('the stored instances are the SOP UIDs of the Referenced SOP Sequence, no
 
 const into: StudySetRef = { kind: 'album', album: 'A' }
 
-function memoryRecorder(seen: Set<string>, tracked = new Map<string, Set<string>>()): StudyRecorder {
+function memoryRecorder(
+  seen: Set<string>,
+  tracked = new Map<string, Set<string>>(),
+  claims = new Map<string, string>(),
+): StudyRecorder {
   return {
+    claim: async (into, study) => {
+      const owner = JSON.stringify(into)
+      if (!claims.has(study)) claims.set(study, owner)
+      return claims.get(study) === owner
+    },
     has: async (_into, study) => seen.has(study),
     tracked: async (_into, study) => tracked.get(study) ?? new Set(),
     track: async (_into, study, sops) => {
@@ -83,6 +92,22 @@ t.test('a part goes upstream for a visible study, a new one, or one only we stor
   )
   t.same([...admission.stored('all')].length, 3)
   t.notOk(tracked.get('2.2'), 'a refused part is not remembered as ours')
+})
+
+t.test('two sets racing to upload one new study: the first claim wins, the second is 409', async (t) => {
+  const claims = new Map<string, string>()
+  const empty = async () => []
+  const admit = (album: string) =>
+    new StowAdmission(
+      { kind: 'album', album },
+      new Set(),
+      memoryRecorder(new Set(), new Map(), claims),
+      empty,
+      'tok',
+    ).admit({ study: '6.6', sop: `${album}.1` })
+  await admit('A')
+  await t.rejects(admit('B'), Conflict, 'B came second')
+  await admit('A') // A again (a parallel request of the same upload)
 })
 
 t.test('only studies whose every upstream instance was stored through the set are added', async (t) => {
