@@ -32,7 +32,9 @@ const HELP = `usage: npm run bench -- [options]
   --big-mb M          size of the large download/upload (default 1024)
   --revocations N     revocations measured across two replicas (default 1000)
   --only REGEX        only configurations whose id matches (e.g. 'direct|hit|auth-off')
-  --skip LIST         phases to skip: load,latency,transfer,revocation`
+  --skip LIST         phases to skip: load,latency,transfer,revocation
+  --baseline-build D  also run the cache-hit row on the tokengate built in checkout D (its dist/
+                      built): "before and after" a change in the same run`
 
 const { values: a } = parseArgs({
   options: {
@@ -47,6 +49,7 @@ const { values: a } = parseArgs({
     revocations: { type: 'string' },
     only: { type: 'string' },
     skip: { type: 'string', default: '' },
+    'baseline-build': { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 })
@@ -119,7 +122,7 @@ try {
     secretPrefix: 'tg_',
     expiredGrace: 60_000,
   })
-  log(`bench: creating ${opts.tokens} album tokens and ${opts.tokens} user tokens`)
+  log(`bench: creating ${opts.tokens} album, ${opts.tokens} user and ${opts.tokens} api tokens`)
   const album = await inBatches(opts.tokens, () =>
     tokenAdmin.create({ kind: 'album', album: 'bench', perms: 'read', expiresIn: '1d' }),
   )
@@ -128,6 +131,20 @@ try {
     await tokenAdmin.addMember('bench', `u${i}`)
     return created
   })
+  // Five grants each, the one that covers the request last (the decision scans all five).
+  const api = await inBatches(opts.tokens, (i) =>
+    tokenAdmin.create({
+      kind: 'api',
+      grants: [
+        'bucket:*:ReadBucket',
+        'device:*:ListDevices',
+        `sensor:s${i}:Read`,
+        `device:dev${i}:AccessDeviceResources`,
+        `device:dev${i}:GetDeviceStats,DeleteDevice`,
+      ],
+      expiresIn: '1d',
+    }),
+  )
   const writer = await tokenAdmin.create({
     kind: 'album',
     album: 'bench',
@@ -145,10 +162,13 @@ try {
     tokenService,
     nginxProxy: await stack.nginx('nginx-proxy', upstream.port),
     nginxAuth: await stack.nginx('nginx-auth', upstream.port, tokenService.port),
-    gate: await stack.tokengate('gate', gateOpts),
+    gate: await stack.tokengate('gate', { ...gateOpts, iot: true }),
     quiet: await stack.tokengate('gate-quiet', { ...gateOpts, log: 'warn' }),
     miss: await stack.tokengate('gate-miss', { ...gateOpts, cache: '{ max: 0 }' }),
     authOff: await stack.authOff('auth-off', gateOpts),
+    before: a['baseline-build']
+      ? await stack.tokengate('gate-before', { ...gateOpts, root: a['baseline-build'] })
+      : null,
   }
   const hgetallCalls = async () => {
     const stats = await client.info('commandstats')
@@ -158,7 +178,12 @@ try {
     upstream,
     redis,
     servers,
-    tokens: { album: album.map((t) => t.token), user: user.map((t) => t.token), unknown },
+    tokens: {
+      album: album.map((t) => t.token),
+      user: user.map((t) => t.token),
+      unknown,
+      api: api.map((t) => t.token),
+    },
     redisLookups: hgetallCalls,
     negativeTtlMs: opts.negativeTtlMs,
   })

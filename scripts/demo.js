@@ -232,7 +232,7 @@ cache: { max: 100000, ttl: 30s, negativeTtl: 5s }
     ],
     [
       'WADO-URI, a JPEG of the first instance',
-      `curl "${base}/api/wado?${wado}" -H "Authorization: Bearer ${album.token}" -o image.jpg`,
+      `curl "${base}/api/wado?${wado}" -H "Authorization: Bearer ${album.token}" -o /tmp/tokengate-demo.jpg`,
       () => tryLine(`${base}/api/wado?${wado}`, auth(album.token)),
     ],
     [
@@ -262,10 +262,13 @@ Try these:
     const status = await check()
     console.log(`# ${what}  [${status}]\n${line}\n`)
   }
-  console.log(`Manage tokens:  node bin/tokengate.js token list --config .demo/tokengate.yaml
-Revoke one:     node bin/tokengate.js token revoke ${album.id} --config .demo/tokengate.yaml
-Album studies:  node bin/tokengate.js album studies demo-album --config .demo/tokengate.yaml
-Add one:        node bin/tokengate.js album add-study demo-album ${s3.studyInstanceUID} --config .demo/tokengate.yaml
+  console.log(`The CLI against this demo (npm run tg -- … is tokengate … with --config .demo/tokengate.yaml):
+Manage tokens:  npm run tg -- token list
+Revoke one:     npm run tg -- token revoke ${album.id}
+Album studies:  npm run tg -- album studies demo-album
+Add one:        npm run tg -- album add-study demo-album ${s3.studyInstanceUID}
+Or, to type the README's tokengate … commands as written, in this shell:
+  alias tokengate='TOKENGATE_CONFIG=${config} node ${join(root, 'bin', 'tokengate.js')}'
 Stop the demo:  npm run demo -- stop
 
 scoping: studies: Orthanc knows nothing of albums; tokengate checks every study path against the

@@ -1,10 +1,13 @@
 // Composition root: config → Redis → store → cache → invalidation subscriber → forwarder →
-// pipeline → listeners (public, operations). Start, stop and reload live here so config/ stays
-// below route/ and nothing imports upward.
+// pipeline → listeners (operations, public, admin). Every resource goes onto one stack as it
+// opens (lifecycle.ts): a failed start unwinds it and says what failed, stop is the same
+// unwinding. A reload builds a whole new set of dependencies and swaps it in one assignment, or
+// keeps the old one. Here so config/ stays below route/ and nothing imports upward.
 import { readFileSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
-import { type AdminApi, startAdminApi } from './admin/api.js'
+import { startAdminApi } from './admin/api.js'
+import { TokenAdmin } from './admin/tokens.js'
 import { loadConfigFile } from './config/load.js'
 import type { Config } from './config/schema.js'
 import { ConfigError } from './errors.js'
@@ -13,19 +16,22 @@ import type { Forwarder } from './forward/forwarder.js'
 import { createSearchClient } from './forward/search-client.js'
 import { createForwarder } from './forward/undici-forwarder.js'
 import { StudyMembership } from './forward/wado-verify.js'
+import { openListener, openOps, openRedis, ResourceStack } from './lifecycle.js'
 import { accessLogger, createLogger, type Logger } from './log.js'
-import { createOpsServer, type OpsServer } from './metrics/ops-server.js'
 import { GateMetrics } from './metrics/registry.js'
 import { strippedHeaders } from './rewrite/identity-headers.js'
 import { compileRoutes } from './route/compile.js'
+import { createAuthLimiter } from './server/auth-limiter.js'
+import { trustedProxies } from './server/client-address.js'
+import { localEndpoints } from './server/local-endpoints.js'
 import { createPipeline, type PipelineDeps } from './server/pipeline.js'
-import { createProxyServer, type ProxyServer } from './server/proxy-server.js'
+import { createProxyServer } from './server/proxy-server.js'
 import { upstreamsOf } from './server/upstreams.js'
-import { type CachedTokenStore, type CacheStats, cached, newCacheStats } from './token/cache.js'
+import { type CachedTokenStore, cached, newCacheStats } from './token/cache.js'
 import { subscribeInvalidations } from './token/invalidation.js'
 import { makeKeys } from './token/keys.js'
-import { recordLastUsed } from './token/last-used.js'
-import { connectRedis, describeRedis, type RedisClient } from './token/redis-client.js'
+import { type LastUsedRecorder, recordLastUsed } from './token/last-used.js'
+import type { RedisClient } from './token/redis-client.js'
 import { RedisTokenStore } from './token/redis-store.js'
 import { evictKeyOf, type StudySetRef, StudySets } from './token/study-sets.js'
 
@@ -40,23 +46,33 @@ export interface App {
   readonly cache: CachedTokenStore
   forwarder: Forwarder
   metrics: GateMetrics
-  /** Apply a new config: routes, rewrite, token and cache settings, without dropping connections. */
+  /** Uses noted for `last used`, written every `tokens.lastUsedInterval` (flush() writes them now). */
+  lastUsed: LastUsedRecorder
+  /**
+   * Apply a new config: routes, rewrite, token and cache settings, without dropping connections.
+   * All or nothing: if building the new dependencies throws, the running ones stay.
+   */
   reload(next: Config): void
   /** Re-read the config file and apply it; an invalid file is logged and the running config kept. */
   reloadFromFile(path: string): Promise<boolean>
-  /** Graceful: readiness goes 503, stop accepting, finish in-flight requests (up to the deadline), close Redis. */
+  /**
+   * Graceful: readiness goes 503, stop accepting, finish in-flight requests (up to the deadline),
+   * then close the rest in reverse order of opening (Redis last). Calling it again waits for the first.
+   */
   stop(deadlineMs?: number): Promise<void>
 }
 
 export interface AppOptions {
   log?: Logger
   now?: () => number
+  /** Monotonic milliseconds for the token cache's TTLs (default performance.now); tests inject one. */
+  cacheClock?: () => number
   /** A worker of a multi-process server: the primary runs the operations listener. */
   worker?: boolean
 }
 
 /** Sections that only a restart can change: a reload that touches them says so. */
-const RESTART_ONLY = ['listen', 'redis', 'metrics', 'forward', 'admin', 'audit'] as const
+const RESTART_ONLY = ['listen', 'redis', 'metrics', 'forward', 'admin', 'audit', 'authLimiter'] as const
 
 function version(): string {
   try {
@@ -65,6 +81,15 @@ function version(): string {
   } catch {
     return 'unknown'
   }
+}
+
+/** What a reload swaps, all at once. */
+interface Live {
+  config: Config
+  /** JSON of `config.cache`: a reload that changes it gets a new cache. */
+  cacheSettings: string
+  cache: CachedTokenStore
+  deps: PipelineDeps
 }
 
 function delay(ms: number): Promise<void> {
@@ -80,95 +105,105 @@ async function waitReady(client: RedisClient, timeoutMs: number, log: Logger): P
     log.warn('redis not reachable yet; requests needing it get 503 until it is')
 }
 
-/** Build and start tokengate from a validated config. */
+/** Build and start tokengate from a validated config; a failure closes what was opened, then throws. */
 export async function startApp(config: Config, opts: AppOptions = {}): Promise<App> {
   const log = opts.log ?? createLogger(config.log.level)
+  const stack = new ResourceStack()
+  try {
+    return await openApp(config, opts, log, stack)
+  } catch (err) {
+    await stack.unwind((what, e) => log.warn({ what, err: (e as Error)?.message }, 'close failed'))
+    log.flush?.()
+    throw err
+  }
+}
+
+async function openApp(config: Config, opts: AppOptions, log: Logger, stack: ResourceStack): Promise<App> {
   const now = opts.now ?? Date.now
   const keys = makeKeys(config.redis.keyPrefix)
   const metrics = new GateMetrics({ version: version() })
-
-  const redis = connectRedis(config.redis)
-  const subscriber = connectRedis(config.redis, { subscriber: true })
-  // Named without passwords: the log must not carry them.
-  const described = describeRedis(config.redis)
-  let lastRedisError = ''
-  for (const client of [redis, subscriber]) {
-    client.on('error', (err: Error) => {
-      metrics.redisError('connection')
-      // ioredis retries on its own; log each distinct error once, not once per retry.
-      if (err.message !== lastRedisError) log.warn({ err: err.message, redis: described }, 'redis error')
-      lastRedisError = err.message
-    })
-    client.on('reconnecting', () => metrics.redisReconnect())
-    client.on('ready', () => {
-      lastRedisError = ''
-    })
+  stack.defer('log', () => log.flush?.())
+  const watch = {
+    log,
+    onError: () => metrics.redisError('connection'),
+    onReconnect: () => metrics.redisReconnect(),
   }
+  const redis = openRedis(stack, 'redis', config.redis, watch)
+  const subscriber = openRedis(stack, 'redis subscriber', config.redis, { ...watch, subscriber: true })
   await waitReady(redis, config.redis.connectTimeout, log)
 
   const store = new RedisTokenStore(redis, keys, () => metrics.redisError('command'))
-  const stats: CacheStats = newCacheStats()
-  let cache = cached(store, { ...config.cache, stats })
-  let cacheSettings = JSON.stringify(config.cache)
-  metrics.bindCache(() => cache)
+  const stats = newCacheStats()
+  const clock = opts.cacheClock ? { clock: opts.cacheClock } : {}
+  // Not trusted until the invalidation channel is live: until then every lookup asks Redis.
+  const firstCache = cached(store, { ...config.cache, stats, ...clock, trusted: false })
+  // Set below, before any invalidation can arrive (the subscription answers asynchronously).
+  let live = { cache: firstCache } as Live
+  metrics.bindCache(() => live.cache)
 
-  const invalidations = subscribeInvalidations(subscriber, keys, {
-    evict: (key) => cache.evict(key),
-    // Invalidations sent while we were disconnected are lost: forget everything cached.
-    resubscribed: (first) => {
-      cache.clear()
-      cache.resume()
-      if (!first) log.warn('invalidation channel reconnected; token cache cleared')
-    },
-    // Until then every lookup asks Redis (a revocation could be missed); cached records are
-    // served only if Redis fails too.
-    lost: () => cache.suspend(),
-  })
-  // Serve only once revocations can reach us (or Redis is down, and then nothing is cached).
+  const invalidations = await stack.open(
+    'invalidation subscription',
+    () =>
+      subscribeInvalidations(subscriber, keys, {
+        evict: (key) => live.cache.evict(key),
+        // Invalidations sent while we were disconnected are lost: forget everything cached.
+        resubscribed: (first) => {
+          live.cache.clear()
+          live.cache.resume()
+          if (!first) log.warn('invalidation channel reconnected; token cache cleared')
+        },
+        // Until then every lookup asks Redis (a revocation could be missed); cached records are
+        // served only if Redis fails too.
+        lost: () => {
+          live.cache.suspend()
+          log.warn('invalidation channel lost; every lookup asks Redis until it is back')
+        },
+      }),
+    (s) => s.close(),
+  )
+  // Serve only once revocations can reach us (or Redis is down, and then nothing is trusted).
   await Promise.race([invalidations.ready, delay(config.redis.connectTimeout)])
 
   const lastUsed = recordLastUsed(redis, keys, {
     intervalMs: config.tokens.lastUsedInterval,
     onError: () => metrics.redisError('command'),
   })
+  // Closed before Redis (it is pushed after it): the last notes are written on the way out.
+  stack.defer('last-used writes', () => lastUsed.close())
+  // Shared by every config a reload builds (its counts survive a reload; its settings do not change).
+  const limiter = createAuthLimiter(redis, keys, {
+    ...config.authLimiter,
+    onError: () => metrics.redisError('command'),
+  })
+  stack.defer('failed-auth counts', () => limiter.close())
   const forwarder = createForwarder(config.forward)
+  stack.defer('upstream connections', () => forwarder.close())
   metrics.bindUpstreamSockets(() => forwarder.socketCounts())
   const searches = createSearchClient(config.forward)
-  const studySets = new StudySets(redis, keys)
-  const executor: Omit<ExecutorDeps, 'parallelSearches'> = {
-    forwarder,
-    searches,
-    // WADO-URI (scoping: studies): which instances belong to which study, as the archive says.
-    membership: new StudyMembership(searches),
-    // STOW-RS (scoping: studies): the set changes in Redis (other replicas hear of it on the
-    // events channel), and this replica forgets its copy before the client gets the answer.
-    recorder: {
-      async has(into: StudySetRef, study: string) {
-        const set =
-          into.kind === 'album' ? await cache.albumStudies(into.album) : await cache.inboxStudies(into.user)
-        return set.has(study)
-      },
-      track: (into: StudySetRef, study: string, sops: readonly string[]) =>
-        studySets.track(into, study, sops),
-      tracked: (into: StudySetRef, study: string) => studySets.tracked(into, study),
-      claim: (into: StudySetRef, study: string) => studySets.claim(into, study),
-      async add(into: StudySetRef, uids: readonly string[]) {
-        await studySets.add(into, uids)
-        cache.evict(evictKeyOf(into))
-      },
-      async remove(from: StudySetRef, uids: readonly string[]) {
-        await studySets.remove(from, uids)
-        cache.evict(evictKeyOf(from))
-      },
-    },
-  }
+  stack.defer('search connections', () => searches.close())
+  const executor = studyExecutor(forwarder, searches, new StudySets(redis, keys), () => live.cache)
 
-  let running = config
-  let deps: PipelineDeps
-  const build = (c: Config): PipelineDeps => {
+  const build = (c: Config, cache: CachedTokenStore): PipelineDeps => {
     const routes = compileRoutes(c)
-    metrics.setMounts(routes.mounts.map((m) => m.prefix))
+    const secrets = {
+      prefix: c.tokens.prefix,
+      allowLegacy: c.tokens.allowLegacy,
+      checksumKeys: c.tokens.checksumKey
+        ? [c.tokens.checksumKey, ...c.tokens.previousChecksumKeys]
+        : c.tokens.previousChecksumKeys,
+      allowUnkeyed: c.tokens.allowUnkeyed,
+    }
+    // The token endpoint and self-service mint tokens with the admin operations (and their audit).
+    const tokenAdmin = new TokenAdmin(redis, keys, {
+      secretPrefix: c.tokens.prefix,
+      checksumKey: c.tokens.checksumKey,
+      expiredGrace: c.tokens.expiredGrace,
+      now,
+      actor: { name: 'tokengate' },
+      audit: { maxLen: c.audit.maxLen },
+    })
     return {
+      local: localEndpoints(c, routes, { admin: tokenAdmin, store: cache, secrets, now }),
       routes,
       store: cache,
       forwarder,
@@ -177,8 +212,12 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
       metrics,
       lastUsed,
       // Built per config: a reload may change log.level or log.access.
-      accessLog: c.log.access && log.isLevelEnabled('info') ? accessLogger(log) : null,
-      secrets: { prefix: c.tokens.prefix, allowLegacy: c.tokens.allowLegacy },
+      accessLog:
+        c.log.access && log.levels.values[c.log.level]! <= log.levels.values.info! ? accessLogger(log) : null,
+      secrets,
+      trusted: trustedProxies(c.trustedProxies),
+      limiter,
+      uploadRate: { minBytesPerSecond: c.listen.minUploadRate, windowMs: c.listen.uploadRateWindow },
       rewrite: {
         identityHeaders: c.identityHeaders,
         stripped: strippedHeaders(c.identityHeaders),
@@ -189,24 +228,37 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
       executor: { ...executor, parallelSearches: c.studies.parallelSearches },
     }
   }
-  deps = build(config)
+  live = {
+    config,
+    cacheSettings: JSON.stringify(config.cache),
+    cache: firstCache,
+    deps: build(config, firstCache),
+  }
+  metrics.setMounts(live.deps.routes.mounts.map((m) => m.prefix))
 
-  let shuttingDown = false
-  const proxy: ProxyServer = createProxyServer(
-    createPipeline(() => deps),
+  // Listeners last, operations first: it says 503 while the public listener drains.
+  let stopping = false
+  let drainUntil = 0
+  const drainLeft = () => Math.max(0, drainUntil - performance.now())
+  const opsAddress = opts.worker
+    ? undefined
+    : await openOps(stack, config.metrics, metrics.registry, {
+        store: () => store.ping(),
+        upstreams: () => upstreamsOf(live.deps.routes),
+        shuttingDown: () => stopping,
+      })
+  const proxy = createProxyServer(
+    createPipeline(() => live.deps),
     config.listen,
   )
-  const address = await proxy.listen(config.listen.host, config.listen.port)
-  let ops: OpsServer | undefined
-  let opsAddress: AddressInfo | undefined
-  if (config.metrics.enabled && !opts.worker) {
-    ops = createOpsServer(metrics.registry, {
-      store: () => store.ping(),
-      upstreams: () => upstreamsOf(deps.routes),
-      shuttingDown: () => shuttingDown,
-    })
-    opsAddress = await ops.listen(config.metrics.host, config.metrics.port)
-  }
+  const address = await openListener(
+    stack,
+    'listen',
+    proxy,
+    config.listen,
+    () => proxy.close(drainLeft()),
+    'listen.port',
+  )
   log.info(
     {
       host: address.address,
@@ -217,31 +269,40 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     'tokengate listening',
   )
   // The admin API (off unless configured) shares the store's Redis connection; not reloaded on SIGHUP.
-  const adminApi: AdminApi | undefined = await startAdminApi(config, { redis, keys, log, now })
+  const adminApi = config.admin
+    ? await stack.open(
+        `admin ${config.admin.host}:${config.admin.port}`,
+        () => startAdminApi(config, { redis, keys, log, now }),
+        (api) => api?.close(drainLeft()),
+        'admin.port',
+      )
+    : undefined
 
   const app: App = {
     address,
     opsAddress,
     adminAddress: adminApi?.address,
     get cache() {
-      return cache
+      return live.cache
     },
     forwarder,
     metrics,
+    lastUsed,
     reload(next) {
       for (const section of RESTART_ONLY) {
-        if (JSON.stringify(next[section]) !== JSON.stringify(running[section]))
+        if (JSON.stringify(next[section]) !== JSON.stringify(live.config[section]))
           log.warn({ section }, `config reload: changes to "${section}" take effect after a restart`)
       }
-      const nextCache = JSON.stringify(next.cache)
-      if (nextCache !== cacheSettings) {
-        // New size or lifetimes: start a fresh cache (the old entries are dropped, counters kept).
-        cache = cached(store, { ...next.cache, stats })
-        cacheSettings = nextCache
-      }
+      const cacheSettings = JSON.stringify(next.cache)
+      // New size or lifetimes: a fresh cache (counters kept), trusted only if the channel is live now.
+      const cache =
+        cacheSettings === live.cacheSettings
+          ? live.cache
+          : cached(store, { ...next.cache, stats, ...clock, trusted: invalidations.live })
+      const deps = build(next, cache) // throws: nothing is swapped
+      live = { config: next, cacheSettings, cache, deps }
       log.level = next.log.level
-      deps = build(next)
-      running = next
+      metrics.setMounts(deps.routes.mounts.map((m) => m.prefix))
     },
     async reloadFromFile(path) {
       try {
@@ -256,17 +317,51 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
         return false
       }
     },
-    async stop(deadlineMs = running.shutdown.deadline) {
-      shuttingDown = true
-      await Promise.all([proxy.close(deadlineMs), adminApi?.close(deadlineMs)])
-      await lastUsed.close()
-      await invalidations.close()
-      await forwarder.close()
-      searches.close()
-      await cache.close()
-      await ops?.close()
-      log.flush?.()
+    stop(deadlineMs = live.config.shutdown.deadline) {
+      if (!stopping) drainUntil = performance.now() + deadlineMs
+      stopping = true
+      return stack.unwind((what, err) => log.warn({ what, err: (err as Error)?.message }, 'close failed'))
     },
   }
   return app
+}
+
+/**
+ * What carries out plans: the forwarder, split searches, and STOW recording (scoping: studies):
+ * the set changes in Redis (other replicas hear of it on the events channel), and this replica
+ * forgets its copy before the client gets the answer.
+ */
+function studyExecutor(
+  forwarder: Forwarder,
+  searches: ExecutorDeps['searches'],
+  studySets: StudySets,
+  cache: () => CachedTokenStore,
+): Omit<ExecutorDeps, 'parallelSearches'> {
+  return {
+    forwarder,
+    searches,
+    // WADO-URI (scoping: studies): which instances belong to which study, as the archive says.
+    membership: new StudyMembership(searches),
+    recorder: {
+      async has(into: StudySetRef, study: string) {
+        const set =
+          into.kind === 'album'
+            ? await cache().albumStudies(into.album)
+            : await cache().inboxStudies(into.user)
+        return set.has(study)
+      },
+      track: (into: StudySetRef, study: string, sops: readonly string[]) =>
+        studySets.track(into, study, sops),
+      tracked: (into: StudySetRef, study: string) => studySets.tracked(into, study),
+      claim: (into: StudySetRef, study: string) => studySets.claim(into, study),
+      async add(into: StudySetRef, uids: readonly string[]) {
+        await studySets.add(into, uids)
+        cache().evict(evictKeyOf(into))
+      },
+      async remove(from: StudySetRef, uids: readonly string[]) {
+        await studySets.remove(from, uids)
+        cache().evict(evictKeyOf(from))
+      },
+    },
+  }
 }

@@ -18,6 +18,13 @@ export type ErrorCode =
   | 'UPSTREAM_UNAVAILABLE'
   | 'UPSTREAM_TIMEOUT'
   | 'CONFLICT'
+  | 'PAYLOAD_TOO_LARGE'
+  | 'OAUTH_INVALID_REQUEST'
+  | 'OAUTH_UNSUPPORTED_GRANT_TYPE'
+  | 'OAUTH_INVALID_GRANT'
+  | 'OAUTH_INVALID_CLIENT'
+  | 'TOO_MANY_FAILURES'
+  | 'REQUEST_TIMEOUT'
 
 /** Every internal reason of every class: a closed list (metric labels are pre-bound from it). */
 export const REASONS = {
@@ -30,18 +37,46 @@ export const REASONS = {
     'bad_multipart',
     'bad_dicom',
     'dicom_header_too_large',
+    'bad_body',
+    'bad_input',
+    'expiry_too_long',
+    'body_not_allowed',
+    'bad_id',
   ],
   MALFORMED_CREDENTIAL: ['bad_scheme', 'bad_base64', 'empty_secret', 'bad_link', 'secret_in_query'],
   AMBIGUOUS_CREDENTIAL: ['two_credentials'],
   MISSING_CREDENTIAL: ['none'],
   INVALID_TOKEN: ['unknown', 'expired', 'revoked', 'disabled', 'bad_checksum'],
-  FORBIDDEN: ['missing_perm', 'inbox_refused', 'study_level_only'],
-  OUT_OF_SCOPE: ['album_not_allowed', 'not_album_member', 'study_not_in_scope', 'upstream_not_found'],
+  FORBIDDEN: [
+    'missing_perm',
+    'inbox_refused',
+    'study_level_only',
+    'wrong_kind',
+    'no_grant',
+    'attr_mismatch',
+    'bad_grants',
+    'cannot_mint',
+    'perms_too_wide',
+  ],
+  OUT_OF_SCOPE: [
+    'album_not_allowed',
+    'not_album_member',
+    'study_not_in_scope',
+    'not_own_token',
+    'upstream_not_found',
+  ],
   NOT_ACCEPTABLE: ['zip_unsupported'],
   STORE_UNAVAILABLE: ['redis_error', 'redis_timeout'],
   UPSTREAM_UNAVAILABLE: ['econnrefused', 'econnreset', 'bad_response'],
   UPSTREAM_TIMEOUT: ['connect', 'headers', 'body'],
   CONFLICT: ['foreign_study'],
+  PAYLOAD_TOO_LARGE: ['body_too_large'],
+  OAUTH_INVALID_REQUEST: ['bad_form'],
+  OAUTH_UNSUPPORTED_GRANT_TYPE: ['grant_type_unsupported'],
+  OAUTH_INVALID_GRANT: ['grant_unknown', 'grant_expired', 'grant_revoked', 'grant_reused', 'grant_refused'],
+  OAUTH_INVALID_CLIENT: ['client_mismatch'],
+  TOO_MANY_FAILURES: ['auth_failures'],
+  REQUEST_TIMEOUT: ['upload_too_slow'],
 } as const satisfies Record<ErrorCode, readonly string[]>
 
 export type RouteNotFoundReason = (typeof REASONS.ROUTE_NOT_FOUND)[number]
@@ -57,6 +92,13 @@ export type StoreUnavailableReason = (typeof REASONS.STORE_UNAVAILABLE)[number]
 export type UpstreamUnavailableReason = (typeof REASONS.UPSTREAM_UNAVAILABLE)[number]
 export type UpstreamTimeoutReason = (typeof REASONS.UPSTREAM_TIMEOUT)[number]
 export type ConflictReason = (typeof REASONS.CONFLICT)[number]
+export type PayloadTooLargeReason = (typeof REASONS.PAYLOAD_TOO_LARGE)[number]
+export type OAuthInvalidRequestReason = (typeof REASONS.OAUTH_INVALID_REQUEST)[number]
+export type OAuthUnsupportedGrantTypeReason = (typeof REASONS.OAUTH_UNSUPPORTED_GRANT_TYPE)[number]
+export type OAuthInvalidGrantReason = (typeof REASONS.OAUTH_INVALID_GRANT)[number]
+export type OAuthInvalidClientReason = (typeof REASONS.OAUTH_INVALID_CLIENT)[number]
+export type TooManyFailuresReason = (typeof REASONS.TOO_MANY_FAILURES)[number]
+export type RequestTimeoutReason = (typeof REASONS.REQUEST_TIMEOUT)[number]
 
 export type Reason =
   | RouteNotFoundReason
@@ -72,6 +114,13 @@ export type Reason =
   | UpstreamUnavailableReason
   | UpstreamTimeoutReason
   | ConflictReason
+  | PayloadTooLargeReason
+  | OAuthInvalidRequestReason
+  | OAuthUnsupportedGrantTypeReason
+  | OAuthInvalidGrantReason
+  | OAuthInvalidClientReason
+  | TooManyFailuresReason
+  | RequestTimeoutReason
   | 'bug'
 
 /** Base of every error a pipeline stage may throw. */
@@ -130,6 +179,44 @@ export class Conflict extends GateError<ConflictReason> {
   readonly code = 'CONFLICT'
 }
 
+/** A request body tokengate reads itself (token endpoint, self-service) is over its limit. */
+export class PayloadTooLarge extends GateError<PayloadTooLargeReason> {
+  readonly code = 'PAYLOAD_TOO_LARGE'
+}
+// The OAuth 2.0 token endpoint's refusals (RFC 6749 §5.2): one class per `error` code, since each
+// has its own status.
+export class OAuthInvalidRequest extends GateError<OAuthInvalidRequestReason> {
+  readonly code = 'OAUTH_INVALID_REQUEST'
+}
+export class OAuthUnsupportedGrantType extends GateError<OAuthUnsupportedGrantTypeReason> {
+  readonly code = 'OAUTH_UNSUPPORTED_GRANT_TYPE'
+}
+export class OAuthInvalidGrant extends GateError<OAuthInvalidGrantReason> {
+  readonly code = 'OAUTH_INVALID_GRANT'
+}
+export class OAuthInvalidClient extends GateError<OAuthInvalidClientReason> {
+  readonly code = 'OAUTH_INVALID_CLIENT'
+}
+
+/**
+ * The client address refused too many credentials in the current window (server/auth-limiter.ts):
+ * cut until the window ends, whatever it sends.
+ */
+export class TooManyFailures extends GateError<TooManyFailuresReason> {
+  readonly code = 'TOO_MANY_FAILURES'
+  constructor(
+    reason: TooManyFailuresReason,
+    /** Seconds until the window ends (the Retry-After value). */
+    readonly retryAfterSeconds: number,
+  ) {
+    super(reason)
+  }
+}
+/** A request body arrived slower than `listen.minUploadRate` (server/upload-rate.ts). */
+export class RequestTimeout extends GateError<RequestTimeoutReason> {
+  readonly code = 'REQUEST_TIMEOUT'
+}
+
 /** Startup only: a config problem, printed with key and line, never an HTTP answer. */
 export class ConfigError extends Error {
   constructor(
@@ -138,6 +225,18 @@ export class ConfigError extends Error {
   ) {
     super(message)
     this.name = 'ConfigError'
+  }
+}
+
+/** Startup only: a resource that could not be opened (a port in use…); printed, exit ≠ 0. */
+export class StartupError extends Error {
+  constructor(
+    message: string,
+    /** The resource, as opened: `listen 127.0.0.1:8080`, `admin 127.0.0.1:8081`, `metrics …`. */
+    readonly what: string,
+  ) {
+    super(message)
+    this.name = 'StartupError'
   }
 }
 
@@ -238,6 +337,50 @@ export const ERROR_CATALOG: Readonly<Record<ErrorCode, Mapping>> = {
     message: 'the request conflicts with the archive',
     showReason: true,
   },
+  PAYLOAD_TOO_LARGE: {
+    status: 413,
+    error: 'payload_too_large',
+    message: 'the request body is too large',
+    showReason: false,
+  },
+  OAUTH_INVALID_REQUEST: {
+    status: 400,
+    error: 'invalid_request',
+    message: 'the token request is malformed',
+    showReason: true,
+  },
+  OAUTH_UNSUPPORTED_GRANT_TYPE: {
+    status: 400,
+    error: 'unsupported_grant_type',
+    message: 'the grant type is not supported',
+    showReason: true,
+  },
+  OAUTH_INVALID_GRANT: {
+    status: 400,
+    error: 'invalid_grant',
+    // Unknown, expired, revoked and reused read the same: no oracle (DESIGN §5).
+    message: 'the refresh token is not valid',
+    showReason: false,
+  },
+  OAUTH_INVALID_CLIENT: {
+    status: 401,
+    error: 'invalid_client',
+    message: 'the client is not the one the refresh token was issued to',
+    showReason: false,
+  },
+  TOO_MANY_FAILURES: {
+    status: 429,
+    error: 'too_many_requests',
+    message: 'too many refused credentials from this address; retry later',
+    // Retry-After is set from the error (the seconds left in the window).
+    showReason: false,
+  },
+  REQUEST_TIMEOUT: {
+    status: 408,
+    error: 'request_timeout',
+    message: 'the request body arrived too slowly',
+    showReason: false,
+  },
 }
 
 /** Client-facing text for the reasons a client may see (400, 403 and 406: they reveal nothing). */
@@ -245,6 +388,8 @@ export const VISIBLE_REASON_TEXT: Partial<Record<Reason, string>> = {
   bad_path: 'the path is not allowed (dot segments or encoded separators)',
   conflicting_scope: 'album and inbox cannot be asked for together, nor two different albums',
   bad_query: 'the query string is malformed',
+  body_not_allowed: 'GET, HEAD and DELETE requests must not carry a body',
+  bad_id: 'an album id is malformed (1–128 characters from A–Z a–z 0–9 . _ @ + -)',
   bad_scheme: 'the Authorization scheme must be Bearer or Basic',
   bad_base64: 'the Basic credential is not valid base64 of user:token',
   empty_secret: 'the token is empty',
@@ -265,6 +410,20 @@ export const VISIBLE_REASON_TEXT: Partial<Record<Reason, string>> = {
   dicom_header_too_large: 'the StudyInstanceUID of a STOW-RS part must be within its first 1 MiB',
   foreign_study:
     "a part belongs to a study that exists in the archive outside this token's scope; nothing of it was stored",
+  wrong_kind: 'resource mounts take api tokens, and api tokens reach resource mounts only',
+  no_grant: "the token's grants do not cover this action on this resource",
+  attr_mismatch: "the path names a value other than the token's attribute",
+  bad_grants: "the token's grants cannot be read; ask an administrator to set them again",
+  bad_body:
+    'send a JSON object (Content-Type: application/json) with only album, perms, expiresIn or expiresAt, and description',
+  bad_input:
+    'album must be an album id, perms some of read,write,download,appropriate, expiresIn a duration like 7d or expiresAt an ISO date in the future, description at most 1024 characters',
+  expiry_too_long: "the expiry is later than the user token's own expiry or than selfService.maxLifetime",
+  cannot_mint: 'only a user token can create, list or revoke tokens',
+  perms_too_wide: 'the permissions asked for are wider than those of the user token',
+  bad_form:
+    'POST an application/x-www-form-urlencoded body with grant_type, refresh_token and client_id, each once',
+  grant_type_unsupported: 'grant_type must be refresh_token',
   zip_unsupported:
     'this archive cannot produce application/zip; ask for multipart/related; type="application/dicom" instead',
 }
@@ -274,9 +433,11 @@ export function toHttpError(err: unknown): HttpError {
   if (err instanceof GateError) {
     const gate = err as GateError<Reason>
     const m = ERROR_CATALOG[gate.code]
+    const headers: Record<string, string> = { ...m.headers }
+    if (gate instanceof TooManyFailures) headers['retry-after'] = String(gate.retryAfterSeconds)
     return {
       status: m.status,
-      headers: { ...m.headers },
+      headers,
       body: { error: m.error, reason: (m.showReason && VISIBLE_REASON_TEXT[gate.reason]) || m.message },
       reason: gate.reason,
     }

@@ -5,8 +5,9 @@ import { parseArgs } from 'node:util'
 import { runCli } from './admin/cli.js'
 import { startApp } from './app.js'
 import { loadConfigFile } from './config/load.js'
-import { ConfigError } from './errors.js'
-import { joinPrimary, runPrimary, workerCount } from './server/workers.js'
+import { ConfigError, StartupError } from './errors.js'
+import { createLogger, type Logger } from './log.js'
+import { joinPrimary, startPrimary, workerCount } from './workers.js'
 
 const USAGE = `usage: tokengate <command> [options]
 
@@ -26,26 +27,59 @@ function configPath(args: string[]): string {
   return values.config ?? process.env.TOKENGATE_CONFIG ?? 'tokengate.yaml'
 }
 
+/** What `serve` runs (one app, or the primary of several workers), as the signal handlers see it. */
+interface Running {
+  reload(): void
+  stop(): Promise<void>
+}
+
+/**
+ * An exception nothing caught (a bug; requests have their own catch in pipeline.ts): log it and
+ * exit non-zero, since the process state is unknown. The supervisor (the workers' primary,
+ * Docker, systemd) starts a new one.
+ */
+function exitOnUncaught(log: Logger): void {
+  process.on('uncaughtException', (err, origin) => {
+    log.fatal({ err, origin }, 'uncaught exception; exiting')
+    process.stderr.write(`tokengate: uncaught exception (${origin}): ${err.stack ?? err.message}\n`)
+    process.exit(1)
+  })
+}
+
 async function serve(args: string[]): Promise<void> {
   const path = configPath(args)
   const config = await loadConfigFile(path)
-  if (cluster.isPrimary && workerCount(config.workers) > 1) return runPrimary(path, config)
-  const app = await startApp(config, { worker: cluster.isWorker })
-  if (cluster.isWorker) joinPrimary(app, path)
+  const log = createLogger(config.log.level)
+  exitOnUncaught(log)
+  // Signal handlers before anything opens: a SIGTERM during start stops it once started, and a
+  // SIGHUP during start is not the default action (exit).
+  let running: Running | undefined
   let stopping = false
-  const shutdown = (signal: string) => {
+  const stop = (signal: string) => {
     if (stopping) return
     stopping = true
     process.stderr.write(`tokengate: ${signal}, finishing in-flight requests\n`)
-    app.stop().then(
+    running?.stop().then(
       () => process.exit(0),
       () => process.exit(1),
     )
   }
-  process.on('SIGTERM', () => shutdown('SIGTERM'))
-  process.on('SIGINT', () => shutdown('SIGINT'))
+  process.on('SIGTERM', () => stop('SIGTERM'))
+  process.on('SIGINT', () => stop('SIGINT'))
   // The outcome is logged (and counted in tokengate_config_reloads_total) by the app.
-  process.on('SIGHUP', () => void app.reloadFromFile(path))
+  process.on('SIGHUP', () =>
+    running ? running.reload() : log.warn('SIGHUP while starting: ignored, send it again once listening'),
+  )
+
+  if (cluster.isPrimary && workerCount(config.workers) > 1) {
+    running = await startPrimary(path, config, log)
+  } else {
+    const app = await startApp(config, { log, worker: cluster.isWorker })
+    if (cluster.isWorker) joinPrimary(app, path)
+    running = { reload: () => void app.reloadFromFile(path), stop: () => app.stop() }
+  }
+  // A stop asked for while starting: now that everything is open, unwind it.
+  if (stopping) await running.stop().then(() => process.exit(0))
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -82,7 +116,11 @@ main(process.argv.slice(2)).then(
     if (code >= 0) process.exitCode = code
   },
   (err: unknown) => {
-    if (err instanceof ConfigError) {
+    if (err instanceof StartupError) {
+      // What was opened is closed already (the stack unwound): exit now, whatever else lingers.
+      process.stderr.write(`tokengate: cannot start: ${err.message}\n`)
+      process.exit(1)
+    } else if (err instanceof ConfigError) {
       process.stderr.write(
         `tokengate: invalid configuration:\n${err.problems.map((p) => `  ${p}`).join('\n')}\n`,
       )

@@ -31,8 +31,9 @@ const rotate = (specs) => (i) => /** @type {RequestSpec} */ (specs[i % specs.len
  * @param {{ pid: number }} o.redis
  * @param {Record<string, { url: string, pid: number } | null>} o.servers  by role: httpProxy, undici,
  *   nginxProxy, nginxAuth, tokenService, and tokengate's gate, quiet (access log off), miss (cache
- *   off), authOff
- * @param {{ album: string[], user: string[], unknown: string[] }} o.tokens  secrets
+ *   off), authOff, before (the --baseline-build checkout's gate)
+ * @param {{ album: string[], user: string[], unknown: string[], api?: string[] }} o.tokens  secrets;
+ *   api: tokens whose fifth grant is `device:dev<i>:GetDeviceStats,…` (token i reads dev<i>)
  * @param {(() => Promise<number>)} o.redisLookups  HGETALL calls so far (INFO commandstats)
  * @param {number} o.negativeTtlMs
  * @returns {Scenario[]}
@@ -102,6 +103,10 @@ export function scenarios(o) {
     ...withRedis,
   })
   add('hit', 'Bearer, cache hit', 'gate', { latency: true, ...withRedis })
+  add('hit-before', 'Bearer, cache hit, baseline build (--baseline-build)', 'before', {
+    latency: true,
+    ...withRedis,
+  })
   add('hit-quiet', 'Bearer, cache hit, access log off', 'quiet', { latency: true, ...withRedis })
   add('basic', 'Basic, cache hit', 'gate', {
     ...withRedis,
@@ -116,6 +121,19 @@ export function scenarios(o) {
     ...withRedis,
     gen: rotate(o.tokens.album.map((t) => ({ path: `/api/link/${t}/studies?limit=10` }))),
   })
+  // Issue 13: an api token with five grants against an album token, both cache hits on the same
+  // gate, both on a path whose answer is passed through (the `hit` row's /studies answer is also
+  // rewritten as DICOM JSON, which resource mounts never do): the difference is the decision.
+  add('hit-raw', 'Bearer, cache hit, answer not rewritten', 'gate', {
+    ...withRedis,
+    gen: rotate(albumBearer.map((headers) => ({ path: '/api/studies/1.2.3/rendered', headers }))),
+  })
+  const api = o.tokens.api ?? []
+  if (api.length)
+    add('api', 'api token, five grants, cache hit', 'gate', {
+      ...withRedis,
+      gen: rotate(api.map((t, i) => ({ path: `/iot/devices/dev${i}/stats`, headers: bearer(t) }))),
+    })
   add('miss', 'Bearer, cache off: Redis every request', 'miss', withRedis)
   add('album', 'user token, ?album= scoping rewrite', 'gate', {
     ...withRedis,

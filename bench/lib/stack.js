@@ -8,6 +8,20 @@ import { NGINX, startNginx } from './nginx.js'
 import { startServer, waitForPort } from './proc.js'
 
 const root = join(import.meta.dirname, '..', '..')
+
+/** Thinger.io's device/bucket profile rules (issue 13), as YAML under `mounts:`. */
+const IOT_MOUNT = (/** @type {string} */ upstream) => `  - path: /iot
+    upstream: ${upstream}/v1
+    resources:
+      device:
+        - { methods: [GET], path: "/devices/{id}/resources/**", action: AccessDeviceResources }
+        - { methods: [GET], path: "/devices/{id}/stats", action: GetDeviceStats }
+        - { methods: [GET], path: "/devices", action: ListDevices }
+        - { methods: [DELETE], path: "/devices/{id}", action: DeleteDevice }
+      bucket:
+        - { methods: [GET], path: "/buckets/{id}/data", action: ReadBucket }
+        - { methods: [POST], path: "/buckets/{id}/data", action: WriteBucket }
+`
 const node = process.execPath
 
 /**
@@ -90,8 +104,9 @@ export class Stack {
   /**
    * A tokengate YAML config for the benchmark (written to the temp dir); `forward` is left at its
    * defaults (the one forwarder).
+   * `iot`: also an /iot mount with resource rules (issue 13), for the api-token row.
    * @param {string} name
-   * @param {{ upstream: string, redisUrl: string, cache?: string, log?: string }} o
+   * @param {{ upstream: string, redisUrl: string, cache?: string, log?: string, iot?: boolean }} o
    */
   async tokengateConfig(name, o) {
     const port = await freePort()
@@ -107,7 +122,7 @@ redis: { url: "${o.redisUrl}" }
 mounts:
   - path: /api
     upstream: ${o.upstream}/dicom-web
-scoping: query
+${o.iot ? IOT_MOUNT(o.upstream) : ''}scoping: query
 cache: ${o.cache ?? '{ max: 100000, ttl: 1h, negativeTtl: 5s }'}
 log: { level: ${o.log ?? 'info'} }
 `,
@@ -116,16 +131,16 @@ log: { level: ${o.log ?? 'info'} }
   }
 
   /**
-   * tokengate from dist/, its JSON log to /dev/null.
+   * tokengate from dist/ (or from another checkout's build, `o.root`), its JSON log to /dev/null.
    * @param {string} name
-   * @param {{ upstream: string, redisUrl: string, cache?: string, log?: string, nodeArgs?: string[] }} o
+   * @param {{ upstream: string, redisUrl: string, cache?: string, log?: string, iot?: boolean, nodeArgs?: string[], root?: string }} o
    * @returns {Promise<Listening>}
    */
   async tokengate(name, o) {
     const { file, port } = await this.tokengateConfig(name, o)
     const server = startServer(name, node, [
       ...(o.nodeArgs ?? []),
-      join(root, 'bin/tokengate.js'),
+      join(o.root ?? root, 'bin/tokengate.js'),
       'serve',
       '--config',
       file,

@@ -77,6 +77,16 @@ export function evaluateTargets(o) {
       detail: `${us(/** @type {Figures} */ (miss).cpuUs)} vs ${us(/** @type {Figures} */ (hit).cpuUs)} = ${x(r)}`,
     }
   })
+  const raw = m['hit-raw']
+  const api = m.api
+  target('api token (five grants) CPU ≤ 1.10× album token cache hit', [api, raw], () => {
+    const r = /** @type {Figures} */ (api).cpuUs / /** @type {Figures} */ (raw).cpuUs
+    const vsHit = hit ? `; vs the /studies row: ${x(/** @type {Figures} */ (api).cpuUs / hit.cpuUs)}` : ''
+    return {
+      pass: r <= 1.1,
+      detail: `${us(/** @type {Figures} */ (api).cpuUs)} vs ${us(/** @type {Figures} */ (raw).cpuUs)} = ${x(r)}${vsHit}`,
+    }
+  })
   if (o.flood.length) {
     const worst = o.flood.reduce((w, f) => (f.redisLookups / f.allowed > w.redisLookups / w.allowed ? f : w))
     out.push({

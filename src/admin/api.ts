@@ -275,6 +275,7 @@ export async function startAdminApi(
   const { log } = deps
   const admin = new TokenAdmin(deps.redis, deps.keys, {
     secretPrefix: config.tokens.prefix,
+    checksumKey: config.tokens.checksumKey,
     expiredGrace: config.tokens.expiredGrace,
     ...(deps.now ? { now: deps.now } : {}),
     actor: { name: 'admin-api' },

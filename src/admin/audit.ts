@@ -9,6 +9,7 @@ import { userInfo } from 'node:os'
 import type { Cluster, Redis } from 'ioredis'
 import { parseDuration, parseIsoDate } from '../config/duration.js'
 import type { Keys } from '../token/keys.js'
+import type { TokenKind } from '../token/record.js'
 import { AdminInputError } from './input-error.js'
 
 /** What was done; `tokengate audit` and `GET /audit` show it as is. */
@@ -18,12 +19,17 @@ export type AuditOp =
   | 'token.revoke-user'
   | 'token.disable'
   | 'token.enable'
+  | 'token.update'
   | 'album.add-member'
   | 'album.remove-member'
   | 'album.add-studies'
   | 'album.remove-studies'
   | 'inbox.add-studies'
   | 'inbox.remove-studies'
+  | 'refresh.create'
+  | 'refresh.rotate'
+  | 'refresh.reuse'
+  | 'refresh.revoke'
 
 /** Who made a change. */
 export interface Actor {
@@ -39,12 +45,20 @@ export interface AuditFacts {
   tokenId?: string
   user?: string
   album?: string
-  kind?: 'album' | 'user'
+  kind?: TokenKind
   perms?: readonly string[]
+  /** api tokens (create, update): the grants after the change, space-separated canonical text. */
+  grants?: string
+  /** token.update: the enabled flag after the change, when it was given. */
+  enabled?: boolean
   /** ISO 8601 (create). */
   expiresAt?: string
   /** False when there was nothing to do (already revoked, already a member…). */
   changed?: boolean
+  /** refresh.*: the refresh token family (its public id, `rtk_…`). */
+  refreshId?: string
+  /** refresh.*: the OAuth client the refresh token is bound to. */
+  clientId?: string
   /** token.revoke-user: how many tokens were revoked by it; study changes: how many UIDs changed. */
   count?: number
 }

@@ -17,6 +17,13 @@ import {
   redisConfigKey,
 } from '../token/redis-client.js'
 import { type AuditEvent, auditQuery, checkActor, osUser } from './audit.js'
+import {
+  precheckRefresh,
+  REFRESH_FLAGS,
+  REFRESH_USAGE,
+  runRefreshCreate,
+  wantsRefresh,
+} from './refresh-cli.js'
 import { StudyAdmin } from './studies.js'
 import {
   ALBUM_STUDY_COMMANDS,
@@ -54,9 +61,12 @@ commands:
   create --kind album --album ID --perms read[,write,download,appropriate] --expires 30d|ISO-DATE
          [--user ID] [--description TEXT] [--json]
   create --kind user --user ID --expires 30d|ISO-DATE [--description TEXT] [--json]
+  create --kind user --user ID --refresh [--client-id ID] [--offline] [--access-ttl 15m]
+         [--refresh-expires 90d] [--json]
   list [--user ID] [--album ID] [--json]
   show ID [--json]
   revoke ID                 permanent; every replica refuses the token on its next request
+                            (a refresh token id rtk_…: it and every access token it minted)
   revoke --user ID          revoke all of a user's tokens
   disable ID                refuse the token until it is enabled again
   enable ID
@@ -116,7 +126,9 @@ Mint a token. Its secret is printed once and stored only as a sha256 hash.
                          2027-01-31T12:00:00Z)
   --description TEXT     a note shown by list and show
   --tenant ID            an optional tenant label
-  --json                 print JSON: id, token, kind, user, album, perms, expiresAt, createdAt`,
+  --json                 print JSON: id, token, kind, user, album, perms, expiresAt, createdAt
+                         (with --refresh also refreshToken, refreshTokenId, refreshExpiresAt, clientId)
+${REFRESH_USAGE}`,
       options: {
         kind: str,
         album: str,
@@ -126,12 +138,15 @@ Mint a token. Its secret is printed once and stored only as a sha256 hash.
         description: str,
         tenant: str,
         json,
+        ...REFRESH_FLAGS,
       },
       positionals: [0, 0],
       precheck: (v) => {
+        if (wantsRefresh(v)) return precheckRefresh(createInput(v), v)
         validateCreate(createInput(v), Date.now())
       },
       run: async (admin, v, _p, out) => {
+        if (v.refresh) return runRefreshCreate(admin, createInput(v), v, out)
         const created = await admin.create(createInput(v))
         if (v.json) return out.json(created)
         out.line('Token created. Copy the secret now: it will not be shown again.')
@@ -414,6 +429,7 @@ async function runCommand(
     }
     const admin = new TokenAdmin(redis, keys, {
       secretPrefix: config.tokens.prefix,
+      checksumKey: config.tokens.checksumKey,
       expiredGrace: config.tokens.expiredGrace,
       actor: { name: actor },
       audit,

@@ -12,14 +12,16 @@ import type { EvictKey, Keys } from '../token/keys.js'
 import { fromHash, parsePerms, type TokenHash, type TokenRecord, toHash } from '../token/record.js'
 import type { RedisClient } from '../token/redis-client.js'
 import { type Actor, type AuditFacts, type AuditOptions, AuditTrail, osUser } from './audit.js'
+import { formatGrants, mergeGrants, parseGrantInput } from './grant-input.js'
 import { AdminInputError, AdminNotFound } from './input-error.js'
+import { isRefreshId, type RefreshInfo, RefreshTokens } from './refresh.js'
 
 export { AdminInputError, AdminNotFound }
 
 export const PERMISSIONS: readonly Action[] = ['read', 'write', 'download', 'appropriate']
 
 export interface CreateInput {
-  kind: 'album' | 'user'
+  kind: TokenRecord['kind']
   user?: string
   album?: string
   /** `read,write` or `['read', 'write']`; album tokens only (user tokens get every permission). */
@@ -30,6 +32,8 @@ export interface CreateInput {
   expiresIn?: string
   description?: string
   tenant?: string
+  /** api tokens: grants as `type:id:action[,action…]` or `admin` (policy/grants.ts), at least one. */
+  grants?: string | string[]
 }
 
 /** What create returns: the only time the secret is shown. */
@@ -37,7 +41,7 @@ export interface CreatedToken {
   id: string
   /** The secret. Shown once; tokengate keeps only its sha256. */
   token: string
-  kind: 'album' | 'user'
+  kind: TokenRecord['kind']
   user: string
   album: string
   perms: Action[]
@@ -45,6 +49,8 @@ export interface CreatedToken {
   createdAt: string
   description: string
   tenant: string
+  /** api tokens only: their grants, canonical text. */
+  grants?: string[]
 }
 
 export type TokenStatus = 'active' | 'expired' | 'revoked' | 'disabled'
@@ -52,7 +58,7 @@ export type TokenStatus = 'active' | 'expired' | 'revoked' | 'disabled'
 /** A token as administrators see it: no hash, no secret. Dates are ISO 8601. */
 export interface TokenInfo {
   id: string
-  kind: 'album' | 'user'
+  kind: TokenRecord['kind']
   user: string
   album: string
   perms: Action[]
@@ -65,11 +71,15 @@ export interface TokenInfo {
   description: string
   tenant: string
   status: TokenStatus
+  /** api tokens only: their grants, canonical text; null when the stored field cannot be read. */
+  grants?: string[] | null
 }
 
 export interface TokenAdminOptions {
   /** Prefix of minted secrets (`tokens.prefix`). */
   secretPrefix: string
+  /** `tokens.checksumKey`: minted secrets carry a keyed checksum (credential/secret.ts). */
+  checksumKey?: string | undefined
   /** Milliseconds Redis keeps a record after its expiry (`tokens.expiredGrace`). */
   expiredGrace: number
   /** Clock, injectable for tests. */
@@ -83,7 +93,7 @@ export interface TokenAdminOptions {
 /** The fields of a new record, checked; what create stores besides id and createdAt. */
 export type ValidCreate = Pick<
   TokenRecord,
-  'kind' | 'user' | 'album' | 'perms' | 'expiresAt' | 'description' | 'tenant'
+  'kind' | 'user' | 'album' | 'perms' | 'expiresAt' | 'description' | 'tenant' | 'grants'
 >
 
 const MAX_NAME = 256
@@ -161,32 +171,34 @@ export function resolveExpiry(input: Pick<CreateInput, 'expiresAt' | 'expiresIn'
 /** Every check create makes, with no I/O: the record fields to store, or AdminInputError. */
 export function validateCreate(input: CreateInput, now: number): ValidCreate {
   const kind = input.kind as string
-  if (kind === undefined) throw new AdminInputError('--kind is required: album or user', 'kind')
-  if (kind !== 'album' && kind !== 'user') {
-    throw new AdminInputError(`--kind must be "album" or "user", got "${String(kind)}"`, 'kind')
+  if (kind === undefined) throw new AdminInputError('--kind is required: album, user or api', 'kind')
+  if (kind !== 'album' && kind !== 'user' && kind !== 'api') {
+    throw new AdminInputError(`--kind must be "album", "user" or "api", got "${String(kind)}"`, 'kind')
   }
   const user = input.user === undefined ? '' : checkName(input.user, '--user', 'user')
   const album = input.album === undefined ? '' : checkName(input.album, '--album', 'album')
   const tenant = input.tenant === undefined ? '' : checkName(input.tenant, '--tenant', 'tenant')
   const permText = Array.isArray(input.perms) ? input.perms.join(',') : (input.perms ?? '')
   const { perms, unknown } = parsePerms(permText)
-  let description = ''
-  if (input.description !== undefined) {
-    description = String(input.description)
-    if (description.length > MAX_DESCRIPTION) {
-      throw new AdminInputError(
-        `--description is longer than ${MAX_DESCRIPTION} characters; shorten it`,
-        'description',
-      )
-    }
-    if (CONTROL.test(description)) {
-      throw new AdminInputError(
-        '--description contains control characters (newlines, tabs…); remove them',
-        'description',
-      )
-    }
-  }
+  const description = input.description === undefined ? '' : checkDescription(input.description)
 
+  if (kind === 'api') {
+    if (album) throw new AdminInputError('api tokens reach resources, not an album: drop --album', 'album')
+    if (permText.trim())
+      throw new AdminInputError('api tokens carry grants, not --perms: use --grant', 'perms')
+    const grants = mergeGrants([], parseGrantInput(input.grants, 'grants'))
+    if (grants.length === 0) {
+      throw new AdminInputError(
+        'api tokens need at least one grant: add --grant TYPE:ID:ACTION[,ACTION…] (ID or ACTION may be *) or --grant admin',
+        'grants',
+      )
+    }
+    const expiresAt = resolveExpiry(input, now)
+    return { kind, user, album, perms: new Set<Action>(), expiresAt, description, tenant, grants }
+  }
+  if (input.grants !== undefined) {
+    throw new AdminInputError('only api tokens carry grants: drop --grant, or use --kind api', 'grants')
+  }
   if (kind === 'user') {
     if (!user) throw new AdminInputError('user tokens need a user: add --user ID', 'user')
     if (album) {
@@ -228,6 +240,24 @@ export function validateCreate(input: CreateInput, now: number): ValidCreate {
   }
 }
 
+/** Check a description (create, update): at most 1024 characters, no control characters. */
+export function checkDescription(value: unknown): string {
+  const description = String(value)
+  if (description.length > MAX_DESCRIPTION) {
+    throw new AdminInputError(
+      `--description is longer than ${MAX_DESCRIPTION} characters; shorten it`,
+      'description',
+    )
+  }
+  if (CONTROL.test(description)) {
+    throw new AdminInputError(
+      '--description contains control characters (newlines, tabs…); remove them',
+      'description',
+    )
+  }
+  return description
+}
+
 /** Why a record would be refused now, in the order policy/decide.ts checks; `active` when it would not. */
 export function statusOf(r: TokenRecord, now: number): TokenStatus {
   if (r.revokedAt > 0) return 'revoked'
@@ -251,6 +281,7 @@ export function toInfo(r: TokenRecord, now: number): TokenInfo {
     description: r.description,
     tenant: r.tenant,
     status: statusOf(r, now),
+    ...(r.kind === 'api' ? { grants: r.grants ? formatGrants(r.grants) : null } : {}),
   }
 }
 
@@ -276,6 +307,8 @@ export class TokenAdmin {
   private readonly actor: Actor
   /** The audit trail these operations write to (list it with `audit.list`). */
   readonly audit: AuditTrail
+  /** Refresh tokens (admin/refresh.ts), minting their access tokens through this. */
+  readonly refresh: RefreshTokens
 
   constructor(
     private readonly redis: RedisClient,
@@ -285,6 +318,7 @@ export class TokenAdmin {
     this.now = opts.now ?? Date.now
     this.actor = opts.actor ?? { name: osUser() }
     this.audit = new AuditTrail(redis, keys, opts.audit)
+    this.refresh = new RefreshTokens(redis, keys, this, { ...opts, now: this.now, actor: this.actor })
   }
 
   /** The same operations, recorded as made by `actor` (the admin API: one per request). */
@@ -297,7 +331,7 @@ export class TokenAdmin {
     const now = this.now()
     const valid = validateCreate(input, now)
     const id = newTokenId()
-    const token = mintSecret(this.opts.secretPrefix)
+    const token = mintSecret(this.opts.secretPrefix, this.opts.checksumKey)
     const hash = hashSecret(token)
     const record: TokenRecord = {
       id,
@@ -336,6 +370,7 @@ export class TokenAdmin {
       album: info.album,
       perms: info.perms,
       expiresAt: info.expiresAt,
+      ...(info.grants ? { grants: info.grants.join(' ') } : {}),
     })
     return {
       id,
@@ -348,6 +383,7 @@ export class TokenAdmin {
       createdAt: info.createdAt,
       description: info.description,
       tenant: info.tenant,
+      ...(info.grants ? { grants: info.grants } : {}),
     }
   }
 
@@ -394,7 +430,8 @@ export class TokenAdmin {
   }
 
   /** Revoke a token: permanent, and every replica refuses it on its next request. */
-  async revoke(id: string): Promise<TokenInfo> {
+  async revoke(id: string): Promise<TokenInfo | RefreshInfo> {
+    if (isRefreshId(id)) return this.refresh.revoke(id)
     const { hash, record } = await this.mustLoad(id)
     const changed = record.revokedAt === 0
     if (changed) {
@@ -423,6 +460,7 @@ export class TokenAdmin {
         }
       }
     }
+    count += await this.refresh.revokeUser(user)
     await this.publish({ kind: 'user', user })
     await this.record({ op: 'token.revoke-user', user, count })
     return count
@@ -541,7 +579,7 @@ export class TokenAdmin {
   }
 }
 
-function notFound(id: string): AdminNotFound {
+export function notFound(id: string): AdminNotFound {
   return new AdminNotFound(
     `no token with id "${id}" (check the id with \`tokengate token list\`; expired tokens leave Redis after tokens.expiredGrace)`,
     'id',

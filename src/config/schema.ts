@@ -1,7 +1,9 @@
 // The config schema: the one source of config types (`type Config` is inferred, never written by
 // hand). Each key's documentation sits beside it, and config/tokengate.yaml repeats it for operators.
+import { isIP } from 'node:net'
 import { z } from 'zod'
 import { parseDuration } from './duration.js'
+import { parseResourcePath } from './resource-path.js'
 
 /** A duration such as "30s", "5m", "800ms" or a number of milliseconds; parsed to milliseconds. */
 const duration = z.union([z.string(), z.number()]).transform((value, ctx) => {
@@ -21,6 +23,34 @@ const httpUrl = z.string().refine((v) => URL.canParse(v) && /^https?:$/.test(new
 })
 
 const port = z.number().int().min(0).max(65535)
+
+/** An IPv4 or IPv6 CIDR block (`10.0.0.0/8`, `fd00::/8`) or a single address. */
+const cidr = z.string().refine(
+  (v) => {
+    const slash = v.indexOf('/')
+    const address = slash === -1 ? v : v.slice(0, slash)
+    const version = isIP(address)
+    if (version === 0) return false
+    if (slash === -1) return true
+    const bits = v.slice(slash + 1)
+    return /^\d{1,3}$/.test(bits) && Number(bits) <= (version === 4 ? 32 : 128)
+  },
+  { message: 'expected an IP address or a CIDR block like "10.0.0.0/8" or "fd00::/8"' },
+)
+
+/**
+ * Client headers stripped by default (`identityHeaders.stripDefault`): ones some upstream or
+ * framework takes for the user, the client's address or the real URL.
+ */
+export const DEFAULT_STRIP_HEADERS = [
+  'X-Original-URL',
+  'X-Rewrite-URL',
+  'X-Original-URI',
+  'X-Real-IP',
+  'Remote-User',
+  'X-Remote-User',
+  'X-Forwarded-User',
+]
 
 /** A Sentinel or Cluster node, `host:port` (`[::1]:26379` for IPv6), as ioredis takes it. */
 const redisNode = z.string().transform((value, ctx) => {
@@ -69,6 +99,40 @@ export const DICOMWEB_RULES: RuleConfig[] = [
   { methods: ['GET', 'HEAD'], path: '/wado', action: 'read' },
 ]
 
+/** A resource type or an action: the alphabet grants use (policy/grants.ts). */
+const RESOURCE_NAME = /^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$/
+const RESOURCE_NAME_TEXT = 'expected a name of letters, digits and . _ @ + - (as grants spell it)'
+const resourceName = z.string().regex(RESOURCE_NAME, RESOURCE_NAME_TEXT)
+
+/**
+ * One resource rule (issue 13): method(s) + path → the action a grant must allow on the resource
+ * the path names. First match wins, across the mount's resource types in the order written.
+ */
+const resourceRule = z.strictObject({
+  /** HTTP methods this rule applies to; `*` for any. */
+  methods: z.union([z.literal('*'), z.array(z.enum(METHODS)).min(1)]),
+  /**
+   * Path under the mount: `{id}` binds the resource id a grant must name (or `*`), `{attr.NAME}`
+   * must equal the token's attribute NAME, `*` matches one segment, `**` any rest (last only).
+   */
+  path: z.string().superRefine((path, ctx) => {
+    const parsed = parseResourcePath(path)
+    if (typeof parsed === 'string') ctx.addIssue({ code: 'custom', message: parsed })
+  }),
+  /** The action a grant must allow (`GetDeviceStats`), or `*` in the grant for all. */
+  action: resourceName,
+})
+export type ResourceRuleConfig = z.infer<typeof resourceRule>
+
+/** Resource type (`device`) → its rules. Mounts with resources admit `api` tokens only. */
+const resources = z.record(z.string(), z.array(resourceRule).min(1)).superRefine((types, ctx) => {
+  for (const type of Object.keys(types)) {
+    if (!RESOURCE_NAME.test(type))
+      ctx.addIssue({ code: 'custom', path: [type], message: `resource type: ${RESOURCE_NAME_TEXT}` })
+  }
+})
+export type ResourcesConfig = z.infer<typeof resources>
+
 const upstreamAuth = z.union([
   z.strictObject({ basic: z.strictObject({ user: z.string(), password: z.string() }) }),
   z.strictObject({ bearer: z.string().min(1) }),
@@ -92,6 +156,12 @@ const mount = z.strictObject({
   wadoNormalizeQuery: z.boolean().default(false),
   /** Method + path rules → action. Omitted: the DICOMweb defaults. A path no rule matches is 404. */
   rules: z.array(rule).min(1).optional(),
+  /**
+   * Permission profiles for any API: resource type → rules binding path variables. A request is
+   * allowed when a rule matches it (else 404) and a grant of the `api` token covers its type, the
+   * `{id}` it captured and its action (else 403). Replaces `rules` (give one or the other).
+   */
+  resources: resources.optional(),
   /** Credentials tokengate sends to this upstream (the client's Authorization never goes through). */
   upstreamAuth: upstreamAuth.optional(),
   /**
@@ -112,6 +182,15 @@ const mount = z.strictObject({
 })
 export type MountConfig = z.infer<typeof mount>
 
+/** A mount says what a path needs one way: permissions (`rules`) or grants over `resources`. */
+const checkedMount = mount.superRefine((m, ctx) => {
+  if (!m.resources) return
+  if (m.rules)
+    ctx.addIssue({ code: 'custom', path: ['resources'], message: 'give either rules or resources, not both' })
+  if (Object.keys(m.resources).length === 0)
+    ctx.addIssue({ code: 'custom', path: ['resources'], message: 'name at least one resource type' })
+})
+
 export const configSchema = z.strictObject({
   /** The public listener. */
   listen: z
@@ -126,6 +205,14 @@ export const configSchema = z.strictObject({
       idleTimeout: duration.default(120_000),
       /** An idle keep-alive connection from a client is closed after this. */
       keepAliveTimeout: duration.default(5_000),
+      /**
+       * An upload (a request body) slower than this many bytes per second, measured over
+       * `uploadRateWindow` while tokengate is not itself waiting for the upstream, is cut and its
+       * upstream request aborted (a trickled body would hold an upstream socket for ever). 0 = off.
+       */
+      minUploadRate: z.number().int().min(0).default(1024),
+      /** The window over which `minUploadRate` is measured. */
+      uploadRateWindow: duration.default(30_000),
     })
     .prefault({}),
   redis: z
@@ -186,7 +273,7 @@ export const configSchema = z.strictObject({
    */
   workers: z.union([z.literal('auto'), z.number().int().min(1).max(256)]).default(1),
   /** Public mounts, longest path first when they nest. */
-  mounts: z.array(mount).min(1, 'at least one mount is needed'),
+  mounts: z.array(checkedMount).min(1, 'at least one mount is needed'),
   /**
    * `query`: the upstream understands album/inbox query parameters (KHEOPS-like). `studies`: a
    * legacy PACS; tokengate enforces album and inbox study sets itself (DESIGN §4).
@@ -231,14 +318,44 @@ export const configSchema = z.strictObject({
       studyUids: z.number().int().min(0).default(1_000_000),
     })
     .prefault({}),
-  /** Headers that tell the upstream who is asking. Client-sent copies are always stripped. */
+  /**
+   * Headers that tell the upstream who is asking. Client-sent copies are always stripped. Names
+   * are compared normalised: case-folded, `_` read as `-` (as WSGI, PHP, Rack and CGI read them).
+   */
   identityHeaders: z
     .strictObject({
       user: z.string().default('X-Tokengate-User'),
       tokenId: z.string().default('X-Tokengate-Token-Id'),
       scope: z.string().default('X-Tokengate-Scope'),
-      /** Further client headers to strip before forwarding (e.g. `X-Remote-User` an upstream trusts). */
+      /** Further client headers to strip before forwarding (e.g. a `Remote-Groups` an upstream trusts). */
       strip: z.array(z.string()).default([]),
+      /**
+       * Client headers stripped by default: `X-Original-URL`, `X-Rewrite-URL`, `X-Original-URI`,
+       * `X-Real-IP`, `Remote-User`, `X-Remote-User`, `X-Forwarded-User`. Replace the list to change it.
+       */
+      stripDefault: z.array(z.string()).default(DEFAULT_STRIP_HEADERS),
+    })
+    .prefault({}),
+  /**
+   * Proxies in front of tokengate (CIDR blocks or addresses) whose `X-Forwarded-For`,
+   * `X-Forwarded-Proto`, `X-Forwarded-Host` and `Forwarded` are believed: the client address (for
+   * the failed-auth limiter, logs and the upstream) is then the nearest untrusted hop. Default none:
+   * nothing a client writes in those headers is believed.
+   */
+  trustedProxies: z.array(cidr).default([]),
+  /**
+   * Refusals of credentials (unknown, expired, revoked, disabled or malformed tokens) counted per
+   * client address, shared by all replicas through Redis: past `maxFailures` in one `window`, the
+   * address gets 429 with `Retry-After` until the window ends. A valid credential is never counted.
+   */
+  authLimiter: z
+    .strictObject({
+      /** On by default. */
+      enabled: z.boolean().default(true),
+      /** Refusals per address per window before it is cut. */
+      maxFailures: z.number().int().min(1).default(600),
+      /** The counting window (a fixed window: counts reset when it ends). */
+      window: duration.default(60_000),
     })
     .prefault({}),
   forward: z
@@ -264,6 +381,20 @@ export const configSchema = z.strictObject({
         .default('tg_'),
       /** Accept secrets without the prefix/checksum (tokens imported from another system). */
       allowLegacy: z.boolean().default(true),
+      /**
+       * A key for a keyed checksum (HMAC-SHA256) in newly minted secrets, so a forged well-formed
+       * secret is refused without a Redis call; usually `${TOKENGATE_CHECKSUM_KEY}`, at least 32
+       * characters. Without it, the checksum is a plain sha256 anyone can compute.
+       */
+      checksumKey: z.string().min(32, 'the checksum key must be at least 32 characters').optional(),
+      /** Keys that minted secrets still in use after a rotation: accepted, never used to mint. */
+      previousChecksumKeys: z.array(z.string().min(32)).default([]),
+      /**
+       * With `checksumKey` set, still accept prefixed secrets minted without a key (before it was
+       * set). Turn off once they have expired or been reissued: only then is a forged secret refused
+       * without a Redis call.
+       */
+      allowUnkeyed: z.boolean().default(true),
       /** Redis keeps a record this long after its expiry, so `token show` can still explain it. */
       expiredGrace: duration.default(7 * 86_400_000),
       /** `last used` is written at most once per token per this interval (batched); 0 = not recorded. */
@@ -289,6 +420,39 @@ export const configSchema = z.strictObject({
         .min(32, 'the admin key must be at least 32 characters (e.g. `openssl rand -base64 32`)'),
     })
     .optional(),
+  /**
+   * The OAuth 2.0 token endpoint (RFC 6749 §6) on the public listener: `POST <tokenPath>` with
+   * `grant_type=refresh_token` trades a refresh token (`token create --refresh`) for a new access
+   * token and a new refresh token. Answered by tokengate itself, never forwarded.
+   */
+  oauth: z
+    .strictObject({
+      /** Off: the path is no longer answered (it then falls through to the mounts, as any path). */
+      enabled: z.boolean().default(true),
+      /** Path of the token endpoint on the public listener. */
+      tokenPath: z
+        .string()
+        .regex(/^\/[A-Za-z0-9._~\-/]*[^/]$/, 'expected a path like "/oauth/token"')
+        .default('/oauth/token'),
+      /** A superseded refresh token of an offline (never expiring) family is still recognised as reuse for this long. */
+      reuseWindow: duration.default(90 * 86_400_000),
+    })
+    .prefault({}),
+  /**
+   * Self-service album tokens (KHEOPS): a user token may `POST <mount>/tokens` to create an album
+   * token for an album its user belongs to, `GET <mount>/tokens` to list its user's tokens and
+   * `POST <mount>/tokens/{id}/revoke` to revoke one of them. Answered by tokengate itself.
+   */
+  selfService: z
+    .strictObject({
+      /** Off by default: on a generic API mount, `<mount>/tokens` might be a path of the upstream. */
+      enabled: z.boolean().default(false),
+      /** Mount paths where it is answered; empty = every mount. */
+      mounts: z.array(z.string()).default([]),
+      /** Longest lifetime of a self-service album token (never past the user token's own expiry either). */
+      maxLifetime: duration.default(30 * 86_400_000),
+    })
+    .prefault({}),
   /** The audit trail of token and membership changes (a Redis stream, `<keyPrefix>audit`). */
   audit: z
     .strictObject({

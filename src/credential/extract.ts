@@ -10,6 +10,11 @@ import { type SecretPolicy, verifySecret } from './secret.js'
 export interface Credential {
   via: 'bearer' | 'basic' | 'link'
   hash: TokenHash
+  /**
+   * Lower-case names of other headers whose value carries this secret (a link URL in Referer, the
+   * secret in a Cookie): the rewrite stage removes them, so the secret never reaches the upstream.
+   */
+  leaks?: string[]
 }
 
 export interface CredentialSource {
@@ -77,6 +82,32 @@ function inQuery(query: string, secret: string): boolean {
   }
 }
 
+/** `value` carries `secret`, as sent or percent-decoded (a Cookie or a URL may encode it). */
+function carries(value: string, secret: string): boolean {
+  if (value.includes(secret)) return true
+  if (!value.includes('%')) return false
+  try {
+    return decodeURIComponent(value).includes(secret)
+  } catch {
+    return value
+      .replace(/%[0-9A-Fa-f]{2}/g, (h) => String.fromCharCode(Number.parseInt(h.slice(1), 16)))
+      .includes(secret)
+  }
+}
+
+/** Names of the headers other than Authorization whose value carries the secret; usually none. */
+function leakingHeaders(rawHeaders: readonly string[], secret: string): string[] | undefined {
+  let leaks: string[] | undefined
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    if (!carries(rawHeaders[i + 1] as string, secret)) continue
+    const name = (rawHeaders[i] as string).toLowerCase()
+    if (name === 'authorization') continue
+    if (!leaks) leaks = []
+    leaks.push(name)
+  }
+  return leaks
+}
+
 /**
  * The request's credential, hashed. Throws MissingCredential (none), MalformedCredential,
  * AmbiguousCredential (two different ones) or InvalidToken('bad_checksum') (wrong form: no
@@ -84,7 +115,7 @@ function inQuery(query: string, secret: string): boolean {
  */
 export function extractCredential(
   src: CredentialSource,
-  route: RouteMatch,
+  route: Pick<RouteMatch, 'linkSecretAt' | 'query'>,
   policy: SecretPolicy,
 ): Credential {
   const found: { via: Credential['via']; secret: string }[] = []
@@ -101,5 +132,6 @@ export function extractCredential(
   // The query goes upstream and into logs as-is: a token misplaced there would leak both ways.
   if (route.query !== '' && inQuery(route.query, first.secret))
     throw new MalformedCredential('secret_in_query')
-  return { via: first.via, hash }
+  const leaks = leakingHeaders(src.rawHeaders, first.secret)
+  return leaks ? { via: first.via, hash, leaks } : { via: first.via, hash }
 }

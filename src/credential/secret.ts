@@ -2,6 +2,10 @@
 // `<prefix><32 chars: 192 random bits, base64url><6 chars: checksum>`, so a mistyped or
 // garbage secret is refused here, before any Redis call. Secrets without the prefix are
 // "legacy" (imported from another system) and are accepted when `tokens.allowLegacy` is on.
+// With `tokens.checksumKey`, the checksum is keyed (HMAC-SHA256): a forger who knows the format
+// but not the key cannot make a secret that passes, so forged secrets cost no Redis call either.
+// Secrets minted before the key (plain sha256 checksum) pass while `tokens.allowUnkeyed` is on;
+// secrets minted with a retired key pass while it is listed in `tokens.previousChecksumKeys`.
 import * as crypto from 'node:crypto'
 import { InvalidToken, MalformedCredential } from '../errors.js'
 import type { TokenHash } from '../token/record.js'
@@ -18,6 +22,10 @@ const LEGACY = /^[A-Za-z0-9._~+/=:-]{8,512}$/
 export interface SecretPolicy {
   prefix: string
   allowLegacy: boolean
+  /** Keys whose checksums are accepted (the minting key first); none: the plain checksum only. */
+  checksumKeys?: readonly string[]
+  /** With keys, still accept the plain (unkeyed) checksum; default true. */
+  allowUnkeyed?: boolean
 }
 
 /**
@@ -29,14 +37,23 @@ const sha256: (data: string, encoding: 'hex' | 'base64url') => string =
     ? (data, encoding) => crypto.hash('sha256', data, encoding)
     : (data, encoding) => crypto.createHash('sha256').update(data).digest(encoding)
 
-function checksum(body: string): string {
-  return sha256(body, 'base64url').slice(0, CHECK_CHARS)
+function checksum(body: string, key?: string): string {
+  if (key === undefined) return sha256(body, 'base64url').slice(0, CHECK_CHARS)
+  return crypto.createHmac('sha256', key).update(body).digest('base64url').slice(0, CHECK_CHARS)
 }
 
-/** A new secret: shown once to the admin, never stored. */
-export function mintSecret(prefix: string): string {
+/** Whether `check` is the body's checksum under the policy: a listed key's, or (if allowed) the plain one. */
+function checksumPasses(body: string, check: string, policy: SecretPolicy): boolean {
+  const keys = policy.checksumKeys
+  if (!keys || keys.length === 0) return checksum(body) === check
+  for (const key of keys) if (checksum(body, key) === check) return true
+  return policy.allowUnkeyed !== false && checksum(body) === check
+}
+
+/** A new secret: shown once to the admin, never stored. Keyed when `checksumKey` is given. */
+export function mintSecret(prefix: string, checksumKey?: string): string {
   const body = crypto.randomBytes(24).toString('base64url')
-  return `${prefix}${body}${checksum(body)}`
+  return `${prefix}${body}${checksum(body, checksumKey)}`
 }
 
 /** sha256 hex: the only form in which a secret is stored or looked up. */
@@ -56,7 +73,8 @@ export function verifySecret(secret: string, policy: SecretPolicy): TokenHash {
     if (rest.length !== BODY_CHARS + CHECK_CHARS || !URL_SAFE.test(rest)) {
       throw new InvalidToken('bad_checksum')
     }
-    if (checksum(rest.slice(0, BODY_CHARS)) !== rest.slice(BODY_CHARS)) throw new InvalidToken('bad_checksum')
+    if (!checksumPasses(rest.slice(0, BODY_CHARS), rest.slice(BODY_CHARS), policy))
+      throw new InvalidToken('bad_checksum')
     return hashSecret(secret)
   }
   if (!policy.allowLegacy || !LEGACY.test(secret)) throw new InvalidToken('bad_checksum')

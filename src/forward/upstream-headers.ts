@@ -1,10 +1,10 @@
 // Forward stage, headers: what goes to the upstream and what comes back. RFC 7230 §6.1 hop-by-hop
 // headers (and any the Connection header names) never cross the proxy in either direction; the
-// rest is passed as a reverse proxy conventionally does (http-proxy's `xfwd` + `changeOrigin`): Host is
-// the target's, X-Forwarded-For/-Port/-Proto are appended to the client's, X-Forwarded-Host is
-// set when absent. The patch's header removals and additions are applied on the way.
+// rest is passed as a reverse proxy conventionally does (http-proxy's `changeOrigin`): Host is
+// the target's. The client's X-Forwarded-* never pass as sent: the patch sets them (from a trusted
+// proxy's chain or tokengate's own view, rewrite/identity-headers.ts). The patch's header removals
+// (compared by normalised name: `X_Remote_User` is `x-remote-user`) and additions are applied.
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
-import type { TLSSocket } from 'node:tls'
 import type { UpstreamPatch } from '../rewrite/patch.js'
 
 /** RFC 7230 §6.1 (+ the non-standard Proxy-Connection): meaningful for one connection only. */
@@ -19,17 +19,11 @@ export const HOP_BY_HOP = new Set([
 ])
 
 /**
- * Not forwarded either: Host is the target's; Expect is answered by Node's server (100-continue)
- * before the body is read, so the upstream must not wait for it again; X-Forwarded-* are rebuilt.
+ * Not forwarded either: Host is the target's; Expect is answered by tokengate (100-continue, once
+ * the request is authorised), so the upstream must not wait for it again. Every `X-Forwarded-*`
+ * (For/Proto/Host/Port are rebuilt by the patch; Prefix, Server, Ssl… are never believed).
  */
-const REBUILT = new Set([
-  'host',
-  'expect',
-  'x-forwarded-for',
-  'x-forwarded-port',
-  'x-forwarded-proto',
-  'x-forwarded-host',
-])
+const REBUILT = new Set(['host', 'expect'])
 
 /** Names listed in a Connection header (RFC 7230 §6.1): hop-by-hop too. Usually none. */
 export function connectionListed(value: string | string[] | undefined): Set<string> | null {
@@ -54,20 +48,17 @@ function removalSet(names: readonly string[]): ReadonlySet<string> {
   return set
 }
 
-function appended(previous: string | string[] | undefined, value: string): string {
-  return previous ? `${previous},${value}` : value
-}
-
-/** The port the client addressed, as http-proxy-3's xfwd reports it. */
-function clientPort(host: string | undefined, encrypted: boolean): string {
-  const m = host ? /:(\d+)/.exec(host) : null
-  return m?.[1] ?? (encrypted ? '443' : '80')
+/** Whether a client header stays behind: rebuilt, X-Forwarded-*, or removed by the patch; `_` read as `-` (CGI's reading). */
+function dropped(removed: ReadonlySet<string>, name: string): boolean {
+  if (REBUILT.has(name) || removed.has(name) || name.startsWith('x-forwarded-')) return true
+  if (!name.includes('_')) return false
+  const n = name.replace(/_/g, '-')
+  return REBUILT.has(n) || removed.has(n) || HOP_BY_HOP.has(n) || n.startsWith('x-forwarded-')
 }
 
 /**
  * The upstream request's headers as a flat `[name, value, …]` list (undici's cheapest form):
- * the client's minus hop-by-hop and the patch's removals, plus the patch's additions, Host and
- * X-Forwarded-*.
+ * the client's minus hop-by-hop and the patch's removals, plus the patch's additions and Host.
  */
 export function upstreamRequestHeaders(req: IncomingMessage, target: URL, patch: UpstreamPatch): string[] {
   const headers = req.headers
@@ -76,7 +67,7 @@ export function upstreamRequestHeaders(req: IncomingMessage, target: URL, patch:
   const set = patch.setHeaders
   const out: string[] = []
   for (const name in headers) {
-    if (HOP_BY_HOP.has(name) || REBUILT.has(name) || removed.has(name) || name in set) continue
+    if (HOP_BY_HOP.has(name) || dropped(removed, name) || name in set) continue
     if (listed?.has(name)) continue
     const value = headers[name]
     if (value === undefined) continue
@@ -84,19 +75,7 @@ export function upstreamRequestHeaders(req: IncomingMessage, target: URL, patch:
     else for (const v of value) out.push(name, v)
   }
   for (const name in set) out.push(name, set[name] as string)
-  const encrypted = (req.socket as TLSSocket).encrypted === true
-  out.push(
-    'host',
-    target.host,
-    'x-forwarded-for',
-    appended(headers['x-forwarded-for'], req.socket.remoteAddress ?? ''),
-    'x-forwarded-port',
-    appended(headers['x-forwarded-port'], clientPort(headers.host, encrypted)),
-    'x-forwarded-proto',
-    appended(headers['x-forwarded-proto'], encrypted ? 'https' : 'http'),
-    'x-forwarded-host',
-    (headers['x-forwarded-host'] as string | undefined) || headers.host || '',
-  )
+  out.push('host', target.host)
   return out
 }
 

@@ -46,6 +46,7 @@ export type MetricReason =
   | 'reset'
   | 'bad_response'
   | 'timeout'
+  | 'rate_limited'
   | 'bug'
 
 /** Every internal reason (and `ok`) → outcome and metric reason. A new reason fails to compile until mapped. */
@@ -62,6 +63,10 @@ const OUTCOME_OF: Readonly<Record<Reason | 'ok', readonly [Outcome, MetricReason
   dicom_header_too_large: ['denied', 'malformed'],
   foreign_study: ['denied', 'insufficient_scope'],
   upstream_not_found: ['denied', 'not_found'],
+  body_not_allowed: ['denied', 'malformed'],
+  bad_id: ['denied', 'malformed'],
+  auth_failures: ['denied', 'rate_limited'],
+  upload_too_slow: ['denied', 'timeout'],
   bad_scheme: ['denied', 'malformed'],
   bad_base64: ['denied', 'malformed'],
   empty_secret: ['denied', 'malformed'],
@@ -77,6 +82,10 @@ const OUTCOME_OF: Readonly<Record<Reason | 'ok', readonly [Outcome, MetricReason
   missing_perm: ['denied', 'insufficient_scope'],
   inbox_refused: ['denied', 'insufficient_scope'],
   study_level_only: ['denied', 'insufficient_scope'],
+  wrong_kind: ['denied', 'insufficient_scope'],
+  no_grant: ['denied', 'insufficient_scope'],
+  attr_mismatch: ['denied', 'insufficient_scope'],
+  bad_grants: ['denied', 'insufficient_scope'],
   album_not_allowed: ['denied', 'insufficient_scope'],
   not_album_member: ['denied', 'insufficient_scope'],
   study_not_in_scope: ['denied', 'insufficient_scope'],
@@ -89,6 +98,21 @@ const OUTCOME_OF: Readonly<Record<Reason | 'ok', readonly [Outcome, MetricReason
   connect: ['upstream_error', 'timeout'],
   headers: ['upstream_error', 'timeout'],
   body: ['upstream_error', 'timeout'],
+  bad_body: ['denied', 'malformed'],
+  bad_input: ['denied', 'malformed'],
+  expiry_too_long: ['denied', 'malformed'],
+  cannot_mint: ['denied', 'insufficient_scope'],
+  perms_too_wide: ['denied', 'insufficient_scope'],
+  not_own_token: ['denied', 'insufficient_scope'],
+  body_too_large: ['denied', 'malformed'],
+  bad_form: ['denied', 'malformed'],
+  grant_type_unsupported: ['denied', 'malformed'],
+  grant_unknown: ['denied', 'unknown'],
+  grant_expired: ['denied', 'expired'],
+  grant_revoked: ['denied', 'revoked'],
+  grant_reused: ['denied', 'revoked'],
+  grant_refused: ['denied', 'disabled'],
+  client_mismatch: ['denied', 'unknown'],
   bug: ['error', 'bug'],
 }
 const OUTCOME_KEYS = Object.keys(OUTCOME_OF) as (Reason | 'ok')[]

@@ -5,6 +5,7 @@ import { BadRequest, Forbidden, InvalidToken, OutOfScope } from '../errors.js'
 import type { Action, RouteMatch } from '../route/match.js'
 import type { TokenRecord } from '../token/record.js'
 import type { TokenStore } from '../token/store.js'
+import { authorizeResource } from './resource-decide.js'
 
 /** What the client asked for in the query (`album=`, `inbox=`), every spelling folded. */
 export interface ScopeRequest {
@@ -20,6 +21,8 @@ export type Scope =
   | { kind: 'user-album'; user: string; album: string }
   /** A user token with neither album nor inbox: everything the user may reach. */
   | { kind: 'user'; user: string }
+  /** An api token on a resource mount: what it reaches is the resource its grants cover. */
+  | { kind: 'api' }
 
 export interface Decision {
   tokenId: string
@@ -29,6 +32,8 @@ export interface Decision {
 }
 
 const ALL_PERMS: ReadonlySet<Action> = new Set<Action>(['read', 'write', 'download', 'appropriate'])
+const NO_PERMS: ReadonlySet<Action> = new Set<Action>()
+const API_SCOPE: Scope = Object.freeze({ kind: 'api' })
 
 /** Throws InvalidToken unless the record exists and is enabled, unrevoked and unexpired at `now`. */
 export function checkValid(record: TokenRecord | null, now: number): asserts record is TokenRecord {
@@ -52,6 +57,12 @@ export function decide(
   store: Pick<TokenStore, 'isAlbumMember'>,
 ): Decision | Promise<Decision> {
   checkValid(record, now)
+
+  // Resource mounts admit api tokens only, and api tokens reach resource mounts only.
+  if (route.resource || record.kind === 'api') {
+    authorizeResource(record, route)
+    return { tokenId: record.id, user: record.user, scope: API_SCOPE, perms: NO_PERMS }
+  }
 
   if (record.kind === 'album') {
     if (!record.perms.has(route.action)) throw new Forbidden('missing_perm', record.id)

@@ -2,6 +2,7 @@
 // the cached study sets — an album token its album; a user token the album it names, its inbox, or
 // with neither the union of its albums and inbox — and which set a STOW through it adds to.
 // The only I/O is the store's cached set reads (as decide's membership check).
+import { OutOfScope } from '../errors.js'
 import type { TokenStore } from '../token/store.js'
 import type { StudySetRef } from '../token/study-sets.js'
 import type { Scope } from './decide.js'
@@ -47,11 +48,15 @@ export async function visibleStudies(scope: Scope, store: SetReader): Promise<Vi
       ])
       return new VisibleStudies(sets)
     }
+    case 'api':
+      // Resource mounts are not study-scoped (rewrite/plan.ts); should one ever ask: nothing.
+      return new VisibleStudies([])
   }
 }
 
 /** Where a STOW-RS through this scope adds what it stored: the album it is for, else the inbox. */
 export function storeTarget(scope: Scope): StudySetRef {
+  if (scope.kind === 'api') throw new OutOfScope('study_not_in_scope')
   return scope.kind === 'album' || scope.kind === 'user-album'
     ? { kind: 'album', album: scope.album }
     : { kind: 'inbox', user: scope.user }

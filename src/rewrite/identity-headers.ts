@@ -1,26 +1,38 @@
 // Rewrite stage, headers: strip `Authorization` and every client-sent identity header (so a
 // client can never pose as someone else to the upstream), add tokengate's identity headers and the
-// upstream's own credentials, and a RFC 7239 `Forwarded` element (Orthanc builds its response
-// URLs from it).
-import type { Config, MountConfig } from '../config/schema.js'
+// upstream's own credentials, a RFC 7239 `Forwarded` element and X-Forwarded-* (Orthanc builds its
+// response URLs from them). Names are compared normalised (lower case, `_` read as `-`): WSGI,
+// PHP, Rack and CGI map `X_Tokengate_User` to the same variable as `X-Tokengate-User`. The host
+// named upstream is never the client's: `publicUrl`'s, else the address the client connected to.
+import { type Config, DEFAULT_STRIP_HEADERS, type MountConfig } from '../config/schema.js'
 import type { Decision, Scope } from '../policy/decide.js'
 
 export interface HeaderPlan {
-  /** Lower-case names removed from the client request before forwarding. */
+  /** Normalised names removed from the client request before forwarding. */
   remove: readonly string[]
   /** Lower-case name → value set on the upstream request. */
   set: Record<string, string>
 }
 
 export interface ClientView {
-  host: string | undefined
+  /** The client's address, after trusted-proxy resolution (server/client-address.ts). */
   remoteAddress: string | undefined
+  /** The TCP peer (a trusted proxy, or the client): the hop appended to X-Forwarded-For. */
+  peerAddress?: string | undefined
+  /** X-Forwarded-For / -Proto as a trusted proxy sent them (absent from anyone else). */
+  forwardedFor?: string | undefined
+  forwardedProto?: string | undefined
   encrypted: boolean
+  /** The local address and port the client connected to: tokengate's own host without publicUrl. */
+  localAddress?: string | undefined
+  localPort?: number | undefined
   /** Forwarded as X-Request-Id so upstream logs can be joined with ours. */
   requestId?: string
+  /** Client headers whose value carries the request's own secret (credential stage): removed. */
+  leakedHeaders?: readonly string[] | undefined
 }
 
-/** Scope as one header value: `album:<id>`, `inbox`, `user`. */
+/** Scope as one header value: `album:<id>`, `inbox`, `user`, `api`. */
 export function scopeLabel(scope: Scope): string {
   switch (scope.kind) {
     case 'album':
@@ -30,7 +42,15 @@ export function scopeLabel(scope: Scope): string {
       return 'inbox'
     case 'user':
       return 'user'
+    case 'api':
+      return 'api'
   }
+}
+
+/** A header name as CGI-style servers read it: lower case, `_` and `-` the same. */
+export function normalizeHeaderName(name: string): string {
+  const lower = name.toLowerCase()
+  return lower.includes('_') ? lower.replace(/_/g, '-') : lower
 }
 
 /** RFC 7239 §4: quote values that are not tokens (IPv6, host:port). */
@@ -38,15 +58,64 @@ export function forwardedValue(v: string): string {
   return /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(v) ? v : `"${v.replace(/["\\]/g, '\\$&')}"`
 }
 
-export function forwardedHeader(client: ClientView): string {
-  const parts: string[] = []
-  if (client.remoteAddress) {
-    const addr = client.remoteAddress.includes(':') ? `[${client.remoteAddress}]` : client.remoteAddress
-    parts.push(`for=${forwardedValue(addr)}`)
+/** The origin tokengate names to the upstream (Forwarded host/proto, X-Forwarded-Host/-Port). */
+export interface ForwardedOrigin {
+  host: string | undefined
+  proto: 'http' | 'https'
+  port: string
+}
+
+let lastPublic: [string, ForwardedOrigin] | undefined
+/**
+ * `publicUrl`'s host and scheme, else the local address and port the client connected to and
+ * tokengate's own scheme: never the client's Host, which the upstream would build URLs from
+ * (`Host: h/studies/<X>/x` once made Orthanc name study X in a STOW answer).
+ */
+export function forwardedOrigin(client: ClientView, publicUrl: string | undefined): ForwardedOrigin {
+  if (publicUrl) {
+    if (lastPublic?.[0] !== publicUrl) {
+      const url = new URL(publicUrl)
+      const proto = url.protocol === 'https:' ? 'https' : 'http'
+      lastPublic = [
+        publicUrl,
+        { host: url.host, proto, port: url.port || (proto === 'https' ? '443' : '80') },
+      ]
+    }
+    return lastPublic[1]
   }
-  if (client.host) parts.push(`host=${forwardedValue(client.host)}`)
-  parts.push(`proto=${client.encrypted ? 'https' : 'http'}`)
-  return parts.join(';')
+  // A listener has one or a few local addresses: the last answer usually serves (hot path).
+  const local = lastLocal
+  if (
+    local &&
+    local.address === client.localAddress &&
+    local.port === client.localPort &&
+    local.encrypted === client.encrypted
+  )
+    return local.origin
+  const proto = client.encrypted ? 'https' : 'http'
+  let addr = client.localAddress
+  // A dual-stack listener sees an IPv4 client's connection on `::ffff:10.0.0.5`: name 10.0.0.5.
+  if (addr?.startsWith('::ffff:') && addr.includes('.')) addr = addr.slice(7)
+  const port = String(client.localPort ?? (proto === 'https' ? 443 : 80))
+  const origin: ForwardedOrigin = addr
+    ? { host: addr.includes(':') ? `[${addr}]:${port}` : `${addr}:${port}`, proto, port }
+    : { host: undefined, proto, port: proto === 'https' ? '443' : '80' }
+  lastLocal = { address: client.localAddress, port: client.localPort, encrypted: client.encrypted, origin }
+  return origin
+}
+let lastLocal:
+  | { address: string | undefined; port: number | undefined; encrypted: boolean; origin: ForwardedOrigin }
+  | undefined
+
+export function forwardedHeader(
+  client: ClientView,
+  publicUrl?: string,
+  origin: ForwardedOrigin = forwardedOrigin(client, publicUrl),
+): string {
+  const remote = client.remoteAddress
+  const forPart = remote ? `for=${forwardedValue(remote.includes(':') ? `[${remote}]` : remote)};` : ''
+  const hostPart = origin.host ? `host=${forwardedValue(origin.host)};` : ''
+  return `${forPart}${hostPart}proto=${origin.proto}`
 }
 
 function upstreamAuthHeader(auth: MountConfig['upstreamAuth']): [string, string] | null {
@@ -59,10 +128,26 @@ function upstreamAuthHeader(auth: MountConfig['upstreamAuth']): [string, string]
   return [auth.header.name.toLowerCase(), auth.header.value]
 }
 
-/** Names stripped from every request, computed once per config. */
-export function strippedHeaders(cfg: Config['identityHeaders']): string[] {
-  const names = ['authorization', 'forwarded', cfg.user, cfg.tokenId, cfg.scope, ...cfg.strip]
-  return [...new Set(names.map((n) => n.toLowerCase()))]
+/** Normalised names stripped from every request, computed once per config. */
+export function strippedHeaders(
+  cfg: Pick<Config['identityHeaders'], 'user' | 'tokenId' | 'scope' | 'strip'> & {
+    stripDefault?: readonly string[]
+  },
+): string[] {
+  const names = [
+    'authorization',
+    'forwarded',
+    cfg.user,
+    cfg.tokenId,
+    cfg.scope,
+    ...(cfg.stripDefault ?? DEFAULT_STRIP_HEADERS),
+    ...cfg.strip,
+  ]
+  return [...new Set(names.map(normalizeHeaderName))]
+}
+
+function appended(previous: string | undefined, value: string): string {
+  return previous ? `${previous},${value}` : value
 }
 
 export function planHeaders(
@@ -71,15 +156,24 @@ export function planHeaders(
   client: ClientView,
   cfg: Config['identityHeaders'],
   remove: readonly string[],
+  publicUrl?: string,
 ): HeaderPlan {
+  const origin = forwardedOrigin(client, publicUrl)
   const set: Record<string, string> = {
     [cfg.tokenId.toLowerCase()]: decision.tokenId,
     [cfg.scope.toLowerCase()]: scopeLabel(decision.scope),
-    forwarded: forwardedHeader(client),
+    forwarded: forwardedHeader(client, publicUrl, origin),
+    // A trusted proxy's chain is kept and our peer appended; anyone else's is not believed.
+    'x-forwarded-for': appended(client.forwardedFor, client.peerAddress ?? client.remoteAddress ?? ''),
+    'x-forwarded-proto': appended(client.forwardedProto, client.encrypted ? 'https' : 'http'),
+    'x-forwarded-port': origin.port,
   }
+  if (origin.host) set['x-forwarded-host'] = origin.host
   if (decision.user) set[cfg.user.toLowerCase()] = decision.user
   if (client.requestId) set['x-request-id'] = client.requestId
   const auth = upstreamAuthHeader(mount.upstreamAuth)
   if (auth) set[auth[0]] = auth[1]
-  return { remove, set }
+  // Rare (a client echoing its own link URL in Referer): a fresh list only then.
+  const leaked = client.leakedHeaders
+  return { remove: leaked?.length ? [...remove, ...leaked.map(normalizeHeaderName)] : remove, set }
 }

@@ -64,7 +64,14 @@ export function planRewrite(
   // scoping: studies narrows by study (rewrite/study-scope.ts); the upstream gets no album/inbox.
   let query = cfg.scoping === 'studies' ? stripScopeParams(route.query) : scopeQuery(route.query, decision)
   if (route.wado && route.mount.wadoNormalizeQuery) query = normalizeWadoQuery(query)
-  const headers = planHeaders(decision, route.mount.config, client, cfg.identityHeaders, cfg.stripped)
+  const headers = planHeaders(
+    decision,
+    route.mount.config,
+    client,
+    cfg.identityHeaders,
+    cfg.stripped,
+    cfg.publicUrl,
+  )
   return {
     path: query === '' ? route.upstreamPath : `${route.upstreamPath}?${query}`,
     removeHeaders: headers.remove,

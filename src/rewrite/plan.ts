@@ -96,6 +96,8 @@ export function planRequest(
   cfg: RewriteConfig,
   store: Pick<TokenStore, 'albumStudies' | 'inboxStudies' | 'userAlbums'>,
 ): Plan | Promise<Plan> {
+  // A resource mount fronts a generic API: no zip rule, no DICOM JSON to rewrite, no study sets.
+  if (route.resource) return { kind: 'forward', patch: planRewrite(route, decision, view, cfg) }
   // Decided after the token and its `download` permission: a refusal says nothing to strangers.
   if (route.download && !route.mount.config.zip) throw new NotAcceptable('zip_unsupported', decision.tokenId)
   let patch = planRewrite(route, decision, view, cfg)

@@ -3,7 +3,7 @@
 // so forward/url-rewriter.ts can point them back at tokengate. Link requests keep their
 // /link/<token>/ so a client following a URL stays authenticated.
 import type { RouteMatch } from '../route/match.js'
-import { forwardedValue } from './identity-headers.js'
+import { type ClientView, forwardedOrigin, forwardedValue } from './identity-headers.js'
 
 /** URL prefix pairs [upstream, public], longest upstream prefix first; no trailing slashes. */
 export interface UrlRewrite {
@@ -57,16 +57,16 @@ export function publicMountUrl(route: RouteMatch, view: PublicView, publicUrl: s
  */
 export function planResponseUrls(
   route: RouteMatch,
-  view: PublicView,
+  view: PublicView & Pick<ClientView, 'localAddress' | 'localPort'>,
   publicUrl: string | undefined,
 ): UrlRewrite {
   const mount = route.mount
   const to = publicMountUrl(route, view, publicUrl)
-  // As identity-headers.ts's Forwarded element says: the client's Host, tokengate's own scheme.
-  // Orthanc 1.10 copies a quoted host ("127.0.0.1:8080", RFC 7239 quoting) into its URLs as it
-  // is, quotes included: both spellings are the upstream's.
-  const scheme = view.encrypted ? 'https' : 'http'
-  const forwarded = view.host ? [`${scheme}://${view.host}`, `${scheme}://${forwardedValue(view.host)}`] : []
+  // As identity-headers.ts's Forwarded element says (publicUrl's host, else tokengate's own
+  // address, never the client's Host). Orthanc 1.10 copies a quoted host ("127.0.0.1:8080",
+  // RFC 7239 quoting) into its URLs as it is, quotes included: both spellings are the upstream's.
+  const { host, proto } = forwardedOrigin({ ...view, remoteAddress: undefined }, publicUrl)
+  const forwarded = host ? [`${proto}://${host}`, `${proto}://${forwardedValue(host)}`] : []
   const pairs = new Map<string, string>()
   const add = (base: URL, publicBase: string) => {
     const path = trimSlash(base.pathname)

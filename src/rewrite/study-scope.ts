@@ -126,6 +126,7 @@ async function planAdopt(
   store: SetReader,
 ): Promise<Plan> {
   const scope = decision.scope
+  if (scope.kind === 'api') throw outOfScope(decision)
   if (scope.kind === 'album') {
     if (!decision.user) throw new Forbidden('inbox_refused', decision.tokenId)
     if (!(await store.albumStudies(scope.album)).has(study)) throw outOfScope(decision)

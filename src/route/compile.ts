@@ -3,12 +3,15 @@
 import type { Config, MountConfig, RuleConfig } from '../config/schema.js'
 import { DICOMWEB_RULES } from '../config/schema.js'
 import type { Action } from './match.js'
+import { compileResourceRules, type ResourceBinding } from './resources.js'
 
 export interface CompiledRule {
   /** null: any method. */
   methods: ReadonlySet<string> | null
   pattern: RegExp
   action: Action
+  /** Resource rules (`mounts[].resources`): what the path binds, for the api-token decision. */
+  resource?: ResourceBinding
 }
 
 export interface CompiledMount {
@@ -57,7 +60,7 @@ export function compileRoutes(config: Pick<Config, 'mounts'>): CompiledRoutes {
     upstream: new URL(m.upstream),
     wado: m.wado ? new URL(m.wado) : null,
     wadoNormalizeQuery: m.wadoNormalizeQuery,
-    rules: (m.rules ?? DICOMWEB_RULES).map(compileRule),
+    rules: m.resources ? compileResourceRules(m.resources) : (m.rules ?? DICOMWEB_RULES).map(compileRule),
     config: m,
   }))
   mounts.sort((a, b) => b.prefix.length - a.prefix.length)

@@ -4,6 +4,7 @@
 // credential/extract.ts) and refuses paths that would climb out of the mount once decoded.
 import { BadRequest, MalformedCredential, RouteNotFound } from '../errors.js'
 import type { CompiledMount, CompiledRoutes } from './compile.js'
+import { bindResource, type ResourceBinding, type ResourceMatch } from './resources.js'
 
 export type Action = 'read' | 'write' | 'download' | 'appropriate'
 
@@ -25,6 +26,8 @@ export interface RouteMatch {
   query: string
   /** [start, end) of the secret inside the raw URL when the request used `/link/<token>/`. */
   linkSecretAt?: [number, number]
+  /** On a mount with `resources`: the resource type, id, action and attributes the path names. */
+  resource?: ResourceMatch
 }
 
 /** Segments that would climb, or hide a separator, once an upstream decodes them. */
@@ -81,9 +84,11 @@ export function matchRoute(
   checkPath(subPath)
 
   let action: RouteMatch['action'] | undefined
+  let resource: ResourceBinding | undefined
   for (const rule of mount.rules) {
     if ((rule.methods === null || rule.methods.has(method)) && rule.pattern.test(subPath)) {
       action = rule.action
+      resource = rule.resource
       break
     }
   }
@@ -105,5 +110,6 @@ export function matchRoute(
     upstreamPath: useWadoTarget ? subPath.slice('/wado'.length) : subPath,
     query,
     ...(linkSecretAt ? { linkSecretAt } : {}),
+    ...(resource ? { resource: bindResource(resource, subPath) } : {}),
   }
 }

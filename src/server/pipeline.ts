@@ -6,12 +6,23 @@ import type { Socket } from 'node:net'
 import type { TLSSocket } from 'node:tls'
 import { extractCredential } from '../credential/extract.js'
 import { loggablePath, type SecretPolicy } from '../credential/secret.js'
-import { type Reason, RouteNotFound, toHttpError } from '../errors.js'
+import {
+  AmbiguousCredential,
+  BadRequest,
+  InvalidToken,
+  MalformedCredential,
+  type Reason,
+  RequestTimeout,
+  RouteNotFound,
+  TooManyFailures,
+  toHttpError,
+} from '../errors.js'
 import { type ExecutorDeps, executePlan } from '../forward/execute.js'
 import type { Forwarder } from '../forward/forwarder.js'
 import type { Logger } from '../log.js'
 import type { CacheResult, GateMetrics } from '../metrics/registry.js'
 import { type Decision, decide } from '../policy/decide.js'
+import { checkScopeIds } from '../policy/scope-ids.js'
 import { scopeLabel } from '../rewrite/identity-headers.js'
 import type { RewriteConfig } from '../rewrite/patch.js'
 import { planRequest } from '../rewrite/plan.js'
@@ -20,8 +31,12 @@ import type { CompiledRoutes } from '../route/compile.js'
 import { matchRoute, type RouteMatch } from '../route/match.js'
 import type { CachedTokenStore } from '../token/cache.js'
 import type { LastUsedRecorder } from '../token/last-used.js'
+import type { AuthLimiter } from './auth-limiter.js'
+import { resolveClient, type TrustedProxies } from './client-address.js'
+import type { LocalEndpoints } from './local-endpoints.js'
 import { requestIdOf } from './request-id.js'
 import { writeError as writeAnswer } from './respond.js'
+import { hasBody, type UploadRate, watchUploadRate } from './upload-rate.js'
 
 /** Everything a request needs; swapped as a whole on reload, so a request sees one config. */
 export interface PipelineDeps {
@@ -38,6 +53,24 @@ export interface PipelineDeps {
   metrics: GateMetrics
   lastUsed: LastUsedRecorder
   now: () => number
+  /** Endpoints tokengate answers itself, ahead of the stages (server/local-endpoints.ts). */
+  local?: LocalEndpoints
+  /** Whose X-Forwarded-* / Forwarded are believed (`trustedProxies`); null: nobody's. */
+  trusted?: TrustedProxies
+  /** The failed-auth limiter (`authLimiter`); absent: off. */
+  limiter?: AuthLimiter
+  /** `listen.minUploadRate`; absent: off. */
+  uploadRate?: UploadRate
+}
+
+/** Methods whose requests carry no body (RFC 9110 §9.3): one with a body is refused. */
+const NO_BODY_METHODS = new Set(['GET', 'HEAD', 'DELETE'])
+
+/** Refusals the failed-auth limiter counts: the credential itself was wrong. */
+function isCredentialRefusal(err: unknown): boolean {
+  return (
+    err instanceof InvalidToken || err instanceof MalformedCredential || err instanceof AmbiguousCredential
+  )
 }
 
 const LINK_ERROR_HEADERS = Object.freeze({
@@ -68,8 +101,18 @@ export function createPipeline(current: () => PipelineDeps) {
     let upstreamMs = 0
     let upstreamStatus = 0
     let reason: Reason | 'ok' = 'ok'
+    let uploadCut = false
+    const client = resolveClient(socket.remoteAddress, req.headers, deps.trusted ?? null)
     try {
-      route = matchRoute(deps.routes, req.method ?? 'GET', rawUrl, req.headers.accept)
+      const retryAfter = deps.limiter?.blockedFor(client.address, deps.now())
+      if (retryAfter) throw new TooManyFailures('auth_failures', retryAfter)
+      const method = req.method ?? 'GET'
+      // A GET with `Content-Length: 1000000000` trickled a byte at a time once held an upstream
+      // socket for ever; such a body has no meaning (RFC 9110 §9.3.1).
+      if (NO_BODY_METHODS.has(method) && hasBody(req)) throw new BadRequest('body_not_allowed')
+      const local = deps.local?.match(rawUrl)
+      if (local) return await local(req, res)
+      route = matchRoute(deps.routes, method, rawUrl, req.headers.accept)
       mountIndex = route.mount.index
       const credential = extractCredential(
         { headers: req.headers, rawHeaders: req.rawHeaders, rawUrl },
@@ -78,6 +121,7 @@ export function createPipeline(current: () => PipelineDeps) {
       )
       via = credential.via
       const requested = readScopeRequest(route.query)
+      checkScopeIds(requested)
       // A cache hit answers without a promise; only a miss waits for Redis.
       let record = deps.store.peek(credential.hash)
       cache = 'hit'
@@ -97,17 +141,26 @@ export function createPipeline(current: () => PipelineDeps) {
           method: req.method ?? 'GET',
           rawUrl,
           host: req.headers.host,
-          forwardedHost: req.headers['x-forwarded-host'] as string | undefined,
-          forwardedProto: req.headers['x-forwarded-proto'] as string | undefined,
-          remoteAddress: socket.remoteAddress,
+          // From a trusted proxy only (server/client-address.ts): nobody else's are believed.
+          forwardedHost: client.forwardedHost,
+          forwardedProto: client.forwardedProto,
+          forwardedFor: client.forwardedFor,
+          remoteAddress: client.address,
+          peerAddress: client.peer,
+          localAddress: socket.localAddress,
+          localPort: socket.localPort,
           encrypted: (socket as TLSSocket).encrypted === true,
           requestId,
+          leakedHeaders: credential.leaks,
         },
         deps.rewrite,
         deps.store,
       )
       const plan = planned instanceof Promise ? await planned : planned
       authMs = performance.now() - started
+      // Authorised: now the client may send the body it announced (proxy-server's checkContinue).
+      if (req.headers.expect !== undefined && /100-continue/i.test(req.headers.expect)) res.writeContinue()
+      if (deps.uploadRate) watchUploadRate(req, res, deps.uploadRate, () => (uploadCut = true))
       const result = await executePlan(plan, req, res, route.target, deps.executor)
       upstreamMs = result.upstreamMs
       upstreamStatus = result.status
@@ -115,14 +168,18 @@ export function createPipeline(current: () => PipelineDeps) {
     } catch (err) {
       if (err instanceof RouteNotFound) mountIndex = err.mountIndex
       if (!authMs) authMs = performance.now() - started
-      const answer = toHttpError(err)
+      if (isCredentialRefusal(err)) deps.limiter?.refused(client.address, deps.now())
+      const answer = toHttpError(uploadCut ? new RequestTimeout('upload_too_slow') : err)
       reason = answer.reason
       if (answer.reason === 'bug')
         deps.log.error({ err, path: loggablePath(rawUrl), requestId }, 'unexpected error in pipeline')
-      if (!res.headersSent)
-        writeAnswer(req, res, answer, route?.linkSecretAt ? LINK_ERROR_HEADERS : NO_HEADERS)
+      // A link path refused before its route was known (404, a malformed path) is still a link URL.
+      const link = route ? route.linkSecretAt !== undefined : rawUrl.includes('/link/')
+      if (!res.headersSent && !res.destroyed)
+        writeAnswer(req, res, answer, link ? LINK_ERROR_HEADERS : NO_HEADERS)
       else res.destroy()
     } finally {
+      if (uploadCut) reason = 'upload_too_slow'
       deps.metrics.inflight--
       const totalMs = performance.now() - started
       // Bytes are attributed per connection: whatever was read or written since the previous
@@ -162,7 +219,7 @@ export function createPipeline(current: () => PipelineDeps) {
             authMs: round(authMs),
             upstreamMs: round(upstreamMs),
             totalMs: round(totalMs),
-            remote: socket.remoteAddress,
+            remote: client.address,
           },
           'request',
         )

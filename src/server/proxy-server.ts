@@ -34,11 +34,15 @@ export function createProxyServer(
   // which aborts the upstream request of a stalled upload: the upstream never sees it as complete.
   server.timeout = timeouts.idleTimeout
   let closing = false
-  server.on('request', (req, res) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     // Draining: answer what arrived on an open connection, then close it.
     if (closing) res.shouldKeepAlive = false
     void handle(req, res)
-  })
+  }
+  server.on('request', onRequest)
+  // `Expect: 100-continue`: with a listener, Node no longer answers 100 at once; the pipeline
+  // does, once the request is authorised (an unauthorised upload is refused before its body comes).
+  server.on('checkContinue', onRequest)
   // A malformed request line or header never reaches the pipeline: answer 400 and close; headers
   // (or a whole request) that took too long: 408.
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {

@@ -25,6 +25,14 @@ export interface CacheOptions {
   studyUids?: number
   /** Counters to add to (kept across a cache rebuilt on reload); a new set when absent. */
   stats?: CacheStats
+  /**
+   * Whether cached answers may be served at once (the invalidation channel is live). False starts
+   * the cache suspended until resume(): a cache built while the channel is down must not trust
+   * what it learns meanwhile. Default true.
+   */
+  trusted?: boolean
+  /** Monotonic milliseconds for TTLs (default performance.now); tests inject one. */
+  clock?: () => number
 }
 
 /** Counters read by the metrics registry (plain numbers: cheap to bump on the hot path). */
@@ -56,12 +64,14 @@ export interface CachedTokenStore extends TokenStore {
   resume(): void
   /** Records currently held (positive and negative). */
   size(): number
+  /** Album membership answers currently held (bounded by `max`). */
+  membershipSize(): number
   readonly stats: CacheStats
 }
 
 /** lru-cache cannot hold null: one shared object stands for "no such token". */
 const UNKNOWN = Object.freeze({ unknown: true })
-/** With staleIfError, records carry when they stop being fresh (performance.now() time). */
+/** With staleIfError, records carry when they stop being fresh (in `clock` time). */
 interface Aging {
   record: TokenRecord
   freshUntil: number
@@ -83,6 +93,9 @@ export function cached(inner: TokenStore, opts: CacheOptions): CachedTokenStore 
   const enabled = opts.max > 0
   const stats: CacheStats = opts.stats ?? newCacheStats()
   const stale = enabled && (opts.staleIfError ?? 0) > 0
+  const clock = opts.clock ?? (() => performance.now())
+  // lru-cache reads the same clock; an injected one is read at every check (no 1 ms caching timer).
+  const timing = opts.clock ? { perf: { now: opts.clock }, ttlResolution: 0 } : {}
   const countEviction = (_v: unknown, _k: unknown, reason: LRUCache.DisposeReason) => {
     if (reason === 'evict') stats.evictions++
   }
@@ -91,12 +104,16 @@ export function cached(inner: TokenStore, opts: CacheOptions): CachedTokenStore 
         max: opts.max,
         ttl: stale ? opts.ttl + (opts.staleIfError ?? 0) : opts.ttl,
         disposeAfter: countEviction,
+        ...timing,
       })
     : null
-  // user → (album → member?), so `user:<id>` drops a user's answers at once.
+  // `<user>\n<album>` → member?, one LRU over every user: bounded in count (and, ids being at
+  // most 128 bytes each (token/ids.ts), in bytes). A user → (album → member?) map once grew
+  // without bound under one token asking for distinct albums.
   const membership = enabled
-    ? new LRUCache<string, Map<string, boolean>>({ max: opts.max, ttl: opts.ttl })
+    ? new LRUCache<string, boolean>({ max: opts.max, ttl: opts.ttl, ...timing })
     : null
+  const memberKey = (user: string, album: string) => `${user}\n${album}`
   // Study sets (`album:<id>` / `inbox:<user>`) and users' album lists, bounded by the number of
   // UIDs they hold rather than by count: one 10,000-study album weighs as much as 10,000 small
   // ones. A set larger than the whole budget is not cached (each request reads it, single-flight).
@@ -107,6 +124,7 @@ export function cached(inner: TokenStore, opts: CacheOptions): CachedTokenStore 
           maxSize: studyUids,
           sizeCalculation: (v) => ('size' in v ? v.size : v.length) || 1,
           ttl: opts.ttl,
+          ...timing,
         })
       : null
   const inflightSets = new Map<string, Promise<ReadonlySet<string> | readonly string[]>>()
@@ -115,7 +133,7 @@ export function cached(inner: TokenStore, opts: CacheOptions): CachedTokenStore 
   // Bumped by every invalidation: an answer fetched before it is handed out but not cached.
   let generation = 0
   // False while invalidations cannot reach us: then a cached answer may be stale.
-  let confirmed = true
+  let confirmed = opts.trusted ?? true
 
   function invalidateInflight(): void {
     generation++
@@ -163,7 +181,7 @@ export function cached(inner: TokenStore, opts: CacheOptions): CachedTokenStore 
       if (stale) {
         const aging = entry as Aging
         // Past its TTL: a miss (ask Redis), kept only as a fallback should Redis fail.
-        if (aging.freshUntil <= performance.now()) return undefined
+        if (aging.freshUntil <= clock()) return undefined
         stats.hits++
         return aging.record
       }
@@ -183,7 +201,7 @@ export function cached(inner: TokenStore, opts: CacheOptions): CachedTokenStore 
           if (inflight.get(hash) === fetch) inflight.delete(hash)
           if (records && gen === generation) {
             if (!record) records.set(hash, UNKNOWN, { ttl: opts.negativeTtl })
-            else records.set(hash, stale ? { record, freshUntil: performance.now() + opts.ttl } : record)
+            else records.set(hash, stale ? { record, freshUntil: clock() + opts.ttl } : record)
           }
           return record
         },
@@ -203,7 +221,8 @@ export function cached(inner: TokenStore, opts: CacheOptions): CachedTokenStore 
     },
 
     async isAlbumMember(user, album) {
-      const known = membership?.get(user)?.get(album)
+      const key = memberKey(user, album)
+      const known = membership?.get(key)
       if (known !== undefined && confirmed) return known
       const gen = generation
       let member: boolean
@@ -213,14 +232,7 @@ export function cached(inner: TokenStore, opts: CacheOptions): CachedTokenStore 
         if (known === undefined) throw err
         return known // an outage: the last answer heard
       }
-      if (membership && gen === generation) {
-        let albums = membership.get(user)
-        if (!albums) {
-          albums = new Map()
-          membership.set(user, albums)
-        }
-        albums.set(album, member)
-      }
+      if (membership && gen === generation) membership.set(key, member)
       return member
     },
 
@@ -244,7 +256,11 @@ export function cached(inner: TokenStore, opts: CacheOptions): CachedTokenStore 
           records?.delete(key.hash)
           return
         case 'user':
-          membership?.delete(key.user)
+          // Rare (a membership change): a scan of the answers is fine.
+          if (membership) {
+            const prefix = `${key.user}\n`
+            for (const k of [...membership.keys()]) if (k.startsWith(prefix)) membership.delete(k)
+          }
           sets?.delete(`inbox:${key.user}`)
           sets?.delete(`albums:${key.user}`)
           // Rare (a user's tokens revoked, membership changed): a scan of the cache is fine.
@@ -257,7 +273,10 @@ export function cached(inner: TokenStore, opts: CacheOptions): CachedTokenStore 
           return
         case 'album':
           sets?.delete(`album:${key.album}`)
-          if (membership) for (const albums of membership.values()) albums.delete(key.album)
+          if (membership) {
+            const suffix = `\n${key.album}`
+            for (const k of [...membership.keys()]) if (k.endsWith(suffix)) membership.delete(k)
+          }
           return
       }
     },
@@ -279,6 +298,10 @@ export function cached(inner: TokenStore, opts: CacheOptions): CachedTokenStore 
 
     size() {
       return records?.size ?? 0
+    },
+
+    membershipSize() {
+      return membership?.size ?? 0
     },
 
     ping: () => inner.ping(),

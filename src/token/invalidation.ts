@@ -5,17 +5,22 @@
 import type { Cluster, Redis } from 'ioredis'
 import { decodeEvict, type EvictKey, encodeEvict, type Keys } from './keys.js'
 
+/** Pause before asking again when a SUBSCRIBE is refused on a live connection. */
+const RETRY_MS = 500
+
 export interface InvalidationHandlers {
   evict: (key: EvictKey) => void
   /** Called after each successful (re)subscription, before which messages may have been missed. */
   resubscribed: (first: boolean) => void
-  /** Called when the subscription's connection drops: from now on messages may be missed. */
+  /** Called when a live subscription's connection drops: from now on messages may be missed. */
   lost?: () => void
 }
 
 export interface Subscription {
   /** Resolves at the first successful subscription. */
   ready: Promise<void>
+  /** True while subscribed: every invalidation sent now reaches us. A new cache takes it as its trust. */
+  readonly live: boolean
   close(): Promise<void>
 }
 
@@ -34,6 +39,8 @@ export function subscribeInvalidations(
   const channel = keys.events()
   let first = true
   let closed = false
+  let live = false
+  let retry: NodeJS.Timeout | undefined
   let markReady: () => void = () => {}
   const ready = new Promise<void>((resolve) => {
     markReady = resolve
@@ -46,18 +53,26 @@ export function subscribeInvalidations(
   }
   const subscribe = () => {
     if (closed) return
+    clearTimeout(retry)
     subscriber.subscribe(channel).then(
       () => {
+        live = true
         on.resubscribed(first)
         first = false
         markReady()
       },
-      // The connection dropped again before the reply: the next 'ready' retries.
-      () => {},
+      // The connection dropped again before the reply: the next 'ready' retries. Refused on a
+      // live connection (an ACL without the channel, a busy server): retry on a timer, or the
+      // channel would stay down until the next reconnection.
+      () => {
+        if (!closed && subscriber.status === 'ready') retry = setTimeout(subscribe, RETRY_MS).unref()
+      },
     )
   }
   const onClose = () => {
-    if (!closed) on.lost?.()
+    if (closed || !live) return
+    live = false
+    on.lost?.()
   }
   subscriber.on('message', onMessage)
   subscriber.on('ready', subscribe)
@@ -66,8 +81,13 @@ export function subscribeInvalidations(
 
   return {
     ready,
+    get live() {
+      return live
+    },
     async close() {
       closed = true
+      live = false
+      clearTimeout(retry)
       subscriber.removeListener('message', onMessage)
       subscriber.removeListener('ready', subscribe)
       subscriber.removeListener('close', onClose)

@@ -25,10 +25,20 @@ export interface Keys {
   inboxStored(user: string, study: string): string
   /** string, expiring: which album or inbox first stored a study new to the archive (STOW-RS). */
   studyClaim(study: string): string
+  /** string: sha256 of a refresh token secret → its family id (every secret the family ever had). */
+  refreshSecret(hash: TokenHash): string
+  /** hash: a refresh token family (admin/refresh.ts); `{id}` hash tag: same cluster slot as its tokens. */
+  refreshFamily(id: string): string
+  /** sorted set: ids of the access tokens a family minted, scored by their expiresAt. */
+  refreshFamilyTokens(id: string): string
+  /** set: refresh family ids of a user (`token revoke --user`). */
+  userRefresh(user: string): string
   /** pub/sub channel for invalidations. */
   events(): string
   /** stream: the audit trail of administrative changes (capped with MAXLEN ~ audit.maxLen). */
   audit(): string
+  /** string, expiring: refused credentials from one client address in one window (server/auth-limiter.ts). */
+  authFailures(window: number, address: string): string
 }
 
 export function makeKeys(prefix: string): Keys {
@@ -44,8 +54,13 @@ export function makeKeys(prefix: string): Keys {
     albumStored: (album, study) => `${prefix}album:${album}:stored:${study}`,
     inboxStored: (user, study) => `${prefix}user:${user}:stored:${study}`,
     studyClaim: (study) => `${prefix}study:${study}:claim`,
+    refreshSecret: (hash) => `${prefix}refresh:${hash}`,
+    refreshFamily: (id) => `${prefix}rfam:{${id}}`,
+    refreshFamilyTokens: (id) => `${prefix}rfam:{${id}}:tokens`,
+    userRefresh: (user) => `${prefix}user:${user}:refresh`,
     events: () => `${prefix}events`,
     audit: () => `${prefix}audit`,
+    authFailures: (window, address) => `${prefix}authfail:${window}:${address}`,
   }
 }
 

@@ -1,11 +1,13 @@
 // Token records: the TokenRecord type and its Redis hash form. The only place record fields are
 // named, so the store, the cache and the admin operations can never disagree on a spelling.
+import { deserializeGrants, type Grant, serializeGrants } from '../policy/grants.js'
 import type { Action } from '../route/match.js'
 
 /** sha256 hex of a secret: how records are keyed and looked up (the secret itself is never stored). */
 export type TokenHash = string & { readonly __brand: 'TokenHash' }
 
-export type TokenKind = 'album' | 'user'
+/** `api`: a permission profile (grants over a mount's `resources`), Thinger.io-style (issue 13). */
+export type TokenKind = 'album' | 'user' | 'api'
 
 export interface TokenRecord {
   /** Public id, safe to log and show (`tok_…`). */
@@ -28,7 +30,12 @@ export interface TokenRecord {
   attrs: string
   /** Milliseconds since the epoch of the last use tokengate recorded (batched), or 0. */
   lastUsedAt: number
+  /** `api` tokens: their grants; null when the stored field is malformed (every request refused). */
+  grants?: readonly Grant[] | null
 }
+
+/** The hash field of an api token's grants (a JSON array of grant strings, policy/grants.ts). */
+export const GRANTS_FIELD = 'grants'
 
 /** The hash field token/last-used.ts writes; no admin write touches it. */
 export const LAST_USED_FIELD = 'lastUsedAt'
@@ -69,6 +76,7 @@ export function toHash(r: TokenRecord): Record<string, string> {
     tenant: r.tenant,
     attrs: r.attrs,
     [LAST_USED_FIELD]: String(r.lastUsedAt),
+    ...(r.kind === 'api' && r.grants ? { [GRANTS_FIELD]: serializeGrants(r.grants) } : {}),
   }
 }
 
@@ -77,7 +85,7 @@ export function toHash(r: TokenRecord): Record<string, string> {
  * record fails closed (treated as unknown) rather than granting anything.
  */
 export function fromHash(h: Record<string, string>): TokenRecord | null {
-  if (!h.id || (h.kind !== 'album' && h.kind !== 'user')) return null
+  if (!h.id || (h.kind !== 'album' && h.kind !== 'user' && h.kind !== 'api')) return null
   const expiresAt = Number(h.expiresAt)
   if (!Number.isFinite(expiresAt) || expiresAt <= 0) return null
   if (h.kind === 'album' && !h.album) return null
@@ -97,5 +105,35 @@ export function fromHash(h: Record<string, string>): TokenRecord | null {
     tenant: h.tenant ?? '',
     attrs: h.attrs ?? '',
     lastUsedAt: Number(h[LAST_USED_FIELD]) || 0,
+    // Parsed once per lookup (the cache keeps the record), never per request.
+    ...(h.kind === 'api' ? { grants: deserializeGrants(h[GRANTS_FIELD]) } : {}),
+  }
+}
+
+const parsedAttrs = new WeakMap<TokenRecord, Readonly<Record<string, unknown>>>()
+
+/**
+ * One attribute of a token (`attrs`, a JSON object of strings), or undefined when it has none or
+ * `attrs` is not such an object. Parsed once per record (cached records are shared objects).
+ */
+export function tokenAttr(r: TokenRecord, name: string): string | undefined {
+  let attrs = parsedAttrs.get(r)
+  if (!attrs) {
+    attrs = parseAttrs(r.attrs)
+    parsedAttrs.set(r, attrs)
+  }
+  const value = Object.hasOwn(attrs, name) ? attrs[name] : undefined
+  return typeof value === 'string' ? value : undefined
+}
+
+function parseAttrs(text: string): Readonly<Record<string, unknown>> {
+  if (!text) return {}
+  try {
+    const parsed: unknown = JSON.parse(text)
+    return parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)
+      ? (parsed as Record<string, unknown>)
+      : {}
+  } catch {
+    return {}
   }
 }

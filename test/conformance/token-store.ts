@@ -8,6 +8,13 @@ import { hashSecret } from '../../src/credential/secret.js'
 import { StoreUnavailable } from '../../src/errors.js'
 import type { TokenStore } from '../../src/token/store.js'
 import type { StudySets } from '../../src/token/study-sets.js'
+import { waitFor } from '../helpers/wait.js'
+
+/**
+ * How long a change may take to reach a cache decorator (a message on another socket): far less
+ * than any TTL. On timeout the assertion that follows fails with its own message.
+ */
+const SOON = { timeoutMs: 1000 }
 
 export interface StoreFixture {
   store: TokenStore
@@ -73,8 +80,17 @@ export function runTokenStoreSuite(t: Test, name: string, make: () => Promise<St
       const b = await f.admin.create({ kind: 'user', user: 'bob', expiresIn: '1h' })
       await f.admin.revoke(a.id)
       await f.admin.disable(b.id)
-      // Allow a cache decorator to see its invalidation first.
-      await new Promise((r) => setTimeout(r, 50))
+      // A cache decorator hears of the change on another socket: allow it a moment (not a TTL).
+      await waitFor(
+        'the revoke to be seen',
+        async () => (await f.store.lookup(hashSecret(a.token)))?.revokedAt,
+        SOON,
+      ).catch(() => {})
+      await waitFor(
+        'the disable to be seen',
+        async () => !(await f.store.lookup(hashSecret(b.token)))?.enabled,
+        SOON,
+      ).catch(() => {})
       t.ok(((await f.store.lookup(hashSecret(a.token)))?.revokedAt ?? 0) > 0, 'revoked')
       t.equal((await f.store.lookup(hashSecret(b.token)))?.enabled, false, 'disabled')
     })
@@ -109,8 +125,11 @@ export function runTokenStoreSuite(t: Test, name: string, make: () => Promise<St
       t.same([...(await f.store.userAlbums('grace'))].sort(), ['G1', 'G2'])
       t.same([...(await f.store.userAlbums('nobody'))], [])
       await f.admin.removeMember('G1', 'grace')
-      // Allow a cache decorator to see its invalidation (or its TTL) first.
-      await new Promise((r) => setTimeout(r, 50))
+      await waitFor(
+        'the removal to be seen',
+        async () => (await f.store.userAlbums('grace')).length === 1,
+        SOON,
+      ).catch(() => {})
       t.same([...(await f.store.userAlbums('grace'))], ['G2'])
     })
 
@@ -120,7 +139,11 @@ export function runTokenStoreSuite(t: Test, name: string, make: () => Promise<St
       t.equal(await f.studySets.add(ref, ['1.2.20']), 0, 'adding again changes nothing')
       t.equal((await f.store.albumStudies('S2')).size, 3)
       t.equal(await f.studySets.remove(ref, ['1.2.21', '1.2.404']), 1)
-      await new Promise((r) => setTimeout(r, 50))
+      await waitFor(
+        'the removal to be seen',
+        async () => (await f.store.albumStudies('S2')).size === 2,
+        SOON,
+      ).catch(() => {})
       t.same([...(await f.store.albumStudies('S2'))].sort(), ['1.2.20', '1.2.22'])
     })
 
@@ -142,11 +165,11 @@ export function runTokenStoreSuite(t: Test, name: string, make: () => Promise<St
         await restore()
         // The test Redis keeps nothing on disk: write the record again, then wait for the reconnect.
         const again = await f.admin.create({ kind: 'user', user: 'erin', expiresIn: '1h' })
-        let record = null
-        for (let i = 0; i < 100 && !record; i++) {
-          record = await f.store.lookup(hashSecret(again.token)).catch(() => null)
-          if (!record) await new Promise((r) => setTimeout(r, 50))
-        }
+        const record = await waitFor(
+          'the store to reconnect',
+          () => f.store.lookup(hashSecret(again.token)).catch(() => null),
+          { timeoutMs: 5000, intervalMs: 50 },
+        ).catch(() => null)
         t.equal(record?.id, again.id, 'lookups work again once Redis is back, with no restart')
       },
     )

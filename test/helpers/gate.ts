@@ -21,6 +21,8 @@ export interface GateOptions {
   config?: Record<string, unknown>
   mount?: Record<string, unknown>
   now?: () => number
+  /** The token cache's clock (monotonic ms), to move its TTLs without waiting. */
+  cacheClock?: () => number
 }
 
 export interface GateHandle {
@@ -59,6 +61,7 @@ export async function startGate(opts: GateOptions): Promise<GateHandle> {
   const app = await startApp(config, {
     log: createLogger(config.log.level, sink),
     ...(opts.now ? { now: opts.now } : {}),
+    ...(opts.cacheClock ? { cacheClock: opts.cacheClock } : {}),
   })
   const port = app.address.port
   return { url: `http://127.0.0.1:${port}`, port, app, config, logs, stop: () => app.stop(2000) }

@@ -4,15 +4,30 @@ import { type ChildProcess, execFile, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { waitFor } from './wait.js'
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'tokengate.js')
 
-export function runTokengate(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+export interface TokengateRun {
+  code: number
+  stdout: string
+  stderr: string
+  /** True when the process had not exited by `timeoutMs` and was killed (a hang, not an exit code). */
+  timedOut: boolean
+}
+
+export function runTokengate(args: string[], timeoutMs = 30_000): Promise<TokengateRun> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { timeout: 30_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0
-      resolve({ code, stdout, stderr })
-    })
+    execFile(
+      process.execPath,
+      [BIN, ...args],
+      { timeout: timeoutMs, killSignal: 'SIGKILL' },
+      (err, stdout, stderr) => {
+        const timedOut = err?.killed === true
+        const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0
+        resolve({ code, stdout, stderr, timedOut })
+      },
+    )
   })
 }
 
@@ -25,9 +40,12 @@ export interface ServeHandle {
   stop: (signal?: NodeJS.Signals) => Promise<number | null>
 }
 
-/** Start `tokengate serve --config FILE` and wait until it logs that it listens. */
-export async function serveTokengate(configPath: string): Promise<ServeHandle> {
-  const proc = spawn(process.execPath, [BIN, 'serve', '--config', configPath], {
+/**
+ * Start `tokengate serve --config FILE` and wait until it logs that it listens. `nodeArgs` go to
+ * node before the script (e.g. `--import` a fixture; workers inherit them).
+ */
+export async function serveTokengate(configPath: string, nodeArgs: string[] = []): Promise<ServeHandle> {
+  const proc = spawn(process.execPath, [...nodeArgs, BIN, 'serve', '--config', configPath], {
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let out = ''
@@ -38,7 +56,7 @@ export async function serveTokengate(configPath: string): Promise<ServeHandle> {
     out += c
   })
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`tokengate did not start:\n${out}`)), 15_000)
+    const timer = setTimeout(() => reject(new Error(`tokengate did not start:\n${out}`)), 30_000)
     const check = () => {
       const m = /"msg":"tokengate listening"/.test(out) && /"port":(\d+)/.exec(out)
       if (m) {
@@ -67,11 +85,12 @@ export async function serveTokengate(configPath: string): Promise<ServeHandle> {
 
 /** Wait until the process output matches `pattern` (after `from` characters), or fail after `ms`. */
 export async function waitForOutput(h: ServeHandle, pattern: RegExp, from = 0, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!pattern.test(h.output().slice(from))) {
-    if (Date.now() > deadline) throw new Error(`no ${pattern} in output:\n${h.output()}`)
-    await new Promise((r) => setTimeout(r, 20))
-  }
+  await waitFor(`${pattern} in the output`, () => pattern.test(h.output().slice(from)), {
+    timeoutMs: ms,
+    intervalMs: 20,
+  }).catch(() => {
+    throw new Error(`no ${pattern} in output:\n${h.output()}`)
+  })
 }
 
 export async function writeConfig(dir: string, name: string, yaml: string): Promise<string> {

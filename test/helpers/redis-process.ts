@@ -18,27 +18,10 @@ export async function freePorts(n: number): Promise<number[]> {
   return [...ports]
 }
 
-/** Poll `check` until it returns a value other than undefined/false; throws naming `what` after `timeoutMs`. */
-export async function waitFor<T>(
-  what: string,
-  check: () => Promise<T | undefined | false>,
-  timeoutMs = 15_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  let last: unknown
-  for (;;) {
-    try {
-      const value = await check()
-      if (value !== undefined && value !== false) return value
-    } catch (err) {
-      last = err
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out waiting for ${what}${last ? ` (${(last as Error).message})` : ''}`)
-    }
-    await new Promise((r) => setTimeout(r, 50))
-  }
-}
+/** Poll until a condition holds (shared by every helper and test: wait.ts). */
+import { waitFor } from './wait.js'
+
+export { waitFor }
 
 /** Run one command on a fresh, non-retrying connection to 127.0.0.1:port (for polling). */
 export async function probe<T>(port: number, run: (r: Redis) => Promise<T>): Promise<T> {

@@ -1,12 +1,15 @@
-// `last used` is recorded in batches: however many requests a token makes, at most one Redis
-// write per token per tokens.lastUsedInterval; `token show` and `token list` show it; the write
-// never recreates a record that has left Redis, nor moves the time backwards.
-import t from 'tap'
+// `last used` is recorded in batches: however many requests a token makes, one Redis write per
+// token per flush (every tokens.lastUsedInterval); `token show` and `token list` show it; the write
+// never recreates a record that has left Redis, nor moves the time backwards. The flushes are
+// driven by the test (app.lastUsed.flush(), with an interval that never fires during it) and the
+// time of use comes from an injected clock, so counts and times are exact.
+import t, { type Test } from 'tap'
 import { hashSecret } from '../../src/credential/secret.js'
 import { admin, startGate } from '../helpers/gate.js'
 import { bearer, send } from '../helpers/http.js'
 import { startRedis } from '../helpers/redis.js'
 import { startRecordingUpstream } from '../helpers/upstream.js'
+import { waitFor } from '../helpers/wait.js'
 
 const redis = await startRedis()
 t.teardown(redis.stop)
@@ -19,15 +22,23 @@ async function evals(): Promise<number> {
   return m ? Number(m[1]) : 0
 }
 
+/** A gate whose flushes only the test triggers, and whose clock the test sets. */
+async function manualGate(t: Test, clock: { now: number }, config: Record<string, unknown> = {}) {
+  const gate = await startGate({
+    redisUrl: redis.url,
+    upstream: `${upstream.url}/dicom-web`,
+    config: { tokens: { lastUsedInterval: '1h' }, ...config },
+    now: () => clock.now,
+  })
+  t.teardown(gate.stop)
+  return gate
+}
+
 t.test(
-  'many uses of two tokens in one interval cost one write each, then show in token show/list',
+  'many uses of two tokens between two flushes cost one write each, then show in token show/list',
   async (t) => {
-    const gate = await startGate({
-      redisUrl: redis.url,
-      upstream: `${upstream.url}/dicom-web`,
-      config: { tokens: { lastUsedInterval: '300ms' } },
-    })
-    t.teardown(gate.stop)
+    const clock = { now: Date.now() }
+    const gate = await manualGate(t, clock)
     const a = await tokens.create({ kind: 'album', album: 'A', user: 'lu', perms: 'read', expiresIn: '1h' })
     const b = await tokens.create({ kind: 'album', album: 'A', user: 'lu', perms: 'read', expiresIn: '1h' })
     const unused = await tokens.create({
@@ -37,53 +48,71 @@ t.test(
       perms: 'read',
       expiresIn: '1h',
     })
-    await new Promise((r) => setTimeout(r, 350)) // start on a fresh interval
     await redis.client.config('RESETSTAT')
-    const before = Date.now()
     for (let i = 0; i < 40; i++) {
-      t.equal(
-        (await send(gate.url, { path: '/api/studies', headers: bearer(i % 2 ? a.token : b.token) })).status,
-        200,
-      )
+      clock.now += 1000
+      const status = (
+        await send(gate.url, { path: '/api/studies', headers: bearer(i % 2 ? a.token : b.token) })
+      ).status
+      t.equal(status, 200)
     }
-    const elapsed = Date.now() - before
-    await new Promise((r) => setTimeout(r, 400))
-    // The requests may straddle flushes: at most one write per token per interval they spanned.
-    const intervals = Math.ceil(elapsed / 300) + 1
-    const writes = await evals()
-    t.ok(writes >= 2 && writes <= 2 * intervals, `${writes} writes for 40 uses over ${intervals} interval(s)`)
-    const shown = await tokens.show(a.id)
-    t.ok(shown?.lastUsedAt, 'recorded')
-    t.ok(Date.parse(shown?.lastUsedAt ?? '') >= before - 5, 'and recent')
+    t.equal(await evals(), 0, 'nothing written before the flush')
+    await gate.app.lastUsed.flush()
+    t.equal(await evals(), 2, 'one write per token for 40 uses')
+    t.equal((await tokens.show(a.id))?.lastUsedAt, new Date(clock.now).toISOString(), 'the latest use of a')
     const listed = await tokens.list({ user: 'lu' })
     t.equal(listed.find((x) => x.id === unused.id)?.lastUsedAt, null, 'never used: null')
-    t.ok(listed.find((x) => x.id === b.id)?.lastUsedAt)
+    t.equal(listed.find((x) => x.id === b.id)?.lastUsedAt, new Date(clock.now - 1000).toISOString())
+    await gate.app.lastUsed.flush()
+    t.equal(await evals(), 2, 'nothing new noted: a flush writes nothing')
   },
 )
+
+t.test('the interval timer flushes on its own', async (t) => {
+  const gate = await startGate({
+    redisUrl: redis.url,
+    upstream: `${upstream.url}/dicom-web`,
+    config: { tokens: { lastUsedInterval: '100ms' } },
+  })
+  t.teardown(gate.stop)
+  const tok = await tokens.create({ kind: 'album', album: 'A', perms: 'read', expiresIn: '1h' })
+  t.equal((await send(gate.url, { path: '/api/studies', headers: bearer(tok.token) })).status, 200)
+  const shown = await waitFor('the use to be written', async () => (await tokens.show(tok.id))?.lastUsedAt)
+  t.type(shown, 'string')
+})
 
 t.test(
   'a record that left Redis is not recreated, and an older time never overwrites a newer one',
   async (t) => {
-    const gate = await startGate({
-      redisUrl: redis.url,
-      upstream: `${upstream.url}/dicom-web`,
-      config: { tokens: { lastUsedInterval: '100ms' }, cache: { ttl: '10m' } },
-    })
-    t.teardown(gate.stop)
+    const clock = { now: Date.now() }
+    const gate = await manualGate(t, clock, { cache: { ttl: '10m' } })
     const gone = await tokens.create({ kind: 'album', album: 'A', perms: 'read', expiresIn: '1h' })
     t.equal((await send(gate.url, { path: '/api/studies', headers: bearer(gone.token) })).status, 200)
-    await new Promise((r) => setTimeout(r, 250))
+    await gate.app.lastUsed.flush()
+    t.ok(
+      await redis.client.hget(`tg:token:${hashSecret(gone.token)}`, 'lastUsedAt'),
+      'written while it existed',
+    )
     await redis.client.del(`tg:token:${hashSecret(gone.token)}`)
     // Still cached for 10 minutes (no invalidation was sent): the use is noted again.
+    clock.now += 1000
     t.equal((await send(gate.url, { path: '/api/studies', headers: bearer(gone.token) })).status, 200)
-    await new Promise((r) => setTimeout(r, 250))
+    await gate.app.lastUsed.flush()
     t.equal(await redis.client.exists(`tg:token:${hashSecret(gone.token)}`), 0, 'not recreated')
 
     const kept = await tokens.create({ kind: 'album', album: 'A', perms: 'read', expiresIn: '1h' })
-    const future = Date.now() + 3_600_000
+    const future = clock.now + 60_000 // later than any use below, before the expiry
     await redis.client.hset(`tg:token:${hashSecret(kept.token)}`, 'lastUsedAt', String(future))
     t.equal((await send(gate.url, { path: '/api/studies', headers: bearer(kept.token) })).status, 200)
-    await new Promise((r) => setTimeout(r, 250))
+    await gate.app.lastUsed.flush()
     t.equal(await redis.client.hget(`tg:token:${hashSecret(kept.token)}`, 'lastUsedAt'), String(future))
+    clock.now = future + 1
+    t.equal((await send(gate.url, { path: '/api/studies', headers: bearer(kept.token) })).status, 200)
+    await gate.app.lastUsed.flush()
+    t.equal(
+      await redis.client.hget(`tg:token:${hashSecret(kept.token)}`, 'lastUsedAt'),
+      String(future + 1),
+      'a newer time does replace it (the check above could not pass by never writing)',
+    )
   },
 )

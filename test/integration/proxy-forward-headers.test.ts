@@ -55,18 +55,24 @@ async function startHeaderUpstream(opts: { dropSecond?: boolean } = {}) {
 }
 
 /** The header upstream and a gate in front of it, both stopped at the end of `t`. */
-async function startPair(t: Test, opts: { dropSecond?: boolean } = {}) {
+async function startPair(t: Test, opts: { dropSecond?: boolean; trustedProxies?: string[] } = {}) {
   const upstream = await startHeaderUpstream(opts)
   t.teardown(upstream.stop)
-  const gate = await startGate({ redisUrl: redis.url, upstream: upstream.url, mount: anyPath })
+  const gate = await startGate({
+    redisUrl: redis.url,
+    upstream: upstream.url,
+    mount: anyPath,
+    ...(opts.trustedProxies ? { config: { trustedProxies: opts.trustedProxies } } : {}),
+  })
   t.teardown(gate.stop)
   return { upstream, gate }
 }
 
 t.test('Host and X-Forwarded-*', async (t) => {
-  const { upstream, gate } = await startPair(t)
+  // The client (loopback) is a trusted proxy here: its X-Forwarded-* are kept and appended to.
+  const { upstream, gate } = await startPair(t, { trustedProxies: ['127.0.0.1'] })
 
-  t.test('the upstream gets its own Host and X-Forwarded-* appended to the client’s', async (t) => {
+  t.test('the upstream gets its own Host and X-Forwarded-* appended to a trusted proxy’s', async (t) => {
     const res = await send(gate.url, {
       path: '/api/studies',
       headers: { ...bearer(token), 'x-forwarded-for': '10.0.0.1', 'x-forwarded-proto': 'https' },

@@ -6,6 +6,7 @@ import { admin, startGate } from '../helpers/gate.js'
 import { basic, bearer, send } from '../helpers/http.js'
 import { startOrthanc } from '../helpers/orthanc.js'
 import { startRedis } from '../helpers/redis.js'
+import { waitFor } from '../helpers/wait.js'
 
 const redis = await startRedis()
 t.teardown(redis.stop)
@@ -79,7 +80,14 @@ t.test('the forwarder', async (t) => {
 
   t.test('requests still work after Orthanc closes the idle keep-alive connection', async (t) => {
     t.equal((await send(gate.url, { path: '/api/studies', headers: bearer(albumToken.token) })).status, 200)
-    await new Promise((r) => setTimeout(r, 1500))
+    // Orthanc closes an idle keep-alive connection after 1 s: wait until none is left.
+    await waitFor(
+      'the idle upstream connection to close',
+      () => gate.app.forwarder.socketCounts().idle === 0,
+      {
+        timeoutMs: 5000,
+      },
+    )
     for (let i = 0; i < 3; i++) {
       t.equal((await send(gate.url, { path: '/api/studies', headers: bearer(albumToken.token) })).status, 200)
     }

@@ -123,11 +123,18 @@ t.test('an answer with no URL of the upstream keeps its bytes and headers', asyn
   t.equal(res.headers['content-length'], String(Buffer.byteLength(res.text)))
 })
 
-t.test('publicUrl wins; without it X-Forwarded-Proto and -Host are used', async (t) => {
-  const res = await send(gate.url, {
-    path: '/api/studies/1.2/metadata',
-    headers: { ...bearer(token), 'x-forwarded-proto': 'https', 'x-forwarded-host': 'pacs.example.org' },
+t.test('publicUrl wins; without it a trusted proxy’s X-Forwarded-Proto and -Host are used', async (t) => {
+  const forwarded = { ...bearer(token), 'x-forwarded-proto': 'https', 'x-forwarded-host': 'pacs.example.org' }
+  const untrusted = await send(gate.url, { path: '/api/studies/1.2/metadata', headers: forwarded })
+  t.notMatch(untrusted.text, 'pacs.example.org', 'nobody’s X-Forwarded-* are believed by default')
+  t.match(untrusted.text, `"http://127.0.0.1:${gate.port}/api/studies/1.2"`, 'the Host the client addressed')
+  const trusting = await startGate({
+    redisUrl: redis.url,
+    upstream: `${base}/dicom-web`,
+    config: { trustedProxies: ['127.0.0.0/8'] },
   })
+  t.teardown(trusting.stop)
+  const res = await send(trusting.url, { path: '/api/studies/1.2/metadata', headers: forwarded })
   t.match(res.text, '"https://pacs.example.org/api/studies/1.2"')
   const other = await startGate({
     redisUrl: redis.url,

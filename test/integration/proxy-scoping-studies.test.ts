@@ -11,6 +11,7 @@ import { admin, startGate } from '../helpers/gate.js'
 import { bearer, type RawResponse, send } from '../helpers/http.js'
 import { startOrthanc } from '../helpers/orthanc.js'
 import { startRedis } from '../helpers/redis.js'
+import { waitFor } from '../helpers/wait.js'
 
 const redis = await startRedis()
 t.teardown(redis.stop)
@@ -299,14 +300,28 @@ t.test('a user token sees the union, or the album or inbox it names', async (t) 
 })
 
 t.test('membership and study-set changes reach the gate at once', async (t) => {
+  // Each change is a message on another socket: allowed a moment, far less than the cache's TTL.
+  const soon = { timeoutMs: 2000 }
   await tokens.addMember('beta', 'alice')
-  await new Promise((r) => setTimeout(r, 100))
+  await waitFor(
+    'the membership to reach the gate',
+    async () => (await get(alice.token, '/studies?album=beta')).status === 200,
+    soon,
+  )
   t.same(await column(t, alice.token, '/studies?album=beta'), [b1.studyInstanceUID])
   await sets.remove({ kind: 'album', album: 'beta' }, [b1.studyInstanceUID])
-  await new Promise((r) => setTimeout(r, 100))
+  await waitFor(
+    'the removal to reach the gate',
+    async () => (await get(beta.token, `/studies/${b1.studyInstanceUID}/metadata`)).status === 404,
+    soon,
+  )
   t.equal((await get(beta.token, `/studies/${b1.studyInstanceUID}/metadata`)).status, 404, 'removed: 404')
   await sets.add({ kind: 'album', album: 'beta' }, [b1.studyInstanceUID])
-  await new Promise((r) => setTimeout(r, 100))
+  await waitFor(
+    'the addition to reach the gate',
+    async () => (await get(beta.token, `/studies/${b1.studyInstanceUID}/metadata`)).status === 200,
+    soon,
+  )
   t.equal((await get(beta.token, `/studies/${b1.studyInstanceUID}/metadata`)).status, 200, 'back')
   await tokens.removeMember('beta', 'alice')
 })

@@ -1,6 +1,7 @@
 // `workers: 2` on a real process tree: both workers share the port and serve; each has its own
 // cache and still refuses a revoked token at once; the primary's /metrics sums both; a killed
-// worker is replaced; SIGHUP reaches every worker; SIGTERM stops them all with exit 0.
+// worker, and one that dies of an uncaught exception (logged), is replaced by one that serves;
+// SIGHUP reaches every worker; SIGTERM stops them all with exit 0.
 import { once } from 'node:events'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -11,6 +12,7 @@ import { bearer, send } from '../helpers/http.js'
 import { serveTokengate, waitForOutput, writeConfig } from '../helpers/process.js'
 import { startRedis } from '../helpers/redis.js'
 import { startRecordingUpstream } from '../helpers/upstream.js'
+import { waitFor } from '../helpers/wait.js'
 
 const redis = await startRedis()
 t.teardown(redis.stop)
@@ -33,7 +35,9 @@ mounts:
     upstream: ${upstream.url}/dicom-web
 `,
 )
-const gate = await serveTokengate(config)
+// SIGUSR2 makes a process throw from an event handler: an uncaught exception, as a bug would.
+const crashFixture = join(import.meta.dirname, '..', 'fixtures', 'process', 'crash-on-sigusr2.js')
+const gate = await serveTokengate(config, ['--import', crashFixture])
 t.teardown(() => gate.stop('SIGKILL'))
 await waitForOutput(gate, /tokengate listening[\s\S]*tokengate listening/)
 
@@ -41,8 +45,22 @@ await waitForOutput(gate, /tokengate listening[\s\S]*tokengate listening/)
 function workerPids(): number[] {
   return [...gate.output().matchAll(/"pid":(\d+)[^\n]*"msg":"tokengate listening"/g)].map((m) => Number(m[1]))
 }
-function servedBy(): Set<number> {
-  return new Set([...gate.output().matchAll(/"pid":(\d+)[^\n]*"msg":"request"/g)].map((m) => Number(m[1])))
+function servedBy(from = 0): Set<number> {
+  return new Set(
+    [
+      ...gate
+        .output()
+        .slice(from)
+        .matchAll(/"pid":(\d+)[^\n]*"msg":"request"/g),
+    ].map((m) => Number(m[1])),
+  )
+}
+/** Answers by status so far (the metrics must count exactly these). */
+const answered = new Map<number, number>()
+async function studies(token: string): Promise<number> {
+  const { status } = await send(gate.url, { path: '/api/studies', headers: bearer(token) })
+  answered.set(status, (answered.get(status) ?? 0) + 1)
+  return status
 }
 async function metric(series: string): Promise<number> {
   const text = (await send(gate.opsUrl ?? '', { path: '/metrics' })).text
@@ -56,23 +74,28 @@ t.test('both workers serve the shared port, and a revoke reaches both caches at 
   const pids = workerPids()
   t.equal(new Set(pids).size, 2, 'two worker processes')
   const token = await tokens.create({ kind: 'album', album: 'A', perms: 'read', expiresIn: '1h' })
-  for (let i = 0; i < 20; i++)
-    t.equal((await send(gate.url, { path: '/api/studies', headers: bearer(token.token) })).status, 200)
-  await new Promise((r) => setTimeout(r, 200))
+  for (let i = 0; i < 20; i++) t.equal(await studies(token.token), 200)
+  // Access-log lines are written in batches (up to 250 ms): wait for both workers' lines.
+  await waitFor('both workers to log requests', () => servedBy().size === 2)
   t.same([...servedBy()].sort(), [...pids].sort(), 'requests reached both workers')
   await tokens.revoke(token.id)
-  await new Promise((r) => setTimeout(r, 50))
+  // The message reaches each worker on its own socket: wait until a round over both refuses it.
+  await waitFor('the revoke to reach both workers', async () =>
+    (await Promise.all([1, 2, 3, 4].map(() => studies(token.token)))).every((s) => s === 401),
+  )
   const after = []
-  for (let i = 0; i < 20; i++)
-    after.push((await send(gate.url, { path: '/api/studies', headers: bearer(token.token) })).status)
+  for (let i = 0; i < 20; i++) after.push(await studies(token.token))
   t.same(new Set(after), new Set([401]), 'every worker refuses it although both had it cached for 10 minutes')
 })
 
 t.test("the primary's /metrics sums the workers", async (t) => {
-  t.equal(await metric('tokengate_requests_total{mount="/api",method="read",outcome="allowed"'), 20)
+  t.equal(
+    await metric('tokengate_requests_total{mount="/api",method="read",outcome="allowed"'),
+    answered.get(200),
+  )
   t.equal(
     await metric('tokengate_requests_total{mount="/api",method="read",outcome="denied",reason="revoked"'),
-    20,
+    answered.get(401),
   )
   t.equal(await metric('tokengate_workers '), 2)
   const ready = await send(gate.opsUrl ?? '', { path: '/readyz' })
@@ -87,10 +110,32 @@ t.test('a killed worker is replaced and serving goes on', async (t) => {
   await waitForOutput(gate, /worker died; replacing it/, mark)
   await waitForOutput(gate, /tokengate listening/, mark)
   const token = await tokens.create({ kind: 'album', album: 'A', perms: 'read', expiresIn: '1h' })
-  for (let i = 0; i < 6; i++)
-    t.equal((await send(gate.url, { path: '/api/studies', headers: bearer(token.token) })).status, 200)
+  for (let i = 0; i < 6; i++) t.equal(await studies(token.token), 200)
   t.equal(await metric('tokengate_worker_restarts_total'), 1)
 })
+
+t.test(
+  'a worker that dies of an uncaught exception is logged, replaced, and the new one serves',
+  async (t) => {
+    const [victim, survivor] = workerPids().slice(-2)
+    const mark = gate.output().length
+    process.kill(victim as number, 'SIGUSR2')
+    await waitForOutput(gate, /"msg":"uncaught exception; exiting"/, mark)
+    t.match(gate.output().slice(mark), /crash requested by a test/, 'the exception is logged')
+    await waitForOutput(gate, /worker died; replacing it/, mark)
+    t.match(gate.output().slice(mark), new RegExp(`"workerPid":${victim},"code":1`), 'it exited with code 1')
+    await waitForOutput(gate, /tokengate listening/, mark)
+    const replacement = workerPids().at(-1)
+    t.not(replacement, victim)
+    t.not(replacement, survivor)
+    const token = await tokens.create({ kind: 'album', album: 'A', perms: 'read', expiresIn: '1h' })
+    await waitFor('the new worker to serve a request', async () => {
+      t.equal(await studies(token.token), 200)
+      return servedBy(mark).has(replacement as number)
+    })
+    t.equal(await metric('tokengate_worker_restarts_total'), 2)
+  },
+)
 
 t.test('SIGHUP reaches every worker; SIGTERM stops them all and the primary exits 0', async (t) => {
   const mark = gate.output().length

@@ -102,7 +102,7 @@ const refused: [string, CreateInput, string, RegExp][] = [
     'an unknown kind',
     album({ kind: 'admin' as 'album' }),
     'kind',
-    /--kind must be "album" or "user", got "admin"/,
+    /--kind must be "album", "user" or "api", got "admin"/,
   ],
   ['an album token without an album', album({ album: undefined }), 'album', /add --album/],
   [

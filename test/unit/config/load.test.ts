@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { loadConfigFile, parseConfig } from '../../../src/config/load.js'
-import { configSchema } from '../../../src/config/schema.js'
+import { configSchema, DEFAULT_STRIP_HEADERS } from '../../../src/config/schema.js'
 import { ConfigError } from '../../../src/errors.js'
 
 const FIXTURES = fileURLToPath(new URL('../../fixtures/config/', import.meta.url))
@@ -32,6 +32,8 @@ t.test('the minimal config loads with every default filled in', async (t) => {
     requestTimeout: 0,
     idleTimeout: 120_000,
     keepAliveTimeout: 5_000,
+    minUploadRate: 1024,
+    uploadRateWindow: 30_000,
   })
   t.same(c.redis, {
     url: 'redis://127.0.0.1:6379',
@@ -66,10 +68,15 @@ t.test('the minimal config loads with every default filled in', async (t) => {
     tokenId: 'X-Tokengate-Token-Id',
     scope: 'X-Tokengate-Scope',
     strip: [],
+    stripDefault: DEFAULT_STRIP_HEADERS,
   })
+  t.same(c.trustedProxies, [], 'no trusted proxies unless configured')
+  t.same(c.authLimiter, { enabled: true, maxFailures: 600, window: 60_000 }, 'the limiter is on by default')
   t.same(c.tokens, {
     prefix: 'tg_',
     allowLegacy: true,
+    previousChecksumKeys: [],
+    allowUnkeyed: true,
     expiredGrace: 7 * 86_400_000,
     lastUsedInterval: 60_000,
   })
@@ -87,6 +94,8 @@ t.test('the full config loads every key, durations in milliseconds', async (t) =
     requestTimeout: 3_600_000,
     idleTimeout: 90_000,
     keepAliveTimeout: 2000,
+    minUploadRate: 0,
+    uploadRateWindow: 10_000,
   })
   t.same(c.redis, {
     url: 'redis://:secret@redis.internal:6380/2',
@@ -117,6 +126,9 @@ t.test('the full config loads every key, durations in milliseconds', async (t) =
   )
   t.equal(c.mounts[1]?.zip, true)
   t.same(c.identityHeaders.strip, ['X-Forwarded-User'])
+  t.same(c.identityHeaders.stripDefault, ['X-Real-IP'])
+  t.same(c.trustedProxies, ['10.0.0.0/8', 'fd00::/8', '192.0.2.1'])
+  t.same(c.authLimiter, { enabled: false, maxFailures: 50, window: 300_000 })
   t.same(c.forward, {
     connectTimeout: 2000,
     headersTimeout: 120_000,
@@ -124,7 +136,15 @@ t.test('the full config loads every key, durations in milliseconds', async (t) =
     keepAliveTimeout: 1000,
     maxSockets: 16,
   })
-  t.same(c.tokens, { prefix: 'acme_', allowLegacy: false, expiredGrace: 86_400_000, lastUsedInterval: 0 })
+  t.same(c.tokens, {
+    prefix: 'acme_',
+    allowLegacy: false,
+    checksumKey: 'c'.repeat(32),
+    previousChecksumKeys: ['p'.repeat(32)],
+    allowUnkeyed: false,
+    expiredGrace: 86_400_000,
+    lastUsedInterval: 0,
+  })
   t.same(c.admin, { host: '0.0.0.0', port: 9091, key: '0123456789abcdef0123456789abcdef' })
   t.same(c.audit, { maxLen: 5000 })
   t.equal(c.log.level, 'debug')

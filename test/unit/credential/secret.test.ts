@@ -165,3 +165,51 @@ t.test('redactLink hides every /link/<secret> segment and nothing else', async (
     t.notMatch(out, s.slice(3), 'no secret left')
   }
 })
+
+t.test(
+  'with tokens.checksumKey, minted secrets carry a keyed checksum a forger cannot compute',
+  async (t) => {
+    const key = 'k'.repeat(32)
+    const keyed = { prefix: 'tg_', allowLegacy: false, checksumKeys: [key], allowUnkeyed: false }
+    const secret = mintSecret('tg_', key)
+    t.equal(verifySecret(secret, keyed), hashSecret(secret), 'a keyed secret passes under its key')
+    t.equal(secret.length, 3 + 32 + 6, 'the same length as an unkeyed one')
+    // A forger knows the format: body + plain sha256 checksum.
+    const forged = mintSecret('tg_')
+    t.match(
+      thrown(() => verifySecret(forged, keyed)),
+      { reason: 'bad_checksum' },
+      'refused without a lookup',
+    )
+    t.match(
+      thrown(() => verifySecret(secret, { ...keyed, checksumKeys: ['o'.repeat(32)] })),
+      { reason: 'bad_checksum' },
+      'another key refuses it',
+    )
+    t.equal(
+      verifySecret(forged, { ...keyed, allowUnkeyed: true }),
+      hashSecret(forged),
+      'allowUnkeyed: old secrets pass',
+    )
+    t.match(
+      thrown(() => verifySecret(secret, strict)),
+      { reason: 'bad_checksum' },
+      'no key: a keyed secret fails',
+    )
+  },
+)
+
+t.test('a rotated checksum key keeps its secrets working while listed as previous', async (t) => {
+  const oldKey = 'o'.repeat(32)
+  const newKey = 'n'.repeat(32)
+  const before = mintSecret('tg_', oldKey)
+  const after = mintSecret('tg_', newKey)
+  const rotated = { prefix: 'tg_', allowLegacy: false, checksumKeys: [newKey, oldKey], allowUnkeyed: false }
+  t.equal(verifySecret(before, rotated), hashSecret(before))
+  t.equal(verifySecret(after, rotated), hashSecret(after))
+  t.match(
+    thrown(() => verifySecret(before, { ...rotated, checksumKeys: [newKey] })),
+    { reason: 'bad_checksum' },
+    'once the old key is dropped, its secrets fail',
+  )
+})

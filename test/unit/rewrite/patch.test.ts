@@ -35,7 +35,7 @@ const albumDecision: Decision = {
   scope: { kind: 'album', album: 'A1' },
   perms: new Set(['read']),
 }
-const client: ClientView = { host: 'gate.example', remoteAddress: '10.0.0.7', encrypted: false }
+const client: ClientView = { remoteAddress: '10.0.0.7', encrypted: false }
 
 t.test('the path is the upstream path plus the scoped query', async (t) => {
   const { routes, cfg } = setup()
@@ -111,31 +111,63 @@ t.test('the scope header names the scope: album:<id>, inbox or user', async (t) 
   t.equal(scopeLabel({ kind: 'user', user: 'u' }), 'user')
 })
 
-t.test('Authorization, Forwarded, every identity header and the extra strip list are removed', async (t) => {
-  const { routes, cfg } = setup({
-    identityHeaders: { user: 'X-Remote-User', strip: ['X-Forwarded-User', 'Remote-Groups'] },
-  })
-  const p = planRewrite(matchRoute(routes, 'GET', '/api/studies'), albumDecision, client, cfg)
-  t.same([...p.removeHeaders].sort(), [
-    'authorization',
-    'forwarded',
-    'remote-groups',
-    'x-forwarded-user',
-    'x-remote-user',
-    'x-tokengate-scope',
-    'x-tokengate-token-id',
-  ])
-  for (const name of p.removeHeaders) t.equal(name, name.toLowerCase(), `${name} is lower case`)
-  t.same(
-    strippedHeaders(configSchema.parse({ mounts: [{ path: '/a', upstream: 'http://u' }] }).identityHeaders),
-    ['authorization', 'forwarded', 'x-tokengate-user', 'x-tokengate-token-id', 'x-tokengate-scope'],
-  )
-  t.same(
-    strippedHeaders({ user: 'A', tokenId: 'a', scope: 'B', strip: ['b', 'AUTHORIZATION'] }),
-    ['authorization', 'forwarded', 'a', 'b'],
-    'names are folded and listed once',
-  )
-})
+t.test(
+  'Authorization, Forwarded, every identity header, the default and the extra strip lists are removed',
+  async (t) => {
+    const { routes, cfg } = setup({
+      identityHeaders: {
+        user: 'X-Remote-User',
+        strip: ['X_Forwarded_User', 'Remote-Groups'],
+        stripDefault: [],
+      },
+    })
+    const p = planRewrite(matchRoute(routes, 'GET', '/api/studies'), albumDecision, client, cfg)
+    t.same([...p.removeHeaders].sort(), [
+      'authorization',
+      'forwarded',
+      'remote-groups',
+      'x-forwarded-user',
+      'x-remote-user',
+      'x-tokengate-scope',
+      'x-tokengate-token-id',
+    ])
+    for (const name of p.removeHeaders) t.equal(name, name.toLowerCase(), `${name} is lower case`)
+    t.same(
+      strippedHeaders(configSchema.parse({ mounts: [{ path: '/a', upstream: 'http://u' }] }).identityHeaders),
+      [
+        'authorization',
+        'forwarded',
+        'x-tokengate-user',
+        'x-tokengate-token-id',
+        'x-tokengate-scope',
+        'x-original-url',
+        'x-rewrite-url',
+        'x-original-uri',
+        'x-real-ip',
+        'remote-user',
+        'x-remote-user',
+        'x-forwarded-user',
+      ],
+      'the default strip list',
+    )
+    t.same(
+      strippedHeaders({
+        user: 'A',
+        tokenId: 'a',
+        scope: 'B',
+        strip: ['b', 'AUTHORIZATION'],
+        stripDefault: [],
+      }),
+      ['authorization', 'forwarded', 'a', 'b'],
+      'names are folded and listed once',
+    )
+    t.same(
+      strippedHeaders({ user: 'X_User', tokenId: 'a', scope: 'b', strip: [], stripDefault: ['Remote_User'] }),
+      ['authorization', 'forwarded', 'x-user', 'a', 'b', 'remote-user'],
+      'underscores are read as dashes',
+    )
+  },
+)
 
 t.test('upstream credentials are set as Basic, Bearer or a named header; none by default', async (t) => {
   const cases: [string, Record<string, unknown> | undefined, string, string | undefined][] = [
@@ -160,30 +192,59 @@ t.test('upstream credentials are set as Basic, Bearer or a named header; none by
 t.test('Forwarded follows RFC 7239: for, host, proto; IPv6 bracketed and quoted', async (t) => {
   const cases: [ClientView, string][] = [
     [
-      { host: 'gate.example', remoteAddress: '10.0.0.7', encrypted: false },
-      'for=10.0.0.7;host=gate.example;proto=http',
+      { localAddress: '10.0.0.1', localPort: 80, remoteAddress: '10.0.0.7', encrypted: false },
+      'for=10.0.0.7;host="10.0.0.1:80";proto=http',
     ],
     [
-      { host: 'gate.example:8443', remoteAddress: '10.0.0.7', encrypted: true },
-      'for=10.0.0.7;host="gate.example:8443";proto=https',
+      { localAddress: '10.0.0.1', localPort: 8443, remoteAddress: '10.0.0.7', encrypted: true },
+      'for=10.0.0.7;host="10.0.0.1:8443";proto=https',
     ],
     [
-      { host: 'gate.example', remoteAddress: '::1', encrypted: false },
-      'for="[::1]";host=gate.example;proto=http',
+      { localAddress: '::1', localPort: 8080, remoteAddress: '::1', encrypted: false },
+      'for="[::1]";host="[::1]:8080";proto=http',
     ],
     [
-      { host: '[2001:db8::1]:8080', remoteAddress: '2001:db8::7', encrypted: false },
-      'for="[2001:db8::7]";host="[2001:db8::1]:8080";proto=http',
+      { localAddress: '::ffff:10.0.0.1', localPort: 8080, remoteAddress: '10.0.0.7', encrypted: false },
+      'for=10.0.0.7;host="10.0.0.1:8080";proto=http',
     ],
-    [{ host: 'a"b\\c', remoteAddress: undefined, encrypted: false }, 'host="a\\"b\\\\c";proto=http'],
-    [{ host: undefined, remoteAddress: undefined, encrypted: true }, 'proto=https'],
+    [{ remoteAddress: undefined, encrypted: true }, 'proto=https'],
   ]
   for (const [view, want] of cases) t.equal(forwardedHeader(view), want, want)
+  t.equal(
+    forwardedHeader(cases[0]![0], 'https://pacs.example.org/gate'),
+    'for=10.0.0.7;host=pacs.example.org;proto=https',
+    'publicUrl names the host and scheme',
+  )
 
   const { routes, cfg } = setup()
   const p = planRewrite(matchRoute(routes, 'GET', '/api/studies'), albumDecision, cases[2]![0], cfg)
-  t.equal(p.setHeaders.forwarded, 'for="[::1]";host=gate.example;proto=http', 'the patch sets it')
+  t.equal(p.setHeaders.forwarded, 'for="[::1]";host="[::1]:8080";proto=http', 'the patch sets it')
+  t.equal(p.setHeaders['x-forwarded-host'], '[::1]:8080')
+  t.equal(p.setHeaders['x-forwarded-for'], '::1')
+  t.equal(p.setHeaders['x-forwarded-proto'], 'http')
+  t.equal(p.setHeaders['x-forwarded-port'], '8080')
 })
+
+t.test(
+  'a trusted proxy’s X-Forwarded-For and -Proto are appended to; headers leaking the secret are removed',
+  async (t) => {
+    const { routes, cfg } = setup()
+    const view: ClientView = {
+      remoteAddress: '192.0.2.9',
+      peerAddress: '10.0.0.2',
+      forwardedFor: '192.0.2.9',
+      forwardedProto: 'https',
+      encrypted: false,
+      leakedHeaders: ['Referer', 'x_leak'],
+    }
+    const p = planRewrite(matchRoute(routes, 'GET', '/api/studies'), albumDecision, view, cfg)
+    t.equal(p.setHeaders['x-forwarded-for'], '192.0.2.9,10.0.0.2')
+    t.equal(p.setHeaders['x-forwarded-proto'], 'https,http')
+    t.match(p.setHeaders.forwarded, /^for=192\.0\.2\.9;/)
+    t.ok(p.removeHeaders.includes('referer') && p.removeHeaders.includes('x-leak'), 'leaking headers removed')
+    t.notOk(cfg.stripped.includes('referer'), 'the per-config list is left alone')
+  },
+)
 
 t.test(
   'link responses get Referrer-Policy no-referrer and Cache-Control private, no-store; others none',

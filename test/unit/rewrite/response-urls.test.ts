@@ -57,10 +57,15 @@ t.test('a link request keeps its /link/<token> segment as the client sent it', a
 
 t.test('the upstream, its Forwarded spellings and the aliases all map to the public URL', async (t) => {
   const route = matchRoute(routes, 'GET', '/api/studies')
-  const { bases } = planResponseUrls(route, view('/api/studies'), undefined)
+  const { bases } = planResponseUrls(
+    route,
+    { ...view('/api/studies'), localAddress: '10.0.0.1', localPort: 8080 },
+    undefined,
+  )
+  // The Forwarded host is tokengate's own address, never the client's Host (gate.local:8080).
   t.same(bases.map(([from]) => from).sort(), [
-    'http://"gate.local:8080"/dicom-web',
-    'http://gate.local:8080/dicom-web',
+    'http://"10.0.0.1:8080"/dicom-web',
+    'http://10.0.0.1:8080/dicom-web',
     'http://pacs:8042/dicom-web',
     'https://pacs.internal/dicom-web',
   ])

@@ -126,6 +126,9 @@ async function plan(d: Decision, url: string, method = 'GET'): Promise<Plan> {
     host: 'gate:8080',
     encrypted: false,
     remoteAddress: '127.0.0.1',
+    // Where the client connected: the host tokengate names upstream in Forwarded.
+    localAddress: 'gate',
+    localPort: 8080,
   }
   return planRequest(route, d, view, cfg, store)
 }

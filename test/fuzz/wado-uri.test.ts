@@ -4,11 +4,11 @@
 // with BadRequest (a 400, never a 5xx); and when it accepts a query, no common way of reading a
 // query — exact names, names decoded once (URLSearchParams, Orthanc), trimmed, case-folded,
 // decoded twice with brackets stripped (Express `qs`, PHP) — finds a study, series or instance
-// UID there other than the one tokengate read. 300 cases here; TG_FUZZ_RUNS=10000 for the full run.
+// UID there other than the one tokengate read. 300 cases in npm test; `npm run test:fuzz` (TG_FUZZ_RUNS=10000) for the full run.
 import t from 'tap'
-import { BadRequest } from '../../../src/errors.js'
-import { readWadoUids, type WadoUids } from '../../../src/rewrite/wado-query.js'
-import { chance, forAll, int, percentSome, pick, type Rng, runs } from '../../helpers/generate.js'
+import { BadRequest } from '../../src/errors.js'
+import { readWadoUids, type WadoUids } from '../../src/rewrite/wado-query.js'
+import { chance, forAll, int, percentSome, pick, type Rng, runs } from '../helpers/generate.js'
 
 const KEYS = { studyUID: 'study', seriesUID: 'series', objectUID: 'object' } as const
 type Key = keyof typeof KEYS

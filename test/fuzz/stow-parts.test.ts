@@ -4,12 +4,12 @@
 // through the part guard with an admission that allows one study only. Invariants: the guard
 // never fails with anything but a GateError (a 4xx/409, never a 5xx); what it lets out is a prefix
 // of the client's bytes; and no part of that output, split as Orthanc splits it, carries the
-// foreign StudyInstanceUID. 300 cases here; TG_FUZZ_RUNS=10000 for the full run.
+// foreign StudyInstanceUID. 300 cases in npm test; `npm run test:fuzz` (TG_FUZZ_RUNS=10000) for the full run.
 import t from 'tap'
-import { Conflict, GateError } from '../../../src/errors.js'
-import { type Element, encode, IMPLICIT_LE, part10, text, uid } from '../../helpers/dicom.js'
-import { chance, forAll, int, pick, type Rng, runs } from '../../helpers/generate.js'
-import { runGuard } from '../../helpers/stow-guard.js'
+import { Conflict, GateError } from '../../src/errors.js'
+import { type Element, encode, IMPLICIT_LE, part10, text, uid } from '../helpers/dicom.js'
+import { chance, forAll, int, pick, type Rng, runs } from '../helpers/generate.js'
+import { runGuard } from '../helpers/stow-guard.js'
 
 const OURS = '1.2.840.99.1'
 const FOREIGN = '1.2.840.99.7'
