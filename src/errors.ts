@@ -9,6 +9,7 @@ export type ErrorCode =
   | 'BAD_REQUEST'
   | 'MALFORMED_CREDENTIAL'
   | 'AMBIGUOUS_CREDENTIAL'
+  | 'AMBIGUOUS_REQUEST'
   | 'MISSING_CREDENTIAL'
   | 'INVALID_TOKEN'
   | 'FORBIDDEN'
@@ -38,13 +39,25 @@ export const REASONS = {
     'expiry_too_long',
     'body_not_allowed',
     'bad_id',
-    'ambiguous_request',
     'bad_multipart',
     'bad_dicom',
     'dicom_header_too_large',
   ],
   MALFORMED_CREDENTIAL: ['bad_scheme', 'bad_base64', 'empty_secret', 'bad_link', 'secret_in_query'],
   AMBIGUOUS_CREDENTIAL: ['two_credentials'],
+  AMBIGUOUS_REQUEST: [
+    'reserved_spelling',
+    'repeated_param',
+    'query_separator',
+    'fragment',
+    'control_char',
+    'non_ascii',
+    'double_encoding',
+    'bad_escape',
+    'dot_segment',
+    'path_parameter',
+    'empty_segment',
+  ],
   MISSING_CREDENTIAL: ['none'],
   INVALID_TOKEN: ['unknown', 'expired', 'revoked', 'disabled', 'bad_checksum'],
   FORBIDDEN: [
@@ -83,6 +96,7 @@ export type RouteNotFoundReason = (typeof REASONS.ROUTE_NOT_FOUND)[number]
 export type BadRequestReason = (typeof REASONS.BAD_REQUEST)[number]
 export type MalformedCredentialReason = (typeof REASONS.MALFORMED_CREDENTIAL)[number]
 export type AmbiguousCredentialReason = (typeof REASONS.AMBIGUOUS_CREDENTIAL)[number]
+export type AmbiguousRequestReason = (typeof REASONS.AMBIGUOUS_REQUEST)[number]
 export type MissingCredentialReason = (typeof REASONS.MISSING_CREDENTIAL)[number]
 export type InvalidTokenReason = (typeof REASONS.INVALID_TOKEN)[number]
 export type ForbiddenReason = (typeof REASONS.FORBIDDEN)[number]
@@ -105,6 +119,7 @@ export type Reason =
   | BadRequestReason
   | MalformedCredentialReason
   | AmbiguousCredentialReason
+  | AmbiguousRequestReason
   | MissingCredentialReason
   | InvalidTokenReason
   | ForbiddenReason
@@ -149,6 +164,10 @@ export class MalformedCredential extends GateError<MalformedCredentialReason> {
 }
 export class AmbiguousCredential extends GateError<AmbiguousCredentialReason> {
   readonly code = 'AMBIGUOUS_CREDENTIAL'
+}
+/** A request target two common parsers could read differently (docs/request-rules.md). */
+export class AmbiguousRequest extends GateError<AmbiguousRequestReason> {
+  readonly code = 'AMBIGUOUS_REQUEST'
 }
 export class MissingCredential extends GateError<MissingCredentialReason> {
   readonly code = 'MISSING_CREDENTIAL'
@@ -281,6 +300,12 @@ export const ERROR_CATALOG: Readonly<Record<ErrorCode, Mapping>> = {
     message: 'more than one credential was sent',
     showReason: true,
   },
+  AMBIGUOUS_REQUEST: {
+    status: 400,
+    error: 'ambiguous_request',
+    message: 'the request could be read more than one way',
+    showReason: true,
+  },
   MISSING_CREDENTIAL: {
     status: 401,
     error: 'unauthorized',
@@ -397,12 +422,22 @@ export const VISIBLE_REASON_TEXT: Partial<Record<Reason, string>> = {
   secret_in_query:
     'the token must not appear in the query string; send it as Bearer, Basic or /link/<token>/',
   two_credentials: 'send exactly one credential: Bearer, Basic or /link/<token>/',
+  reserved_spelling:
+    'a query parameter is spelled like a reserved one (album, inbox, accept, studyUID, seriesUID, objectUID, StudyInstanceUID, 0020000D) but not exactly',
+  repeated_param: 'studyUID, seriesUID and objectUID may be given once each',
+  query_separator: 'the query must use & alone between parameters; ; and separators inside names are refused',
+  fragment: 'the request target must not contain #',
+  control_char: 'the request target must not contain NUL or control characters, raw or percent-encoded',
+  non_ascii: 'the request target must percent-encode non-ASCII characters as UTF-8',
+  double_encoding: 'a path segment, parameter name or reserved value is percent-encoded twice',
+  bad_escape: 'the request target has a percent-escape that is not valid UTF-8',
+  dot_segment: 'a path segment reads as . or .. to some servers',
+  path_parameter: 'path segments must not contain ; (path parameters)',
+  empty_segment: 'the path must not contain empty segments (//)',
   missing_perm: 'the token lacks the permission this request needs',
   inbox_refused: 'an album token cannot reach the inbox',
   study_level_only:
     'albums hold whole studies: PUT or DELETE /studies/{uid}, not a series or an instance (the archive itself is never changed)',
-  ambiguous_request:
-    'a parameter name is a near-spelling of a reserved one (case, percent-encoding, spaces or brackets), or a reserved parameter is repeated',
   bad_multipart:
     'the STOW-RS body must be multipart/related with one token boundary, parts without Content-Length, delimiters after CRLF and nothing after the close delimiter',
   bad_dicom:

@@ -150,8 +150,9 @@ const mount = z.strictObject({
   /** Where `<mount>/wado` (WADO-URI) goes, e.g. `http://127.0.0.1:8042/wado`. Without it, /wado goes to `upstream`. */
   wado: httpUrl.optional(),
   /**
-   * Re-encode WADO-URI query values minimally before forwarding (`image%2Fjpeg` → `image/jpeg`).
-   * Orthanc 1.10 rejects a percent-encoded `contentType`; other upstreams need nothing. Default off.
+   * Deprecated, no effect: every forwarded query is now re-encoded with the fewest escapes
+   * (`image%2Fjpeg` → `image/jpeg`, which Orthanc 1.10 needs for `contentType`), WADO-URI or not
+   * (docs/request-rules.md). Still accepted so existing configs load.
    */
   wadoNormalizeQuery: z.boolean().default(false),
   /** Method + path rules → action. Omitted: the DICOMweb defaults. A path no rule matches is 404. */

@@ -83,7 +83,8 @@ export function verifySecret(secret: string, policy: SecretPolicy): TokenHash {
 
 /** Replace every `/link/<secret>/` segment in a URL or path with `/link/<redacted>/` (logs). */
 export function redactLink(url: string): string {
-  return url.replace(/\/link\/[^/?#]*/g, '/link/<redacted>')
+  // The segment ends where route/match.ts ends it (`/`, or the query): a `#` inside is still secret.
+  return url.replace(/\/link\/[^/?]*/g, '/link/<redacted>')
 }
 
 /**

@@ -8,7 +8,6 @@ import type { StudySetRef } from '../token/study-sets.js'
 import { type ClientView, planHeaders } from './identity-headers.js'
 import { scopeQuery, stripScopeParams } from './query-scope.js'
 import type { UrlRewrite } from './response-urls.js'
-import { normalizeWadoQuery } from './wado-query.js'
 
 export type { ClientView }
 
@@ -62,8 +61,10 @@ export function planRewrite(
   cfg: RewriteConfig,
 ): UpstreamPatch {
   // scoping: studies narrows by study (rewrite/study-scope.ts); the upstream gets no album/inbox.
-  let query = cfg.scoping === 'studies' ? stripScopeParams(route.query) : scopeQuery(route.query, decision)
-  if (route.wado && route.mount.wadoNormalizeQuery) query = normalizeWadoQuery(query)
+  // The query is re-serialised from what route/match.ts read, with the fewest escapes (which is
+  // also what `wadoNormalizeQuery` asked for): never the client's bytes.
+  const query =
+    cfg.scoping === 'studies' ? stripScopeParams(route.params) : scopeQuery(route.params, decision)
   const headers = planHeaders(
     decision,
     route.mount.config,

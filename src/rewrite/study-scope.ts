@@ -64,7 +64,7 @@ export async function planStudyScope(
       }
     case 'wado': {
       // The exact, case-sensitive names only (PS3.18 §9.2); near-spellings were refused (400).
-      const uids = readWadoUids(route.query)
+      const uids = readWadoUids(route.params)
       const visible = await visibleStudies(decision.scope, store)
       if (uids.study === null || !visible.has(uids.study)) throw outOfScope(decision)
       // The series and instance must belong to that study: checked against the archive (cached).

@@ -1,8 +1,12 @@
 // Route match: which mount a request is for, where it goes upstream, and which action (permission)
 // it needs. Runs before any credential work, so an unknown path is 404 without a token lookup.
 // Also the place that finds a `/link/<token>/` prefix (by offsets: the secret is read only by
-// credential/extract.ts) and refuses paths that would climb out of the mount once decoded.
-import { BadRequest, MalformedCredential, RouteNotFound } from '../errors.js'
+// credential/extract.ts) and reads the path and query canonically (route/canonical-path.ts,
+// rewrite/canonical-query.ts): rules match what the upstream will read, and a target two parsers
+// could read differently is refused here, before any lookup.
+import { AmbiguousRequest, MalformedCredential, RouteNotFound } from '../errors.js'
+import { type ParsedQuery, parseQuery } from '../rewrite/canonical-query.js'
+import { canonicalPath } from './canonical-path.js'
 import type { CompiledMount, CompiledRoutes } from './compile.js'
 import { bindResource, type ResourceBinding, type ResourceMatch } from './resources.js'
 
@@ -18,26 +22,18 @@ export interface RouteMatch {
   target: URL
   /** True when the request is WADO-URI (`<mount>/wado`). */
   wado: boolean
-  /** Path below the mount as the client sent it (raw bytes), link prefix removed; `/studies/…`. */
+  /** Path below the mount, link prefix removed, canonical (route/canonical-path.ts); `/studies/…`. */
   subPath: string
-  /** Path to append to `target`'s path, raw (for WADO-URI the `/wado` is dropped: it is in `target`). */
+  /** Path to append to `target`'s path, canonical (for WADO-URI the `/wado` is dropped: it is in `target`). */
   upstreamPath: string
-  /** Raw query string without `?`, byte for byte as sent ('' when none). */
+  /** The query without `?`, re-serialised canonically from `params` ('' when none). */
   query: string
+  /** The query as tokengate read it (rewrite/canonical-query.ts): what every later stage decides on. */
+  params: ParsedQuery
   /** [start, end) of the secret inside the raw URL when the request used `/link/<token>/`. */
   linkSecretAt?: [number, number]
   /** On a mount with `resources`: the resource type, id, action and attributes the path names. */
   resource?: ResourceMatch
-}
-
-/** Segments that would climb, or hide a separator, once an upstream decodes them. */
-const UNSAFE_SEGMENT = /^(?:\.|%2e){1,2}$/i
-const ENCODED_SEPARATOR = /%2f|%5c|\\/i
-
-function checkPath(path: string): void {
-  for (const seg of path.split('/')) {
-    if (UNSAFE_SEGMENT.test(seg) || ENCODED_SEPARATOR.test(seg)) throw new BadRequest('bad_path')
-  }
 }
 
 function findMount(routes: CompiledRoutes, path: string): CompiledMount | undefined {
@@ -47,16 +43,21 @@ function findMount(routes: CompiledRoutes, path: string): CompiledMount | undefi
   return undefined
 }
 
-function wantsZip(accept: string | undefined, query: string): boolean {
-  if (accept?.toLowerCase().includes('application/zip')) return true
-  if (!query) return false
-  // accept=application/zip, any case, percent-encoded or not (PS3.18 §8.3.3.1 "accept" query parameter).
-  return /(?:^|&)accept=[^&]*application(?:\/|%2f)zip/i.test(query)
+// application/zip, application/x-zip, application/x-zip-compressed, any case (not gzip).
+const ZIP = /[/-]zip\b/i
+
+/** A zip asked for by the Accept header or the `accept` query parameter (PS3.18 §8.3.3.1). */
+function wantsZip(accept: string | undefined, query: ParsedQuery): boolean {
+  if (accept !== undefined && ZIP.test(accept)) return true
+  // Only the exact name `accept` gets here: other spellings were refused by parseQuery.
+  for (const p of query.params) if (p.name === 'accept' && ZIP.test(p.value)) return true
+  return false
 }
 
 /**
  * Match a request. Throws RouteNotFound (no mount, no rule), BadRequest('bad_path') for dot
- * segments or encoded separators, MalformedCredential('bad_link') for an empty link segment.
+ * segments or encoded separators, AmbiguousRequest for a target other parsers could read
+ * differently (docs/request-rules.md), MalformedCredential('bad_link') for an empty link segment.
  */
 export function matchRoute(
   routes: CompiledRoutes,
@@ -64,9 +65,11 @@ export function matchRoute(
   rawUrl: string,
   accept?: string,
 ): RouteMatch {
+  // A fragment never belongs in a request target (RFC 9112 §3.2); upstreams that parse URLs
+  // would drop everything after it, the scope tokengate adds included.
+  if (rawUrl.includes('#')) throw new AmbiguousRequest('fragment')
   const q = rawUrl.indexOf('?')
   const path = q === -1 ? rawUrl : rawUrl.slice(0, q)
-  const query = q === -1 ? '' : rawUrl.slice(q + 1)
   const mount = findMount(routes, path)
   if (!mount) throw new RouteNotFound('no_mount')
 
@@ -80,8 +83,7 @@ export function matchRoute(
     linkSecretAt = [start, end]
     subPath = path.slice(end)
   }
-  if (subPath === '') subPath = '/'
-  checkPath(subPath)
+  subPath = subPath === '' ? '/' : canonicalPath(subPath)
 
   let action: RouteMatch['action'] | undefined
   let resource: ResourceBinding | undefined
@@ -98,17 +100,19 @@ export function matchRoute(
     throw err
   }
 
+  const params = parseQuery(q === -1 ? '' : rawUrl.slice(q + 1))
   const wado = subPath === '/wado' || subPath.startsWith('/wado/')
   const useWadoTarget = wado && mount.wado !== null
   return {
     mount,
     action,
-    download: wantsZip(accept, query),
+    download: wantsZip(accept, params),
     target: useWadoTarget ? (mount.wado as URL) : mount.upstream,
     wado,
     subPath,
     upstreamPath: useWadoTarget ? subPath.slice('/wado'.length) : subPath,
-    query,
+    query: params.text,
+    params,
     ...(linkSecretAt ? { linkSecretAt } : {}),
     ...(resource ? { resource: bindResource(resource, subPath) } : {}),
   }

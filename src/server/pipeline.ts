@@ -120,7 +120,7 @@ export function createPipeline(current: () => PipelineDeps) {
         deps.secrets,
       )
       via = credential.via
-      const requested = readScopeRequest(route.query)
+      const requested = readScopeRequest(route.params)
       checkScopeIds(requested)
       // A cache hit answers without a promise; only a miss waits for Redis.
       let record = deps.store.peek(credential.hash)

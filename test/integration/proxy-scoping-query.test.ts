@@ -1,6 +1,6 @@
 // `scoping: query` end to end: album tokens pinned to their album whatever the client spells,
 // user tokens choosing an album they belong to or their inbox, permissions per method.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { admin, startGate } from '../helpers/gate.js'
 import { bearer, send } from '../helpers/http.js'
 import { startRedis } from '../helpers/redis.js'
@@ -41,24 +41,33 @@ function lastUrl(): string {
 }
 
 t.test(
-  'an album token is pinned to its album whatever spelling of album/inbox the client sends',
+  'an album token is pinned to its album whatever it sends as album/inbox, and other spellings are refused',
   async (t) => {
     const tampering = [
       'album=A1',
       'album=A1&album=A1',
-      'ALBUM=A1',
-      'Album=A1&limit=3',
-      '%61lbum=A1',
-      'alb%75m=A1&limit=3',
+      'album=A1&limit=3',
       'inbox=false',
-      'INBOX=false&album=A1',
+      'inbox=false&album=A1',
     ]
     for (const q of tampering) {
       const res = await send(gate.url, { path: `/api/studies?${q}`, headers: bearer(reader.token) })
       t.equal(res.status, 200, q)
       const forwarded = new URL(`http://x${lastUrl()}`).searchParams
       t.same(forwarded.getAll('album'), ['A1'], `${q}: exactly one album, the token's`)
-      t.notMatch(lastUrl(), /ALBUM|Album|%61lbum|alb%75m|inbox|INBOX/, `${q}: no client spelling survives`)
+      t.notMatch(lastUrl(), /inbox/, `${q}: no client inbox survives`)
+    }
+    for (const q of [
+      'ALBUM=A1',
+      'Album=A1&limit=3',
+      '%61lbum=A1',
+      'alb%75m=A1&limit=3',
+      'INBOX=false&album=A1',
+    ]) {
+      const before = upstream.requests.length
+      const res = await send(gate.url, { path: `/api/studies?${q}`, headers: bearer(reader.token) })
+      t.equal(res.status, 400, `${q}: refused as ambiguous`)
+      t.equal(upstream.requests.length, before, `${q}: not forwarded`)
     }
   },
 )
@@ -69,10 +78,11 @@ t.test(
     const cases: [string, number][] = [
       ['album=A2', 404],
       ['album=A1&album=A2', 404],
-      ['ALBUM=A2', 404],
-      ['%61lbum=A2', 404],
+      ['ALBUM=A2', 400],
+      ['%61lbum=A2', 400],
       ['inbox=true', 403],
-      ['InBoX=TRUE', 403],
+      ['inbox=TRUE', 403],
+      ['InBoX=TRUE', 400],
     ]
     for (const [q, status] of cases) {
       const before = upstream.requests.length
@@ -180,3 +190,123 @@ t.test('permissions follow the method, the zip accept and the appropriate rule',
     t.equal(upstream.requests.at(-1)?.method, method, `${name}: forwarded`)
   }
 })
+
+/** Send `path` with the read-only token: refused with `status` (and `error`), nothing forwarded. */
+async function refused(t: Test, path: string, status: number, error?: string): Promise<void> {
+  const before = upstream.requests.length
+  const res = await send(gate.url, { path, headers: bearer(reader.token) })
+  t.equal(res.status, status, `${path}: ${status}`)
+  if (error) t.equal((res.json() as { error: string }).error, error, `${path}: ${error}`)
+  t.equal(upstream.requests.length, before, `${path}: not forwarded`)
+}
+
+/** The forwarded query as three common parsers read it: WHATWG, `;`-splitting (old CGI), and `qs`. */
+function readsAsScope(url: string): string[] {
+  const q = url.indexOf('?')
+  const query = q === -1 ? '' : url.slice(q + 1)
+  const seen: string[] = []
+  for (const [k] of new URLSearchParams(query)) seen.push(k)
+  for (const part of query.split(/[;&]/)) {
+    const name = part.split('=')[0] ?? ''
+    try {
+      seen.push(decodeURIComponent(decodeURIComponent(name.replace(/\+/g, ' '))))
+    } catch {
+      seen.push(name)
+    }
+  }
+  return seen.filter((n) => /^\W*(album|inbox)\W*$/i.test(n.replace(/\[.*$/, '').trim()))
+}
+
+t.test(
+  'query spellings other parsers read as scope are refused 400 ambiguous_request and never forwarded',
+  async (t) => {
+    const spellings = [
+      'album[]=B',
+      'album%5B%5D=B',
+      '[album]=B',
+      'x=1;album=B',
+      'album%00=B',
+      '%2561lbum=B',
+      'ALBUM=B',
+      '%61lbum=B',
+      'album+=B',
+      '0020,000D=1.2.3',
+      '0020-000D=1.2.3',
+      '(0020,000D)=1.2.3',
+      'studyinstanceuid=1.2.3',
+    ]
+    for (const q of spellings) await refused(t, `/api/studies?${q}`, 400, 'ambiguous_request')
+  },
+)
+
+t.test('a raw # in the target is refused, never forwarded with the scope after the fragment', async (t) => {
+  for (const path of ['/api/studies#x?album=B', '/api/studies?limit=1#&album=B', '/api/studies?x#'])
+    await refused(t, path, 400, 'ambiguous_request')
+})
+
+t.test('the upstream receives a query tokengate re-serialised, with exactly the decided scope', async (t) => {
+  const cases: [string, string][] = [
+    ['limit=2&album=A1', '/dicom-web/studies?limit=2&album=A1'],
+    ['PatientName=D%C3%B6e&limit=2', '/dicom-web/studies?PatientName=D%C3%B6e&limit=2&album=A1'],
+    ['%50atientName=x', '/dicom-web/studies?PatientName=x&album=A1'],
+    ['a=1&&b=%2F', '/dicom-web/studies?a=1&b=/&album=A1'],
+    ['q=a+b&r=%2B', '/dicom-web/studies?q=a+b&r=%2B&album=A1'],
+    ['StudyInstanceUID=1.2.3', '/dicom-web/studies?StudyInstanceUID=1.2.3&album=A1'],
+  ]
+  for (const [q, want] of cases) {
+    const res = await send(gate.url, { path: `/api/studies?${q}`, headers: bearer(reader.token) })
+    t.equal(res.status, 200, q)
+    t.equal(lastUrl(), want, `${q}: canonical target`)
+    t.same(readsAsScope(lastUrl()), ['album', 'album'], `${q}: every parser reads one album`)
+    t.same(new URLSearchParams(lastUrl().split('?')[1]).getAll('album'), ['A1'])
+  }
+})
+
+t.test('a zip asked for by any spelling of accept needs download, or is refused as ambiguous', async (t) => {
+  const spellings = ['%61ccept=application/zip', 'acc%65pt=application%2Fzip', 'Accept=application/zip']
+  for (const q of spellings) await refused(t, `/api/studies/1.2.3?${q}`, 400, 'ambiguous_request')
+  const needsDownload = [
+    'accept=application%2Fzip',
+    'accept=APPLICATION/ZIP',
+    'accept=application%2Fx-zip-compressed',
+    'accept=multipart/related&accept=application/zip',
+  ]
+  for (const q of needsDownload) {
+    const res = await send(gate.url, { path: `/api/studies/1.2.3?${q}`, headers: bearer(reader.token) })
+    t.equal(res.status, 403, `${q}: a read-only token cannot download`)
+    const ok = await send(gate.url, { path: `/api/studies/1.2.3?${q}`, headers: bearer(downloader.token) })
+    t.equal(ok.status, 200, `${q}: a download token can`)
+  }
+})
+
+t.test('path segments other servers read as dot segments are refused and never forwarded', async (t) => {
+  const paths = [
+    '/api/studies/..;/instances',
+    '/api/studies/.;/1.2.3',
+    '/api/studies/..%3b/instances',
+    '/api/studies/%2e%2e%3b/instances',
+    '/api/studies/..%00/instances',
+    '/api/studies/%252e%252e/instances',
+    '/api/studies/%2e%2e%20/instances',
+    '/api/studies;x=1/1.2.3',
+    '/api/studies//1.2.3',
+  ]
+  for (const path of paths) await refused(t, path, 400, 'ambiguous_request')
+})
+
+t.test(
+  'an encoded path reaches the upstream re-encoded, and rules match what the upstream reads',
+  async (t) => {
+    let res = await send(gate.url, { path: '/api/%73tudies/1.2.3', headers: bearer(reader.token) })
+    t.equal(res.status, 200)
+    t.equal(lastUrl(), '/dicom-web/studies/1.2.3?album=A1')
+    const before = upstream.requests.length
+    res = await send(gate.url, {
+      method: 'DELETE',
+      path: '/api/%73tudies/1.2.3',
+      headers: bearer(reader.token),
+    })
+    t.equal(res.status, 403, 'DELETE spelled with an escape still needs write')
+    t.equal(upstream.requests.length, before)
+  },
+)

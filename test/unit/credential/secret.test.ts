@@ -156,6 +156,7 @@ t.test('redactLink hides every /link/<secret> segment and nothing else', async (
     [`/api/link/${s}?x=1`, '/api/link/<redacted>?x=1'],
     [`/a/link/${s}/b/link/${s}/c`, '/a/link/<redacted>/b/link/<redacted>/c'],
     ['/api/link//studies', '/api/link/<redacted>/studies'],
+    [`/api/link/${s}#${s}/studies`, '/api/link/<redacted>/studies'],
     ['/api/studies/1.2?includefield=all', '/api/studies/1.2?includefield=all'],
     ['/api/linked/studies', '/api/linked/studies'],
   ]

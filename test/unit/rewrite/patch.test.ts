@@ -55,24 +55,31 @@ t.test('the path is the upstream path plus the scoped query', async (t) => {
   t.equal(planRewrite(matchRoute(routes, 'GET', '/api/studies'), user, client, cfg).path, '/studies', 'no ?')
 })
 
-t.test(
-  'WADO query values are normalised only when the mount asks for it, and only for WADO-URI',
-  async (t) => {
-    const off = setup({}, { wadoNormalizeQuery: false })
-    const url = '/api/wado?contentType=image%2Fjpeg'
-    t.equal(
-      planRewrite(matchRoute(off.routes, 'GET', url), albumDecision, client, off.cfg).path,
-      '?contentType=image%2Fjpeg&album=A1',
-    )
-    const on = setup()
-    t.equal(
-      planRewrite(matchRoute(on.routes, 'GET', '/api/studies?x=image%2Fjpeg'), albumDecision, client, on.cfg)
-        .path,
-      '/studies?x=image%2Fjpeg&album=A1',
-      'DICOMweb paths keep their escapes',
-    )
-  },
-)
+t.test('query values reach the upstream re-encoded with the fewest escapes, WADO-URI or not', async (t) => {
+  const off = setup({}, { wadoNormalizeQuery: false })
+  const url = '/api/wado?contentType=image%2Fjpeg'
+  t.equal(
+    planRewrite(matchRoute(off.routes, 'GET', url), albumDecision, client, off.cfg).path,
+    '?contentType=image/jpeg&album=A1',
+  )
+  const on = setup()
+  t.equal(
+    planRewrite(
+      matchRoute(on.routes, 'GET', '/api/studies?x=image%2Fjpeg&y=a%26b%2Bc'),
+      albumDecision,
+      client,
+      on.cfg,
+    ).path,
+    '/studies?x=image/jpeg&y=a%26b%2Bc&album=A1',
+    'separators stay escaped, the rest is decoded',
+  )
+  t.equal(
+    planRewrite(matchRoute(on.routes, 'GET', '/api/wado?x=1%3BstudyUID%3D9'), albumDecision, client, on.cfg)
+      .path,
+    '?x=1%3BstudyUID%3D9&album=A1',
+    'an escaped ; never becomes a separator, even where WADO values are normalised',
+  )
+})
 
 t.test('identity headers are set from the decision, under the configured names in lower case', async (t) => {
   const { routes, cfg } = setup()

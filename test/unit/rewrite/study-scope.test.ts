@@ -4,7 +4,7 @@
 // `{ albumStudies, inboxStudies, userAlbums }` (the cached store's reads).
 import t from 'tap'
 import { configSchema } from '../../../src/config/schema.js'
-import { BadRequest, OutOfScope } from '../../../src/errors.js'
+import { AmbiguousRequest, BadRequest, OutOfScope } from '../../../src/errors.js'
 import type { Decision, Scope } from '../../../src/policy/decide.js'
 import { strippedHeaders } from '../../../src/rewrite/identity-headers.js'
 import { type Plan, planRequest, type RequestView } from '../../../src/rewrite/plan.js'
@@ -192,11 +192,9 @@ t.test(
     ]) {
       await t.rejects(plan(ALBUM_A, url), OutOfScope, url)
     }
-    // A near-spelling of studyUID beside the exact one is ambiguous, not a second study to check.
-    await t.rejects(
-      plan(ALBUM_A, '/api/wado?requestType=WADO&studyUID=1.2&StudyUID=2.1&objectUID=8'),
-      BadRequest,
-    )
+    // A second spelling of studyUID is refused before any study set is read (canonical-query.ts).
+    const twice = '/api/wado?requestType=WADO&studyUID=1.2&StudyUID=2.1&objectUID=8'
+    await t.rejects(plan(ALBUM_A, twice), AmbiguousRequest, twice)
   },
 )
 

@@ -2,7 +2,7 @@
 // zip download detection and the raw query. Pure: compiled routes in, RouteMatch or a GateError out.
 import t from 'tap'
 import { configSchema } from '../../../src/config/schema.js'
-import { BadRequest, MalformedCredential, RouteNotFound } from '../../../src/errors.js'
+import { AmbiguousRequest, BadRequest, MalformedCredential, RouteNotFound } from '../../../src/errors.js'
 import { compileRoutes } from '../../../src/route/compile.js'
 import { matchRoute } from '../../../src/route/match.js'
 
@@ -114,7 +114,6 @@ t.test('a method or path no rule covers is RouteNotFound no_rule, before any cre
     ['PATCH', '/api/studies/1.2.3'],
     ['DELETE', '/api/series/1.2.3'],
     ['POST', '/api/wado'],
-    ['GET', '/api//studies'],
     ['GET', '/api/studiesx'],
   ]
   for (const [method, url] of cases) {
@@ -153,7 +152,11 @@ t.test('WADO-URI goes to the mount wado target with the /wado segment dropped', 
   t.equal(m.target.href, 'http://pacs:8042/wado')
   t.equal(m.upstreamPath, '')
   t.equal(m.subPath, '/wado')
-  t.equal(m.query, 'requestType=WADO&studyUID=1.2&contentType=image%2Fjpeg')
+  t.equal(
+    m.query,
+    'requestType=WADO&studyUID=1.2&contentType=image/jpeg',
+    're-encoded with the fewest escapes',
+  )
 
   const noWado = matchRoute(routes, 'GET', '/plain/wado?requestType=WADO')
   t.equal(noWado.wado, true, 'still WADO-URI without a wado target')
@@ -225,7 +228,12 @@ t.test('dot segments, encoded separators and backslashes are BadRequest bad_path
 })
 
 t.test('dots inside a segment (UIDs, file names) are ordinary characters', async (t) => {
-  for (const url of ['/api/studies/1.2.840.10008', '/api/studies/...', '/api/studies/a..b']) {
+  for (const url of [
+    '/api/studies/1.2.840.10008',
+    '/api/studies/a..b',
+    '/api/studies/.x',
+    '/api/studies/1.2.',
+  ]) {
     t.equal(matchRoute(routes, 'GET', url).upstreamPath, url.slice('/api'.length), url)
   }
 })
@@ -240,7 +248,9 @@ t.test('a zip download is detected from the Accept header or the accept query pa
     ['/api/studies/1.2?accept=application/zip', undefined, true],
     ['/api/studies/1.2?accept=application%2Fzip', undefined, true],
     ['/api/studies/1.2?accept=application%2fzip', undefined, true],
-    ['/api/studies/1.2?limit=1&ACCEPT=application/zip', undefined, true],
+    ['/api/studies/1.2?limit=1&accept=APPLICATION/ZIP', undefined, true],
+    ['/api/studies/1.2?accept=application/json&accept=application/x-zip-compressed', undefined, true],
+    ['/api/studies/1.2', 'application/gzip', false],
     ['/api/studies/1.2?accept=multipart%2Frelated%3Btype%3Dapplication%2Fdicom', undefined, false],
     ['/api/studies/1.2?xaccept=application/zip', undefined, false],
     ['/api/studies/1.2?filename=application/zip', undefined, false],
@@ -250,17 +260,18 @@ t.test('a zip download is detected from the Accept header or the accept query pa
   }
 })
 
-t.test('the query string is kept byte for byte, without the ?', async (t) => {
-  const queries = [
-    'StudyDate=2020%2D01%2D01&includefield=all&limit=10',
-    'PatientName=Doe%5EJohn&x=a+b&y=%7Ba%7D&&z',
-    'album=a&ALBUM=b&%61lbum=c',
-    'q=a?b',
-    '',
+t.test('the query string is re-serialised canonically, without the ?', async (t) => {
+  const queries: [string, string][] = [
+    ['StudyDate=2020%2D01%2D01&includefield=all&limit=10', 'StudyDate=2020-01-01&includefield=all&limit=10'],
+    ['PatientName=Doe%5EJohn&x=a+b&y=%7Ba%7D&&z', 'PatientName=Doe%5EJohn&x=a+b&y=%7Ba%7D&z'],
+    ['album=a&album=b&inbox', 'album=a&album=b&inbox'],
+    ['q=a?b', 'q=a?b'],
+    ['[x]=1&y={2}', '%5Bx%5D=1&y=%7B2%7D'],
+    ['', ''],
   ]
-  for (const q of queries) {
+  for (const [q, want] of queries) {
     const m = matchRoute(routes, 'GET', q === '' ? '/api/studies' : `/api/studies?${q}`)
-    t.equal(m.query, q, `query ${JSON.stringify(q)}`)
+    t.equal(m.query, want, `query ${JSON.stringify(q)}`)
   }
   t.equal(matchRoute(routes, 'GET', '/api/studies?').query, '', 'a bare ? gives an empty query')
   t.equal(
@@ -268,4 +279,104 @@ t.test('the query string is kept byte for byte, without the ?', async (t) => {
     '/studies',
     'dot segments in the query are not path segments',
   )
+})
+
+t.test('a path is matched and forwarded in its canonical spelling', async (t) => {
+  const cases: [string, string, string][] = [
+    ['GET', '/api/%73tudies/1.2.3', '/studies/1.2.3'],
+    ['GET', '/api/studies/1%2E2%2e3/metadata', '/studies/1.2.3/metadata'],
+    ['GET', '/api/studies/a%20b', '/studies/a%20b'],
+    ['GET', '/api/studies/a+b%2B', '/studies/a+b+'],
+    ['GET', '/api/studies/%7Bx%7D', '/studies/%7Bx%7D'],
+    ['GET', '/api/studies/{x}', '/studies/%7Bx%7D'],
+    ['GET', '/api/studies/1.2/', '/studies/1.2/'],
+    ['POST', '/api/%73tudies', '/studies'],
+  ]
+  for (const [method, url, path] of cases) {
+    const m = matchRoute(routes, method, url)
+    t.equal(m.upstreamPath, path, `${url}: upstream path`)
+    t.equal(m.subPath, path, `${url}: rules see it too`)
+  }
+  t.equal(
+    matchRoute(routes, 'DELETE', '/api/%73tudies/1.2').action,
+    'write',
+    'an escaped name needs its action',
+  )
+})
+
+t.test(
+  'targets two parsers could read differently are AmbiguousRequest, with the rule as reason',
+  async (t) => {
+    const cases: [string, string][] = [
+      ['/api/studies/..;/x', 'path_parameter'],
+      ['/api/studies/.;/x', 'path_parameter'],
+      ['/api/studies/..%3b/x', 'path_parameter'],
+      ['/api/studies/%2e%2e%3b/x', 'path_parameter'],
+      ['/api/studies;jsessionid=1/1.2', 'path_parameter'],
+      ['/api/studies/..%00/x', 'control_char'],
+      ['/api/studies/1.2%0a', 'control_char'],
+      ['/api/studies/%252e%252e/x', 'double_encoding'],
+      ['/api/studies/%252f', 'double_encoding'],
+      ['/api/studies/...', 'dot_segment'],
+      ['/api/studies/..%20/x', 'dot_segment'],
+      ['/api/studies/%EF%BC%8E%EF%BC%8E/x', 'dot_segment'],
+      ['/api/studies/%zz', 'bad_escape'],
+      ['/api/studies/%C3', 'bad_escape'],
+      ['/api/studies/caf\u00e9', 'non_ascii'],
+      ['/api//studies', 'empty_segment'],
+      ['/api/studies//1.2', 'empty_segment'],
+      ['/api/studies#x', 'fragment'],
+      ['/api/studies?x=1#y', 'fragment'],
+      ['/api/studies?x=1;album=B', 'query_separator'],
+      ['/api/studies?x%26album=B', 'query_separator'],
+      ['/api/studies?album%00=B', 'control_char'],
+      ['/api/studies?x=%01', 'control_char'],
+      ['/api/studies?%2561lbum=B', 'double_encoding'],
+      ['/api/studies?accept=application%252Fzip', 'double_encoding'],
+      ['/api/studies?album[]=B', 'reserved_spelling'],
+      ['/api/studies?album%5B%5D=B', 'reserved_spelling'],
+      ['/api/studies?[album]=B', 'reserved_spelling'],
+      ['/api/studies?album.x=B', 'reserved_spelling'],
+      ['/api/studies?ALBUM=B', 'reserved_spelling'],
+      ['/api/studies?%61lbum=B', 'reserved_spelling'],
+      ['/api/studies?album+=B', 'reserved_spelling'],
+      ['/api/studies?%20inbox=true', 'reserved_spelling'],
+      ['/api/studies?%C5%BFtudyUID=1', 'reserved_spelling'],
+      ['/api/studies?%C4%B1nbox=true', 'reserved_spelling'],
+      ['/api/studies?%EF%BD%81lbum=B', 'reserved_spelling'],
+      ['/api/studies?ACCEPT=application/zip', 'reserved_spelling'],
+      ['/api/studies?0020,000D=1.2', 'reserved_spelling'],
+      ['/api/studies?0020-000D=1.2', 'reserved_spelling'],
+      ['/api/studies?(0020,000D)=1.2', 'reserved_spelling'],
+      ['/api/studies?0x0020000D=1.2', 'reserved_spelling'],
+      ['/api/studies?0020000d=1.2', 'reserved_spelling'],
+      ['/api/studies?studyinstanceuid=1.2', 'reserved_spelling'],
+      ['/api/wado?requestType=WADO&StudyUID=1.2', 'reserved_spelling'],
+      ['/api/wado?requestType=WADO&studyUID=1&studyUID=2', 'repeated_param'],
+      ['/api/studies?x=caf\u00e9', 'non_ascii'],
+      ['/api/studies?x=%zz', 'bad_escape'],
+    ]
+    for (const [url, reason] of cases) {
+      try {
+        matchRoute(routes, 'GET', url)
+        t.fail(`${url} should be refused`)
+      } catch (err) {
+        t.type(err, AmbiguousRequest, url)
+        t.equal((err as AmbiguousRequest).reason, reason, `${url}: ${reason}`)
+      }
+    }
+  },
+)
+
+t.test('reserved names in their exact spelling, and names that only look alike, pass', async (t) => {
+  const ok = [
+    'album=A&inbox=false&accept=application/json',
+    'StudyInstanceUID=1.2&0020000D=1.3',
+    'studyUID=1&seriesUID=2&objectUID=3',
+    'albums=x&myalbum=y&album_id=z&inboxes=1&accepted=1',
+    'PatientName=a%26b%3Dc%3Bd',
+    'x=%252e',
+    '00100010=Doe&00200010=1',
+  ]
+  for (const q of ok) t.doesNotThrow(() => matchRoute(routes, 'GET', `/api/studies?${q}`), q)
 })
