@@ -2,7 +2,12 @@
 // restarted, all within a bounded run (default 60 s). Reports requests served and errors by kind,
 // and fails (exit 1) if a revoked token ever passed or an answer belonged to another album.
 //
-//   npm run build && node bench/soak.js [--seconds 60] [--workers 2] [--concurrency 16]
+//   npm run build && node bench/soak.js [--seconds 60] [--workers 2] [--concurrency 16] [--chaos-seconds 30]
+//
+// Then (unless --chaos-seconds 0) the longer form of test/integration/chaos.test.ts: a second
+// tokengate process (scoping: studies) against an upstream that misbehaves at random
+// (bench/lib/chaos.js); it fails if that process exits, if a complete answer is wrong (a short
+// body presented as complete) or if its open file descriptors do not return to their start.
 //
 // Processes: redis-server (AOF, so tokens survive its restarts), bench/soak-upstream.js, and
 // `tokengate serve` from dist/. Loopback only.
@@ -17,12 +22,14 @@ import { Redis } from 'ioredis'
 import { TokenAdmin } from '../dist/admin/tokens.js'
 import { makeKeys } from '../dist/token/keys.js'
 import { freePort, redisServerArgs } from '../scripts/lib/ports.js'
+import { chaosConfig, runChaos, seedChaos, startChaosUpstream } from './lib/chaos.js'
 
 const { values } = parseArgs({
   options: {
     seconds: { type: 'string', default: '60' },
     workers: { type: 'string', default: '2' },
     concurrency: { type: 'string', default: '16' },
+    'chaos-seconds': { type: 'string', default: '30' },
   },
 })
 const SECONDS = Number(values.seconds)
@@ -200,6 +207,50 @@ async function revoker() {
   }
 }
 
+/**
+ * The chaos run: its own tokengate process (scoping: studies, one process so that its descriptors
+ * are all counted) against the misbehaving upstream, on the soak's Redis.
+ * @param {number} chaosSeconds
+ */
+async function chaosRun(chaosSeconds) {
+  const upstream = await startChaosUpstream()
+  const tokens = await seedChaos(redis, admin)
+  const port = await freePort()
+  const path = join(dir, 'chaos.yaml')
+  await writeFile(
+    path,
+    chaosConfig({ redisUrl: `redis://127.0.0.1:${redisPort}`, upstreamUrl: upstream.url, port }),
+  )
+  const proc = start(process.execPath, [join(root, 'bin', 'tokengate.js'), 'serve', '--config', path])
+  /** @type {string | null} */
+  let exited = null
+  proc.on('exit', (code, signal) => {
+    exited = `code ${code}, signal ${signal}`
+  })
+  await waitPort(port)
+  const { tally, fds } = await runChaos({
+    upstream,
+    pid: /** @type {number} */ (proc.pid),
+    clients: {
+      gateUrl: `http://127.0.0.1:${port}`,
+      ...tokens,
+      concurrency: CONCURRENCY,
+    },
+    seconds: chaosSeconds,
+    alive: () => exited === null,
+    fdTimeoutMs: 30_000,
+  })
+  const exitedDuring = exited // before our own SIGTERM below
+  await stop(proc)
+  await upstream.stop()
+  return {
+    tally,
+    behaviours: upstream.behaviours,
+    exited: exitedDuring,
+    fds,
+  }
+}
+
 async function chaos() {
   const at = async (/** @type {number} */ fraction) => {
     const wait = t0 + SECONDS * 1000 * fraction - Date.now()
@@ -227,11 +278,14 @@ async function chaos() {
 
 await Promise.all([...Array.from({ length: CONCURRENCY }, loadLoop), revoker(), chaos()])
 agent.destroy()
+const soakSeconds = (Date.now() - t0) / 1000
+const chaosReport =
+  Number(values['chaos-seconds']) > 0 ? await chaosRun(Number(values['chaos-seconds'])) : null
 redis.disconnect()
 for (const p of [...children]) await stop(p, p === gate ? 'SIGTERM' : 'SIGTERM')
 await rm(dir, { recursive: true, force: true })
 
-const seconds = (Date.now() - t0) / 1000
+const seconds = soakSeconds
 console.log(
   `# soak: ${seconds.toFixed(0)} s, ${values.workers} workers, ${CONCURRENCY} concurrent clients, ${tokens.length} token/album pairs\n`,
 )
@@ -244,6 +298,21 @@ console.log(
   `revoked tokens that passed (request sent > ${REVOKE_GRACE_MS} ms after revoke returned): ${counts.revokedPassed}`,
 )
 console.log(`answers for another album: ${counts.wrongAlbum}`)
-const ok = counts.revokedPassed === 0 && counts.wrongAlbum === 0
+let ok = counts.revokedPassed === 0 && counts.wrongAlbum === 0
+if (chaosReport) {
+  const { tally, behaviours, exited, fds } = chaosReport
+  console.log(
+    `\n# chaos: ${values['chaos-seconds']} s, ${CONCURRENCY} concurrent clients, upstream misbehaving at random\n`,
+  )
+  console.log('| upstream behaviour | answers |\n| --- | ---: |')
+  for (const [k, v] of Object.entries(behaviours).sort()) console.log(`| ${k} | ${v} |`)
+  console.log('\n| client outcome | requests |\n| --- | ---: |')
+  for (const [k, v] of Object.entries(tally.byOutcome).sort()) console.log(`| ${k} | ${v} |`)
+  console.log(`| **total** | **${tally.requests}** |`)
+  console.log(`\nprocess exited: ${exited ?? 'no'}`)
+  console.log(`complete answers that were wrong: ${tally.wrong} ${tally.violations.slice(0, 5).join('; ')}`)
+  console.log(`open descriptors: ${fds.start} at start, ${fds.end} after`)
+  ok = ok && exited === null && tally.wrong === 0 && fds.end <= fds.start
+}
 console.log(ok ? '\nPASS' : '\nFAIL')
 process.exit(ok ? 0 : 1)

@@ -179,9 +179,11 @@ async function openApp(config: Config, opts: AppOptions, log: Logger, stack: Res
   const forwarder = createForwarder(config.forward)
   stack.defer('upstream connections', () => forwarder.close())
   metrics.bindUpstreamSockets(() => forwarder.socketCounts())
-  const searches = createSearchClient(config.forward)
-  stack.defer('search connections', () => searches.close())
-  const executor = studyExecutor(forwarder, searches, new StudySets(redis, keys), () => live.cache)
+  // One HTTP client upstream: split searches and STOW's instance search use the forwarder's pool.
+  const searches = createSearchClient(forwarder.dispatcher)
+  // The request path's study-set writes: a Redis failure is counted and answers 503.
+  const studySets = new StudySets(redis, keys, () => metrics.redisError('command'))
+  const executor = studyExecutor(forwarder, searches, studySets, () => live.cache)
 
   const build = (c: Config, cache: CachedTokenStore): PipelineDeps => {
     const routes = compileRoutes(c)

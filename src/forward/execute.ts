@@ -8,8 +8,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { OutOfScope, UpstreamUnavailable } from '../errors.js'
 import type { ResponsePlan, UpstreamPatch } from '../rewrite/patch.js'
 import type { Plan } from '../rewrite/plan.js'
-import type { Forwarder, ForwardResult } from './forwarder.js'
-import { arrayElements } from './json-array.js'
+import { classify, type Forwarder, type ForwardResult } from './forwarder.js'
+import { arrayElements, NotAJsonArray } from './json-array.js'
 import type { ResponseTransformFactory } from './response-transform.js'
 import type { SearchClient } from './search-client.js'
 import { answerEmpty, runSplitSearch } from './split-search.js'
@@ -47,26 +47,26 @@ function instanceLister(client: SearchClient, target: URL, patch: UpstreamPatch)
     const path = `/studies/${study}/instances?includefield=${SOP_INSTANCE_UID}`
     const answer = await client.get(target, path, headers, new AbortController().signal)
     if (answer.statusCode === 204 || answer.statusCode === 404) {
-      answer.resume()
+      answer.body.destroy()
       return []
     }
     if (answer.statusCode !== 200) {
-      answer.resume()
+      answer.body.destroy()
       throw new UpstreamUnavailable('bad_response', `instance search answered ${answer.statusCode}`)
     }
     const sops: string[] = []
     try {
-      for await (const row of arrayElements(answer)) {
+      for await (const row of arrayElements(answer.body)) {
         const sop = (JSON.parse(row.toString('utf8')) as Record<string, { Value?: unknown[] }>)[
           SOP_INSTANCE_UID
         ]
         if (typeof sop?.Value?.[0] === 'string') sops.push(sop.Value[0])
       }
     } catch (err) {
-      // Not a DICOM JSON array: the archive's answer cannot be trusted either way.
-      throw err instanceof UpstreamUnavailable
-        ? err
-        : new UpstreamUnavailable('bad_response', 'instance search')
+      // The upstream failed mid-answer (reset, silent, garbled): a 502 / 504, not a bug.
+      if (err instanceof NotAJsonArray || err instanceof SyntaxError)
+        throw new UpstreamUnavailable('bad_response', 'instance search answer is not a JSON array')
+      throw classify(err as NodeJS.ErrnoException)
     }
     return sops
   }

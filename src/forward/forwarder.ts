@@ -4,6 +4,7 @@
 // mapping of socket and parser errors to the 502 / 504 answers, shared with search-client.ts.
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Readable } from 'node:stream'
+import { type Dispatcher, errors } from 'undici'
 import type { Config } from '../config/schema.js'
 import { UpstreamTimeout, UpstreamUnavailable } from '../errors.js'
 import type { UpstreamPatch } from '../rewrite/patch.js'
@@ -34,6 +35,8 @@ export interface Forwarder {
     transform?: ResponseTransformFactory,
     body?: Readable,
   ): Promise<ForwardResult>
+  /** The one upstream HTTP client (pool, timeouts): tokengate's own requests upstream use it too (search-client.ts). */
+  readonly dispatcher: Dispatcher
   /** Sockets held to upstreams (open and idle), for leak checks and metrics. */
   socketCounts(): { active: number; idle: number }
   close(): Promise<void>
@@ -45,6 +48,12 @@ export type Failure = 'connect' | 'headers' | null
 /** A response cut mid-body: the upstream reset it, or sent nothing for forward.idleTimeout. */
 export type Truncation = 'econnreset' | 'body'
 
+/**
+ * Errors that mean "the kept-alive connection was closed under us" (the upstream closed it while
+ * idle): the only ones worth sending a body-less GET/HEAD once more.
+ */
+export const STALE_SOCKET: ReadonlySet<string> = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE'])
+
 /** Map a socket, parser or undici error to the GateError the pipeline answers (502 / 504). */
 export function classify(err: NodeJS.ErrnoException, timedOut: Failure = null): Error {
   if (timedOut) return new UpstreamTimeout(timedOut)
@@ -54,12 +63,15 @@ export function classify(err: NodeJS.ErrnoException, timedOut: Failure = null): 
       return new UpstreamTimeout('connect')
     case 'UND_ERR_HEADERS_TIMEOUT':
       return new UpstreamTimeout('headers')
+    case 'UND_ERR_BODY_TIMEOUT':
+      return new UpstreamTimeout('body')
     case 'ECONNREFUSED':
     case 'ENOTFOUND':
     case 'EHOSTUNREACH':
       return new UpstreamUnavailable('econnrefused', err.code)
   }
-  if (err.code?.startsWith('HPE_') || err.code === 'UND_ERR_INFO')
+  // undici's parser errors do not always carry their HPE_ code (an invalid status line has none).
+  if (err.code?.startsWith('HPE_') || err.code === 'UND_ERR_INFO' || err instanceof errors.HTTPParserError)
     return new UpstreamUnavailable('bad_response', err.code)
   return new UpstreamUnavailable('econnreset', err.code)
 }

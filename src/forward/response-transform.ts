@@ -7,7 +7,9 @@
 // transform that holds the body back (STOW recording) can still fail the request with a proper
 // error answer; once bytes have gone out, a failure can only cut the client's connection.
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http'
-import type { Readable, Transform } from 'node:stream'
+import type { Readable, Transform, Writable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { GateError } from '../errors.js'
 import { clientResponseHeaders } from './upstream-headers.js'
 
 /** The upstream's status line and headers, as the factory sees them. */
@@ -66,9 +68,32 @@ export function writeWholeBody(
 }
 
 /**
+ * Write `chunk` and, when the client is slower than the upstream, wait for room. Rejects when the
+ * client's connection closes first (it went away, or was cut), so a writer never waits forever.
+ */
+export function writeWithRoom(out: Writable, chunk: Buffer): Promise<void> | undefined {
+  if (out.write(chunk)) return undefined
+  return new Promise((resolve, reject) => {
+    const onDrain = () => {
+      out.removeListener('close', onClose)
+      resolve()
+    }
+    const onClose = () => {
+      out.removeListener('drain', onDrain)
+      reject(new Error('client went away'))
+    }
+    out.once('drain', onDrain)
+    out.once('close', onClose)
+  })
+}
+
+/**
  * Send the upstream's answer (`head`, and `upstream`: its body) to `res` through `body`, the
- * rewrite's Transform. `fail` is called (once) when the transform fails before anything was
- * written; after that a failure cuts the client's connection.
+ * rewrite's Transform. The three are joined with pipeline(): an error on any of them (the upstream
+ * reset or went silent, the rewrite failed, the client went away) destroys all of them. `fail` is
+ * called (once) when that happens before anything was written, so the request still gets an
+ * error answer; after that the client's connection is cut, never ended as if complete (and an
+ * error that is not the upstream's, a bug, still fails the request so that it is logged).
  */
 export function writeTransformed(
   head: UpstreamHead,
@@ -83,28 +108,33 @@ export function writeTransformed(
     started = true
     writeHeadFrom(res, head, true)
   }
-  body.on('data', (chunk: Buffer) => {
-    start()
-    if (!res.write(chunk)) {
-      body.pause()
-      res.once('drain', () => body.resume())
-    }
-  })
-  body.once('end', () => {
-    start()
-    res.end()
-  })
-  body.once('error', (err) => {
-    upstream.destroy()
-    if (started) res.destroy(err)
-    else fail(err)
-  })
-  // The client went away: stop reading the upstream (its socket is then not reused).
-  res.once('close', () => {
-    if (!res.writableFinished) {
-      upstream.destroy()
-      body.destroy()
-    }
-  })
-  upstream.pipe(body)
+  // The client went away: end the whole chain (the forwarder aborts the upstream request).
+  const gone = new AbortController()
+  const onClose = () => {
+    if (!res.writableFinished) gone.abort()
+  }
+  res.once('close', onClose)
+  pipeline(
+    upstream,
+    body,
+    async (source: AsyncIterable<Buffer>) => {
+      for await (const chunk of source) {
+        start()
+        await writeWithRoom(res, chunk)
+      }
+      start()
+      res.end()
+    },
+    { signal: gone.signal },
+  ).then(
+    () => res.removeListener('close', onClose),
+    (err: Error) => {
+      res.removeListener('close', onClose)
+      if (gone.signal.aborted) return
+      // The upstream failed once the answer had started: cut (the forwarder recorded why).
+      // Nothing sent yet, or a bug of the rewrite: the request fails (answered, or cut and logged).
+      if (started && err instanceof GateError) res.destroy(err)
+      else fail(err)
+    },
+  )
 }

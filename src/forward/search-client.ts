@@ -1,76 +1,56 @@
 // Forward stage: GET requests tokengate itself sends upstream (the searches of a split QIDO
-// request), over a keep-alive agent of their own, with the forwarder's connect and header
-// timeouts and its error mapping (502 / 504). The response is returned unread: the caller streams
-// it, and a response it has not read yet holds the upstream back (TCP backpressure).
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http'
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
-import type { ForwardOptions } from './forwarder.js'
-import { classify, type Failure } from './forwarder.js'
+// request, the instance search of STOW recording), on the forwarder's undici dispatcher: one HTTP
+// client for everything upstream, so the same pool, the same connect / headers / idle-body timeouts
+// (forward.*) and the same 502 / 504 mapping apply. The answer's body is returned unread: the
+// caller streams it, and an answer not read yet holds the upstream back (TCP backpressure).
+import type { IncomingHttpHeaders } from 'node:http'
+import type { Readable } from 'node:stream'
+import type { Dispatcher } from 'undici'
+import { classify, STALE_SOCKET } from './forwarder.js'
+
+/** An upstream answer: status, headers, and its body, not read yet. */
+export interface SearchAnswer {
+  statusCode: number
+  headers: IncomingHttpHeaders
+  /**
+   * Read it (async iteration or pipeline()) or destroy it. It fails with undici's error when the
+   * upstream resets or goes silent for forward.idleTimeout mid-body (classify() maps it).
+   */
+  body: Readable
+}
 
 export interface SearchClient {
   /**
    * GET `path` (relative to `target`'s path, with its query) with `headers`. Resolves with the
-   * response head (body unread); rejects with UpstreamUnavailable / UpstreamTimeout. `signal`
-   * aborts the request and its response.
+   * answer (body unread); rejects with UpstreamUnavailable / UpstreamTimeout. `signal` aborts the
+   * request and its answer's body.
    */
-  get(
-    target: URL,
-    path: string,
-    headers: Record<string, string>,
-    signal: AbortSignal,
-  ): Promise<IncomingMessage>
-  close(): void
+  get(target: URL, path: string, headers: Record<string, string>, signal: AbortSignal): Promise<SearchAnswer>
 }
 
-export function createSearchClient(opts: ForwardOptions): SearchClient {
-  const agentOptions = { keepAlive: true, maxSockets: opts.maxSockets, timeout: opts.keepAliveTimeout }
-  const httpAgent = new HttpAgent(agentOptions)
-  const httpsAgent = new HttpsAgent(agentOptions)
+/** Searches over `dispatcher`, the forwarder's (Forwarder.dispatcher). */
+export function createSearchClient(dispatcher: Dispatcher): SearchClient {
+  const once = (target: URL, path: string, headers: Record<string, string>, signal: AbortSignal) =>
+    dispatcher.request({
+      origin: target.origin,
+      path: `${target.pathname.replace(/\/+$/, '')}${path}`,
+      method: 'GET',
+      headers: { ...headers, host: target.host },
+      signal,
+    })
   return {
-    get(target, path, headers, signal) {
-      return new Promise<IncomingMessage>((resolve, reject) => {
-        const https = target.protocol === 'https:'
-        let timedOut: Failure = null
-        const req = (https ? httpsRequest : httpRequest)({
-          protocol: target.protocol,
-          hostname: target.hostname,
-          port: target.port,
-          method: 'GET',
-          path: `${target.pathname.replace(/\/+$/, '')}${path}`,
-          headers: { ...headers, host: target.host },
-          agent: https ? httpsAgent : httpAgent,
-          signal,
+    async get(target, path, headers, signal) {
+      let answer: Dispatcher.ResponseData
+      try {
+        answer = await once(target, path, headers, signal).catch((err: NodeJS.ErrnoException) => {
+          if (signal.aborted || !STALE_SOCKET.has(err.code ?? '')) throw err
+          return once(target, path, headers, signal)
         })
-        const fire = (which: Failure) => () => {
-          timedOut = which
-          req.destroy()
-        }
-        let timer = setTimeout(fire('connect'), opts.connectTimeout)
-        req.once('socket', (socket) => {
-          if (!socket.connecting) {
-            clearTimeout(timer)
-            timer = setTimeout(fire('headers'), opts.headersTimeout)
-          } else {
-            socket.once('connect', () => {
-              clearTimeout(timer)
-              timer = setTimeout(fire('headers'), opts.headersTimeout)
-            })
-          }
-        })
-        req.once('response', (res) => {
-          clearTimeout(timer)
-          resolve(res)
-        })
-        req.once('error', (err) => {
-          clearTimeout(timer)
-          reject(classify(err as NodeJS.ErrnoException, timedOut))
-        })
-        req.end()
-      })
-    },
-    close() {
-      httpAgent.destroy()
-      httpsAgent.destroy()
+      } catch (err) {
+        throw classify(err as NodeJS.ErrnoException)
+      }
+      const body = answer.body as unknown as Readable
+      return { statusCode: answer.statusCode, headers: answer.headers as IncomingHttpHeaders, body }
     },
   }
 }

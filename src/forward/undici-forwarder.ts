@@ -16,6 +16,7 @@ import {
   type Forwarder,
   type ForwardOptions,
   type ForwardResult,
+  STALE_SOCKET,
   type Truncation,
 } from './forwarder.js'
 import {
@@ -34,9 +35,6 @@ import { clientResponseHeaders, upstreamPath, upstreamRequestHeaders } from './u
  */
 const KEEP_ALIVE_MARGIN_MS = 500
 
-/** Errors that mean "the connection was closed under us", the only ones worth one retry. */
-const STALE_SOCKET = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE'])
-
 function hasBody(req: IncomingMessage): boolean {
   const length = req.headers['content-length']
   return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0')
@@ -53,6 +51,12 @@ class Exchange implements Dispatcher.DispatchHandler {
   /** A small body read whole for BodyRewrite.whole, instead of streamed through `sink`. */
   private whole: { head: UpstreamHead; rewrite: (body: Buffer) => Buffer | null; parts: Buffer[] } | null =
     null
+  /**
+   * The upstream's head as the client will get it, held until the first body byte: an upstream
+   * that fails before sending any (closes right after its headers) is still answered 502 / 504.
+   * Node would not have sent a written head before the first byte either.
+   */
+  private head: { status: number; message: string | undefined; headers: string[] } | null = null
   /** The client went away: abort the upstream request as soon as undici lets us. */
   clientGone = false
   controller: Dispatcher.DispatchController | null = null
@@ -79,7 +83,45 @@ class Exchange implements Dispatcher.DispatchHandler {
     if (this.clientGone) controller.abort(new Error('client went away'))
   }
 
+  // undici calls the three below from its socket's parser: an exception thrown there (a bug of
+  // ours, in a rewrite say) must fail this request (500 + a log line, or a cut once the answer has
+  // started), never reach the socket or the process.
   onResponseStart(
+    controller: Dispatcher.DispatchController,
+    statusCode: number,
+    headers: IncomingHttpHeaders,
+    statusMessage?: string,
+  ): void {
+    try {
+      this.start(controller, statusCode, headers, statusMessage)
+    } catch (err) {
+      this.bug(err)
+    }
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    try {
+      this.data(controller, chunk)
+    } catch (err) {
+      this.bug(err)
+    }
+  }
+
+  onResponseEnd(): void {
+    try {
+      this.end()
+    } catch (err) {
+      this.bug(err)
+    }
+  }
+
+  /** Our own code threw: the request fails with that error (the pipeline logs it as a bug). */
+  private bug(err: unknown): void {
+    if (this.sink !== this.res) this.sink.destroy()
+    this.fail(err instanceof Error ? err : new Error(String(err)))
+  }
+
+  private start(
     _controller: Dispatcher.DispatchController,
     statusCode: number,
     headers: IncomingHttpHeaders,
@@ -111,16 +153,26 @@ class Exchange implements Dispatcher.DispatchHandler {
     }
     // Node takes a flat [name, value, …] list as well as an object (its types say only string[]).
     const outgoing = clientResponseHeaders(headers, this.patch.responseHeaders) as string[]
-    if (statusMessage && this.req.httpVersionMajor === 1) res.writeHead(statusCode, statusMessage, outgoing)
-    else res.writeHead(statusCode, outgoing)
+    this.head = { status: statusCode, message: statusMessage, headers: outgoing }
   }
 
-  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+  /** Write the client's head, once: with the first body byte, or at the end of an empty body. */
+  private writeHead(): void {
+    const head = this.head
+    if (!head) return
+    this.head = null
+    if (head.message && this.req.httpVersionMajor === 1)
+      this.res.writeHead(head.status, head.message, head.headers)
+    else this.res.writeHead(head.status, head.headers)
+  }
+
+  private data(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (this.whole) {
       // Bounded by the Content-Length checked above (undici reads no more than it says).
       this.whole.parts.push(chunk)
       return
     }
+    this.writeHead()
     if (!this.sink.write(chunk) && !this.waitingForDrain) {
       this.waitingForDrain = true
       controller.pause()
@@ -128,9 +180,10 @@ class Exchange implements Dispatcher.DispatchHandler {
     }
   }
 
-  onResponseEnd(): void {
+  private end(): void {
     const whole = this.whole
     if (!whole) {
+      this.writeHead()
       this.sink.end()
       return
     }
@@ -152,11 +205,16 @@ class Exchange implements Dispatcher.DispatchHandler {
       // Mid-body failure: the status is gone (or about to be); cutting the connection is the only
       // honest signal. An upstream silent for forward.idleTimeout is cut the same way.
       this.cut = code === 'UND_ERR_BODY_TIMEOUT' ? 'body' : 'econnreset'
-      if (this.sink !== this.res) this.sink.destroy(mapped)
+      if (this.sink !== this.res) {
+        // The rewrite's pipeline ends every stream of it, then answers (nothing sent yet) or cuts.
+        this.sink.destroy(mapped)
+        return
+      }
       if (this.res.headersSent) {
         this.res.destroy(mapped)
         return
       }
+      this.head = null // nothing went out: answered as a failure before the answer
     }
     this.fail(mapped)
   }
@@ -180,6 +238,7 @@ export function createForwarder(opts: ForwardOptions): Forwarder {
   }
 
   return {
+    dispatcher: agent,
     forward(req, res, target, patch, transform, body) {
       return new Promise<ForwardResult>((resolve, reject) => {
         const withBody = hasBody(req)

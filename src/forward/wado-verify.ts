@@ -50,16 +50,16 @@ export class StudyMembership {
       AbortSignal.timeout(30_000),
     )
     if (answer.statusCode === 204 || answer.statusCode === 404) {
-      answer.resume()
+      answer.body.destroy()
       return false
     }
     if (answer.statusCode !== 200) {
-      answer.resume()
+      answer.body.destroy()
       throw new UpstreamUnavailable('bad_response', `membership search answered ${answer.statusCode}`)
     }
     let found = false
     try {
-      for await (const raw of arrayElements(answer)) {
+      for await (const raw of arrayElements(answer.body)) {
         const row = JSON.parse(raw.toString('utf8')) as Row
         const sop = row?.[SOP_UID]?.Value?.[0]
         const series = row?.[SERIES_UID]?.Value?.[0]

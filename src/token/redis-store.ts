@@ -60,7 +60,7 @@ export class RedisTokenStore implements TokenStore {
     try {
       return await this.redis.smembers(this.keys.userAlbums(user))
     } catch (err) {
-      throw storeError(err)
+      throw this.fail(err)
     }
   }
 

@@ -6,6 +6,7 @@
 import type { Cluster, Redis } from 'ioredis'
 import { publishInvalidation } from './invalidation.js'
 import type { EvictKey, Keys } from './keys.js'
+import { storeError } from './redis-store.js'
 
 /** Which study set: an album's, or a user's inbox. */
 export type StudySetRef = { kind: 'album'; album: string } | { kind: 'inbox'; user: string }
@@ -33,7 +34,24 @@ export class StudySets {
   constructor(
     private readonly redis: Redis | Cluster,
     private readonly keys: Keys,
+    /**
+     * Given on the request path (STOW recording, PUT/DELETE /studies/{uid}): every Redis failure
+     * is then told here (the Redis error metric) and thrown as StoreUnavailable, which answers 503
+     * with Retry-After. Absent (admin commands): the Redis error is thrown as it is.
+     */
+    private readonly onCommandError?: () => void,
   ) {}
+
+  /** Run Redis commands, mapping a failure to StoreUnavailable on the request path. */
+  private async guard<T>(commands: () => Promise<T>): Promise<T> {
+    if (!this.onCommandError) return commands()
+    try {
+      return await commands()
+    } catch (err) {
+      this.onCommandError()
+      throw storeError(err)
+    }
+  }
 
   key(ref: StudySetRef): string {
     return ref.kind === 'album' ? this.keys.albumStudies(ref.album) : this.keys.userInbox(ref.user)
@@ -41,29 +59,31 @@ export class StudySets {
 
   /** Add UIDs (callers check them); returns how many were new. Publishes an invalidation if any were. */
   async add(ref: StudySetRef, uids: Iterable<string>): Promise<number> {
-    return this.change(ref, uids, (key, batch) => this.redis.sadd(key, ...batch))
+    return this.guard(() => this.change(ref, uids, (key, batch) => this.redis.sadd(key, ...batch)))
   }
 
   /** Remove UIDs; returns how many were there. Publishes an invalidation if any were. */
   async remove(ref: StudySetRef, uids: Iterable<string>): Promise<number> {
-    return this.change(ref, uids, (key, batch) => this.redis.srem(key, ...batch))
+    return this.guard(() => this.change(ref, uids, (key, batch) => this.redis.srem(key, ...batch)))
   }
 
   /** Every UID in the set, in Redis's order (SSCAN: never one huge reply). */
   async members(ref: StudySetRef): Promise<string[]> {
     const key = this.key(ref)
-    const seen = new Set<string>()
-    let cursor = '0'
-    do {
-      const [next, batch] = await this.redis.sscan(key, cursor, 'COUNT', SCAN_COUNT)
-      for (const uid of batch) seen.add(uid)
-      cursor = next
-    } while (cursor !== '0')
-    return [...seen]
+    return this.guard(async () => {
+      const seen = new Set<string>()
+      let cursor = '0'
+      do {
+        const [next, batch] = await this.redis.sscan(key, cursor, 'COUNT', SCAN_COUNT)
+        for (const uid of batch) seen.add(uid)
+        cursor = next
+      } while (cursor !== '0')
+      return [...seen]
+    })
   }
 
   async count(ref: StudySetRef): Promise<number> {
-    return this.redis.scard(this.key(ref))
+    return this.guard(() => this.redis.scard(this.key(ref)))
   }
 
   /**
@@ -73,15 +93,17 @@ export class StudySets {
    */
   async track(ref: StudySetRef, study: string, sops: readonly string[]): Promise<ReadonlySet<string>> {
     const key = this.storedKey(ref, study)
-    const replies = await this.redis
-      .multi()
-      .sadd(key, ...sops)
-      .pexpire(key, STORED_TTL_MS)
-      .smembers(key)
-      .exec()
-    const failed = replies?.find(([err]) => err)
-    if (!replies || failed) throw failed?.[0] ?? new Error('MULTI aborted')
-    return new Set(replies[2]?.[1] as string[])
+    return this.guard(async () => {
+      const replies = await this.redis
+        .multi()
+        .sadd(key, ...sops)
+        .pexpire(key, STORED_TTL_MS)
+        .smembers(key)
+        .exec()
+      const failed = replies?.find(([err]) => err)
+      if (!replies || failed) throw failed?.[0] ?? new Error('MULTI aborted')
+      return new Set(replies[2]?.[1] as string[])
+    })
   }
 
   /**
@@ -92,13 +114,15 @@ export class StudySets {
   async claim(ref: StudySetRef, study: string): Promise<boolean> {
     const key = this.keys.studyClaim(study)
     const owner = ref.kind === 'album' ? `album:${ref.album}` : `inbox:${ref.user}`
-    if ((await this.redis.set(key, owner, 'PX', STORED_TTL_MS, 'NX')) === 'OK') return true
-    return (await this.redis.get(key)) === owner
+    return this.guard(async () => {
+      if ((await this.redis.set(key, owner, 'PX', STORED_TTL_MS, 'NX')) === 'OK') return true
+      return (await this.redis.get(key)) === owner
+    })
   }
 
   /** The instances of `study` remembered as stored through `ref` (read only: tracking is track's). */
   async tracked(ref: StudySetRef, study: string): Promise<ReadonlySet<string>> {
-    return new Set(await this.redis.smembers(this.storedKey(ref, study)))
+    return this.guard(async () => new Set(await this.redis.smembers(this.storedKey(ref, study))))
   }
 
   private storedKey(ref: StudySetRef, study: string): string {

@@ -12,6 +12,7 @@ import { accessLog, admin, startGate } from '../helpers/gate.js'
 import { bearer, send } from '../helpers/http.js'
 import { startRedis } from '../helpers/redis.js'
 import { type RecordedRequest, startRecordingUpstream } from '../helpers/upstream.js'
+import { waitFor } from '../helpers/wait.js'
 
 const MB = 1024 * 1024
 const redis = await startRedis()
@@ -165,8 +166,10 @@ t.test('an upstream that stops sending mid-body is cut after forward.idleTimeout
   })
   t.equal(outcome.complete, false, 'cut, not ended as if complete')
   t.ok(Date.now() - started >= 450, 'after the idle timeout')
-  await new Promise((r) => setTimeout(r, 50))
-  const line = accessLog(gate).find((l) => String(l.path).includes('stall-body'))
+  // The access-log line is written when the request's handling ends, just after the cut.
+  const line = await waitFor('the access-log line', () =>
+    accessLog(gate).find((l) => String(l.path).includes('stall-body')),
+  )
   t.equal(line?.reason, 'body', 'logged as an upstream body timeout')
   const seen = upstream.requests.find((r) => r.url.includes('stall-body'))
   t.equal(seen?.aborted, true, 'the upstream saw the connection go')

@@ -12,6 +12,7 @@ import { admin, startGate } from '../helpers/gate.js'
 import { bearer, send } from '../helpers/http.js'
 import { startRedis } from '../helpers/redis.js'
 import { listenLoopback } from '../helpers/upstream.js'
+import { waitFor } from '../helpers/wait.js'
 
 const redis = await startRedis()
 t.teardown(redis.stop)
@@ -27,6 +28,7 @@ interface Seen {
 const seen: Seen[] = []
 let upstreamBase = ''
 let breakRequests = 0
+const misbehaving = { STALL: 0, RESET: 0 }
 const upstream = createServer((req, res) => {
   seen.push({ url: req.url ?? '', headers: req.headers })
   const url = new URL(req.url ?? '/', 'http://x')
@@ -40,6 +42,21 @@ const upstream = createServer((req, res) => {
   if (url.searchParams.get('PatientName') === 'BREAK' && ++breakRequests === 2) {
     res.writeHead(200, { 'content-type': 'application/dicom+json' })
     res.end('[{"broken": ')
+    return
+  }
+  // The first search resets after its headers and '[': nothing for the client yet.
+  if (url.searchParams.get('PatientName') === 'EARLY') {
+    res.writeHead(200, { 'content-type': 'application/dicom+json' })
+    res.write('[', () => setTimeout(() => res.socket?.destroy(), 20))
+    return
+  }
+  // The second search of a request stops mid-body: silent, or its connection reset.
+  const misbehave = url.searchParams.get('PatientName')
+  if ((misbehave === 'STALL' || misbehave === 'RESET') && ++misbehaving[misbehave] === 2) {
+    res.writeHead(200, { 'content-type': 'application/dicom+json' })
+    res.write('[{"0020000D": {"vr": "UI", "Value": ["2.25.1"]}},', () => {
+      if (misbehave === 'RESET') setTimeout(() => res.socket?.destroy(), 20)
+    })
     return
   }
   const limit = Number(url.searchParams.get('limit') ?? Number.POSITIVE_INFINITY)
@@ -61,7 +78,11 @@ const MAX_URL = 1000
 const gate = await startGate({
   redisUrl: redis.url,
   upstream: `${upstreamBase}/dicom-web`,
-  config: { scoping: 'studies', studies: { maxUrlLength: MAX_URL, parallelSearches: 3 } },
+  config: {
+    scoping: 'studies',
+    studies: { maxUrlLength: MAX_URL, parallelSearches: 3 },
+    forward: { idleTimeout: '400ms' },
+  },
 })
 t.teardown(gate.stop)
 await new StudySets(redis.client, makeKeys('tg:')).add({ kind: 'album', album: 'big' }, ALBUM)
@@ -176,3 +197,43 @@ t.test('an upstream that breaks after the answer started cuts the client connect
     .at(-1)
   t.equal(line?.reason, 'econnreset')
 })
+
+t.test('a search whose upstream answer goes silent mid-body is cut after forward.idleTimeout', async (t) => {
+  await t.rejects(search('?PatientName=STALL'), 'the client sees a broken response, never a clean end')
+  const line = gate.logs
+    .map((l) => JSON.parse(l))
+    .filter((l) => l.msg === 'request')
+    .at(-1)
+  t.equal(line?.reason, 'body', 'logged as an upstream body timeout')
+  const { res } = await search('?limit=1')
+  t.equal(res.status, 200, 'the next search is served')
+})
+
+t.test(
+  'a search whose upstream connection resets mid-body cuts the client; the next is served',
+  async (t) => {
+    await t.rejects(search('?PatientName=RESET'), 'the client sees a broken response, never a clean end')
+    const { res } = await search('?limit=1')
+    t.equal(res.status, 200)
+  },
+)
+
+t.test("split searches use the forwarder's upstream connections: none is left in use", async (t) => {
+  await search('?limit=1')
+  const counts = gate.app.forwarder.socketCounts()
+  t.ok(counts.active + counts.idle > 0, "the searches went through the forwarder's pool")
+  const after = await waitFor('no upstream socket in use', () => {
+    const now = gate.app.forwarder.socketCounts()
+    return now.active === 0 ? now : null
+  })
+  t.equal(after.active, 0, 'none left in use')
+})
+
+t.test(
+  'a first search that resets before its first element is answered 502, not a closed connection',
+  async (t) => {
+    const { res } = await search('?PatientName=EARLY')
+    t.equal(res.status, 502)
+    t.same(res.json(), { error: 'bad_gateway', reason: 'the upstream is unavailable' })
+  },
+)
