@@ -59,6 +59,13 @@ const OUTCOME_OF: Readonly<Record<Reason | 'ok', readonly [Outcome, MetricReason
   bad_query: ['denied', 'malformed'],
   body_not_allowed: ['denied', 'malformed'],
   bad_id: ['denied', 'malformed'],
+  bad_original: ['denied', 'malformed'],
+  two_originals: ['denied', 'malformed'],
+  // The decision endpoint cannot carry these out: say so as the zip refusal does.
+  split_search: ['denied', 'not_acceptable'],
+  empty_search: ['denied', 'not_acceptable'],
+  stow_record: ['denied', 'not_acceptable'],
+  study_set_change: ['denied', 'not_acceptable'],
   auth_failures: ['denied', 'rate_limited'],
   upload_too_slow: ['denied', 'timeout'],
   bad_scheme: ['denied', 'malformed'],
