@@ -82,7 +82,7 @@ export const REASONS = {
   OAUTH_INVALID_CLIENT: ['client_mismatch'],
   TOO_MANY_FAILURES: ['auth_failures'],
   REQUEST_TIMEOUT: ['upload_too_slow'],
-  NEEDS_PROXY: ['split_search', 'empty_search', 'stow_record', 'study_set_change'],
+  NEEDS_PROXY: ['split_search', 'empty_search', 'stow_record', 'study_set_change', 'needs_rewrite'],
 } as const satisfies Record<ErrorCode, readonly string[]>
 
 export type RouteNotFoundReason = (typeof REASONS.ROUTE_NOT_FOUND)[number]
@@ -463,6 +463,8 @@ export const VISIBLE_REASON_TEXT: Partial<Record<Reason, string>> = {
   empty_search: NEEDS_PROXY_TEXT,
   stow_record: NEEDS_PROXY_TEXT,
   study_set_change: NEEDS_PROXY_TEXT,
+  needs_rewrite:
+    'this data plane forwards the request as the client sent it: send the canonical, scoped form (as tokengate forwards it), or use tokengate as the proxy',
 }
 
 /** Map anything thrown in the pipeline to the HTTP answer. The only place that knows statuses. */

@@ -66,6 +66,7 @@ const OUTCOME_OF: Readonly<Record<Reason | 'ok', readonly [Outcome, MetricReason
   empty_search: ['denied', 'not_acceptable'],
   stow_record: ['denied', 'not_acceptable'],
   study_set_change: ['denied', 'not_acceptable'],
+  needs_rewrite: ['denied', 'not_acceptable'],
   auth_failures: ['denied', 'rate_limited'],
   upload_too_slow: ['denied', 'timeout'],
   bad_scheme: ['denied', 'malformed'],

@@ -52,12 +52,22 @@ function single(req: IncomingMessage, name: string): string | undefined {
   return value
 }
 
+/** The request a data plane asks about, and whether that data plane can send the decided URI. */
+export interface OriginalRequest extends DecisionSource {
+  /**
+   * Traefik's forwardAuth cannot rewrite the request it forwards (no `proxy_pass …$var`, no Lua):
+   * it sends the client's bytes, so it may only pass a request that already is its own canonical,
+   * scoped form — anything else would reach the upstream unscoped.
+   */
+  forwardsAsIs: boolean
+}
+
 /**
  * The request the data plane asks about. `below` is decisionTarget()'s answer. Throws
  * BadRequest('bad_original') when none is named, AmbiguousRequest('two_originals') when it is
  * named more than one way.
  */
-export function originalRequest(req: IncomingMessage, below: string): DecisionSource {
+export function originalRequest(req: IncomingMessage, below: string): OriginalRequest {
   const nginxUri = single(req, 'x-original-uri')
   const traefikUri = single(req, 'x-forwarded-uri')
   const shapes = (nginxUri !== undefined ? 1 : 0) + (traefikUri !== undefined ? 1 : 0) + (below ? 1 : 0)
@@ -78,15 +88,25 @@ export function originalRequest(req: IncomingMessage, below: string): DecisionSo
     rawUrl = below
   } else throw new BadRequest('bad_original')
   if (!method || !METHOD.test(method) || rawUrl.charCodeAt(0) !== SLASH) throw new BadRequest('bad_original')
-  return { method, rawUrl, headers: req.headers, rawHeaders: req.rawHeaders }
+  return {
+    method,
+    rawUrl,
+    headers: req.headers,
+    rawHeaders: req.rawHeaders,
+    forwardsAsIs: traefikUri !== undefined,
+  }
 }
 
 /** The plan's reason for needing tokengate as the proxy, or null for a plain forward. */
-function needsProxy(plan: Plan): NeedsProxy | null {
+function needsProxy(plan: Plan, route: RouteMatch, asked: OriginalRequest): NeedsProxy | null {
   switch (plan.kind) {
     case 'forward':
       // Rewriting response URLs is cosmetic; recording what a STOW stored is not.
-      return plan.patch.response?.record ? new NeedsProxy('stow_record') : null
+      if (plan.patch.response?.record) return new NeedsProxy('stow_record')
+      // What a data plane that cannot rewrite sends below the mount is the client's own bytes.
+      if (asked.forwardsAsIs && asked.rawUrl.slice(route.mount.prefix.length) !== plan.patch.path)
+        return new NeedsProxy('needs_rewrite')
+      return null
     case 'split':
       return new NeedsProxy('split_search')
     case 'empty':
@@ -101,10 +121,17 @@ function needsProxy(plan: Plan): NeedsProxy | null {
  * Answer 200 with the decision as headers: the upstream path and query, the identity headers
  * (configured names) and X-Tokengate-Token-Id. Never the upstream's own credentials
  * (`upstreamAuth`) nor the X-Forwarded-* tokengate would add: the data plane sets those itself.
- * Throws NeedsProxy for a plan that is more than a forward.
+ * Throws NeedsProxy for a plan that is more than a forward, or one a data plane that forwards the
+ * client's bytes as they are (Traefik) would send unscoped.
  */
-export function answerDecision(res: ServerResponse, plan: Plan, route: RouteMatch, cfg: RewriteConfig): void {
-  const refusal = needsProxy(plan)
+export function answerDecision(
+  res: ServerResponse,
+  plan: Plan,
+  route: RouteMatch,
+  cfg: RewriteConfig,
+  asked: OriginalRequest,
+): void {
+  const refusal = needsProxy(plan, route, asked)
   if (refusal) throw refusal
   const set = plan.patch.setHeaders
   const ids = cfg.identityHeaders

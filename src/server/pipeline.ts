@@ -197,7 +197,7 @@ export function createPipeline(current: () => PipelineDeps) {
         const src = originalRequest(req, decideAt)
         const plan = await decideRequest(deps, src, client, socket, requestId, trace)
         authMs = performance.now() - started
-        return answerDecision(res, plan, trace.route as RouteMatch, deps.rewrite)
+        return answerDecision(res, plan, trace.route as RouteMatch, deps.rewrite, src)
       }
       const plan = await decideRequest(
         deps,
