@@ -22,7 +22,7 @@ import {
 import { startRecordingUpstream } from '../helpers/upstream.js'
 
 if (!NGINX) {
-  t.skip('nginx is not installed (apt-get install nginx-light)')
+  t.plan(0, 'nginx is not installed (apt-get install nginx-light)')
   process.exit(0)
 }
 
