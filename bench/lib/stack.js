@@ -4,7 +4,7 @@
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { freePort, redisServerArgs } from '../../scripts/lib/ports.js'
-import { NGINX, startNginx } from './nginx.js'
+import { NGINX, startNginx, startNginxDecision } from './nginx.js'
 import { startServer, waitForPort } from './proc.js'
 
 const root = join(import.meta.dirname, '..', '..')
@@ -97,6 +97,21 @@ export class Stack {
     if (!NGINX) return null
     const port = await freePort()
     const server = await startNginx(name, join(this.dir, name), port, upstreamPort, authPort)
+    this.servers.push(server)
+    return { ...server, port, url: `http://127.0.0.1:${port}` }
+  }
+
+  /**
+   * nginx from examples/nginx/tokengate.conf.template: auth_request to tokengate's decision endpoint.
+   * @param {string} name
+   * @param {number} upstreamPort
+   * @param {number} tokengatePort
+   * @returns {Promise<Listening | null>} null when nginx is not installed
+   */
+  async nginxDecision(name, upstreamPort, tokengatePort) {
+    if (!NGINX) return null
+    const port = await freePort()
+    const server = await startNginxDecision(name, join(this.dir, name), port, upstreamPort, tokengatePort)
     this.servers.push(server)
     return { ...server, port, url: `http://127.0.0.1:${port}` }
   }
