@@ -166,7 +166,7 @@ try {
     gate: await stack.tokengate('gate', { ...gateOpts, iot: true }),
     quiet,
     // The shipped examples/nginx template: auth_request to the quiet gate's decision endpoint.
-    nginxDecide: await stack.nginxDecision('nginx-decide', upstream.port, quiet.port),
+    nginxDecide: await stack.nginx('nginx-decide', upstream.port, undefined, { tokengatePort: quiet.port }),
     miss: await stack.tokengate('gate-miss', { ...gateOpts, cache: '{ max: 0 }' }),
     authOff: await stack.authOff('auth-off', gateOpts),
     before: a['baseline-build']

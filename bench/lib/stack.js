@@ -88,30 +88,21 @@ export class Stack {
   }
 
   /**
+   * nginx: plain proxy_pass, auth_request to the token service (`authPort`), or with `decision`
+   * the shipped examples/nginx template, auth_request to tokengate's decision endpoint on that port.
    * @param {string} name
    * @param {number} upstreamPort
    * @param {number} [authPort]
+   * @param {{ tokengatePort: number }} [decision]
    * @returns {Promise<Listening | null>} null when nginx is not installed
    */
-  async nginx(name, upstreamPort, authPort) {
+  async nginx(name, upstreamPort, authPort, decision) {
     if (!NGINX) return null
     const port = await freePort()
-    const server = await startNginx(name, join(this.dir, name), port, upstreamPort, authPort)
-    this.servers.push(server)
-    return { ...server, port, url: `http://127.0.0.1:${port}` }
-  }
-
-  /**
-   * nginx from examples/nginx/tokengate.conf.template: auth_request to tokengate's decision endpoint.
-   * @param {string} name
-   * @param {number} upstreamPort
-   * @param {number} tokengatePort
-   * @returns {Promise<Listening | null>} null when nginx is not installed
-   */
-  async nginxDecision(name, upstreamPort, tokengatePort) {
-    if (!NGINX) return null
-    const port = await freePort()
-    const server = await startNginxDecision(name, join(this.dir, name), port, upstreamPort, tokengatePort)
+    const dir = join(this.dir, name)
+    const server = decision
+      ? await startNginxDecision(name, dir, port, upstreamPort, decision.tokengatePort)
+      : await startNginx(name, dir, port, upstreamPort, authPort)
     this.servers.push(server)
     return { ...server, port, url: `http://127.0.0.1:${port}` }
   }
