@@ -18,6 +18,7 @@ export type ErrorCode =
   | 'STORE_UNAVAILABLE'
   | 'UPSTREAM_UNAVAILABLE'
   | 'UPSTREAM_TIMEOUT'
+  | 'CONFLICT'
   | 'PAYLOAD_TOO_LARGE'
   | 'OAUTH_INVALID_REQUEST'
   | 'OAUTH_UNSUPPORTED_GRANT_TYPE'
@@ -39,6 +40,9 @@ export const REASONS = {
     'expiry_too_long',
     'body_not_allowed',
     'bad_id',
+    'bad_multipart',
+    'bad_dicom',
+    'dicom_header_too_large',
     'bad_original',
   ],
   MALFORMED_CREDENTIAL: ['bad_scheme', 'bad_base64', 'empty_secret', 'bad_link', 'secret_in_query'],
@@ -70,11 +74,18 @@ export const REASONS = {
     'cannot_mint',
     'perms_too_wide',
   ],
-  OUT_OF_SCOPE: ['album_not_allowed', 'not_album_member', 'study_not_in_scope', 'not_own_token'],
+  OUT_OF_SCOPE: [
+    'album_not_allowed',
+    'not_album_member',
+    'study_not_in_scope',
+    'not_own_token',
+    'upstream_not_found',
+  ],
   NOT_ACCEPTABLE: ['zip_unsupported'],
   STORE_UNAVAILABLE: ['redis_error', 'redis_timeout'],
   UPSTREAM_UNAVAILABLE: ['econnrefused', 'econnreset', 'bad_response'],
   UPSTREAM_TIMEOUT: ['connect', 'headers', 'body'],
+  CONFLICT: ['foreign_study'],
   PAYLOAD_TOO_LARGE: ['body_too_large'],
   OAUTH_INVALID_REQUEST: ['bad_form'],
   OAUTH_UNSUPPORTED_GRANT_TYPE: ['grant_type_unsupported'],
@@ -82,7 +93,14 @@ export const REASONS = {
   OAUTH_INVALID_CLIENT: ['client_mismatch'],
   TOO_MANY_FAILURES: ['auth_failures'],
   REQUEST_TIMEOUT: ['upload_too_slow'],
-  NEEDS_PROXY: ['split_search', 'empty_search', 'stow_record', 'study_set_change', 'needs_rewrite'],
+  NEEDS_PROXY: [
+    'split_search',
+    'empty_search',
+    'stow_record',
+    'study_set_change',
+    'archive_check',
+    'needs_rewrite',
+  ],
 } as const satisfies Record<ErrorCode, readonly string[]>
 
 export type RouteNotFoundReason = (typeof REASONS.ROUTE_NOT_FOUND)[number]
@@ -98,6 +116,7 @@ export type NotAcceptableReason = (typeof REASONS.NOT_ACCEPTABLE)[number]
 export type StoreUnavailableReason = (typeof REASONS.STORE_UNAVAILABLE)[number]
 export type UpstreamUnavailableReason = (typeof REASONS.UPSTREAM_UNAVAILABLE)[number]
 export type UpstreamTimeoutReason = (typeof REASONS.UPSTREAM_TIMEOUT)[number]
+export type ConflictReason = (typeof REASONS.CONFLICT)[number]
 export type PayloadTooLargeReason = (typeof REASONS.PAYLOAD_TOO_LARGE)[number]
 export type OAuthInvalidRequestReason = (typeof REASONS.OAUTH_INVALID_REQUEST)[number]
 export type OAuthUnsupportedGrantTypeReason = (typeof REASONS.OAUTH_UNSUPPORTED_GRANT_TYPE)[number]
@@ -121,6 +140,7 @@ export type Reason =
   | StoreUnavailableReason
   | UpstreamUnavailableReason
   | UpstreamTimeoutReason
+  | ConflictReason
   | PayloadTooLargeReason
   | OAuthInvalidRequestReason
   | OAuthUnsupportedGrantTypeReason
@@ -185,6 +205,10 @@ export class UpstreamUnavailable extends GateError<UpstreamUnavailableReason> {
 }
 export class UpstreamTimeout extends GateError<UpstreamTimeoutReason> {
   readonly code = 'UPSTREAM_TIMEOUT'
+}
+/** STOW-RS, scoping: studies: a part's study exists in the archive outside the token's scope. */
+export class Conflict extends GateError<ConflictReason> {
+  readonly code = 'CONFLICT'
 }
 
 /** A request body tokengate reads itself (token endpoint, self-service) is over its limit. */
@@ -354,6 +378,12 @@ export const ERROR_CATALOG: Readonly<Record<ErrorCode, Mapping>> = {
     message: 'the upstream did not answer in time',
     showReason: false,
   },
+  CONFLICT: {
+    status: 409,
+    error: 'conflict',
+    message: 'the request conflicts with the archive',
+    showReason: true,
+  },
   PAYLOAD_TOO_LARGE: {
     status: 413,
     error: 'payload_too_large',
@@ -407,7 +437,7 @@ export const ERROR_CATALOG: Readonly<Record<ErrorCode, Mapping>> = {
 }
 
 const NEEDS_PROXY_TEXT =
-  'this request needs more than headers (a split or empty search, STOW recording, a study-set change): send it through tokengate as the proxy, not through the decision endpoint'
+  'this request needs more than headers (a split or empty search, a STOW upload, a WADO-URI archive check, a study-set change): send it through tokengate as the proxy, not through the decision endpoint'
 
 /** Client-facing text for the reasons a client may see (400, 403 and 406: they reveal nothing). */
 export const VISIBLE_REASON_TEXT: Partial<Record<Reason, string>> = {
@@ -439,6 +469,13 @@ export const VISIBLE_REASON_TEXT: Partial<Record<Reason, string>> = {
   inbox_refused: 'an album token cannot reach the inbox',
   study_level_only:
     'albums hold whole studies: PUT or DELETE /studies/{uid}, not a series or an instance (the archive itself is never changed)',
+  bad_multipart:
+    'the STOW-RS body must be multipart/related with one token boundary, parts without Content-Length, delimiters after CRLF and nothing after the close delimiter',
+  bad_dicom:
+    'every STOW-RS part must be a DICOM Part 10 file in explicit or implicit VR little endian (or an encapsulated syntax) with one well-formed StudyInstanceUID',
+  dicom_header_too_large: 'the StudyInstanceUID of a STOW-RS part must be within its first 1 MiB',
+  foreign_study:
+    "a part belongs to a study that exists in the archive outside this token's scope; nothing of it was stored",
   wrong_kind: 'resource mounts take api tokens, and api tokens reach resource mounts only',
   no_grant: "the token's grants do not cover this action on this resource",
   attr_mismatch: "the path names a value other than the token's attribute",
@@ -463,6 +500,7 @@ export const VISIBLE_REASON_TEXT: Partial<Record<Reason, string>> = {
   empty_search: NEEDS_PROXY_TEXT,
   stow_record: NEEDS_PROXY_TEXT,
   study_set_change: NEEDS_PROXY_TEXT,
+  archive_check: NEEDS_PROXY_TEXT,
   needs_rewrite:
     'this data plane forwards the request as the client sent it: send the canonical, scoped form (as tokengate forwards it), or use tokengate as the proxy',
 }

@@ -111,6 +111,10 @@ function needsProxy(plan: Plan, route: RouteMatch, asked: OriginalRequest): Need
       return new NeedsProxy('split_search')
     case 'empty':
       return new NeedsProxy('empty_search')
+    case 'store':
+      return new NeedsProxy('stow_record')
+    case 'wado':
+      return new NeedsProxy('archive_check')
     case 'unlink':
     case 'adopt':
       return new NeedsProxy('study_set_change')

@@ -328,6 +328,7 @@ t.test('studies-mode plans beyond a forward answer 501 and say to use tokengate 
   const studies = await startGate({
     redis: { url: redis.url, keyPrefix },
     upstream: `${upstream.url}/dicom-web`,
+    wado: `${upstream.url}/wado`,
     config: { scoping: 'studies' },
   })
   t.teardown(studies.stop)
@@ -349,6 +350,15 @@ t.test('studies-mode plans beyond a forward answer 501 and say to use tokengate 
       { method: 'DELETE', path: '/api/studies/1.2.3?inbox=true', headers: bearer(bob.token) },
       501,
       'study-set',
+    ],
+    [
+      'a WADO-URI retrieve to check against the archive',
+      {
+        path: '/api/wado?requestType=WADO&studyUID=1.2.3&seriesUID=1.2.3.4&objectUID=1.2.3.4.5',
+        headers: bearer(bob.token),
+      },
+      501,
+      'WADO-URI',
     ],
     ['a retrieve of a study in scope', { path: '/api/studies/1.2.3', headers: bearer(bob.token) }, 200, null],
     [
