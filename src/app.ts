@@ -219,6 +219,7 @@ async function openApp(config: Config, opts: AppOptions, log: Logger, stack: Res
       secrets,
       trusted: trustedProxies(c.trustedProxies),
       limiter,
+      ...(c.decisionEndpoint.enabled ? { decidePath: c.decisionEndpoint.path } : {}),
       uploadRate: { minBytesPerSecond: c.listen.minUploadRate, windowMs: c.listen.uploadRateWindow },
       rewrite: {
         identityHeaders: c.identityHeaders,

@@ -26,6 +26,7 @@ export type ErrorCode =
   | 'OAUTH_INVALID_CLIENT'
   | 'TOO_MANY_FAILURES'
   | 'REQUEST_TIMEOUT'
+  | 'NEEDS_PROXY'
 
 /** Every internal reason of every class: a closed list (metric labels are pre-bound from it). */
 export const REASONS = {
@@ -42,6 +43,7 @@ export const REASONS = {
     'bad_multipart',
     'bad_dicom',
     'dicom_header_too_large',
+    'bad_original',
   ],
   MALFORMED_CREDENTIAL: ['bad_scheme', 'bad_base64', 'empty_secret', 'bad_link', 'secret_in_query'],
   AMBIGUOUS_CREDENTIAL: ['two_credentials'],
@@ -57,6 +59,7 @@ export const REASONS = {
     'dot_segment',
     'path_parameter',
     'empty_segment',
+    'two_originals',
   ],
   MISSING_CREDENTIAL: ['none'],
   INVALID_TOKEN: ['unknown', 'expired', 'revoked', 'disabled', 'bad_checksum', 'user_inactive'],
@@ -90,6 +93,14 @@ export const REASONS = {
   OAUTH_INVALID_CLIENT: ['client_mismatch'],
   TOO_MANY_FAILURES: ['auth_failures'],
   REQUEST_TIMEOUT: ['upload_too_slow'],
+  NEEDS_PROXY: [
+    'split_search',
+    'empty_search',
+    'stow_record',
+    'study_set_change',
+    'archive_check',
+    'needs_rewrite',
+  ],
 } as const satisfies Record<ErrorCode, readonly string[]>
 
 export type RouteNotFoundReason = (typeof REASONS.ROUTE_NOT_FOUND)[number]
@@ -113,6 +124,7 @@ export type OAuthInvalidGrantReason = (typeof REASONS.OAUTH_INVALID_GRANT)[numbe
 export type OAuthInvalidClientReason = (typeof REASONS.OAUTH_INVALID_CLIENT)[number]
 export type TooManyFailuresReason = (typeof REASONS.TOO_MANY_FAILURES)[number]
 export type RequestTimeoutReason = (typeof REASONS.REQUEST_TIMEOUT)[number]
+export type NeedsProxyReason = (typeof REASONS.NEEDS_PROXY)[number]
 
 export type Reason =
   | RouteNotFoundReason
@@ -136,6 +148,7 @@ export type Reason =
   | OAuthInvalidClientReason
   | TooManyFailuresReason
   | RequestTimeoutReason
+  | NeedsProxyReason
   | 'bug'
 
 /** Base of every error a pipeline stage may throw. */
@@ -234,6 +247,15 @@ export class TooManyFailures extends GateError<TooManyFailuresReason> {
 /** A request body arrived slower than `listen.minUploadRate` (server/upload-rate.ts). */
 export class RequestTimeout extends GateError<RequestTimeoutReason> {
   readonly code = 'REQUEST_TIMEOUT'
+}
+
+/**
+ * The decision endpoint (server/decision-endpoint.ts) was asked about a request whose plan needs
+ * more than headers (a split or empty search, STOW recording, a study-set change): only tokengate
+ * as the proxy can carry it out.
+ */
+export class NeedsProxy extends GateError<NeedsProxyReason> {
+  readonly code = 'NEEDS_PROXY'
 }
 
 /** Startup only: a config problem, printed with key and line, never an HTTP answer. */
@@ -406,7 +428,16 @@ export const ERROR_CATALOG: Readonly<Record<ErrorCode, Mapping>> = {
     message: 'the request body arrived too slowly',
     showReason: false,
   },
+  NEEDS_PROXY: {
+    status: 501,
+    error: 'not_implemented',
+    message: 'this request needs tokengate as the proxy',
+    showReason: true,
+  },
 }
+
+const NEEDS_PROXY_TEXT =
+  'this request needs more than headers (a split or empty search, a STOW upload, a WADO-URI archive check, a study-set change): send it through tokengate as the proxy, not through the decision endpoint'
 
 /** Client-facing text for the reasons a client may see (400, 403 and 406: they reveal nothing). */
 export const VISIBLE_REASON_TEXT: Partial<Record<Reason, string>> = {
@@ -461,6 +492,17 @@ export const VISIBLE_REASON_TEXT: Partial<Record<Reason, string>> = {
   grant_type_unsupported: 'grant_type must be refresh_token',
   zip_unsupported:
     'this archive cannot produce application/zip; ask for multipart/related; type="application/dicom" instead',
+  bad_original:
+    'a decision request names its original request by X-Original-Method and X-Original-URI (nginx), X-Forwarded-Method and X-Forwarded-Uri (Traefik), or a path below the endpoint (Envoy); the URI must start with /',
+  two_originals:
+    'a decision request must name its original request one way only (one shape, each header once)',
+  split_search: NEEDS_PROXY_TEXT,
+  empty_search: NEEDS_PROXY_TEXT,
+  stow_record: NEEDS_PROXY_TEXT,
+  study_set_change: NEEDS_PROXY_TEXT,
+  archive_check: NEEDS_PROXY_TEXT,
+  needs_rewrite:
+    'this data plane forwards the request as the client sent it: send the canonical, scoped form (as tokengate forwards it), or use tokengate as the proxy',
 }
 
 /** Map anything thrown in the pipeline to the HTTP answer. The only place that knows statuses. */

@@ -4,7 +4,7 @@
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { freePort, redisServerArgs } from '../../scripts/lib/ports.js'
-import { NGINX, startNginx } from './nginx.js'
+import { NGINX, startNginx, startNginxDecision } from './nginx.js'
 import { startServer, waitForPort } from './proc.js'
 
 const root = join(import.meta.dirname, '..', '..')
@@ -88,15 +88,21 @@ export class Stack {
   }
 
   /**
+   * nginx: plain proxy_pass, auth_request to the token service (`authPort`), or with `decision`
+   * the shipped examples/nginx template, auth_request to tokengate's decision endpoint on that port.
    * @param {string} name
    * @param {number} upstreamPort
    * @param {number} [authPort]
+   * @param {{ tokengatePort: number }} [decision]
    * @returns {Promise<Listening | null>} null when nginx is not installed
    */
-  async nginx(name, upstreamPort, authPort) {
+  async nginx(name, upstreamPort, authPort, decision) {
     if (!NGINX) return null
     const port = await freePort()
-    const server = await startNginx(name, join(this.dir, name), port, upstreamPort, authPort)
+    const dir = join(this.dir, name)
+    const server = decision
+      ? await startNginxDecision(name, dir, port, upstreamPort, decision.tokengatePort)
+      : await startNginx(name, dir, port, upstreamPort, authPort)
     this.servers.push(server)
     return { ...server, port, url: `http://127.0.0.1:${port}` }
   }
@@ -129,6 +135,8 @@ mounts:
 ${o.iot ? IOT_MOUNT(o.upstream) : ''}scoping: query
 cache: ${o.cache ?? '{ max: 100000, ttl: 1h, negativeTtl: 5s }'}
 log: { level: ${o.log ?? 'info'} }
+# Several instances at once: the operations listener on a free port each (default 9464 collides).
+metrics: { port: 0 }
 `,
     )
     return { file, port }
