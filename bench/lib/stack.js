@@ -135,8 +135,6 @@ mounts:
 ${o.iot ? IOT_MOUNT(o.upstream) : ''}scoping: query
 cache: ${o.cache ?? '{ max: 100000, ttl: 1h, negativeTtl: 5s }'}
 log: { level: ${o.log ?? 'info'} }
-# Several instances at once: the operations listener on a free port each (default 9464 collides).
-metrics: { port: 0 }
 `,
     )
     return { file, port }
