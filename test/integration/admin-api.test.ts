@@ -764,7 +764,10 @@ t.test(
     ])
     const text = await runTokengate(['audit', '--since', '1h', '--limit', '1', '--config', config])
     t.match(text.stdout, /^TIME\s+ACTOR\s+OPERATION\s+TOKEN\s+USER\s+ALBUM\s+DETAILS\n/)
-    t.match(text.stdout, /admin-api \(127\.0\.0\.1\)\s+album\.add-member\s+-\s+cli-fay\s+CLI\s+-\n$/)
+    t.match(
+      text.stdout,
+      /admin-api \(127\.0\.0\.1\)\s+album\.add-member\s+-\s+cli-fay\s+CLI\s+-\nnext page: --cursor \S+\n$/,
+    )
     t.equal(
       (await runTokengate(['audit', '--since', '2999-01-01', '--config', config])).stdout,
       'no audit events\n',
