@@ -358,31 +358,29 @@ export class TokenAdmin {
       })
     }
     const removed = new Set<string>()
-    for (const set of sets) {
-      const ids = await this.members(set)
-      for (let i = 0; i < ids.length; i += SCAN_COUNT) {
-        const batch = ids.slice(i, i + SCAN_COUNT)
-        const present = await Promise.all(batch.map((id) => this.redis.exists(this.keys.id(id))))
-        const gone = batch.filter((_, j) => present[j] === 0)
-        if (gone.length === 0) continue
-        await this.redis.srem(set, ...gone)
-        for (const id of gone) removed.add(id)
-      }
-    }
-    for (const zset of [this.keys.tokensByCreated(), this.keys.tokensByExpires()]) {
-      const ids = await zmembers(this.redis, zset)
-      for (let i = 0; i < ids.length; i += SCAN_COUNT) {
-        const batch = ids.slice(i, i + SCAN_COUNT)
-        const present = await Promise.all(batch.map((id) => this.redis.exists(this.keys.id(id))))
-        const gone = batch.filter((_, j) => present[j] === 0)
-        if (gone.length === 0) continue
-        await this.redis.zrem(zset, ...gone)
-        for (const id of gone) removed.add(id)
-      }
-    }
+    for (const set of sets)
+      await this.dropGone(await this.members(set), removed, (gone) => this.redis.srem(set, ...gone))
+    for (const zset of [this.keys.tokensByCreated(), this.keys.tokensByExpires()])
+      await this.dropGone(await zmembers(this.redis, zset), removed, (gone) => this.redis.zrem(zset, ...gone))
     await this.backfillSorted()
     await this.record({ op: 'token.prune-index', count: removed.size })
     return { removed: removed.size }
+  }
+
+  /** Remove (with `remove`) the ids of an index whose id key is gone; note them in `removed`. */
+  private async dropGone(
+    ids: string[],
+    removed: Set<string>,
+    remove: (gone: string[]) => Promise<unknown>,
+  ): Promise<void> {
+    for (let i = 0; i < ids.length; i += SCAN_COUNT) {
+      const batch = ids.slice(i, i + SCAN_COUNT)
+      const present = await Promise.all(batch.map((id) => this.redis.exists(this.keys.id(id))))
+      const gone = batch.filter((_, j) => present[j] === 0)
+      if (gone.length === 0) continue
+      await remove(gone)
+      for (const id of gone) removed.add(id)
+    }
   }
 
   /**
