@@ -252,9 +252,12 @@ t.test('the administrator view has ISO dates and no hash or secret', async (t) =
     perms: ['read', 'write'],
     expiresAt: '2026-01-02T00:00:00.000Z',
     createdAt: '2025-12-31T00:00:00.000Z',
+    createdBy: null,
     enabled: true,
     revokedAt: null,
     lastUsedAt: null,
+    lastRefusedAt: null,
+    lastRefusedReason: null,
     description: 'for the viewer',
     tenant: '',
     attrs: {},
@@ -262,4 +265,9 @@ t.test('the administrator view has ISO dates and no hash or secret', async (t) =
   })
   t.equal(toInfo(record({ revokedAt: NOW }), NOW).revokedAt, '2026-01-01T00:00:00.000Z')
   t.equal(toInfo(record({ lastUsedAt: NOW }), NOW).lastUsedAt, '2026-01-01T00:00:00.000Z')
+  t.match(toInfo(record({ createdBy: 'jane', lastRefusedAt: NOW, lastRefusedReason: 'revoked' }), NOW), {
+    createdBy: 'jane',
+    lastRefusedAt: '2026-01-01T00:00:00.000Z',
+    lastRefusedReason: 'revoked',
+  })
 })
