@@ -26,7 +26,12 @@ import {
   writeTransformed,
   writeWholeBody,
 } from './response-transform.js'
-import { clientResponseHeaders, upstreamPath, upstreamRequestHeaders } from './upstream-headers.js'
+import {
+  clientResponseHeaders,
+  requestHasBody,
+  upstreamPath,
+  upstreamRequestHeaders,
+} from './upstream-headers.js'
 
 /**
  * Stop reusing a socket this long before the upstream's announced `Keep-Alive: timeout=` ends, so
@@ -34,11 +39,6 @@ import { clientResponseHeaders, upstreamPath, upstreamRequestHeaders } from './u
  * Orthanc's 1 s).
  */
 const KEEP_ALIVE_MARGIN_MS = 500
-
-function hasBody(req: IncomingMessage): boolean {
-  const length = req.headers['content-length']
-  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0')
-}
 
 /** One forwarded request: undici's handler, writing the upstream's answer to the client. */
 class Exchange implements Dispatcher.DispatchHandler {
@@ -241,7 +241,7 @@ export function createForwarder(opts: ForwardOptions): Forwarder {
     dispatcher: agent,
     forward(req, res, target, patch, transform) {
       return new Promise<ForwardResult>((resolve, reject) => {
-        const withBody = hasBody(req)
+        const withBody = requestHasBody(req)
         const method = req.method ?? 'GET'
         const options: Dispatcher.DispatchOptions = {
           origin: target.origin,

@@ -144,7 +144,8 @@ export function createPipeline(current: () => PipelineDeps) {
         {
           method: req.method ?? 'GET',
           rawUrl,
-          host: req.headers.host,
+          // HTTP/2 names the host in :authority (a client may send no Host at all).
+          host: req.headers.host ?? (req.headers[':authority'] as string | undefined),
           // From a trusted proxy only (server/client-address.ts): nobody else's are believed.
           forwardedHost: client.forwardedHost,
           forwardedProto: client.forwardedProto,
