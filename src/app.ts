@@ -16,6 +16,7 @@ import type { ExecutorDeps } from './forward/execute.js'
 import type { Forwarder } from './forward/forwarder.js'
 import { createSearchClient } from './forward/search-client.js'
 import { createForwarder } from './forward/undici-forwarder.js'
+import { upstreamTlsByOrigin } from './forward/upstream-tls.js'
 import { openListener, openOps, openRedis, ResourceStack } from './lifecycle.js'
 import { accessLogger, createLogger, type Logger } from './log.js'
 import { GateMetrics } from './metrics/registry.js'
@@ -207,7 +208,7 @@ async function openApp(config: Config, opts: AppOptions, log: Logger, stack: Res
     onError: () => metrics.redisError('command'),
   })
   stack.defer('failed-auth counts', () => limiter.close())
-  const forwarder = createForwarder(config.forward)
+  const forwarder = createForwarder(config.forward, upstreamTlsByOrigin(config.mounts))
   stack.defer('upstream connections', () => forwarder.close())
   metrics.bindUpstreamSockets(() => forwarder.socketCounts())
   // One HTTP client upstream: split searches and STOW's instance search use the forwarder's pool.

@@ -70,7 +70,7 @@ export const REASONS = {
   OUT_OF_SCOPE: ['album_not_allowed', 'not_album_member', 'study_not_in_scope', 'not_own_token'],
   NOT_ACCEPTABLE: ['zip_unsupported'],
   STORE_UNAVAILABLE: ['redis_error', 'redis_timeout'],
-  UPSTREAM_UNAVAILABLE: ['econnrefused', 'econnreset', 'bad_response'],
+  UPSTREAM_UNAVAILABLE: ['econnrefused', 'econnreset', 'bad_response', 'tls'],
   UPSTREAM_TIMEOUT: ['connect', 'headers', 'body'],
   PAYLOAD_TOO_LARGE: ['body_too_large'],
   OAUTH_INVALID_REQUEST: ['bad_form'],

@@ -178,6 +178,11 @@ export function createPipeline(current: () => PipelineDeps) {
       if (isCredentialRefusal(err)) deps.limiter?.refused(client.address, deps.now())
       const answer = toHttpError(uploadCut ? new RequestTimeout('upload_too_slow') : err)
       reason = answer.reason
+      if (answer.reason === 'tls')
+        deps.log.warn(
+          { err: (err as Error).message, mount: route?.mount.prefix, requestId },
+          'upstream TLS handshake failed',
+        )
       if (answer.reason === 'bug')
         deps.log.error({ err, path: loggablePath(rawUrl), requestId }, 'unexpected error in pipeline')
       // A link path refused before its route was known (404, a malformed path) is still a link URL.
