@@ -30,9 +30,10 @@ const REBUILT = new Set(['host', 'expect'])
  * by not ending the stream with its HEADERS frame (Content-Length is optional there).
  */
 export function requestHasBody(req: IncomingMessage): boolean {
-  const stream = (req as { stream?: { endAfterHeaders?: boolean } }).stream
-  if (req.httpVersionMajor === 2 && stream) return stream.endAfterHeaders === false
   const length = req.headers['content-length']
+  const stream = (req as { stream?: { endAfterHeaders?: boolean } }).stream
+  // On HTTP/2 a Content-Length, when sent, must match the DATA frames (RFC 9113 §8.1.1).
+  if (req.httpVersionMajor === 2 && stream && length === undefined) return stream.endAfterHeaders === false
   return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0')
 }
 
