@@ -155,6 +155,7 @@ try {
 
   const gateOpts = { upstream: upstream.url, redisUrl }
   const tokenService = await stack.tokenService(redisUrl)
+  const quiet = await stack.tokengate('gate-quiet', { ...gateOpts, log: 'warn' })
   /** @type {Record<string, import('./lib/stack.js').Listening | null>} */
   const servers = {
     httpProxy: await stack.httpProxyPass(upstream.url),
@@ -163,7 +164,9 @@ try {
     nginxProxy: await stack.nginx('nginx-proxy', upstream.port),
     nginxAuth: await stack.nginx('nginx-auth', upstream.port, tokenService.port),
     gate: await stack.tokengate('gate', { ...gateOpts, iot: true }),
-    quiet: await stack.tokengate('gate-quiet', { ...gateOpts, log: 'warn' }),
+    quiet,
+    // The shipped examples/nginx template: auth_request to the quiet gate's decision endpoint.
+    nginxDecide: await stack.nginx('nginx-decide', upstream.port, undefined, { tokengatePort: quiet.port }),
     miss: await stack.tokengate('gate-miss', { ...gateOpts, cache: '{ max: 0 }' }),
     authOff: await stack.authOff('auth-off', gateOpts),
     before: a['baseline-build']

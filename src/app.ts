@@ -17,6 +17,7 @@ import type { Forwarder } from './forward/forwarder.js'
 import { createSearchClient } from './forward/search-client.js'
 import { createForwarder } from './forward/undici-forwarder.js'
 import { upstreamTlsByOrigin } from './forward/upstream-tls.js'
+import { StudyMembership } from './forward/wado-verify.js'
 import { openListener, openOps, openRedis, ResourceStack } from './lifecycle.js'
 import { accessLogger, createLogger, type Logger } from './log.js'
 import { GateMetrics } from './metrics/registry.js'
@@ -251,6 +252,7 @@ async function openApp(config: Config, opts: AppOptions, log: Logger, stack: Res
       secrets,
       trusted: trustedProxies(c.trustedProxies),
       limiter,
+      ...(c.decisionEndpoint.enabled ? { decidePath: c.decisionEndpoint.path } : {}),
       uploadRate: { minBytesPerSecond: c.listen.minUploadRate, windowMs: c.listen.uploadRateWindow },
       rewrite: {
         identityHeaders: c.identityHeaders,
@@ -403,6 +405,8 @@ function studyExecutor(
   return {
     forwarder,
     searches,
+    // WADO-URI (scoping: studies): which instances belong to which study, as the archive says.
+    membership: new StudyMembership(searches),
     recorder: {
       async has(into: StudySetRef, study: string) {
         const set =
@@ -413,6 +417,8 @@ function studyExecutor(
       },
       track: (into: StudySetRef, study: string, sops: readonly string[]) =>
         studySets.track(into, study, sops),
+      tracked: (into: StudySetRef, study: string) => studySets.tracked(into, study),
+      claim: (into: StudySetRef, study: string) => studySets.claim(into, study),
       async add(into: StudySetRef, uids: readonly string[]) {
         await studySets.add(into, uids)
         cache().evict(evictKeyOf(into))

@@ -18,6 +18,7 @@ export type ErrorCode =
   | 'STORE_UNAVAILABLE'
   | 'UPSTREAM_UNAVAILABLE'
   | 'UPSTREAM_TIMEOUT'
+  | 'CONFLICT'
   | 'PAYLOAD_TOO_LARGE'
   | 'OAUTH_INVALID_REQUEST'
   | 'OAUTH_UNSUPPORTED_GRANT_TYPE'
@@ -25,6 +26,7 @@ export type ErrorCode =
   | 'OAUTH_INVALID_CLIENT'
   | 'TOO_MANY_FAILURES'
   | 'REQUEST_TIMEOUT'
+  | 'NEEDS_PROXY'
 
 /** Every internal reason of every class: a closed list (metric labels are pre-bound from it). */
 export const REASONS = {
@@ -38,6 +40,10 @@ export const REASONS = {
     'expiry_too_long',
     'body_not_allowed',
     'bad_id',
+    'bad_multipart',
+    'bad_dicom',
+    'dicom_header_too_large',
+    'bad_original',
   ],
   MALFORMED_CREDENTIAL: ['bad_scheme', 'bad_base64', 'empty_secret', 'bad_link', 'secret_in_query'],
   AMBIGUOUS_CREDENTIAL: ['two_credentials'],
@@ -53,6 +59,7 @@ export const REASONS = {
     'dot_segment',
     'path_parameter',
     'empty_segment',
+    'two_originals',
   ],
   MISSING_CREDENTIAL: ['none'],
   INVALID_TOKEN: ['unknown', 'expired', 'revoked', 'disabled', 'bad_checksum', 'user_inactive'],
@@ -67,11 +74,18 @@ export const REASONS = {
     'cannot_mint',
     'perms_too_wide',
   ],
-  OUT_OF_SCOPE: ['album_not_allowed', 'not_album_member', 'study_not_in_scope', 'not_own_token'],
+  OUT_OF_SCOPE: [
+    'album_not_allowed',
+    'not_album_member',
+    'study_not_in_scope',
+    'not_own_token',
+    'upstream_not_found',
+  ],
   NOT_ACCEPTABLE: ['zip_unsupported'],
   STORE_UNAVAILABLE: ['redis_error', 'redis_timeout'],
   UPSTREAM_UNAVAILABLE: ['econnrefused', 'econnreset', 'bad_response', 'tls'],
   UPSTREAM_TIMEOUT: ['connect', 'headers', 'body'],
+  CONFLICT: ['foreign_study'],
   PAYLOAD_TOO_LARGE: ['body_too_large'],
   OAUTH_INVALID_REQUEST: ['bad_form'],
   OAUTH_UNSUPPORTED_GRANT_TYPE: ['grant_type_unsupported'],
@@ -79,6 +93,14 @@ export const REASONS = {
   OAUTH_INVALID_CLIENT: ['client_mismatch'],
   TOO_MANY_FAILURES: ['auth_failures'],
   REQUEST_TIMEOUT: ['upload_too_slow'],
+  NEEDS_PROXY: [
+    'split_search',
+    'empty_search',
+    'stow_record',
+    'study_set_change',
+    'archive_check',
+    'needs_rewrite',
+  ],
 } as const satisfies Record<ErrorCode, readonly string[]>
 
 export type RouteNotFoundReason = (typeof REASONS.ROUTE_NOT_FOUND)[number]
@@ -94,6 +116,7 @@ export type NotAcceptableReason = (typeof REASONS.NOT_ACCEPTABLE)[number]
 export type StoreUnavailableReason = (typeof REASONS.STORE_UNAVAILABLE)[number]
 export type UpstreamUnavailableReason = (typeof REASONS.UPSTREAM_UNAVAILABLE)[number]
 export type UpstreamTimeoutReason = (typeof REASONS.UPSTREAM_TIMEOUT)[number]
+export type ConflictReason = (typeof REASONS.CONFLICT)[number]
 export type PayloadTooLargeReason = (typeof REASONS.PAYLOAD_TOO_LARGE)[number]
 export type OAuthInvalidRequestReason = (typeof REASONS.OAUTH_INVALID_REQUEST)[number]
 export type OAuthUnsupportedGrantTypeReason = (typeof REASONS.OAUTH_UNSUPPORTED_GRANT_TYPE)[number]
@@ -101,6 +124,7 @@ export type OAuthInvalidGrantReason = (typeof REASONS.OAUTH_INVALID_GRANT)[numbe
 export type OAuthInvalidClientReason = (typeof REASONS.OAUTH_INVALID_CLIENT)[number]
 export type TooManyFailuresReason = (typeof REASONS.TOO_MANY_FAILURES)[number]
 export type RequestTimeoutReason = (typeof REASONS.REQUEST_TIMEOUT)[number]
+export type NeedsProxyReason = (typeof REASONS.NEEDS_PROXY)[number]
 
 export type Reason =
   | RouteNotFoundReason
@@ -116,6 +140,7 @@ export type Reason =
   | StoreUnavailableReason
   | UpstreamUnavailableReason
   | UpstreamTimeoutReason
+  | ConflictReason
   | PayloadTooLargeReason
   | OAuthInvalidRequestReason
   | OAuthUnsupportedGrantTypeReason
@@ -123,6 +148,7 @@ export type Reason =
   | OAuthInvalidClientReason
   | TooManyFailuresReason
   | RequestTimeoutReason
+  | NeedsProxyReason
   | 'bug'
 
 /** Base of every error a pipeline stage may throw. */
@@ -180,6 +206,10 @@ export class UpstreamUnavailable extends GateError<UpstreamUnavailableReason> {
 export class UpstreamTimeout extends GateError<UpstreamTimeoutReason> {
   readonly code = 'UPSTREAM_TIMEOUT'
 }
+/** STOW-RS, scoping: studies: a part's study exists in the archive outside the token's scope. */
+export class Conflict extends GateError<ConflictReason> {
+  readonly code = 'CONFLICT'
+}
 
 /** A request body tokengate reads itself (token endpoint, self-service) is over its limit. */
 export class PayloadTooLarge extends GateError<PayloadTooLargeReason> {
@@ -217,6 +247,15 @@ export class TooManyFailures extends GateError<TooManyFailuresReason> {
 /** A request body arrived slower than `listen.minUploadRate` (server/upload-rate.ts). */
 export class RequestTimeout extends GateError<RequestTimeoutReason> {
   readonly code = 'REQUEST_TIMEOUT'
+}
+
+/**
+ * The decision endpoint (server/decision-endpoint.ts) was asked about a request whose plan needs
+ * more than headers (a split or empty search, STOW recording, a study-set change): only tokengate
+ * as the proxy can carry it out.
+ */
+export class NeedsProxy extends GateError<NeedsProxyReason> {
+  readonly code = 'NEEDS_PROXY'
 }
 
 /** Startup only: a config problem, printed with key and line, never an HTTP answer. */
@@ -339,6 +378,12 @@ export const ERROR_CATALOG: Readonly<Record<ErrorCode, Mapping>> = {
     message: 'the upstream did not answer in time',
     showReason: false,
   },
+  CONFLICT: {
+    status: 409,
+    error: 'conflict',
+    message: 'the request conflicts with the archive',
+    showReason: true,
+  },
   PAYLOAD_TOO_LARGE: {
     status: 413,
     error: 'payload_too_large',
@@ -383,7 +428,16 @@ export const ERROR_CATALOG: Readonly<Record<ErrorCode, Mapping>> = {
     message: 'the request body arrived too slowly',
     showReason: false,
   },
+  NEEDS_PROXY: {
+    status: 501,
+    error: 'not_implemented',
+    message: 'this request needs tokengate as the proxy',
+    showReason: true,
+  },
 }
+
+const NEEDS_PROXY_TEXT =
+  'this request needs more than headers (a split or empty search, a STOW upload, a WADO-URI archive check, a study-set change): send it through tokengate as the proxy, not through the decision endpoint'
 
 /** Client-facing text for the reasons a client may see (400, 403 and 406: they reveal nothing). */
 export const VISIBLE_REASON_TEXT: Partial<Record<Reason, string>> = {
@@ -415,6 +469,13 @@ export const VISIBLE_REASON_TEXT: Partial<Record<Reason, string>> = {
   inbox_refused: 'an album token cannot reach the inbox',
   study_level_only:
     'albums hold whole studies: PUT or DELETE /studies/{uid}, not a series or an instance (the archive itself is never changed)',
+  bad_multipart:
+    'the STOW-RS body must be multipart/related with one token boundary, parts without Content-Length, delimiters after CRLF and nothing after the close delimiter',
+  bad_dicom:
+    'every STOW-RS part must be a DICOM Part 10 file in explicit or implicit VR little endian (or an encapsulated syntax) with one well-formed StudyInstanceUID',
+  dicom_header_too_large: 'the StudyInstanceUID of a STOW-RS part must be within its first 1 MiB',
+  foreign_study:
+    "a part belongs to a study that exists in the archive outside this token's scope; nothing of it was stored",
   wrong_kind: 'resource mounts take api tokens, and api tokens reach resource mounts only',
   no_grant: "the token's grants do not cover this action on this resource",
   attr_mismatch: "the path names a value other than the token's attribute",
@@ -431,6 +492,17 @@ export const VISIBLE_REASON_TEXT: Partial<Record<Reason, string>> = {
   grant_type_unsupported: 'grant_type must be refresh_token',
   zip_unsupported:
     'this archive cannot produce application/zip; ask for multipart/related; type="application/dicom" instead',
+  bad_original:
+    'a decision request names its original request by X-Original-Method and X-Original-URI (nginx), X-Forwarded-Method and X-Forwarded-Uri (Traefik), or a path below the endpoint (Envoy); the URI must start with /',
+  two_originals:
+    'a decision request must name its original request one way only (one shape, each header once)',
+  split_search: NEEDS_PROXY_TEXT,
+  empty_search: NEEDS_PROXY_TEXT,
+  stow_record: NEEDS_PROXY_TEXT,
+  study_set_change: NEEDS_PROXY_TEXT,
+  archive_check: NEEDS_PROXY_TEXT,
+  needs_rewrite:
+    'this data plane forwards the request as the client sent it: send the canonical, scoped form (as tokengate forwards it), or use tokengate as the proxy',
 }
 
 /** Map anything thrown in the pipeline to the HTTP answer. The only place that knows statuses. */

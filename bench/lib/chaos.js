@@ -17,9 +17,13 @@
 import { createHash } from 'node:crypto'
 import { readdirSync } from 'node:fs'
 import { Agent, createServer, request } from 'node:http'
+import { stowBody } from './stow-body.js'
 
 /** The album the reading token sees: enough UIDs to split its study search in several. */
 export const CHAOS_ALBUM = 'chaos'
+/** Numbers the studies the chaos clients store, one new study per STOW. */
+let stowSerial = 0
+
 export const CHAOS_STUDIES = Array.from({ length: 60 }, (_, i) => `1.2.826.0.1.3680043.9.${1000 + i}`)
 /** The album STOW-RS stores are recorded into (it grows; the reading album does not). */
 export const CHAOS_STOW_ALBUM = 'chaos-stow'
@@ -155,13 +159,20 @@ export async function startChaosUpstream(opts = {}) {
         )
         headers['content-type'] = 'application/dicom+json'
       } else if (/\/studies\/[^/]+\/instances$/.test(url.pathname)) {
-        // STOW recording's instance search: the study holds the one instance stored.
+        // The STOW-RS guard's instance search: the archive holds one instance of each of the
+        // album's studies, and nothing yet of a new study a client is storing.
         const study = url.pathname.split('/').at(-2) ?? ''
-        body = Buffer.from(JSON.stringify([{ '00080018': { vr: 'UI', Value: [`${study}.1`] } }]))
+        const rows = CHAOS_STUDIES.includes(study)
+          ? [{ '00080018': { vr: 'UI', Value: [`${study}.1`] } }]
+          : []
+        body = Buffer.from(JSON.stringify(rows))
         headers['content-type'] = 'application/dicom+json'
       } else if (url.pathname.endsWith('/studies')) {
-        // A (split) study search: a row for every UID asked for.
-        const uids = (url.searchParams.get('StudyInstanceUID') ?? '').split(',').filter(Boolean)
+        // A (split) study search: a row for every UID asked for that the archive holds (the
+        // album's studies); a new study a STOW is about to store is not there yet.
+        const uids = (url.searchParams.get('StudyInstanceUID') ?? '')
+          .split(',')
+          .filter((uid) => CHAOS_STUDIES.includes(uid))
         body = Buffer.from(JSON.stringify(uids.map((uid) => studyRow(upstream.url, uid))))
         headers['content-type'] = 'application/dicom+json'
       } else if (url.pathname.endsWith('/metadata')) {
@@ -369,6 +380,10 @@ export async function runChaosClients(o) {
 function once(gateUrl, agent, token, kind, path) {
   return new Promise((resolve) => {
     const stow = kind === 'stow'
+    // A new study each time: the part guard admits a study the archive does not hold yet.
+    stowSerial++
+    const study = `1.2.826.0.1.3680043.9.${process.pid}.${stowSerial}`
+    const body = stow ? stowBody(study, `${study}.1`) : undefined
     const req = request(
       `${gateUrl}${path}`,
       {
@@ -376,7 +391,7 @@ function once(gateUrl, agent, token, kind, path) {
         method: stow ? 'POST' : 'GET',
         headers: {
           authorization: `Bearer ${token}`,
-          ...(stow ? { 'content-type': 'multipart/related; type="application/dicom"' } : {}),
+          ...(stow ? { 'content-type': body?.type } : {}),
         },
       },
       (res) => {
@@ -393,7 +408,7 @@ function once(gateUrl, agent, token, kind, path) {
       },
     )
     req.on('error', () => resolve({ kind: 'failedBeforeAnswer' }))
-    req.end(stow ? Buffer.from('DICM') : undefined)
+    req.end(body?.body)
   })
 }
 

@@ -30,7 +30,8 @@ const rotate = (specs) => (i) => /** @type {RequestSpec} */ (specs[i % specs.len
  * @param {{ url: string, pid: number }} o.upstream
  * @param {{ pid: number }} o.redis
  * @param {Record<string, { url: string, pid: number } | null>} o.servers  by role: httpProxy, undici,
- *   nginxProxy, nginxAuth, tokenService, and tokengate's gate, quiet (access log off), miss (cache
+ *   nginxProxy, nginxAuth, tokenService, nginxDecide (nginx + the quiet gate's decision endpoint),
+ *   and tokengate's gate, quiet (access log off), miss (cache
  *   off), authOff, before (the --baseline-build checkout's gate)
  * @param {{ album: string[], user: string[], unknown: string[], api?: string[] }} o.tokens  secrets;
  *   api: tokens whose fifth grant is `device:dev<i>:GetDeviceStats,…` (token i reads dev<i>)
@@ -95,6 +96,13 @@ export function scenarios(o) {
     gen: passthrough,
     latency: true,
     extraPids: s.tokenService ? [s.tokenService.pid, redisPid] : [redisPid],
+  })
+
+  // Issue 15.4: the same nginx, asking tokengate's decision endpoint instead (a cache hit on the
+  // quiet gate), and forwarding the scoped URI it answers: the decision's CPU beside the peer's.
+  add('nginx-decide', 'nginx auth_request + tokengate decision endpoint', 'nginxDecide', {
+    latency: true,
+    extraPids: s.quiet ? [s.quiet.pid, redisPid] : [redisPid],
   })
 
   add('auth-off', 'tokengate forwarding, auth off', 'authOff', {

@@ -572,6 +572,23 @@ export const configSchema = z.strictObject({
       maxLifetime: duration.default(30 * 86_400_000),
     })
     .prefault({}),
+  /**
+   * The decision endpoint on the public listener, for nginx `auth_request`, Traefik `forwardAuth`
+   * and Envoy `ext_authz` (HTTP service, path prefix): answers 200 with the decision as headers
+   * (`X-Tokengate-Upstream-Uri`, the identity headers) or the refusal the proxy would give, from
+   * the same stages as the proxy. Answered by tokengate itself, never forwarded.
+   */
+  decisionEndpoint: z
+    .strictObject({
+      /** Off: the path is no longer answered (it then falls through to the mounts, as any path). */
+      enabled: z.boolean().default(true),
+      /** Path of the endpoint; Envoy's form appends the original path to it. */
+      path: z
+        .string()
+        .regex(/^\/[A-Za-z0-9._~\-/]*[^/]$/, 'expected a path like "/_tokengate/decide"')
+        .default('/_tokengate/decide'),
+    })
+    .prefault({}),
   /** The audit trail of token and membership changes (a Redis stream, `<keyPrefix>audit`). */
   audit: z
     .strictObject({

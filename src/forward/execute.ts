@@ -1,9 +1,11 @@
 // Forward stage, the executor: carry out a Plan (rewrite/plan.ts) — forward with the patch (the
-// answer's body through the URL rewriter or the STOW recorder when the plan says so), answer an
-// empty search, or run a split search. The one switch on the plan's kind; the decision that made
-// the plan is done by then, so a decision endpoint can return the plan instead of calling this.
+// answer's body through the URL rewriter when the plan says so; an upstream 404 replaced by
+// tokengate's own in studies mode), answer an empty search, run a split search, a guarded STOW-RS
+// (stow.ts), or a WADO-URI request once the archive confirms its instance (wado-verify.ts). The
+// one switch on the plan's kind; the decision that made the plan is done by then, so a decision
+// endpoint can return the plan instead of calling this.
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { UpstreamUnavailable } from '../errors.js'
+import { OutOfScope, UpstreamUnavailable } from '../errors.js'
 import type { ResponsePlan, UpstreamPatch } from '../rewrite/patch.js'
 import type { Plan } from '../rewrite/plan.js'
 import { classify, type Forwarder, type ForwardResult } from './forwarder.js'
@@ -11,8 +13,15 @@ import { arrayElements, NotAJsonArray } from './json-array.js'
 import type { ResponseTransformFactory } from './response-transform.js'
 import type { SearchClient } from './search-client.js'
 import { answerEmpty, runSplitSearch } from './split-search.js'
-import { type InstanceLister, StoreAnswerRecorder, type StudyRecorder } from './study-recorder.js'
+import { executeStore } from './stow.js'
+import {
+  type InstanceLister,
+  StoreAnswerRecorder,
+  type StowAdmission,
+  type StudyRecorder,
+} from './study-recorder.js'
 import { DicomJsonUrlRewriter, isJsonContentType, rewriteDicomJsonUrls } from './url-rewriter.js'
+import type { StudyMembership } from './wado-verify.js'
 
 export interface ExecutorDeps {
   forwarder: Forwarder
@@ -20,6 +29,8 @@ export interface ExecutorDeps {
   /** Upstream searches of one split search in flight at once (`studies.parallelSearches`). */
   parallelSearches: number
   recorder: StudyRecorder
+  /** WADO-URI (scoping: studies): does an instance belong to the study that passed the check. */
+  membership: StudyMembership
 }
 
 /** A compressed body cannot be rewritten (the plan asked for none; an upstream may still send one). */
@@ -61,20 +72,34 @@ function instanceLister(client: SearchClient, target: URL, patch: UpstreamPatch)
   }
 }
 
-/** How the answer's body is transformed, from the plan's data; undefined when it passes as it is. */
+/**
+ * How the answer's body is transformed, from the plan's data; undefined when it passes as it is.
+ * `admission` is the STOW-RS request side (what was sent), for `response.record`.
+ */
 export function responseTransform(
   response: ResponsePlan | undefined,
   recorder: StudyRecorder,
   listInstances: InstanceLister,
+  admission?: StowAdmission,
 ): ResponseTransformFactory | undefined {
-  if (!response?.urls && !response?.record) return undefined
-  const { urls, record } = response
+  if (!response?.urls && !response?.record && !response?.uniformNotFound) return undefined
+  const { urls, record, uniformNotFound } = response
   return ({ status, headers }) => {
+    // Thrown before any byte of the upstream's body is sent: the pipeline answers its own 404.
+    if (uniformNotFound && status === 404) throw new OutOfScope('upstream_not_found')
     const json = isJsonContentType(headers['content-type']) && plainBody(headers['content-encoding'])
     // PS3.18 §10.5.3: 200 all stored, 202 some stored; anything else stored nothing.
-    if (record && (status === 200 || status === 202)) {
+    if (record && admission && (status === 200 || status === 202)) {
       return {
-        stream: () => new StoreAnswerRecorder(record, recorder, listInstances, json ? urls : undefined),
+        stream: () =>
+          new StoreAnswerRecorder(
+            record,
+            admission,
+            status,
+            recorder,
+            listInstances,
+            json ? urls : undefined,
+          ),
       }
     }
     if (!urls || !json) return null
@@ -121,5 +146,38 @@ export function executePlan(
       return changeSet(res, plan.patch, () => deps.recorder.remove(plan.from, [plan.study]))
     case 'adopt':
       return changeSet(res, plan.patch, () => deps.recorder.add(plan.into, [plan.study]))
+    case 'store': {
+      const list = instanceLister(deps.searches, target, plan.patch)
+      const record = { ...plan.patch.response, record: { into: plan.into } }
+      return executeStore(
+        plan,
+        req,
+        res,
+        target,
+        deps,
+        list,
+        (admission) => responseTransform(record, deps.recorder, list, admission) as ResponseTransformFactory,
+      )
+    }
+    case 'wado':
+      return forwardWado(plan, req, res, target, deps)
   }
+}
+
+/** WADO-URI in studies mode: forward only once the archive confirms the instance is the study's. */
+async function forwardWado(
+  plan: Extract<Plan, { kind: 'wado' }>,
+  req: IncomingMessage,
+  res: ServerResponse,
+  target: URL,
+  deps: ExecutorDeps,
+): Promise<ForwardResult> {
+  if (!(await deps.membership.belongs(plan.qido, plan.patch.setHeaders, plan)))
+    throw new OutOfScope('study_not_in_scope', plan.tokenId)
+  const transform = responseTransform(
+    plan.patch.response,
+    deps.recorder,
+    instanceLister(deps.searches, target, plan.patch),
+  )
+  return deps.forwarder.forward(req, res, target, plan.patch, transform)
 }

@@ -3,6 +3,7 @@
 // one was removed after the benchmark (bench/README.md "Why one forwarder"). Also here: the one
 // mapping of socket and parser errors to the 502 / 504 answers, shared with search-client.ts.
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Readable } from 'node:stream'
 import { type Dispatcher, errors } from 'undici'
 import type { Config } from '../config/schema.js'
 import { UpstreamTimeout, UpstreamUnavailable } from '../errors.js'
@@ -24,6 +25,7 @@ export interface Forwarder {
    * Resolves when the response to the client is finished (or the client went away). With
    * `transform`, the upstream's body goes through the Transform it returns (see
    * response-transform.ts); an error from it before the first byte rejects, after it cuts.
+   * `body` replaces `req` as the request body sent upstream (the STOW-RS part guard).
    */
   forward(
     req: IncomingMessage,
@@ -31,6 +33,7 @@ export interface Forwarder {
     target: URL,
     patch: UpstreamPatch,
     transform?: ResponseTransformFactory,
+    body?: Readable,
   ): Promise<ForwardResult>
   /** The one upstream HTTP client (pool, timeouts): tokengate's own requests upstream use it too (search-client.ts). */
   readonly dispatcher: Dispatcher

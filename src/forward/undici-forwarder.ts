@@ -253,7 +253,7 @@ export function createForwarder(
 
   return {
     dispatcher: agent,
-    forward(req, res, target, patch, transform) {
+    forward(req, res, target, patch, transform, body) {
       return new Promise<ForwardResult>((resolve, reject) => {
         const withBody = requestHasBody(req)
         const method = req.method ?? 'GET'
@@ -262,7 +262,7 @@ export function createForwarder(
           path: upstreamPath(target, patch.path),
           method,
           headers: upstreamRequestHeaders(req, target, patch),
-          body: withBody ? req : null,
+          body: withBody ? (body ?? req) : null,
           // Only a body-less GET/HEAD may be sent twice (stale-socket retry).
           idempotent: !withBody && (method === 'GET' || method === 'HEAD'),
         }

@@ -18,9 +18,9 @@ export interface ResponsePlan {
   /** STOW-RS (`scoping: studies`): add the studies the upstream stored to a study set. */
   record?: {
     into: StudySetRef
-    /** The study of a `POST /studies/{study}`: what was stored when the answer names none. */
-    pathStudy: string | null
   }
+  /** `scoping: studies`: an upstream 404 is answered with tokengate's own not_found body. */
+  uniformNotFound?: boolean
 }
 
 export interface UpstreamPatch {

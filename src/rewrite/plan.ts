@@ -4,6 +4,7 @@
 // (forward/execute.ts), so a decision endpoint can return the plan without executing it.
 import { NotAcceptable } from '../errors.js'
 import type { Decision } from '../policy/decide.js'
+import type { VisibleStudies } from '../policy/visible-studies.js'
 import type { RouteMatch } from '../route/match.js'
 import type { TokenStore } from '../token/store.js'
 import type { StudySetRef } from '../token/study-sets.js'
@@ -33,6 +34,25 @@ export type Plan =
    * see to an album it may add to, or to its inbox, and answer 204; the archive is not asked.
    */
   | { kind: 'adopt'; patch: UpstreamPatch; into: StudySetRef; study: string }
+  /**
+   * scoping: studies, STOW-RS: forward the body through the part guard (forward/stow.ts): each
+   * part goes upstream only if its study (read from its DICOM header) is `visible` or new to the
+   * archive; studies stored join `into` once the upstream answers success for them.
+   */
+  | { kind: 'store'; patch: UpstreamPatch; into: StudySetRef; visible: VisibleStudies; tokenId: string }
+  /**
+   * scoping: studies, WADO-URI: `study` is visible; forward once the archive confirms (by a QIDO
+   * search under `qido`, cached) that `series` and `object` belong to it.
+   */
+  | {
+      kind: 'wado'
+      patch: UpstreamPatch
+      qido: URL
+      study: string
+      series: string | null
+      object: string | null
+      tokenId: string
+    }
 
 /** What the planner reads from the request beyond the route. */
 export interface RequestView extends ClientView, PublicView {

@@ -1,6 +1,6 @@
 // Rewrite stage, `scoping: studies` (DESIGN §4), the pure part: read what a request says about
 // studies — the study in a DICOMweb path, the client's StudyInstanceUID filter in every spelling
-// an upstream might honour, WADO-URI `studyUID`, `limit`/`offset` — and write the narrowed QIDO
+// an upstream might honour, `limit`/`offset` — and write the narrowed QIDO
 // query, split over several upstream searches when one URL would be too long. No I/O: the
 // decisions over study sets are in rewrite/study-scope.ts.
 import { BadRequest } from '../errors.js'
@@ -14,7 +14,7 @@ export type StudyRoute =
   | { kind: 'study'; study: string }
   /** STOW-RS: POST /studies or /studies/{study}. */
   | { kind: 'store'; study: string | null }
-  /** WADO-URI (the study is in the `studyUID` query parameter). */
+  /** WADO-URI (the study is in the `studyUID` query parameter: rewrite/wado-query.ts). */
   | { kind: 'wado' }
   /** Not addressable by study (/series/{uid}/…, /instances/{uid}/…, anything else): out of scope. */
   | { kind: 'other' }
@@ -129,13 +129,6 @@ export function readSearchQuery(query: string): SearchQuery {
     }
   }
   return { studies: studies.size ? [...studies] : null, limit, offset, kept }
-}
-
-/** The `studyUID` values of a WADO-URI query, every spelling (name case, percent-encoding). */
-export function wadoStudyUids(query: string): string[] {
-  const out: string[] = []
-  for (const pair of pairs(query)) if (foldedName(pair.name) === 'studyuid') out.push(pairValue(pair.raw))
-  return out
 }
 
 /** The query with StudyInstanceUID set to `uids` (a UID-list match, PS3.18 §8.3.4.1). */

@@ -3,7 +3,10 @@
 // token may see (else 404, never 403: no hint that a study exists); QIDO searches are narrowed to
 // a StudyInstanceUID list intersected with the client's own, answered `[]` without the upstream
 // when nothing is left, and split over several upstream searches when one URL would be too long;
-// a STOW-RS records the studies it stored. Returns a Plan; the executor (forward/) carries it out.
+// a STOW-RS is planned as a guarded store (which study each part goes to is read from the DICOM
+// data as it streams, never from the upstream's answer: forward/stow.ts); a WADO-URI objectUID and
+// seriesUID are checked to belong to the visible studyUID (forward/wado-verify.ts); an upstream
+// 404 is answered with tokengate's own body. Returns a Plan; the executor (forward/) carries it out.
 import { Forbidden, OutOfScope } from '../errors.js'
 import type { Decision } from '../policy/decide.js'
 import { storeTarget, visibleStudies } from '../policy/visible-studies.js'
@@ -11,13 +14,8 @@ import type { RouteMatch } from '../route/match.js'
 import type { TokenStore } from '../token/store.js'
 import type { UpstreamPatch } from './patch.js'
 import type { Plan } from './plan.js'
-import {
-  classifyStudyRoute,
-  narrowedQuery,
-  readSearchQuery,
-  splitUids,
-  wadoStudyUids,
-} from './study-query.js'
+import { classifyStudyRoute, narrowedQuery, readSearchQuery, splitUids } from './study-query.js'
+import { readWadoUids } from './wado-query.js'
 
 export interface StudyScopeConfig {
   /** Longest upstream request target (path + query) one narrowed search may have. */
@@ -28,6 +26,14 @@ type SetReader = Pick<TokenStore, 'albumStudies' | 'inboxStudies' | 'userAlbums'
 
 /** `/studies/{uid}` itself: sets hold whole studies, so only it can be added or removed. */
 const STUDY_LEVEL = /^\/studies\/[^/]+\/?$/
+
+/**
+ * An upstream 404 says whether a UID exists anywhere in the archive: in studies mode it is
+ * answered with tokengate's own not_found body, the same as a study outside the scope.
+ */
+function uniformNotFound(patch: UpstreamPatch): UpstreamPatch {
+  return { ...patch, response: { ...patch.response, uniformNotFound: true } }
+}
 
 function outOfScope(decision: Decision): OutOfScope {
   return new OutOfScope('study_not_in_scope', decision.tokenId)
@@ -46,20 +52,31 @@ export async function planStudyScope(
     case 'other':
       throw outOfScope(decision)
     case 'store':
-      // Whatever it stores joins the token's album (or the user's inbox) once the upstream says so.
+      // Each part's study is read from its DICOM header as it streams, and checked against this
+      // scope (or the archive, for a new study) before it goes upstream; what the upstream then
+      // says it stored joins the token's album (or the user's inbox).
       return {
-        kind: 'forward',
-        patch: {
-          ...patch,
-          response: { ...patch.response, record: { into: storeTarget(decision.scope), pathStudy: at.study } },
-        },
+        kind: 'store',
+        patch: uniformNotFound(patch),
+        into: storeTarget(decision.scope),
+        visible: await visibleStudies(decision.scope, store),
+        tokenId: decision.tokenId,
       }
     case 'wado': {
-      const uids = wadoStudyUids(route.query)
+      // The exact, case-sensitive names only (PS3.18 §9.2); near-spellings were refused (400).
+      const uids = readWadoUids(route.params)
       const visible = await visibleStudies(decision.scope, store)
-      // Every spelling the upstream might read must be visible; none at all is not a study of ours.
-      if (uids.length === 0 || !uids.every((uid) => visible.has(uid))) throw outOfScope(decision)
-      return { kind: 'forward', patch }
+      if (uids.study === null || !visible.has(uids.study)) throw outOfScope(decision)
+      // The series and instance must belong to that study: checked against the archive (cached).
+      return {
+        kind: 'wado',
+        patch: uniformNotFound(patch),
+        qido: route.mount.upstream,
+        study: uids.study,
+        series: uids.series,
+        object: uids.object,
+        tokenId: decision.tokenId,
+      }
     }
     case 'study': {
       if (method === 'DELETE' || method === 'PUT') {
@@ -71,7 +88,7 @@ export async function planStudyScope(
       }
       const visible = await visibleStudies(decision.scope, store)
       if (!visible.has(at.study)) throw outOfScope(decision)
-      return { kind: 'forward', patch }
+      return { kind: 'forward', patch: uniformNotFound(patch) }
     }
     case 'search':
       return planSearch(route, decision, patch, at.study, store, cfg)
@@ -147,7 +164,7 @@ async function planSearch(
   const prefix = `${route.target.pathname.replace(/\/+$/, '')}${route.upstreamPath}?`
   const whole = narrowedQuery(query.kept, uids, paging)
   if (prefix.length + whole.length <= cfg.maxUrlLength) {
-    return { kind: 'forward', patch: { ...patch, path: `${route.upstreamPath}?${whole}` } }
+    return { kind: 'forward', patch: uniformNotFound({ ...patch, path: `${route.upstreamPath}?${whole}` }) }
   }
   // Split: each search may contribute at most offset + limit useful results; the executor skips
   // `offset` over the merged results and stops after `limit`.

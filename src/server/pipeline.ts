@@ -1,7 +1,8 @@
 // The request pipeline (DESIGN §2): route match → credential → token lookup → decide → rewrite →
-// forward. The only file that knows the order of the stages; it has the only catch, writes the
+// forward. The only file that knows the order of the stages (decideRequest() is the part up to the
+// plan, shared with the decision endpoint); it has the only catch, writes the
 // only access-log line and records the only outcome metric per request.
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import type { TLSSocket } from 'node:tls'
 import { extractCredential } from '../credential/extract.js'
@@ -25,15 +26,16 @@ import { type Decision, decide } from '../policy/decide.js'
 import { checkScopeIds } from '../policy/scope-ids.js'
 import { scopeLabel } from '../rewrite/identity-headers.js'
 import type { RewriteConfig } from '../rewrite/patch.js'
-import { planRequest } from '../rewrite/plan.js'
+import { type Plan, planRequest } from '../rewrite/plan.js'
 import { readScopeRequest } from '../rewrite/query-scope.js'
 import type { CompiledRoutes } from '../route/compile.js'
 import { matchRoute, type RouteMatch } from '../route/match.js'
 import type { CachedTokenStore } from '../token/cache.js'
 import type { LastUsedRecorder } from '../token/last-used.js'
 import type { AuthLimiter } from './auth-limiter.js'
-import { resolveClient, type TrustedProxies } from './client-address.js'
+import { type ClientAddress, resolveClient, type TrustedProxies } from './client-address.js'
 import { applyCors, PREFLIGHT_ANSWERED } from './cors.js'
+import { answerDecision, decisionTarget, originalRequest } from './decision-endpoint.js'
 import type { LocalEndpoints } from './local-endpoints.js'
 import { requestIdOf } from './request-id.js'
 import { writeError as writeAnswer } from './respond.js'
@@ -62,6 +64,8 @@ export interface PipelineDeps {
   limiter?: AuthLimiter
   /** `listen.minUploadRate`; absent: off. */
   uploadRate?: UploadRate
+  /** `decisionEndpoint.path` when enabled (server/decision-endpoint.ts); absent: off. */
+  decidePath?: string
 }
 
 /** Methods whose requests carry no body (RFC 9110 §9.3): one with a body is refused. */
@@ -83,6 +87,81 @@ const NO_HEADERS = Object.freeze({})
 const COUNTED = Symbol('tokengate.bytesCounted')
 type CountedSocket = Socket & { [COUNTED]?: [number, number] }
 
+/** What decideRequest() learnt on the way: the access log and metrics read it even when it throws. */
+export interface DecisionTrace {
+  route?: RouteMatch
+  via?: string
+  cache: CacheResult
+  decision?: Decision
+}
+
+/** The request the decision stages read: the proxied one itself, or the one a data plane names. */
+export interface DecisionSource {
+  method: string
+  rawUrl: string
+  headers: IncomingHttpHeaders
+  rawHeaders: readonly string[]
+}
+
+/**
+ * The decision part of the pipeline, in order: route match (canonical path and query), credential,
+ * lookup, decide, plan. Used by the proxy (which then executes the plan) and by the decision
+ * endpoint (which returns it as headers). Throws the stages' GateErrors; fills `trace` as it goes.
+ */
+export async function decideRequest(
+  deps: PipelineDeps,
+  src: DecisionSource,
+  client: ClientAddress,
+  socket: Socket,
+  requestId: string,
+  trace: DecisionTrace,
+): Promise<Plan> {
+  const { method, rawUrl } = src
+  const route = matchRoute(deps.routes, method, rawUrl, src.headers.accept)
+  trace.route = route
+  const credential = extractCredential(src, route, deps.secrets)
+  trace.via = credential.via
+  const requested = readScopeRequest(route.params)
+  checkScopeIds(requested)
+  // A cache hit answers without a promise; only a miss waits for Redis.
+  let record = deps.store.peek(credential.hash)
+  trace.cache = 'hit'
+  if (record === undefined) {
+    trace.cache = 'miss'
+    record = await deps.store.lookup(credential.hash)
+  }
+  const now = deps.now()
+  // decide() and planRequest() answer without a promise unless they must read Redis.
+  const decided = decide(record, route, requested, now, deps.store)
+  const decision = decided instanceof Promise ? await decided : decided
+  trace.decision = decision
+  deps.lastUsed.seen(credential.hash, now)
+  const planned = planRequest(
+    route,
+    decision,
+    {
+      method,
+      rawUrl,
+      // HTTP/2 names the host in :authority (a client may send no Host at all).
+      host: src.headers.host ?? (src.headers[':authority'] as string | undefined),
+      // From a trusted proxy only (server/client-address.ts): nobody else's are believed.
+      forwardedHost: client.forwardedHost,
+      forwardedProto: client.forwardedProto,
+      forwardedFor: client.forwardedFor,
+      remoteAddress: client.address,
+      peerAddress: client.peer,
+      localAddress: socket.localAddress,
+      localPort: socket.localPort,
+      encrypted: (socket as TLSSocket).encrypted === true,
+      requestId,
+      leakedHeaders: credential.leaks,
+    },
+    deps.rewrite,
+    deps.store,
+  )
+  return planned instanceof Promise ? await planned : planned
+}
+
 /** A request handler over the current deps (read once per request). */
 export function createPipeline(current: () => PipelineDeps) {
   return async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -93,11 +172,8 @@ export function createPipeline(current: () => PipelineDeps) {
     const rawUrl = req.url ?? '/'
     const requestId = requestIdOf(req, deps.secrets.prefix)
     res.setHeader('x-request-id', requestId)
-    let route: RouteMatch | undefined
+    const trace: DecisionTrace = { cache: 'none' }
     let mountIndex = -1
-    let decision: Decision | undefined
-    let via: string | undefined
-    let cache: CacheResult = 'none'
     let authMs = 0
     let upstreamMs = 0
     let upstreamStatus = 0
@@ -116,52 +192,23 @@ export function createPipeline(current: () => PipelineDeps) {
       if (NO_BODY_METHODS.has(method) && hasBody(req)) throw new BadRequest('body_not_allowed')
       const local = deps.local?.match(rawUrl)
       if (local) return await local(req, res)
-      route = matchRoute(deps.routes, method, rawUrl, req.headers.accept)
-      mountIndex = route.mount.index
-      const credential = extractCredential(
-        { headers: req.headers, rawHeaders: req.rawHeaders, rawUrl },
-        route,
-        deps.secrets,
-      )
-      via = credential.via
-      const requested = readScopeRequest(route.params)
-      checkScopeIds(requested)
-      // A cache hit answers without a promise; only a miss waits for Redis.
-      let record = deps.store.peek(credential.hash)
-      cache = 'hit'
-      if (record === undefined) {
-        cache = 'miss'
-        record = await deps.store.lookup(credential.hash)
+      const decideAt = deps.decidePath ? decisionTarget(rawUrl, deps.decidePath) : null
+      if (decideAt !== null) {
+        // The decision endpoint: the same stages about the request a data plane names, no forward.
+        const src = originalRequest(req, decideAt)
+        const plan = await decideRequest(deps, src, client, socket, requestId, trace)
+        authMs = performance.now() - started
+        return answerDecision(res, plan, trace.route as RouteMatch, deps.rewrite, src)
       }
-      const now = deps.now()
-      // decide() and planRequest() answer without a promise unless they must read Redis.
-      const decided = decide(record, route, requested, now, deps.store)
-      decision = decided instanceof Promise ? await decided : decided
-      deps.lastUsed.seen(credential.hash, now)
-      const planned = planRequest(
-        route,
-        decision,
-        {
-          method: req.method ?? 'GET',
-          rawUrl,
-          // HTTP/2 names the host in :authority (a client may send no Host at all).
-          host: req.headers.host ?? (req.headers[':authority'] as string | undefined),
-          // From a trusted proxy only (server/client-address.ts): nobody else's are believed.
-          forwardedHost: client.forwardedHost,
-          forwardedProto: client.forwardedProto,
-          forwardedFor: client.forwardedFor,
-          remoteAddress: client.address,
-          peerAddress: client.peer,
-          localAddress: socket.localAddress,
-          localPort: socket.localPort,
-          encrypted: (socket as TLSSocket).encrypted === true,
-          requestId,
-          leakedHeaders: credential.leaks,
-        },
-        deps.rewrite,
-        deps.store,
+      const plan = await decideRequest(
+        deps,
+        { method, rawUrl, headers: req.headers, rawHeaders: req.rawHeaders },
+        client,
+        socket,
+        requestId,
+        trace,
       )
-      const plan = planned instanceof Promise ? await planned : planned
+      const route = trace.route as RouteMatch
       // CORS headers over the upstream's own (errors get them from res, set by applyCors).
       if (cors) plan.patch.responseHeaders = { ...plan.patch.responseHeaders, ...cors }
       authMs = performance.now() - started
@@ -174,6 +221,7 @@ export function createPipeline(current: () => PipelineDeps) {
       if (result.truncated) reason = result.truncated
     } catch (err) {
       if (err instanceof RouteNotFound) mountIndex = err.mountIndex
+      const route = trace.route
       if (!authMs) authMs = performance.now() - started
       if (isCredentialRefusal(err)) deps.limiter?.refused(client.address, deps.now())
       const answer = toHttpError(uploadCut ? new RequestTimeout('upload_too_slow') : err)
@@ -193,6 +241,8 @@ export function createPipeline(current: () => PipelineDeps) {
     } finally {
       if (uploadCut) reason = 'upload_too_slow'
       deps.metrics.inflight--
+      const { route, decision } = trace
+      if (route) mountIndex = route.mount.index
       const totalMs = performance.now() - started
       // Bytes are attributed per connection: whatever was read or written since the previous
       // request on it ended (a body may be read before the 'request' event fires).
@@ -204,7 +254,7 @@ export function createPipeline(current: () => PipelineDeps) {
         mount: mountIndex,
         method: req.method,
         reason,
-        cache,
+        cache: trace.cache,
         authSeconds: authMs / 1000,
         upstreamStatus,
         upstreamHeadersSeconds: upstreamMs / 1000,
@@ -220,12 +270,12 @@ export function createPipeline(current: () => PipelineDeps) {
             path: loggablePath(rawUrl),
             status: res.statusCode,
             mount: route?.mount.prefix,
-            via,
+            via: trace.via,
             tokenId: decision?.tokenId,
             user: decision?.user || undefined,
             scope: decision ? scopeLabel(decision.scope) : undefined,
             reason,
-            cache,
+            cache: trace.cache,
             bytesIn,
             bytesOut,
             authMs: round(authMs),

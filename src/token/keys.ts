@@ -35,6 +35,8 @@ export interface Keys {
   albumStored(album: string, study: string): string
   /** set, expiring: the same for a user's inbox. */
   inboxStored(user: string, study: string): string
+  /** string, expiring: which album or inbox first stored a study new to the archive (STOW-RS). */
+  studyClaim(study: string): string
   /** string: sha256 of a refresh token secret → its family id (every secret the family ever had). */
   refreshSecret(hash: TokenHash): string
   /** hash: a refresh token family (admin/refresh.ts); `{id}` hash tag: same cluster slot as its tokens. */
@@ -73,6 +75,7 @@ export function makeKeys(prefix: string): Keys {
     userInbox: (user) => `${prefix}user:${user}:inbox`,
     albumStored: (album, study) => `${prefix}album:${album}:stored:${study}`,
     inboxStored: (user, study) => `${prefix}user:${user}:stored:${study}`,
+    studyClaim: (study) => `${prefix}study:${study}:claim`,
     refreshSecret: (hash) => `${prefix}refresh:${hash}`,
     refreshFamily: (id) => `${prefix}rfam:{${id}}`,
     refreshFamilyTokens: (id) => `${prefix}rfam:{${id}}:tokens`,

@@ -92,8 +92,7 @@ export class StudySets {
    * one MULTI: fine on Redis Cluster.
    */
   async track(ref: StudySetRef, study: string, sops: readonly string[]): Promise<ReadonlySet<string>> {
-    const key =
-      ref.kind === 'album' ? this.keys.albumStored(ref.album, study) : this.keys.inboxStored(ref.user, study)
+    const key = this.storedKey(ref, study)
     return this.guard(async () => {
       const replies = await this.redis
         .multi()
@@ -105,6 +104,31 @@ export class StudySets {
       if (!replies || failed) throw failed?.[0] ?? new Error('MULTI aborted')
       return new Set(replies[2]?.[1] as string[])
     })
+  }
+
+  /**
+   * Claim a study new to the archive for `ref` (for an hour, like the tracked instances): true
+   * when `ref` holds the claim (now or already), false when another set took it first. One key:
+   * two uploads of one new study through different sets cannot both get it.
+   */
+  async claim(ref: StudySetRef, study: string): Promise<boolean> {
+    const key = this.keys.studyClaim(study)
+    const owner = ref.kind === 'album' ? `album:${ref.album}` : `inbox:${ref.user}`
+    return this.guard(async () => {
+      if ((await this.redis.set(key, owner, 'PX', STORED_TTL_MS, 'NX')) === 'OK') return true
+      return (await this.redis.get(key)) === owner
+    })
+  }
+
+  /** The instances of `study` remembered as stored through `ref` (read only: tracking is track's). */
+  async tracked(ref: StudySetRef, study: string): Promise<ReadonlySet<string>> {
+    return this.guard(async () => new Set(await this.redis.smembers(this.storedKey(ref, study))))
+  }
+
+  private storedKey(ref: StudySetRef, study: string): string {
+    return ref.kind === 'album'
+      ? this.keys.albumStored(ref.album, study)
+      : this.keys.inboxStored(ref.user, study)
   }
 
   private async change(

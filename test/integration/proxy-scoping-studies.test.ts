@@ -6,6 +6,7 @@
 import t, { type Test } from 'tap'
 import { makeKeys } from '../../src/token/keys.js'
 import { StudySets } from '../../src/token/study-sets.js'
+import { IMPLICIT_LE, instance, stowBody } from '../helpers/dicom.js'
 import { admin, startGate } from '../helpers/gate.js'
 import { bearer, type RawResponse, send } from '../helpers/http.js'
 import { startOrthanc } from '../helpers/orthanc.js'
@@ -77,6 +78,16 @@ async function column(t: Test, token: string, path: string, tag = STUDY): Promis
 }
 
 const sorted = (...uids: string[]) => [...uids].sort()
+
+/** The SOP Instance UIDs Orthanc holds of a study, asked directly (not through the gate). */
+async function orthancInstancesOf(study: string): Promise<string[]> {
+  const res = await send(orthanc.url, {
+    path: `/dicom-web/studies/${study}/instances`,
+    headers: { accept: 'application/dicom+json' },
+  })
+  if (res.status !== 200) return []
+  return (res.json() as Row[]).map((r) => String(r[SOP]?.Value?.[0])).sort()
+}
 
 t.test('each album token sees exactly its studies in study, series and instance searches', async (t) => {
   t.same(await column(t, alpha.token, '/studies'), sorted(a1.studyInstanceUID, a2.studyInstanceUID))
@@ -177,6 +188,59 @@ t.test('a series or instance of another study, under a study of the album, is no
   t.not(wado.status, 200)
 })
 
+t.test('WADO-URI reads only the exact studyUID; every near-spelling is refused as ambiguous', async (t) => {
+  const A = a1.studyInstanceUID
+  const foreign = `seriesUID=${b1.seriesInstanceUID}&objectUID=${b1.sopInstanceUID}`
+  for (const name of [
+    'StudyUID',
+    'STUDYUID',
+    'studyUID+',
+    '%20studyUID',
+    '%73tudyUID',
+    'studyUID[]',
+    '%2573tudyUID',
+    'studyuid',
+  ]) {
+    const res = await get(alpha.token, `/wado?requestType=WADO&${name}=${A}&${foreign}`, { accept: '*/*' })
+    t.equal(res.status, 400, name)
+    t.equal((res.json() as { error: string }).error, 'ambiguous_request', name)
+    t.notMatch(res.text, b1.sopInstanceUID)
+  }
+  // The same parameter twice is ambiguous too (parsers differ on first or last).
+  const twice = await get(
+    alpha.token,
+    `/wado?requestType=WADO&studyUID=${A}&studyUID=${b1.studyInstanceUID}&objectUID=${b1.sopInstanceUID}`,
+  )
+  t.equal(twice.status, 400)
+})
+
+t.test("WADO-URI: the album's study with another study's instance (no series named) is 404", async (t) => {
+  for (const ct of ['application/dicom', 'image/jpeg']) {
+    const res = await get(
+      alpha.token,
+      `/wado?requestType=WADO&studyUID=${a1.studyInstanceUID}&objectUID=${b1.sopInstanceUID}&contentType=${ct}`,
+      { accept: '*/*' },
+    )
+    t.equal(res.status, 404, ct)
+    t.same(res.json(), { error: 'not_found', reason: 'no such resource' })
+  }
+  // The album's own instance by objectUID alone still comes through.
+  const own = await get(
+    alpha.token,
+    `/wado?requestType=WADO&studyUID=${a1.studyInstanceUID}&objectUID=${a1.sopInstanceUID}&contentType=application/dicom`,
+    { accept: '*/*' },
+  )
+  t.equal(own.status, 200)
+  t.equal(own.body.toString('latin1', 128, 132), 'DICM')
+})
+
+t.test("an upstream 404 is answered with tokengate's own body, never the archive's", async (t) => {
+  const missing = `/studies/${a1.studyInstanceUID}/series/1.2.3.4.5/metadata`
+  const res = await get(alpha.token, missing)
+  t.equal(res.status, 404)
+  t.same(res.json(), { error: 'not_found', reason: 'no such resource' })
+})
+
 t.test('a tampered StudyInstanceUID filter cannot widen the view, in any spelling', async (t) => {
   const A = a1.studyInstanceUID
   const B = b1.studyInstanceUID
@@ -272,19 +336,6 @@ t.test('membership and study-set changes reach the gate at once', async (t) => {
   await tokens.removeMember('beta', 'alice')
 })
 
-/** A multipart/related STOW-RS body of DICOM files. */
-function stowBody(files: Buffer[], boundary = 'tokengate-test-boundary'): { body: Buffer; type: string } {
-  const parts = files.flatMap((f) => [
-    Buffer.from(`--${boundary}\r\nContent-Type: application/dicom\r\n\r\n`),
-    f,
-    Buffer.from('\r\n'),
-  ])
-  return {
-    body: Buffer.concat([...parts, Buffer.from(`--${boundary}--\r\n`)]),
-    type: `multipart/related; type="application/dicom"; boundary=${boundary}`,
-  }
-}
-
 async function stow(token: string, path: string, files: Buffer[]): Promise<RawResponse> {
   const { body, type } = stowBody(files)
   return send(gate.url, {
@@ -332,23 +383,149 @@ t.test('a failed store adds nothing', async (t) => {
   t.same((await redis.client.smembers('tg:album:alpha:studies')).sort(), before.sort())
 })
 
-t.test("storing under another album's StudyInstanceUID does not add that study to the album", async (t) => {
-  // A crafted instance claiming to belong to beta's study (Orthanc accepts it: same patient).
-  const crafted = await orthanc.makeInstanceFile({ studyInstanceUID: b1.studyInstanceUID, patientId: 'PB1' })
-  const res = await stow(alphaWriter.token, '/studies', [crafted])
-  t.equal(res.status, 200, 'the upstream stored it')
-  t.equal(
-    await redis.client.sismember('tg:album:alpha:studies', b1.studyInstanceUID),
-    0,
-    'not added to alpha',
-  )
-  t.equal(
-    (await get(alpha.token, `/studies/${b1.studyInstanceUID}/metadata`)).status,
-    404,
-    'still out of reach',
-  )
-  t.notOk((await column(t, alpha.token, '/studies')).includes(b1.studyInstanceUID))
+t.test(
+  "storing under another album's StudyInstanceUID is refused before it reaches the archive",
+  async (t) => {
+    // Cross-album write: an instance claiming beta's study, through an alpha write token.
+    const crafted = await orthanc.makeInstanceFile({
+      studyInstanceUID: b1.studyInstanceUID,
+      patientId: 'PB1',
+    })
+    const before = await orthancInstancesOf(b1.studyInstanceUID)
+    const res = await stow(alphaWriter.token, '/studies', [crafted])
+    t.equal(res.status, 409, res.text)
+    t.equal((res.json() as { error: string }).error, 'conflict')
+    t.same(
+      await orthancInstancesOf(b1.studyInstanceUID),
+      before,
+      "nothing added to beta's study in the archive",
+    )
+    t.equal(
+      await redis.client.sismember('tg:album:alpha:studies', b1.studyInstanceUID),
+      0,
+      'not added to alpha',
+    )
+    t.equal((await get(alpha.token, `/studies/${b1.studyInstanceUID}/metadata`)).status, 404, 'out of reach')
+    t.equal((await get(beta.token, `/studies/${b1.studyInstanceUID}/metadata`)).status, 200, 'beta intact')
+  },
+)
+
+t.test("re-storing copies of a foreign study's instances does not add that study", async (t) => {
+  // The attacker holds copies of x1's instance (same Patient/Study/Series/SOP UIDs).
+  const copy = await orthanc.makeInstanceFile({ studyInstanceUID: x1.studyInstanceUID, patientId: 'PX1' })
+  const res = await stow(alphaWriter.token, '/studies', [copy])
+  t.equal(res.status, 409, res.text)
+  t.equal(await redis.client.sismember('tg:album:alpha:studies', x1.studyInstanceUID), 0)
+  t.notOk((await column(t, alpha.token, '/studies')).includes(x1.studyInstanceUID))
+  // Also through a user token's inbox, and through the study path.
+  const viaPath = await stow(bob.token, `/studies/${x1.studyInstanceUID}`, [copy])
+  t.equal(viaPath.status, 409)
+  t.equal(await redis.client.sismember('tg:user:bob:inbox', x1.studyInstanceUID), 0)
 })
+
+t.test('a forged Host naming a study in the RetrieveURL adds nothing but what was stored', async (t) => {
+  // x1's own instance file, its StudyInstanceUID changed (same length): a new study for the
+  // archive, whose only instance shares its SOP Instance UID with x1's only instance.
+  const original = await send(orthanc.url, { path: `/instances/${x1.orthancInstanceId}/file` })
+  const uid = x1.studyInstanceUID
+  const fresh = `${uid.slice(0, -1)}${uid.endsWith('9') ? '8' : '9'}`
+  const file = Buffer.from(original.body.toString('latin1').replace(uid, fresh), 'latin1')
+  const { body, type } = stowBody([file])
+  const res = await send(gate.url, {
+    method: 'POST',
+    path: '/api/studies',
+    headers: {
+      ...bearer(bob.token),
+      // Orthanc builds RetrieveURLs from the forwarded host: `http://h/studies/<x1>/x/dicom-web/…`.
+      host: `h/studies/${uid}/x`,
+      'content-type': type,
+      accept: 'application/dicom+json',
+    },
+    body,
+  })
+  t.equal(res.status, 200, res.text)
+  const inbox = await redis.client.smembers('tg:user:bob:inbox')
+  t.notOk(inbox.includes(uid), 'the study named in the forged Host did not join the inbox')
+  t.ok(inbox.includes(fresh), 'the study the data names did')
+  t.equal((await get(bob.token, `/studies/${uid}/metadata`)).status, 404)
+})
+
+t.test(
+  'an implicit VR little endian instance is read as Orthanc reads it, and joins the album',
+  async (t) => {
+    const study = `2.25.${Date.now()}${Math.floor(Math.random() * 1e6)}2`
+    const file = instance(study, `${study}.1.1`, IMPLICIT_LE)
+    const res = await stow(alphaWriter.token, '/studies', [file])
+    t.equal(res.status, 200, res.text)
+    t.same(
+      await orthancInstancesOf(study),
+      [`${study}.1.1`],
+      'Orthanc filed it under the study tokengate read',
+    )
+    t.equal(await redis.client.sismember('tg:album:alpha:studies', study), 1)
+  },
+)
+
+t.test('a refused part stops the upload there; a retry of the allowed parts then succeeds', async (t) => {
+  const fresh = `2.25.${Date.now()}${Math.floor(Math.random() * 1e6)}`
+  const later = `2.25.${Date.now()}${Math.floor(Math.random() * 1e6)}1`
+  const mine = await orthanc.makeInstanceFile({ studyInstanceUID: fresh, patientId: 'PRETRY' })
+  const foreign = await orthanc.makeInstanceFile({ studyInstanceUID: b1.studyInstanceUID, patientId: 'PB1' })
+  const after = await orthanc.makeInstanceFile({ studyInstanceUID: later, patientId: 'PRETRY' })
+  const res = await stow(alphaWriter.token, '/studies', [mine, foreign, after])
+  t.equal(res.status, 409)
+  t.same(await orthancInstancesOf(later), [], 'the part after the refused one never reached the archive')
+  t.equal(await redis.client.sismember('tg:album:alpha:studies', fresh), 0, 'nothing joined the album')
+  // The archive may have stored the first part (it was allowed): stored through alpha, so a retry
+  // is still alpha's to make, and this time the study joins.
+  const retry = await stow(alphaWriter.token, '/studies', [mine])
+  t.equal(retry.status, 200, retry.text)
+  t.equal(await redis.client.sismember('tg:album:alpha:studies', fresh), 1)
+  // Another album cannot write into it now that it exists.
+  const betaWriter = await tokens.create({
+    kind: 'album',
+    album: 'beta',
+    perms: 'read,write',
+    expiresIn: '1h',
+  })
+  const intruder = await orthanc.makeInstanceFile({ studyInstanceUID: fresh, patientId: 'PRETRY' })
+  t.equal((await stow(betaWriter.token, '/studies', [intruder])).status, 409)
+})
+
+t.test(
+  'a part that is not readable DICOM, or a body split differently by other parsers, is refused',
+  async (t) => {
+    const file = await orthanc.makeInstanceFile({ patientName: 'ODD^BODY', patientId: 'POB' })
+    const send400 = async (name: string, body: Buffer, type: string) => {
+      const res = await send(gate.url, {
+        method: 'POST',
+        path: '/api/studies',
+        headers: { ...bearer(alphaWriter.token), 'content-type': type, accept: 'application/dicom+json' },
+        body,
+      })
+      t.equal(res.status, 400, `${name}: ${res.text}`)
+    }
+    const ok = stowBody([file])
+    await send400(
+      'a quoted boundary with a space',
+      ok.body,
+      ok.type.replace(/boundary=(\S+)/, 'boundary="$1 x"'),
+    )
+    await send400('two boundaries', ok.body, `${ok.type}; boundary=other`)
+    await send400('not multipart', ok.body, 'application/dicom')
+    const withLength = Buffer.from(
+      ok.body
+        .toString('latin1')
+        .replace('Content-Type: application/dicom', `Content-Length: 10\r\nContent-Type: application/dicom`),
+      'latin1',
+    )
+    await send400('a part Content-Length', withLength, ok.type)
+    const noDicm = Buffer.from(file)
+    noDicm.write('XXXX', 128, 'latin1')
+    await send400('no DICM', stowBody([noDicm]).body, ok.type)
+    await send400('trailing garbage', Buffer.concat([ok.body, Buffer.from('--tg-boundary\r\n')]), ok.type)
+  },
+)
 
 t.test(
   'a new study uploaded in parallel requests joins the album; a later upload to it is fine',

@@ -7,6 +7,7 @@ import { type AddressInfo, createServer as createNetServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
+import { instance, stowBody } from '../helpers/dicom.js'
 import { admin, startGate } from '../helpers/gate.js'
 import { bearer, send } from '../helpers/http.js'
 import { freePort } from '../helpers/ports.js'
@@ -258,16 +259,21 @@ mounts:
 
 /** How a request ended: `complete <status>`, `cut <status>` (framing not finished) or `error`. */
 function fetchOutcome(url: string, method: string, token: string): Promise<{ outcome: string }> {
+  // A STOW-RS body the part guard lets through: one instance of a study of album M.
+  const stow = stowBody([instance('1.2.5', '1.2.5.1.1')])
   return new Promise((resolve) => {
     const req = request(
       url,
-      { method, headers: { ...bearer(token), 'content-type': 'application/dicom' } },
+      {
+        method,
+        headers: { ...bearer(token), 'content-type': method === 'POST' ? stow.type : 'application/dicom' },
+      },
       (res) => {
         res.on('data', () => {})
         res.on('close', () => resolve({ outcome: `${res.complete ? 'complete' : 'cut'} ${res.statusCode}` }))
       },
     )
     req.on('error', () => resolve({ outcome: 'error' }))
-    req.end(method === 'POST' ? 'DICM' : undefined)
+    req.end(method === 'POST' ? stow.body : undefined)
   })
 }

@@ -5,6 +5,7 @@
 // only the write fails; a user's album list is made unreadable with a key of the wrong type.
 import { createServer } from 'node:http'
 import t from 'tap'
+import { instance, stowBody } from '../helpers/dicom.js'
 import { admin, startGate } from '../helpers/gate.js'
 import { bearer, send } from '../helpers/http.js'
 import { startRedis } from '../helpers/redis.js'
@@ -43,9 +44,11 @@ const upstream = createServer((req, res) => {
       },
     })
   }
-  if (req.url?.includes('/instances')) return json([{ '00080018': { vr: 'UI', Value: [SOP] } }])
+  // Searches (the STOW-RS guard's "does the archive hold this study?") find nothing: a new study.
   json([])
 })
+// What a client stores: one instance of the new study STORED (the part guard reads its header).
+const stow = stowBody([instance(STORED, SOP)])
 const listening = await listenLoopback(upstream)
 t.teardown(listening.stop)
 base = listening.url
@@ -99,8 +102,8 @@ const cases: [string, () => ReturnType<typeof send>][] = [
       send(gate.url, {
         method: 'POST',
         path: '/api/studies',
-        headers: { ...bearer(albumToken), 'content-type': 'multipart/related; type="application/dicom"' },
-        body: 'DICM',
+        headers: { ...bearer(albumToken), 'content-type': stow.type },
+        body: stow.body,
       }),
   ],
 ]

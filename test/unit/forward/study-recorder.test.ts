@@ -1,60 +1,44 @@
-// STOW-RS recording (forward/study-recorder.ts), no I/O: which studies a StoreInstances answer
-// says were stored, and which of them join the set — a study the set holds already needs nothing,
+// STOW-RS recording (forward/study-recorder.ts), no I/O: which parts may go upstream (admission),
+// which instances a StoreInstances answer says were stored, and which studies join the set — a study the set holds already needs nothing,
 // a new one joins only when the upstream has no instance of it but those stored through the set.
 import t from 'tap'
-import { type StudyRecorder, storedInstances, studiesToAdd } from '../../../src/forward/study-recorder.js'
+import { BadRequest, Conflict } from '../../../src/errors.js'
+import {
+  StowAdmission,
+  type StudyRecorder,
+  storedSops,
+  studiesToAdd,
+} from '../../../src/forward/study-recorder.js'
 import type { StudySetRef } from '../../../src/token/study-sets.js'
 
-const item = (url: string | null, sop: string | null) => ({
-  ...(sop ? { '00081155': { vr: 'UI', Value: [sop] } } : {}),
-  ...(url ? { '00081190': { vr: 'UR', Value: [url] } } : {}),
-})
+const item = (sop: string | null) => (sop ? { '00081155': { vr: 'UI', Value: [sop] } } : {})
 
-t.test('stored instances come from the Referenced SOP Sequence, grouped by study', async (t) => {
+t.test('the stored instances are the SOP UIDs of the Referenced SOP Sequence, nothing else', async (t) => {
   const answer = {
-    '00081190': { vr: 'UR', Value: ['http://pacs/dicom-web/studies/1.1'] },
-    '00081198': { vr: 'SQ', Value: [item(null, '9.9')] },
-    '00081199': {
-      vr: 'SQ',
-      Value: [
-        item('http://pacs/dicom-web/studies/1.1/series/2/instances/3.1', '3.1'),
-        item('http://pacs/dicom-web/studies/1.1/series/2/instances/3.2', null),
-        item('http://"gate:80"/dicom-web/studies/1.2/series/2/instances/3.3', '3.3'),
-        item(null, '3.4'),
-      ],
-    },
+    '00081190': { vr: 'UR', Value: ['http://h/studies/6.6/x/dicom-web/studies/1.1'] },
+    '00081198': { vr: 'SQ', Value: [item('9.9')] },
+    '00081199': { vr: 'SQ', Value: [item('3.1'), item(null), item('3.3')] },
   }
-  t.same(
-    [...storedInstances(answer, null)],
-    [
-      ['1.1', ['3.1', '3.2', '3.4']],
-      ['1.2', ['3.3']],
-    ],
-  )
-  t.same(
-    [...storedInstances({ '00081199': { Value: [item(null, '3.5')] } }, '7.7')],
-    [['7.7', ['3.5']]],
-    'the path study',
-  )
-  t.same([...storedInstances({ '00081198': { Value: [item(null, '9.9')] } }, '7.7')], [], 'all failed: none')
-  t.same([...storedInstances('<xml/>', '7.7')], [])
-  t.same(
-    [
-      ...storedInstances(
-        { '00081199': { Value: [item('http://x/studies/1.a/series/2/instances/3', '3')] } },
-        null,
-      ),
-    ],
-    [],
-    'not a UID',
-  )
+  t.same([...storedSops(answer)], ['3.1', '3.3'])
+  t.same([...storedSops('<xml/>')], [])
+  t.same([...storedSops(null)], [])
 })
 
-t.test('only studies whose every upstream instance was stored through the set are added', async (t) => {
-  const into: StudySetRef = { kind: 'album', album: 'A' }
-  const tracked = new Map<string, Set<string>>([['2.2', new Set(['earlier'])]])
-  const recorder: StudyRecorder = {
-    has: async (_into, study) => study === '1.0',
+const into: StudySetRef = { kind: 'album', album: 'A' }
+
+function memoryRecorder(
+  seen: Set<string>,
+  tracked = new Map<string, Set<string>>(),
+  claims = new Map<string, string>(),
+): StudyRecorder {
+  return {
+    claim: async (into, study) => {
+      const owner = JSON.stringify(into)
+      if (!claims.has(study)) claims.set(study, owner)
+      return claims.get(study) === owner
+    },
+    has: async (_into, study) => seen.has(study),
+    tracked: async (_into, study) => tracked.get(study) ?? new Set(),
     track: async (_into, study, sops) => {
       const set = tracked.get(study) ?? new Set()
       for (const s of sops) set.add(s)
@@ -64,6 +48,71 @@ t.test('only studies whose every upstream instance was stored through the set ar
     add: async () => {},
     remove: async () => {},
   }
+}
+
+t.test('a part goes upstream for a visible study, a new one, or one only we stored; else 409', async (t) => {
+  const archive: Record<string, string[]> = { '1.1': ['a'], '2.2': ['b'], '3.3': ['mine'] }
+  const tracked = new Map([['3.3', new Set(['mine'])]])
+  const asked: string[] = []
+  const admission = new StowAdmission(
+    into,
+    new Set(['1.1']),
+    memoryRecorder(new Set(['1.1']), tracked),
+    async (study) => {
+      asked.push(study)
+      return archive[study] ?? []
+    },
+    'tok',
+  )
+  await admission.admit({ study: '1.1', sop: 'a2' })
+  await admission.admit({ study: '4.4', sop: 'n1' })
+  await admission.admit({ study: '4.4', sop: 'n2' })
+  await admission.admit({ study: '3.3', sop: 'more' })
+  await t.rejects(
+    admission.admit({ study: '2.2', sop: 'b' }),
+    Conflict,
+    'a foreign study, even re-storing its own SOP',
+  )
+  await t.rejects(admission.admit({ study: '5.5', sop: null }), BadRequest, 'no SOP Instance UID')
+  t.same(asked, ['4.4', '3.3', '2.2'], 'the archive is asked once per study, never for a visible one')
+  t.same(
+    [...admission.admitted],
+    [
+      ['1.1', ['a2']],
+      ['4.4', ['n1', 'n2']],
+      ['3.3', ['more']],
+    ],
+  )
+  t.same(
+    [...admission.stored(new Set(['n2', 'more']))],
+    [
+      ['4.4', ['n2']],
+      ['3.3', ['more']],
+    ],
+  )
+  t.same([...admission.stored('all')].length, 3)
+  t.notOk(tracked.get('2.2'), 'a refused part is not remembered as ours')
+})
+
+t.test('two sets racing to upload one new study: the first claim wins, the second is 409', async (t) => {
+  const claims = new Map<string, string>()
+  const empty = async () => []
+  const admit = (album: string) =>
+    new StowAdmission(
+      { kind: 'album', album },
+      new Set(),
+      memoryRecorder(new Set(), new Map(), claims),
+      empty,
+      'tok',
+    ).admit({ study: '6.6', sop: `${album}.1` })
+  await admit('A')
+  await t.rejects(admit('B'), Conflict, 'B came second')
+  await admit('A') // A again (a parallel request of the same upload)
+})
+
+t.test('only studies whose every upstream instance was stored through the set are added', async (t) => {
+  const tracked = new Map<string, Set<string>>([['2.2', new Set(['earlier'])]])
+  const recorder = memoryRecorder(new Set(['1.0']), tracked)
   const upstream: Record<string, string[]> = {
     '1.0': ['x'],
     '2.1': ['a', 'b'],

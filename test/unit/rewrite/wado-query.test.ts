@@ -1,7 +1,11 @@
 // WADO-URI query normalisation: values re-encoded with the fewest escapes, so Orthanc 1.10 sees
 // `contentType=image/jpeg`; everything else keeps its meaning (and, where it can, its bytes).
+// And the scope parameters (studies mode): exact, case-sensitive names only (PS3.18 §9.2), every
+// near-spelling refused as ambiguous.
 import t from 'tap'
-import { normalizeWadoQuery } from '../../../src/rewrite/wado-query.js'
+import { GateError } from '../../../src/errors.js'
+import { parseQuery } from '../../../src/rewrite/canonical-query.js'
+import { normalizeWadoQuery, readWadoUids } from '../../../src/rewrite/wado-query.js'
 
 t.test('escapes a query may carry as plain characters are decoded, the rest stay encoded', async (t) => {
   const cases: [string, string, string][] = [
@@ -51,4 +55,62 @@ t.test('an undecodable value is forwarded untouched for the upstream to judge', 
 t.test('normalising twice changes nothing more', async (t) => {
   const once = normalizeWadoQuery('contentType=image%2Fjpeg&x=a%26b%20c+d&y=%C3%A9')
   t.equal(normalizeWadoQuery(once), once)
+})
+
+/** readWadoUids over a raw query, read by the one query parser first (as route/match.ts does). */
+const read = (raw: string) => readWadoUids(parseQuery(raw))
+
+t.test('the scope UIDs are read by their exact names only', async (t) => {
+  t.same(read('requestType=WADO&studyUID=1.2&seriesUID=1.2.3&objectUID=1.2.3.4&contentType=image%2Fjpeg'), {
+    study: '1.2',
+    series: '1.2.3',
+    object: '1.2.3.4',
+  })
+  t.same(read('requestType=WADO&objectUID=5.6'), { study: null, series: null, object: '5.6' })
+  t.same(read(''), { study: null, series: null, object: null })
+  // Names that merely contain a reserved one are other parameters.
+  t.same(read('studyUIDs=1&xstudyUID=2&studyUID=3.4'), { study: '3.4', series: null, object: null })
+})
+
+/** The error class a query is refused with, reading it (null: accepted). */
+function refusal(query: string): string | null {
+  try {
+    read(query)
+    return null
+  } catch (err) {
+    return err instanceof GateError ? err.constructor.name : 'not a GateError'
+  }
+}
+
+t.test('near-spellings of a reserved name, and a reserved name twice, are ambiguous', async (t) => {
+  const near = [
+    'StudyUID',
+    'STUDYUID',
+    'studyuid',
+    'studyUID+',
+    '+studyUID',
+    '%20studyUID',
+    'studyUID%20',
+    '%73tudyUID',
+    '%2573tudyUID',
+    'studyUID[]',
+    'studyUID%5B%5D',
+    'studyUID%00',
+    '%09studyUID',
+    'ObjectUID',
+    'objectuid',
+    'SERIESUID',
+    'seriesUID%2B',
+  ]
+  for (const name of near) t.equal(refusal(`studyUID=1.2&${name}=3.4`), 'AmbiguousRequest', name)
+  t.equal(refusal('studyUID=1.2&studyUID=1.2'), 'AmbiguousRequest', 'twice')
+  t.equal(refusal('objectUID=1&objectUID=2'), 'AmbiguousRequest')
+})
+
+t.test('a scope value must be a UID once decoded: no spaces, no signs, no letters', async (t) => {
+  for (const value of ['1.2+', ' 1.2', '%201.2', '1.2.x', '', '1..2']) {
+    t.equal(refusal(`studyUID=${value}`), 'BadRequest', JSON.stringify(value))
+  }
+  // An escaped digit or dot decodes to the same UID, and the upstream receives it plain.
+  t.same(read('studyUID=%31.2%2E3'), { study: '1.2.3', series: null, object: null })
 })
