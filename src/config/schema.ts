@@ -171,6 +171,12 @@ export type CorsConfig = z.infer<typeof cors>
 /** A PEM file path (read at start, on SIGHUP for the listener's certificate, and by check-config). */
 const pemFile = z.string().min(1, 'expected a file path')
 
+/** A client certificate needs its key, and a key its certificate. */
+function certWithKey(t: { cert?: string | undefined; key?: string | undefined }, ctx: z.RefinementCtx): void {
+  if ((t.cert === undefined) !== (t.key === undefined))
+    ctx.addIssue({ code: 'custom', path: [t.cert ? 'key' : 'cert'], message: 'give cert and key together' })
+}
+
 /** TLS to an upstream (forward/undici-forwarder.ts): a private CA, a client certificate, an SNI name. */
 const upstreamTls = z
   .strictObject({
@@ -183,10 +189,7 @@ const upstreamTls = z
     /** The name sent as SNI and verified against the upstream's certificate (default: the URL's host). */
     servername: z.string().min(1).optional(),
   })
-  .superRefine((t, ctx) => {
-    if ((t.cert === undefined) !== (t.key === undefined))
-      ctx.addIssue({ code: 'custom', path: [t.cert ? 'key' : 'cert'], message: 'give cert and key together' })
-  })
+  .superRefine(certWithKey)
 export type UpstreamTlsConfig = z.infer<typeof upstreamTls>
 
 const mount = z.strictObject({
@@ -336,14 +339,7 @@ export const configSchema = z.strictObject({
        */
       tls: z
         .strictObject({ ca: pemFile.optional(), cert: pemFile.optional(), key: pemFile.optional() })
-        .superRefine((t, ctx) => {
-          if ((t.cert === undefined) !== (t.key === undefined))
-            ctx.addIssue({
-              code: 'custom',
-              path: [t.cert ? 'key' : 'cert'],
-              message: 'give cert and key together',
-            })
-        })
+        .superRefine(certWithKey)
         .optional(),
       /** Prefix of every key and of the invalidation channel. */
       keyPrefix: z.string().default('tg:'),
