@@ -152,7 +152,7 @@ http { access_log /dev/null; ${temp.join(' ')}
     })
   }
 
-  const path = (i) => '/api/studies?limit=10'
+  const path = '/api/studies?limit=10'
   const auth = (i) => `Bearer ${secrets[i % secrets.length]}`
 
   /** 100 in flight until the deadline; returns completed count and non-200 count. */
@@ -164,7 +164,7 @@ http { access_log /dev/null; ${temp.join(' ')}
     const worker = async () => {
       while (performance.now() < until) {
         const res = await pool.request({
-          path: path(i),
+          path,
           method: 'GET',
           headers: { authorization: auth(i++) },
         })
@@ -184,7 +184,7 @@ http { access_log /dev/null; ${temp.join(' ')}
     let i = 0
     const one = () =>
       new Promise((resolve) => {
-        const stream = session.request({ ':path': path(i), authorization: auth(i++) })
+        const stream = session.request({ ':path': path, authorization: auth(i++) })
         let status = 0
         stream.on('response', (h) => {
           status = Number(h[':status'])
