@@ -190,3 +190,27 @@ t.test('access-log lines and metrics read the same for both protocols', async (t
   const metrics = await gate.app.metrics.registry.metrics()
   t.match(metrics, /tokengate_requests_total\{[^}]*\} [2-9]/)
 })
+
+t.test('stop lets an HTTP/2 download in flight finish (GOAWAY), then closes', async (t) => {
+  const session = await h2session()
+  const stream = session.request({
+    ':path': '/api/studies/slow-stream/200000/600',
+    authorization: `Bearer ${token}`,
+  })
+  let bytes = 0
+  stream.on('data', (c: Buffer) => {
+    bytes += c.length
+  })
+  const ended = new Promise<void>((resolve, reject) => {
+    stream.on('end', resolve)
+    stream.on('error', reject)
+  })
+  await new Promise((resolve) => stream.once('response', resolve))
+  const goaway = new Promise((resolve) => session.once('goaway', resolve))
+  const stopped = gate.app.stop(5000)
+  await goaway
+  await ended
+  t.equal(bytes, 200_000, 'the download completed')
+  await stopped
+  await t.rejects(h2session(), 'no new connection once stopped')
+})
