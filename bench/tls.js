@@ -18,6 +18,7 @@ import { cpuMicros, processTree, startServer, waitForPort } from './lib/proc.js'
 
 const seconds = Number(process.argv[2] ?? 5)
 const dir = mkdtempSync(join(tmpdir(), 'tokengate-bench-tls-'))
+/** @type {import('./lib/proc.js').Server[]} */
 const servers = []
 const stopAll = async () => {
   for (const s of servers.reverse()) await s.stop()
@@ -25,7 +26,8 @@ const stopAll = async () => {
 }
 
 // A throwaway CA and a server certificate for 127.0.0.1.
-const ssl = (args) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] })
+const ssl = (/** @type {string[]} */ args) =>
+  execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] })
 ssl(
   ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1'].concat([
     '-subj',
@@ -81,6 +83,7 @@ try {
     secretPrefix: 'tg_',
     expiredGrace: 60_000,
   })
+  /** @type {string[]} */
   const secrets = []
   for (let i = 0; i < 50; i++)
     secrets.push(
@@ -89,7 +92,7 @@ try {
   redis.disconnect()
 
   /** One tokengate process; `listen` adds tls/http2. */
-  const gate = async (name, listen) => {
+  const gate = async (/** @type {string} */ name, /** @type {Record<string, unknown>} */ listen) => {
     const port = await freePort()
     const file = join(dir, `${name}.json`)
     writeFileSync(
@@ -153,10 +156,10 @@ http { access_log /dev/null; ${temp.join(' ')}
   }
 
   const path = '/api/studies?limit=10'
-  const auth = (i) => `Bearer ${secrets[i % secrets.length]}`
+  const auth = (/** @type {number} */ i) => `Bearer ${secrets[i % secrets.length]}`
 
   /** 100 in flight until the deadline; returns completed count and non-200 count. */
-  const loadH1 = async (origin, until) => {
+  const loadH1 = async (/** @type {string} */ origin, /** @type {number} */ until) => {
     const pool = new Pool(origin, { connections: 100, pipelining: 1, connect: { ca } })
     let done = 0
     let bad = 0
@@ -177,26 +180,28 @@ http { access_log /dev/null; ${temp.join(' ')}
     await pool.close()
     return { done, bad }
   }
-  const loadH2 = async (origin, until) => {
+  const loadH2 = async (/** @type {string} */ origin, /** @type {number} */ until) => {
     const session = connect(origin, { ca })
     let done = 0
     let bad = 0
     let i = 0
     const one = () =>
-      new Promise((resolve) => {
-        const stream = session.request({ ':path': path, authorization: auth(i++) })
-        let status = 0
-        stream.on('response', (h) => {
-          status = Number(h[':status'])
+      /** @type {Promise<void>} */ (
+        new Promise((resolve) => {
+          const stream = session.request({ ':path': path, authorization: auth(i++) })
+          let status = 0
+          stream.on('response', (h) => {
+            status = Number(h[':status'])
+          })
+          stream.resume()
+          stream.on('error', () => {})
+          stream.on('close', () => {
+            if (status === 200) done++
+            else bad++
+            resolve()
+          })
         })
-        stream.resume()
-        stream.on('error', () => {})
-        stream.on('close', () => {
-          if (status === 200) done++
-          else bad++
-          resolve()
-        })
-      })
+      )
     const worker = async () => {
       while (performance.now() < until) await one()
     }
