@@ -10,11 +10,13 @@ import { startAdminApi } from './admin/api.js'
 import { TokenAdmin } from './admin/tokens.js'
 import { loadConfigFile } from './config/load.js'
 import type { Config } from './config/schema.js'
+import { readPems } from './config/tls-files.js'
 import { ConfigError } from './errors.js'
 import type { ExecutorDeps } from './forward/execute.js'
 import type { Forwarder } from './forward/forwarder.js'
 import { createSearchClient } from './forward/search-client.js'
 import { createForwarder } from './forward/undici-forwarder.js'
+import { upstreamTlsByOrigin } from './forward/upstream-tls.js'
 import { StudyMembership } from './forward/wado-verify.js'
 import { openListener, openOps, openRedis, ResourceStack } from './lifecycle.js'
 import { accessLogger, createLogger, type Logger } from './log.js'
@@ -25,7 +27,7 @@ import { createAuthLimiter } from './server/auth-limiter.js'
 import { trustedProxies } from './server/client-address.js'
 import { localEndpoints } from './server/local-endpoints.js'
 import { createPipeline, type PipelineDeps } from './server/pipeline.js'
-import { createProxyServer } from './server/proxy-server.js'
+import { createProxyServer, type ListenSecurity } from './server/proxy-server.js'
 import { upstreamsOf } from './server/upstreams.js'
 import { type CachedTokenStore, cached, newCacheStats } from './token/cache.js'
 import { subscribeInvalidations } from './token/invalidation.js'
@@ -53,7 +55,15 @@ export interface App {
    * All or nothing: if building the new dependencies throws, the running ones stay.
    */
   reload(next: Config): void
-  /** Re-read the config file and apply it; an invalid file is logged and the running config kept. */
+  /**
+   * With `listen.tls`: re-read the certificate and key (from `tls`, default the running config's
+   * paths) and serve them to new connections. A bad pair is logged and the old one kept (false).
+   */
+  reloadCertificate(tls?: Config['listen']['tls']): boolean
+  /**
+   * Re-read the config file and apply it; an invalid file is logged and the running config kept.
+   * The listener's certificate is re-read either way.
+   */
   reloadFromFile(path: string): Promise<boolean>
   /**
    * Graceful: readiness goes 503, stop accepting, finish in-flight requests (up to the deadline),
@@ -73,6 +83,29 @@ export interface AppOptions {
 
 /** Sections that only a restart can change: a reload that touches them says so. */
 const RESTART_ONLY = ['listen', 'redis', 'metrics', 'forward', 'admin', 'audit', 'authLimiter'] as const
+
+/** A restart-only section as compared on reload: the listener's certificate paths do not count. */
+function restartOnly(c: Config, section: (typeof RESTART_ONLY)[number]): unknown {
+  if (section !== 'listen' || !c.listen.tls) return c[section]
+  return { ...c.listen, tls: { minVersion: c.listen.tls.minVersion } }
+}
+
+/** The listener's TLS, HTTP/2 and HSTS settings, with the certificate files read now. */
+function listenSecurity(listen: Config['listen']): ListenSecurity {
+  const tls = listen.tls
+  return {
+    ...(tls
+      ? {
+          tls: {
+            ...(readPems('listen.tls', tls, ['cert', 'key'] as const) as { cert: Buffer; key: Buffer }),
+            minVersion: tls.minVersion,
+          },
+        }
+      : {}),
+    http2: listen.http2,
+    ...(listen.hsts === undefined ? {} : { hsts: listen.hsts }),
+  }
+}
 
 function version(): string {
   try {
@@ -176,7 +209,7 @@ async function openApp(config: Config, opts: AppOptions, log: Logger, stack: Res
     onError: () => metrics.redisError('command'),
   })
   stack.defer('failed-auth counts', () => limiter.close())
-  const forwarder = createForwarder(config.forward)
+  const forwarder = createForwarder(config.forward, upstreamTlsByOrigin(config.mounts))
   stack.defer('upstream connections', () => forwarder.close())
   metrics.bindUpstreamSockets(() => forwarder.socketCounts())
   // One HTTP client upstream: split searches and STOW's instance search use the forwarder's pool.
@@ -253,6 +286,7 @@ async function openApp(config: Config, opts: AppOptions, log: Logger, stack: Res
   const proxy = createProxyServer(
     createPipeline(() => live.deps),
     config.listen,
+    listenSecurity(config.listen),
   )
   const address = await openListener(
     stack,
@@ -293,7 +327,8 @@ async function openApp(config: Config, opts: AppOptions, log: Logger, stack: Res
     lastUsed,
     reload(next) {
       for (const section of RESTART_ONLY) {
-        if (JSON.stringify(next[section]) !== JSON.stringify(live.config[section]))
+        // The listener's certificate files are re-read on every reload (reloadCertificate).
+        if (JSON.stringify(restartOnly(next, section)) !== JSON.stringify(restartOnly(live.config, section)))
           log.warn({ section }, `config reload: changes to "${section}" take effect after a restart`)
       }
       const cacheSettings = JSON.stringify(next.cache)
@@ -307,9 +342,36 @@ async function openApp(config: Config, opts: AppOptions, log: Logger, stack: Res
       log.level = next.log.level
       metrics.setMounts(deps.routes.mounts.map((m) => m.prefix))
     },
-    async reloadFromFile(path) {
+    reloadCertificate(tls = live.config.listen.tls) {
+      if (!tls || !config.listen.tls) return false
       try {
-        app.reload(await loadConfigFile(path))
+        const pems = readPems('listen.tls', tls, ['cert', 'key'] as const)
+        proxy.setCertificate(pems as { cert: Buffer; key: Buffer })
+        log.info({ cert: tls.cert }, 'listener certificate reloaded')
+        return true
+      } catch (err) {
+        log.error(
+          { cert: tls.cert, key: tls.key, err: (err as Error).message },
+          'listener certificate reload refused; keeping the running certificate',
+        )
+        return false
+      }
+    },
+    async reloadFromFile(path) {
+      let next: Config
+      try {
+        next = await loadConfigFile(path)
+      } catch (err) {
+        // A config that does not load still rotates the certificate it names now.
+        app.reloadCertificate()
+        metrics.reloaded(false)
+        const problems = err instanceof ConfigError ? err.problems : [(err as Error).message]
+        log.error({ path, problems }, 'config reload refused; keeping the running config')
+        return false
+      }
+      app.reloadCertificate(next.listen.tls)
+      try {
+        app.reload(next)
         metrics.reloaded(true)
         log.info({ path }, 'config reloaded')
         return true

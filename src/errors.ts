@@ -83,7 +83,7 @@ export const REASONS = {
   ],
   NOT_ACCEPTABLE: ['zip_unsupported'],
   STORE_UNAVAILABLE: ['redis_error', 'redis_timeout'],
-  UPSTREAM_UNAVAILABLE: ['econnrefused', 'econnreset', 'bad_response'],
+  UPSTREAM_UNAVAILABLE: ['econnrefused', 'econnreset', 'bad_response', 'tls'],
   UPSTREAM_TIMEOUT: ['connect', 'headers', 'body'],
   CONFLICT: ['foreign_study'],
   PAYLOAD_TOO_LARGE: ['body_too_large'],

@@ -6,6 +6,7 @@ import { isMap, isScalar, LineCounter, type Node, parseDocument, visit } from 'y
 import type { z } from 'zod'
 import { ConfigError } from '../errors.js'
 import { type Config, configSchema } from './schema.js'
+import { checkTlsFiles } from './tls-files.js'
 
 const ENV_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g
 
@@ -101,5 +102,13 @@ export async function loadConfigFile(path: string, env: NodeJS.ProcessEnv = proc
     const code = (err as NodeJS.ErrnoException).code ?? 'error'
     throw new ConfigError(`${path}: cannot read the config file (${code})`)
   }
-  return parseConfig(text, path, env)
+  const config = parseConfig(text, path, env)
+  // TLS files are read at start and on SIGHUP: say now which key names a file that is not there.
+  const problems = await checkTlsFiles(config)
+  if (problems.length)
+    throw new ConfigError(
+      problems.join('\n'),
+      problems.map((p) => `${path}: ${p}`),
+    )
+  return config
 }

@@ -168,6 +168,30 @@ const cors = z
   })
 export type CorsConfig = z.infer<typeof cors>
 
+/** A PEM file path (read at start, on SIGHUP for the listener's certificate, and by check-config). */
+const pemFile = z.string().min(1, 'expected a file path')
+
+/** A client certificate needs its key, and a key its certificate. */
+function certWithKey(t: { cert?: string | undefined; key?: string | undefined }, ctx: z.RefinementCtx): void {
+  if ((t.cert === undefined) !== (t.key === undefined))
+    ctx.addIssue({ code: 'custom', path: [t.cert ? 'key' : 'cert'], message: 'give cert and key together' })
+}
+
+/** TLS to an upstream (forward/undici-forwarder.ts): a private CA, a client certificate, an SNI name. */
+const upstreamTls = z
+  .strictObject({
+    /** PEM CA certificate(s) to trust for this upstream, instead of the system's public CAs. */
+    ca: pemFile.optional(),
+    /** PEM client certificate (chain) sent when the upstream asks for one (mutual TLS). Needs `key`. */
+    cert: pemFile.optional(),
+    /** PEM private key of `cert`. */
+    key: pemFile.optional(),
+    /** The name sent as SNI and verified against the upstream's certificate (default: the URL's host). */
+    servername: z.string().min(1).optional(),
+  })
+  .superRefine(certWithKey)
+export type UpstreamTlsConfig = z.infer<typeof upstreamTls>
+
 const mount = z.strictObject({
   /** Public path prefix, e.g. `/api`. */
   path: z
@@ -214,11 +238,15 @@ const mount = z.strictObject({
    * answered without a credential, CORS headers on every answer, errors included. Off when absent.
    */
   cors: cors.optional(),
+  /** TLS to this mount's `https://` upstream (and `wado`): a private CA, mutual TLS, SNI. Restart to change. */
+  tls: upstreamTls.optional(),
 })
 export type MountConfig = z.infer<typeof mount>
 
 /** A mount says what a path needs one way: permissions (`rules`) or grants over `resources`. */
 const checkedMount = mount.superRefine((m, ctx) => {
+  if (m.tls && !m.upstream.startsWith('https:'))
+    ctx.addIssue({ code: 'custom', path: ['tls'], message: 'tls needs an https:// upstream' })
   if (!m.resources) return
   if (m.rules)
     ctx.addIssue({ code: 'custom', path: ['resources'], message: 'give either rules or resources, not both' })
@@ -248,6 +276,32 @@ export const configSchema = z.strictObject({
       minUploadRate: z.number().int().min(0).default(1024),
       /** The window over which `minUploadRate` is measured. */
       uploadRateWindow: duration.default(30_000),
+      /**
+       * Serve HTTPS. `cert` (PEM chain) and `key` are re-read on SIGHUP: new connections get the
+       * new certificate, open ones keep theirs; an unreadable or mismatched pair keeps the old one.
+       */
+      tls: z
+        .strictObject({
+          /** PEM certificate chain (leaf first). */
+          cert: pemFile,
+          /** PEM private key of `cert`. */
+          key: pemFile,
+          /** Oldest TLS version accepted. */
+          minVersion: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),
+        })
+        .optional(),
+      /** With `tls`: HTTP/2 and HTTP/1.1 on one port (ALPN). */
+      http2: z.boolean().default(false),
+      /** Send `Strict-Transport-Security: max-age=<this>` on every answer (e.g. `180d`). Off when absent. */
+      hsts: duration.optional(),
+    })
+    .superRefine((l, ctx) => {
+      if (l.http2 && !l.tls)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['http2'],
+          message: 'http2 needs listen.tls (browsers speak HTTP/2 over TLS only)',
+        })
     })
     .prefault({}),
   redis: z
@@ -278,6 +332,14 @@ export const configSchema = z.strictObject({
           /** Password of the cluster nodes (`requirepass`). */
           password: z.string().optional(),
         })
+        .optional(),
+      /**
+       * TLS to Redis (single node, Sentinel and its sentinels, Cluster): trust `ca` (PEM) instead
+       * of the system's CAs; `cert` and `key` for mutual TLS. Present (even empty): TLS is on.
+       */
+      tls: z
+        .strictObject({ ca: pemFile.optional(), cert: pemFile.optional(), key: pemFile.optional() })
+        .superRefine(certWithKey)
         .optional(),
       /** Prefix of every key and of the invalidation channel. */
       keyPrefix: z.string().default('tg:'),

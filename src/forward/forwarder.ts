@@ -70,8 +70,21 @@ export function classify(err: NodeJS.ErrnoException, timedOut: Failure = null): 
     case 'EHOSTUNREACH':
       return new UpstreamUnavailable('econnrefused', err.code)
   }
+  // The TLS handshake failed: the upstream's certificate did not verify (CA, name, dates) or it
+  // refused ours. Never retried without verification.
+  if (isTlsFailure(err.code)) return new UpstreamUnavailable('tls', `${err.code}: ${err.message}`)
   // undici's parser errors do not always carry their HPE_ code (an invalid status line has none).
   if (err.code?.startsWith('HPE_') || err.code === 'UND_ERR_INFO' || err instanceof errors.HTTPParserError)
     return new UpstreamUnavailable('bad_response', err.code)
   return new UpstreamUnavailable('econnreset', err.code)
+}
+
+/** node:tls / OpenSSL codes of a failed handshake or certificate check. */
+export function isTlsFailure(code: string | undefined): boolean {
+  return (
+    code !== undefined &&
+    (code.startsWith('ERR_SSL_') ||
+      code.startsWith('ERR_TLS_') ||
+      /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY|DECRYPT|DECODE)|ERR_OSSL/.test(code))
+  )
 }

@@ -9,7 +9,7 @@
 // out closed before any response byte (the upstream closed it while idle: Orthanc does after 1 s).
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
 import { PassThrough, type Writable } from 'node:stream'
-import { Agent, type Dispatcher } from 'undici'
+import { Agent, type Dispatcher, Pool } from 'undici'
 import type { UpstreamPatch } from '../rewrite/patch.js'
 import {
   classify,
@@ -26,7 +26,13 @@ import {
   writeTransformed,
   writeWholeBody,
 } from './response-transform.js'
-import { clientResponseHeaders, upstreamPath, upstreamRequestHeaders } from './upstream-headers.js'
+import {
+  clientResponseHeaders,
+  requestHasBody,
+  upstreamPath,
+  upstreamRequestHeaders,
+} from './upstream-headers.js'
+import type { UpstreamTlsOptions } from './upstream-tls.js'
 
 /**
  * Stop reusing a socket this long before the upstream's announced `Keep-Alive: timeout=` ends, so
@@ -34,11 +40,6 @@ import { clientResponseHeaders, upstreamPath, upstreamRequestHeaders } from './u
  * Orthanc's 1 s).
  */
 const KEEP_ALIVE_MARGIN_MS = 500
-
-function hasBody(req: IncomingMessage): boolean {
-  const length = req.headers['content-length']
-  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0')
-}
 
 /** One forwarded request: undici's handler, writing the upstream's answer to the client. */
 class Exchange implements Dispatcher.DispatchHandler {
@@ -220,8 +221,21 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 }
 
-export function createForwarder(opts: ForwardOptions): Forwarder {
+/**
+ * The forwarder over one undici Agent. `tls`: per-origin TLS connect options (upstream-tls.ts);
+ * an origin not in it verifies against the system's CAs.
+ */
+export function createForwarder(
+  opts: ForwardOptions,
+  tls: ReadonlyMap<string, UpstreamTlsOptions> = new Map(),
+): Forwarder {
   const agent = new Agent({
+    // One pool per origin (undici's default), with that origin's TLS settings when it has some.
+    factory: (origin, options) => {
+      const own = tls.get(new URL(String(origin)).origin)
+      const o = options as Pool.Options
+      return new Pool(origin, own ? { ...o, connect: { ...(o.connect as object), ...own } } : o)
+    },
     connections: opts.maxSockets,
     pipelining: 1,
     keepAliveTimeout: opts.keepAliveTimeout,
@@ -241,7 +255,7 @@ export function createForwarder(opts: ForwardOptions): Forwarder {
     dispatcher: agent,
     forward(req, res, target, patch, transform, body) {
       return new Promise<ForwardResult>((resolve, reject) => {
-        const withBody = hasBody(req)
+        const withBody = requestHasBody(req)
         const method = req.method ?? 'GET'
         const options: Dispatcher.DispatchOptions = {
           origin: target.origin,

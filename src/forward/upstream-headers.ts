@@ -25,6 +25,18 @@ export const HOP_BY_HOP = new Set([
  */
 const REBUILT = new Set(['host', 'expect'])
 
+/**
+ * Whether the client sends a body: HTTP/1.1 says so in Content-Length / Transfer-Encoding; HTTP/2
+ * by not ending the stream with its HEADERS frame (Content-Length is optional there).
+ */
+export function requestHasBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length']
+  const stream = (req as { stream?: { endAfterHeaders?: boolean } }).stream
+  // On HTTP/2 a Content-Length, when sent, must match the DATA frames (RFC 9113 §8.1.1).
+  if (req.httpVersionMajor === 2 && stream && length === undefined) return stream.endAfterHeaders === false
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0')
+}
+
 /** Names listed in a Connection header (RFC 7230 §6.1): hop-by-hop too. Usually none. */
 export function connectionListed(value: string | string[] | undefined): Set<string> | null {
   // The usual values name no header: skip the split.
@@ -50,6 +62,8 @@ function removalSet(names: readonly string[]): ReadonlySet<string> {
 
 /** Whether a client header stays behind: rebuilt, X-Forwarded-*, or removed by the patch; `_` read as `-` (CGI's reading). */
 function dropped(removed: ReadonlySet<string>, name: string): boolean {
+  // HTTP/2 pseudo-headers (:method, :path, :authority, :scheme) are the request line, not headers.
+  if (name.charCodeAt(0) === 58) return true
   if (REBUILT.has(name) || removed.has(name) || name.startsWith('x-forwarded-')) return true
   if (!name.includes('_')) return false
   const n = name.replace(/_/g, '-')

@@ -45,6 +45,7 @@ export type MetricReason =
   | 'refused'
   | 'reset'
   | 'bad_response'
+  | 'tls'
   | 'timeout'
   | 'rate_limited'
   | 'bug'
@@ -115,6 +116,7 @@ const OUTCOME_OF: Readonly<Record<Reason | 'ok', readonly [Outcome, MetricReason
   econnrefused: ['upstream_error', 'refused'],
   econnreset: ['upstream_error', 'reset'],
   bad_response: ['upstream_error', 'bad_response'],
+  tls: ['upstream_error', 'tls'],
   connect: ['upstream_error', 'timeout'],
   headers: ['upstream_error', 'timeout'],
   body: ['upstream_error', 'timeout'],

@@ -146,7 +146,8 @@ export async function decideRequest(
     {
       method,
       rawUrl,
-      host: src.headers.host,
+      // HTTP/2 names the host in :authority (a client may send no Host at all).
+      host: src.headers.host ?? (src.headers[':authority'] as string | undefined),
       // From a trusted proxy only (server/client-address.ts): nobody else's are believed.
       forwardedHost: client.forwardedHost,
       forwardedProto: client.forwardedProto,
@@ -230,6 +231,11 @@ export function createPipeline(current: () => PipelineDeps) {
       const answer = toHttpError(uploadCut ? new RequestTimeout('upload_too_slow') : err)
       reason = answer.reason
       if (trace.matched) deps.lastUsed.refused(trace.matched.hash, deps.now(), answer.reason)
+      if (answer.reason === 'tls')
+        deps.log.warn(
+          { err: (err as Error).message, mount: route?.mount.prefix, requestId },
+          'upstream TLS handshake failed',
+        )
       if (answer.reason === 'bug')
         deps.log.error({ err, path: loggablePath(rawUrl), requestId }, 'unexpected error in pipeline')
       // A link path refused before its route was known (404, a malformed path) is still a link URL.

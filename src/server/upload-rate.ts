@@ -11,11 +11,10 @@ export interface UploadRate {
   windowMs: number
 }
 
-/** Whether a request carries a body (framed by Transfer-Encoding or a non-zero Content-Length). */
-export function hasBody(req: IncomingMessage): boolean {
-  const length = req.headers['content-length']
-  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0')
-}
+import { requestHasBody as hasBody } from '../forward/upstream-headers.js'
+
+/** Whether a request carries a body (Transfer-Encoding, a non-zero Content-Length; on HTTP/2 an open stream). */
+export { hasBody }
 
 /**
  * Watch the body of `req` as it is forwarded; call `onCut` and destroy the connection when a

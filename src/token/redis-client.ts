@@ -4,6 +4,7 @@
 // without its passwords.
 import { Cluster, Redis, type RedisOptions } from 'ioredis'
 import { type Config, DEFAULT_REDIS_URL } from '../config/schema.js'
+import { readPems } from '../config/tls-files.js'
 
 export type RedisConfig = Config['redis']
 /** What connectRedis returns: a Cluster for `redis.cluster` (except subscribers), else a Redis. */
@@ -40,6 +41,7 @@ export function reconnectDelay(times: number): number {
  * DESIGN §5), and the client reconnects forever with capped backoff: recovery needs no restart.
  */
 export function connectRedis(cfg: RedisConfig, opts: ConnectOptions = {}): RedisClient {
+  const tls = redisTls(cfg)
   const failFast = opts.failFast ?? !opts.subscriber
   const common: RedisOptions = {
     connectTimeout: cfg.connectTimeout,
@@ -51,6 +53,7 @@ export function connectRedis(cfg: RedisConfig, opts: ConnectOptions = {}): Redis
     // channel is live again and clear what may have been missed meanwhile.
     autoResubscribe: !opts.subscriber,
     retryStrategy: reconnectDelay,
+    ...(tls ? { tls } : {}),
   }
   if (cfg.cluster) {
     if (opts.subscriber) return clusterSubscriber(cfg.cluster, common)
@@ -64,6 +67,7 @@ export function connectRedis(cfg: RedisConfig, opts: ConnectOptions = {}): Redis
         connectTimeout: common.connectTimeout,
         commandTimeout: common.commandTimeout,
         maxRetriesPerRequest: common.maxRetriesPerRequest,
+        ...(tls ? { tls } : {}),
         ...(cfg.cluster.password === undefined ? {} : { password: cfg.cluster.password }),
       },
     })
@@ -86,9 +90,20 @@ export function connectRedis(cfg: RedisConfig, opts: ConnectOptions = {}): Redis
       // A master demoted by a failover answers writes with READONLY until the connection moves:
       // move it (and resend a patient command; a fail-fast one fails, as any command mid-failover).
       reconnectOnError: (err) => (err.message.startsWith('READONLY') ? (failFast ? 1 : 2) : false),
+      // redis.tls covers the sentinels too: one private CA for the whole deployment.
+      ...(tls ? { enableTLSForSentinelMode: true, sentinelTLS: tls } : {}),
     })
   }
   return new Redis(cfg.url ?? DEFAULT_REDIS_URL, common)
+}
+
+/**
+ * `redis.tls` as node:tls options (PEM files read now; a missing one names its key), or
+ * undefined for plain TCP (a `rediss://` URL still turns TLS on with the system's CAs).
+ */
+export function redisTls(cfg: RedisConfig): { ca?: Buffer; cert?: Buffer; key?: Buffer } | undefined {
+  if (!cfg.tls) return undefined
+  return readPems('redis.tls', cfg.tls, ['ca', 'cert', 'key'] as const)
 }
 
 /**

@@ -9,6 +9,7 @@ import { type Config, configSchema } from '../../src/config/schema.js'
 import { createLogger } from '../../src/log.js'
 import { makeKeys } from '../../src/token/keys.js'
 import type { RedisClient } from '../../src/token/redis-client.js'
+import { h2Mode } from './h2.js'
 
 export interface GateOptions {
   /** A single-node Redis; or give `redis`. */
@@ -36,8 +37,14 @@ export interface GateHandle {
 }
 
 export function gateConfig(opts: GateOptions): Config {
+  const h2 = h2Mode()
   return configSchema.parse({
-    listen: { host: '127.0.0.1', port: 0 },
+    listen: {
+      host: '127.0.0.1',
+      port: 0,
+      // HTTP/2 mode (helpers/h2.ts): the same tests over TLS + HTTP/2.
+      ...(h2 ? { tls: { cert: h2.server.cert, key: h2.server.key }, http2: true } : {}),
+    },
     redis: opts.redis ?? { url: opts.redisUrl },
     mounts: [
       { path: '/api', upstream: opts.upstream, ...(opts.wado ? { wado: opts.wado } : {}), ...opts.mount },
@@ -64,7 +71,8 @@ export async function startGate(opts: GateOptions): Promise<GateHandle> {
     ...(opts.cacheClock ? { cacheClock: opts.cacheClock } : {}),
   })
   const port = app.address.port
-  return { url: `http://127.0.0.1:${port}`, port, app, config, logs, stop: () => app.stop(2000) }
+  const scheme = config.listen.tls ? 'https' : 'http'
+  return { url: `${scheme}://127.0.0.1:${port}`, port, app, config, logs, stop: () => app.stop(2000) }
 }
 
 /** Token administration on the test Redis, as the CLI does it. */

@@ -1,6 +1,7 @@
 // A raw HTTP client for tests: sends the path exactly as given (no URL normalising, unlike fetch),
 // any headers (repeated ones too), and returns status, headers and the body.
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http'
+import { h2Mode, sendH2 } from './h2.js'
 
 export interface RawResponse {
   status: number
@@ -22,6 +23,13 @@ export function send(baseUrl: string, req: RawRequest): Promise<RawResponse> {
   const base = new URL(baseUrl)
   const headers: string[] = []
   const pairs = Array.isArray(req.headers) ? req.headers : Object.entries(req.headers ?? {})
+  // A gate in HTTP/2 mode (helpers/h2.ts): the same request over HTTP/2.
+  const h2 = base.protocol === 'https:' ? h2Mode() : undefined
+  if (h2)
+    return sendH2(base, h2.pki.caPem, { ...req, pairs }).then((res) => {
+      const text = res.body.toString('utf8')
+      return { ...res, text, json: () => JSON.parse(text) }
+    })
   for (const [k, v] of pairs) headers.push(k, v)
   // Node adds no Host when headers are given as a raw list, and HTTP/1.1 requires one.
   if (!pairs.some(([k]) => k.toLowerCase() === 'host')) headers.push('host', base.host)

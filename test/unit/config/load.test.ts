@@ -34,6 +34,7 @@ t.test('the minimal config loads with every default filled in', async (t) => {
     keepAliveTimeout: 5_000,
     minUploadRate: 1024,
     uploadRateWindow: 30_000,
+    http2: false,
   })
   t.same(c.redis, {
     url: 'redis://127.0.0.1:6379',
@@ -97,6 +98,7 @@ t.test('the full config loads every key, durations in milliseconds', async (t) =
     keepAliveTimeout: 2000,
     minUploadRate: 0,
     uploadRateWindow: 10_000,
+    http2: false,
   })
   t.same(c.redis, {
     url: 'redis://:secret@redis.internal:6380/2',
