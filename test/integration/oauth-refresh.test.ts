@@ -485,7 +485,7 @@ t.test(
           method: 'POST',
           path: '/oauth/token',
           headers: form,
-          body: `grant_type=refresh_token&refresh_token=${rt.slice(0, -1)}x&client_id=datachain`,
+          body: `grant_type=refresh_token&refresh_token=${rt.slice(0, -1)}${rt.endsWith('x') ? 'y' : 'x'}&client_id=datachain`,
         },
         400,
         'invalid_grant',
