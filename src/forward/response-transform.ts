@@ -50,7 +50,10 @@ function writeHeadFrom(res: ServerResponse, head: UpstreamHead, transformed: boo
   const list = clientResponseHeaders(head.headers, NO_EXTRA, transformed ? BODY_DESCRIBING : undefined)
   if (length !== undefined) list.push('content-length', String(length))
   // Node takes a flat [name, value, …] list as well as an object (its types say only string[]).
-  res.writeHead(head.status, head.statusMessage, list as string[])
+  // HTTP/2 has no reason phrase (RFC 9113 §8.3.2); Node warns when given one there.
+  if (head.statusMessage && res.req.httpVersionMajor < 2)
+    res.writeHead(head.status, head.statusMessage, list as string[])
+  else res.writeHead(head.status, list as string[])
 }
 
 /**
