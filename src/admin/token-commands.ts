@@ -412,8 +412,8 @@ reaches.
   --limit N      entries per page, 1 to 10000 (default 100)
   --cursor C     the page before (older than) the one that printed C
   --follow       after the page, print new entries as they are written, until interrupted
-  --json         print a JSON array of { id, at, actor, client, op, tokenId, user, album, … }
-                 (one JSON object per line with --follow)
+  --json         print the page as GET /audit answers it: { events: [{ id, at, actor, client, op,
+                 tokenId, user, album, … }], nextCursor } (one event per line with --follow)
 
 example: tokengate audit --op token --actor alice --since 7d`,
   options: {
@@ -436,7 +436,7 @@ example: tokengate audit --op token --actor alice --since 7d`,
   run: async (admin, v, _p, out) => {
     const query = auditQuery(auditInput(v), Date.now())
     const page = await admin.audit.page(query)
-    if (v.json && !v.follow) return out.json(page.events)
+    if (v.json && !v.follow) return out.json(page)
     if (v.json) for (const e of page.events) out.line(JSON.stringify(e))
     else if (page.events.length === 0 && !v.follow) return out.line('no audit events')
     else if (page.events.length) out.table([AUDIT_HEADER, ...page.events.map(auditRow)])

@@ -759,9 +759,12 @@ t.test(
     await api('PUT', '/albums/CLI/members/cli-fay')
     const json = await runTokengate(['audit', '--since', '1h', '--limit', '1', '--json', '--config', config])
     t.equal(json.code, 0, json.stderr)
-    t.match(JSON.parse(json.stdout), [
-      { op: 'album.add-member', album: 'CLI', user: 'cli-fay', actor: 'admin-api', client: '127.0.0.1' },
-    ])
+    t.match(JSON.parse(json.stdout), {
+      events: [
+        { op: 'album.add-member', album: 'CLI', user: 'cli-fay', actor: 'admin-api', client: '127.0.0.1' },
+      ],
+      nextCursor: /\S/,
+    })
     const text = await runTokengate(['audit', '--since', '1h', '--limit', '1', '--config', config])
     t.match(text.stdout, /^TIME\s+ACTOR\s+OPERATION\s+TOKEN\s+USER\s+ALBUM\s+DETAILS\n/)
     t.match(

@@ -59,7 +59,7 @@ t.test('filters select by token, user, album, actor and op family', async (t) =>
   const run = async (args: string[]) => {
     const res = await runCliCaptured(['audit', ...args, '--limit', '1000', '--json', '--config', config])
     t.equal(res.code, 0, res.stderr)
-    return JSON.parse(res.stdout) as AuditEvent[]
+    return (JSON.parse(res.stdout) as { events: AuditEvent[] }).events
   }
   t.match(await run(['--token', made[3] as string]), [{ op: 'token.create', tokenId: made[3] }])
   t.equal((await run(['--token', made[3] as string])).length, 1)

@@ -481,8 +481,10 @@ t.test('an unreachable Redis exits 1 naming the URL (without its password) and r
 
 /** The audit entries written since `before` (an XLEN taken earlier), oldest first. */
 async function auditedSince(before: number): Promise<AuditEvent[]> {
-  const all = JSON.parse((await cli(['audit', '--limit', '10000', '--json'])).stdout) as AuditEvent[]
-  return all.slice(before)
+  const page = JSON.parse((await cli(['audit', '--limit', '10000', '--json'])).stdout) as {
+    events: AuditEvent[]
+  }
+  return page.events.slice(before)
 }
 
 t.test('every change the CLI makes is audited as the OS user, --actor, or $TOKENGATE_ACTOR', async (t) => {
@@ -562,17 +564,23 @@ t.test(
     t.match(lines[2], /ops-jane\s+album\.add-member\s+-\s+tbl-1\s+TBL\s+no change$/)
     t.match(lines[3], /ops-lee\s+album\.remove-member/, 'oldest first: the newest is last')
 
-    const json = JSON.parse((await cli(['audit', '--since', '1h', '--limit', '2', '--json'])).stdout)
+    const page = JSON.parse((await cli(['audit', '--since', '1h', '--limit', '2', '--json'])).stdout)
+    t.same(Object.keys(page).sort(), ['events', 'nextCursor'], 'the page object GET /audit answers')
+    t.type(page.nextCursor, 'string', 'more pages: a cursor')
+    const json = page.events
     t.match(json, [
       { op: 'album.add-member', changed: false },
       { op: 'album.remove-member', actor: 'ops-lee' },
     ])
     t.match(json[0], { id: /^\d+-\d+$/, at: /^\d{4}-/ })
-    t.same(JSON.parse((await cli(['audit', '--since', '2999-01-01T00:00:00Z', '--json'])).stdout), [])
+    t.same(JSON.parse((await cli(['audit', '--since', '2999-01-01T00:00:00Z', '--json'])).stdout), {
+      events: [],
+      nextCursor: null,
+    })
     t.equal((await cli(['audit', '--since', '2999-01-01'])).stdout, 'no audit events\n')
     const all = JSON.parse(
       (await cli(['audit', '--since', '2000-01-01', '--limit', '10000', '--json'])).stdout,
-    )
+    ).events
     t.equal(all.length, await redis.client.xlen('tg:audit'), '--since 2000-01-01 lists everything')
   },
 )

@@ -313,7 +313,7 @@ t.test(
         t.ok((await eventuallyStatus(gate, tok.token, 200)) === 200, `${tok.id} works again`)
       }
     }
-    const events = (JSON.parse(await ok(['audit', '--json'])) as AuditEvent[]).filter(
+    const events = (JSON.parse(await ok(['audit', '--json'])) as { events: AuditEvent[] }).events.filter(
       (e) => e.user === 'dc-bob',
     )
     t.same(

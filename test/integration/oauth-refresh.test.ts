@@ -200,8 +200,8 @@ t.test('presenting a used refresh token revokes the whole family, through the pr
   const audit = (
     JSON.parse(
       (await runCliCaptured(['audit', '--json', '--limit', '10000', '--config', config])).stdout,
-    ) as AuditEvent[]
-  ).filter((e) => e.refreshId === created.refreshTokenId)
+    ) as { events: AuditEvent[] }
+  ).events.filter((e) => e.refreshId === created.refreshTokenId)
   t.same(
     audit.map((e) => e.op),
     ['refresh.create', 'refresh.rotate', 'refresh.rotate', 'refresh.reuse'],
