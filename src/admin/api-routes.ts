@@ -215,6 +215,26 @@ export const ROUTES: Route[] = [
     },
   },
   {
+    pattern: '/albums/:album/studies',
+    methods: {
+      GET: {
+        query: SET_PAGE_FIELDS,
+        run: async ({ admin, params: [album = ''], query }) =>
+          ok(await admin.studies({ kind: 'album', album }, query)),
+      },
+    },
+  },
+  {
+    pattern: '/users/:user/inbox',
+    methods: {
+      GET: {
+        query: SET_PAGE_FIELDS,
+        run: async ({ admin, params: [user = ''], query }) =>
+          ok(await admin.studies({ kind: 'inbox', user }, query)),
+      },
+    },
+  },
+  {
     pattern: '/users/:user/albums',
     methods: {
       GET: {

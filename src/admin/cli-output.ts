@@ -1,5 +1,7 @@
 // The CLI's presentation: lines, JSON and aligned tables on the CliIO, and the one-token view of
 // `token show`. No logic of its own: what to print is decided by the command tables.
+import { optional, type Values } from './cli-command.js'
+import type { SetPageInput } from './set-page.js'
 import type { TokenInfo } from './token-view.js'
 
 /** Where the CLI writes; each call is a whole chunk of text, newlines included. */
@@ -83,4 +85,33 @@ export function shorten(text: string, max: number): string {
 export function attrsCell(attrs: Readonly<Record<string, string>>): string {
   const pairs = Object.entries(attrs).map(([k, v]) => `${k}=${v}`)
   return pairs.length ? pairs.join(',') : '-'
+}
+
+/** `--limit` and `--cursor` of the set listings (album members, user albums, album studies). */
+export function setPage(v: Values): SetPageInput {
+  const page: SetPageInput = {}
+  const limit = optional(v, 'limit')
+  const cursor = optional(v, 'cursor')
+  if (limit !== undefined) page.limit = limit
+  if (cursor !== undefined) page.cursor = cursor
+  return page
+}
+
+/** A set page: one item a line and the next cursor, or `{items, nextCursor}` with --json. */
+export function printSetPage(
+  out: Output,
+  v: Values,
+  page: { items: string[]; nextCursor: string | null },
+  none: string,
+): void {
+  if (v.json) {
+    out.json(page)
+    return
+  }
+  if (page.items.length === 0) {
+    out.line(none)
+    return
+  }
+  for (const item of page.items) out.line(item)
+  if (page.nextCursor) out.line(`next page: --cursor ${page.nextCursor}`)
 }

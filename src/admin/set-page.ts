@@ -1,8 +1,10 @@
-// Admin listing of plain sets (album members, a user's albums): sorted, a page at a time, with
+// Admin listing of plain sets (album members, a user's albums, study sets): sorted, a page at a time, with
 // the same `{items, nextCursor}` shape and `limit`/`cursor` inputs as `token list`. The set is read
 // with SSCAN and sorted in memory (membership sets are small); the cursor is the last member
 // shown, so a page starts after it whatever was added or removed meanwhile.
+import type { Keys } from '../token/keys.js'
 import type { RedisClient } from '../token/redis-client.js'
+import { type StudySetRef, StudySets } from '../token/study-sets.js'
 import { AdminInputError } from './input-error.js'
 import { members } from './redis-ops.js'
 import type { TokenPage } from './token-listing.js'
@@ -39,4 +41,17 @@ export async function pageSet(
     items,
     nextCursor: rest.length > limit && last !== undefined ? Buffer.from(last).toString('base64url') : null,
   }
+}
+
+/**
+ * A page of a study set (`album studies`, `inbox studies`, `GET /albums/{album}/studies`,
+ * `GET /users/{user}/inbox`): sorted UIDs after the cursor, as above.
+ */
+export function pageStudies(
+  redis: RedisClient,
+  keys: Keys,
+  ref: StudySetRef,
+  input: SetPageInput,
+): Promise<TokenPage<string>> {
+  return pageSet(redis, new StudySets(redis, keys).key(ref), input)
 }

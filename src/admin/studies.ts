@@ -7,6 +7,8 @@ import type { Cluster, Redis } from 'ioredis'
 import type { Keys } from '../token/keys.js'
 import { isStudyUid, MAX_UID_LENGTH, type StudySetRef, StudySets } from '../token/study-sets.js'
 import { type Actor, type AuditOptions, AuditTrail, osUser } from './audit.js'
+import { pageStudies, type SetPageInput } from './set-page.js'
+import type { TokenPage } from './token-listing.js'
 import { AdminInputError, checkName } from './tokens.js'
 
 export type { StudySetRef }
@@ -106,7 +108,11 @@ export class StudyAdmin {
   private readonly audit: AuditTrail
   private readonly actor: Actor
 
-  constructor(redis: Redis | Cluster, keys: Keys, opts: { actor?: Actor; audit?: AuditOptions } = {}) {
+  constructor(
+    private readonly redis: Redis | Cluster,
+    private readonly keys: Keys,
+    opts: { actor?: Actor; audit?: AuditOptions } = {},
+  ) {
     this.sets = new StudySets(redis, keys)
     this.audit = new AuditTrail(redis, keys, opts.audit)
     this.actor = opts.actor ?? { name: osUser() }
@@ -145,9 +151,9 @@ export class StudyAdmin {
     return this.report(ref, given, changed)
   }
 
-  /** Every UID in the set, sorted. */
-  async list(ref: StudySetRef): Promise<string[]> {
-    return (await this.sets.members(ref)).sort()
+  /** A page of the set's UIDs, sorted (`album studies`, `GET /albums/{album}/studies`). */
+  async page(ref: StudySetRef, input: SetPageInput = {}): Promise<TokenPage<string>> {
+    return pageStudies(this.redis, this.keys, ref, input)
   }
 
   private async report(ref: StudySetRef, given: number, changed: number): Promise<StudySetChange> {

@@ -3,8 +3,9 @@
 // runs them the same way (usage, --help, --config, exit codes); every check is in studies.ts.
 import { readFile } from 'node:fs/promises'
 import type { Values } from './cli-command.js'
-import type { Output } from './cli-output.js'
+import { type Output, printSetPage, setPage } from './cli-output.js'
 import { checkStudyUids, type StudyAdmin, type StudySetChange, studySetRef } from './studies.js'
+import { DEFAULT_PAGE, MAX_PAGE } from './token-query.js'
 
 export interface StudyCommand {
   /** Marks the commands that run over StudyAdmin rather than TokenAdmin. */
@@ -18,6 +19,7 @@ export interface StudyCommand {
 }
 
 const json = { type: 'boolean' } as const
+const str = { type: 'string' } as const
 
 type SetKind = 'album' | 'inbox'
 
@@ -87,17 +89,19 @@ Remove StudyInstanceUIDs: every running tokengate answers 404 for them on its ne
     },
     studies: {
       kind: 'studies',
-      usage: `usage: tokengate ${kind} studies ${arg} [--json]
+      usage: `usage: tokengate ${kind} studies ${arg} [--limit N] [--cursor C] [--json]
 
-List the StudyInstanceUIDs, one a line (sorted), or a JSON array with --json.`,
-      options: { json },
+List the StudyInstanceUIDs, sorted, a page at a time (as \`token list\` pages).
+
+  --limit N    UIDs per page, 1 to ${MAX_PAGE} (default ${DEFAULT_PAGE})
+  --cursor C   the page after the one that printed C
+  --json       print the page: { items: [...], nextCursor: string | null }`,
+      options: { limit: str, cursor: str, json },
       positionals: [1, 1],
       precheck: checkName,
       run: async (admin, v, [name], out) => {
-        const uids = await admin.list(studySetRef(kind, name as string))
-        if (v.json) return out.json(uids)
-        if (uids.length === 0) return out.line(`no studies in ${noun(name as string)}`)
-        out.line(uids.join('\n'))
+        const page = await admin.page(studySetRef(kind, name as string), setPage(v))
+        printSetPage(out, v, page, `no studies in ${noun(name as string)}`)
       },
     },
     import: {

@@ -16,8 +16,7 @@ import {
   UsageError,
   type Values,
 } from './cli-command.js'
-import type { Output } from './cli-output.js'
-import { attrsCell } from './cli-output.js'
+import { attrsCell, printSetPage, setPage } from './cli-output.js'
 import { parseGrantInput } from './grant-input.js'
 import {
   precheckRefresh,
@@ -26,7 +25,6 @@ import {
   runRefreshCreate,
   wantsRefresh,
 } from './refresh-cli.js'
-import type { SetPageInput } from './set-page.js'
 import { ALBUM_STUDY_USAGE } from './study-commands.js'
 import { bulkCommand } from './token-bulk-cli.js'
 import {
@@ -364,33 +362,6 @@ example: tokengate user albums alice`,
   positionals: [1, 1],
   run: async (admin, v, [user], out) =>
     printSetPage(out, v, await admin.userAlbums(user as string, setPage(v)), 'no albums'),
-}
-
-function setPage(v: Values): SetPageInput {
-  const page: SetPageInput = {}
-  const limit = optional(v, 'limit')
-  const cursor = optional(v, 'cursor')
-  if (limit !== undefined) page.limit = limit
-  if (cursor !== undefined) page.cursor = cursor
-  return page
-}
-
-function printSetPage(
-  out: Output,
-  v: Values,
-  page: { items: string[]; nextCursor: string | null },
-  none: string,
-): void {
-  if (v.json) {
-    out.json(page)
-    return
-  }
-  if (page.items.length === 0) {
-    out.line(none)
-    return
-  }
-  for (const item of page.items) out.line(item)
-  if (page.nextCursor) out.line(`next page: --cursor ${page.nextCursor}`)
 }
 
 export const AUDIT: Command = {

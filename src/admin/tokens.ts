@@ -10,6 +10,7 @@ import { publishInvalidation } from '../token/invalidation.js'
 import type { EvictKey, Keys } from '../token/keys.js'
 import { fromHash, type TokenHash, type TokenRecord, toHash } from '../token/record.js'
 import type { RedisClient } from '../token/redis-client.js'
+import type { StudySetRef } from '../token/study-sets.js'
 import { mergeAttrs } from './attrs-input.js'
 import { type Actor, type AuditFacts, type AuditOptions, AuditTrail, osUser } from './audit.js'
 import { GrantOps } from './grants-ops.js'
@@ -17,7 +18,7 @@ import { checkName, checkTokenId } from './id-input.js'
 import { AdminInputError, AdminNotFound } from './input-error.js'
 import { exec, hsetIfExists, members, REVOKE_IF_LIVE, SCAN_COUNT, scanKeys, zmembers } from './redis-ops.js'
 import { isRefreshId, type RefreshInfo, RefreshTokens } from './refresh.js'
-import { pageSet, type SetPageInput } from './set-page.js'
+import { pageSet, pageStudies, type SetPageInput } from './set-page.js'
 import { BulkOps } from './token-bulk.js'
 import { type CreateInput, DEFAULT_MAX_LIFETIME, type ValidCreate, validateCreate } from './token-input.js'
 import { type Found, TokenListing, type TokenPage } from './token-listing.js'
@@ -428,6 +429,13 @@ export class TokenAdmin {
   async albumMembers(album: string, page: SetPageInput = {}): Promise<TokenPage<string>> {
     checkName(album, 'the album', 'album')
     return pageSet(this.redis, this.keys.albumMembers(album), page)
+  }
+
+  /** A page of an album's studies or a user's inbox, sorted (`GET /albums/{album}/studies`). */
+  async studies(ref: StudySetRef, page: SetPageInput = {}): Promise<TokenPage<string>> {
+    if (ref.kind === 'album') checkName(ref.album, 'the album', 'album')
+    else checkName(ref.user, 'the user', 'user')
+    return pageStudies(this.redis, this.keys, ref, page)
   }
 
   /** A page of the albums a user is a member of (`user albums`, `GET /users/{user}/albums`). */

@@ -69,7 +69,10 @@ t.test('remove-study removes, and studies lists what is left (text and JSON)', a
   t.equal(rm1.code, 0)
   t.match(rm1.stdout, /removed 1 of 2 studies \(1 not there\)/)
   t.equal((await cli(['album', 'studies', 'A'])).stdout, '1.2.3\n')
-  t.same(JSON.parse((await cli(['album', 'studies', 'A', '--json'])).stdout), ['1.2.3'])
+  t.same(JSON.parse((await cli(['album', 'studies', 'A', '--json'])).stdout), {
+    items: ['1.2.3'],
+    nextCursor: null,
+  })
   t.match((await cli(['album', 'studies', 'empty'])).stdout, /no studies in album empty/)
 })
 
