@@ -12,9 +12,16 @@ changes are audited as --actor NAME (default $TOKENGATE_ACTOR, then the OS user)
 /** Parsed options: repeatable ones (`--attr`, `--grant`) are arrays. */
 export type Values = Record<string, string | boolean | string[] | undefined>
 
-export interface Command {
+/** What `--help` shows of a command: renderHelp is the one place that lays it out. */
+export interface CommandHelp {
+  /** The usage line, what the command does and its own options (defaults in the text). */
   usage: string
   options: NonNullable<ParseArgsConfig['options']>
+  /** One whole command line, printed as `example: …`. */
+  example: string
+}
+
+export interface Command extends CommandHelp {
   /** Allowed number of positionals [min, max]. */
   positionals: [number, number]
   /** Checks that need no config nor Redis, so such mistakes are reported first. */
@@ -50,4 +57,25 @@ export function optional(v: Values, name: string): string | undefined {
 export function repeated(v: Values, name: string): string[] {
   const value = v[name]
   return Array.isArray(value) ? value : typeof value === 'string' ? [value] : []
+}
+
+/** The options every command takes, with their defaults (`--help` lists them after the command's). */
+const COMMON_OPTIONS = `options every command takes:
+  -c, --config FILE  the config file (default $TOKENGATE_CONFIG, then ./tokengate.yaml)
+  --actor NAME       changes are audited as NAME (default $TOKENGATE_ACTOR, then the OS user)
+  -h, --help         this help`
+
+/**
+ * The `--help` text of every command: its usage and own options, the options every command takes
+ * with their defaults, and one example. Every option the command accepts is listed: one the usage
+ * text does not describe is named with its value placeholder.
+ */
+export function renderHelp(command: CommandHelp): string {
+  const undescribed = Object.entries(command.options)
+    .filter(([name]) => !new RegExp(`(^|\\s|\\[)--${name}\\b`).test(command.usage))
+    .map(
+      ([name, o]) => `  --${name}${o.type === 'string' ? ' VALUE' : ''}${o.multiple ? ' (repeatable)' : ''}`,
+    )
+  const own = undescribed.length ? `\n\nalso accepted:\n${undescribed.join('\n')}` : ''
+  return `${command.usage}${own}\n\n${COMMON_OPTIONS}\n\nexample: ${command.example}\n`
 }

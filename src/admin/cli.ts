@@ -17,7 +17,7 @@ import {
   redisConfigKey,
 } from '../token/redis-client.js'
 import { checkActor, osUser } from './audit.js'
-import { CONFIG_NOTE, type Command, UsageError, type Values } from './cli-command.js'
+import { type Command, renderHelp, UsageError, type Values } from './cli-command.js'
 import { type CliIO, output } from './cli-output.js'
 import { AdminInputError } from './input-error.js'
 import { StudyAdmin } from './studies.js'
@@ -99,7 +99,7 @@ async function runCommand(
       strict: true,
     }))
     if (values.help) {
-      io.stdout(`${command.usage}\n\n${CONFIG_NOTE}\n`)
+      io.stdout(renderHelp(command))
       return 0
     }
     const [min, max] = command.positionals

@@ -2,16 +2,14 @@
 // (admin/studies.ts) → text or JSON. Declared apart from the token commands in admin/cli.ts, which
 // runs them the same way (usage, --help, --config, exit codes); every check is in studies.ts.
 import { readFile } from 'node:fs/promises'
-import type { Values } from './cli-command.js'
+import type { CommandHelp, Values } from './cli-command.js'
 import { type Output, printSetPage, setPage } from './cli-output.js'
 import { checkStudyUids, type StudyAdmin, type StudySetChange, studySetRef } from './studies.js'
 import { DEFAULT_PAGE, MAX_PAGE } from './token-query.js'
 
-export interface StudyCommand {
+export interface StudyCommand extends CommandHelp {
   /** Marks the commands that run over StudyAdmin rather than TokenAdmin. */
   kind: 'studies'
-  usage: string
-  options: Record<string, { type: 'boolean' | 'string' }>
   positionals: [number, number]
   /** Checks that need no config nor Redis, so such mistakes are reported first. */
   precheck: (values: Values, positionals: string[]) => void
@@ -66,6 +64,7 @@ function commandsFor(kind: SetKind): Record<string, StudyCommand> {
       usage: `usage: tokengate ${kind} add-study ${arg} UID… [--json]
 
 Add StudyInstanceUIDs to ${kind === 'album' ? 'the album' : "the user's inbox"} (scoping: studies): ${effect}.`,
+      example: `tokengate ${kind} add-study ${kind === 'album' ? 'TEACHING' : 'alice'} 1.2.840.113619.2.5.1`,
       options: { json },
       positionals: [2, Number.POSITIVE_INFINITY],
       precheck: checkNameAndUids,
@@ -79,6 +78,7 @@ Add StudyInstanceUIDs to ${kind === 'album' ? 'the album' : "the user's inbox"} 
       usage: `usage: tokengate ${kind} remove-study ${arg} UID… [--json]
 
 Remove StudyInstanceUIDs: every running tokengate answers 404 for them on its next request.`,
+      example: `tokengate ${kind} remove-study ${kind === 'album' ? 'TEACHING' : 'alice'} 1.2.840.113619.2.5.1`,
       options: { json },
       positionals: [2, Number.POSITIVE_INFINITY],
       precheck: checkNameAndUids,
@@ -96,6 +96,7 @@ List the StudyInstanceUIDs, sorted, a page at a time (as \`token list\` pages).
   --limit N    UIDs per page, 1 to ${MAX_PAGE} (default ${DEFAULT_PAGE})
   --cursor C   the page after the one that printed C
   --json       print the page: { items: [...], nextCursor: string | null }`,
+      example: `tokengate ${kind} studies ${kind === 'album' ? 'TEACHING' : 'alice'} --limit 50`,
       options: { limit: str, cursor: str, json },
       positionals: [1, 1],
       precheck: checkName,
@@ -112,6 +113,7 @@ Bulk-add the StudyInstanceUIDs in FILE (- for standard input): one UID a line (b
 # comments skipped), or DICOM JSON as a QIDO-RS study search returns it (an array of objects
 with 0020000D), e.g. curl …/studies?PatientID=123 > studies.json. Nothing is written if a UID
 is malformed; the message names its line or item.`,
+      example: `tokengate ${kind} import ${kind === 'album' ? 'TEACHING' : 'alice'} studies.json`,
       options: { json },
       positionals: [2, 2],
       precheck: checkName,

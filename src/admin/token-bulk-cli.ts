@@ -82,9 +82,8 @@ ${action === 'revoke' ? '\n  --user ID     without --filter: every token of the 
   --dry-run     print how many tokens would change and the first 20 ids; change nothing
   --json        print { action, matched, changed, dryRun, sample, notFound }
 
-${FILTER_USAGE}
-
-example: tokengate token ${action} --filter --status ${action === 'enable' ? 'disabled' : 'active'} --album TEACHING --dry-run`,
+${FILTER_USAGE}`,
+    example: `tokengate token ${action} --filter --status ${action === 'enable' ? 'disabled' : 'active'} --album TEACHING --dry-run`,
     options: { ...FILTER_OPTIONS, filter: { type: 'boolean' }, 'dry-run': { type: 'boolean' }, json },
     positionals: [0, Number.POSITIVE_INFINITY],
     precheck: (v, ids) => precheck(action, v, ids),

@@ -103,6 +103,7 @@ Mint a token. Its secret is printed once and stored only as a sha256 hash.
   --json                 print JSON: id, token, kind, user, album, perms, expiresAt, createdAt
                          (with --refresh also refreshToken, refreshTokenId, refreshExpiresAt, clientId)
 ${REFRESH_USAGE}`,
+      example: 'tokengate token create --kind album --album TEACHING --perms read --expires 30d',
       options: {
         kind: str,
         album: str,
@@ -160,9 +161,8 @@ ${FILTER_USAGE}
   --limit N           tokens per page, 1 to ${MAX_PAGE} (default ${DEFAULT_PAGE})
   --cursor C          the page after the one that printed C (\`next page: --cursor C\`)
   --wide              every column, nothing shortened (default: a table within 100 columns)
-  --json              print the page: { items: [...], nextCursor: string | null }
-
-example: tokengate token list --user alice --status active --sort expires --limit 20`,
+  --json              print the page: { items: [...], nextCursor: string | null }`,
+      example: `tokengate token list --user alice --status active --sort expires --limit 20`,
       options: {
         ...FILTER_OPTIONS,
         sort: str,
@@ -190,9 +190,8 @@ example: tokengate token list --user alice --status active --sort expires --limi
 Show one token by its public id (tok_…), never its secret. To find the token of a secret, pipe the
 secret to \`tokengate token identify\` (a secret given here is not echoed back).
 
-  --json   print the token as JSON
-
-example: tokengate token show tok_3kT9xQ2mVb7LwPzR`,
+  --json   print the token as JSON`,
+      example: `tokengate token show tok_3kT9xQ2mVb7LwPzR`,
       options: { json },
       positionals: [1, 1],
       run: async (admin, v, [id], out) => {
@@ -214,9 +213,8 @@ the command line (so it stays out of shell history and \`ps\`), and prints the t
 user, album, status and creator. Never prints the secret.
 
   --revoke   revoke the token at once (every running tokengate refuses it on its next request)
-  --json     print the token as JSON
-
-example: tokengate token identify --revoke < leaked-secret.txt`,
+  --json     print the token as JSON`,
+      example: `tokengate token identify --revoke < leaked-secret.txt`,
       options: { revoke: { type: 'boolean' }, json },
       positionals: [0, 0],
       run: async (admin, v, _p, out) => {
@@ -258,6 +256,8 @@ request.
   --enable | --disable   enable or disable the token (a revoked one cannot be enabled)
   --description TEXT     replace the description
   --json                 print the token as JSON`,
+      example:
+        'tokengate token update tok_3kT9xQ2mVb7LwPzR --grant album:TEACHING:read --description "teaching set"',
       options: {
         grant: many,
         'remove-grant': many,
@@ -286,6 +286,7 @@ request.
 Maintenance: remove from the token indexes (every token, per user, per album) the ids of tokens
 that have left Redis (their id key expired tokens.expiredGrace after the token). \`token list\`
 never removes index entries itself.`,
+      example: 'tokengate token prune-index',
       options: { json },
       positionals: [0, 0],
       run: async (admin, v, _p, out) => {
@@ -304,9 +305,8 @@ page at a time. Memberships made before this listing existed appear once re-adde
 
   --limit N    members per page, 1 to ${MAX_PAGE} (default ${DEFAULT_PAGE})
   --cursor C   the page after the one that printed C
-  --json       print the page: { items: [...], nextCursor: string | null }
-
-example: tokengate album members TEACHING --limit 50`,
+  --json       print the page: { items: [...], nextCursor: string | null }`,
+      example: `tokengate album members TEACHING --limit 50`,
       options: { limit: str, cursor: str, json },
       positionals: [1, 1],
       run: async (admin, v, [album], out) =>
@@ -316,6 +316,7 @@ example: tokengate album members TEACHING --limit 50`,
       usage: `usage: tokengate album add-member ALBUM USER [--json]
 
 Make USER a member of ALBUM: USER's user tokens may then ask for ?album=ALBUM.`,
+      example: 'tokengate album add-member TEACHING alice',
       options: { json },
       positionals: [2, 2],
       run: async (admin, v, [album, user], out) => {
@@ -332,6 +333,7 @@ Make USER a member of ALBUM: USER's user tokens may then ask for ?album=ALBUM.`,
       usage: `usage: tokengate album remove-member ALBUM USER [--json]
 
 Remove USER from ALBUM: every running tokengate refuses ?album=ALBUM to USER's user tokens.`,
+      example: 'tokengate album remove-member TEACHING alice',
       options: { json },
       positionals: [2, 2],
       run: async (admin, v, [album, user], out) => {
@@ -355,9 +357,8 @@ List the albums USER is a member of, sorted, a page at a time.
 
   --limit N    albums per page, 1 to ${MAX_PAGE} (default ${DEFAULT_PAGE})
   --cursor C   the page after the one that printed C
-  --json       print the page: { items: [...], nextCursor: string | null }
-
-example: tokengate user albums alice`,
+  --json       print the page: { items: [...], nextCursor: string | null }`,
+  example: `tokengate user albums alice`,
   options: { limit: str, cursor: str, json },
   positionals: [1, 1],
   run: async (admin, v, [user], out) =>
@@ -384,9 +385,8 @@ reaches.
   --cursor C     the page before (older than) the one that printed C
   --follow       after the page, print new entries as they are written, until interrupted
   --json         print the page as GET /audit answers it: { events: [{ id, at, actor, client, op,
-                 tokenId, user, album, … }], nextCursor } (one event per line with --follow)
-
-example: tokengate audit --op token --actor alice --since 7d`,
+                 tokenId, user, album, … }], nextCursor } (one event per line with --follow)`,
+  example: `tokengate audit --op token --actor alice --since 7d`,
   options: {
     since: str,
     until: str,

@@ -79,6 +79,7 @@ Add a user record. Its attributes are inherited by tokens created for it; with
 users.registry: required, tokens can only be created for users that exist and are active.
 
 ${OPTION_TEXT}`,
+    example: "tokengate user add alice --name 'Alice Doe' --email alice@example.org --valid-until 2027-01-01",
     options: USER_OPTIONS,
     positionals: [1, 1],
     precheck: checkUserArgs,
@@ -89,6 +90,7 @@ ${OPTION_TEXT}`,
     usage: `usage: tokengate user show USER [--json]
 
 Show a user: status (active, deactivated, or expired past --valid-until), attributes, last active.`,
+    example: 'tokengate user show alice --json',
     options: { json },
     positionals: [1, 1],
     precheck: (_v, [user]) => {
@@ -104,6 +106,7 @@ Show a user: status (active, deactivated, or expired past --valid-until), attrib
     usage: `usage: tokengate user list [--json]
 
 List the users with a record: name, email, status, attributes, validity, last active.`,
+    example: 'tokengate user list',
     options: { json },
     positionals: [0, 0],
     run: async (admin, v, _p, out) => {
@@ -131,6 +134,7 @@ Change a user. Attributes are merged (KEY= removes one); tokens keep the attribu
 created with. A new --valid-until reaches every replica at once.
 
 ${OPTION_TEXT}`,
+    example: 'tokengate user set alice --attr department=radiology',
     options: USER_OPTIONS,
     positionals: [1, 1],
     precheck: checkUserArgs,
@@ -142,6 +146,7 @@ ${OPTION_TEXT}`,
 
 Deactivate a user: every token of USER (access and refresh) is refused on every running tokengate
 within the revocation delay, and no token can be created for it until \`tokengate user activate\`.`,
+    example: 'tokengate user deactivate alice',
     options: { json },
     positionals: [1, 1],
     run: async (admin, v, [user], out) => {
@@ -154,6 +159,7 @@ within the revocation delay, and no token can be created for it until \`tokengat
     usage: `usage: tokengate user activate USER [--json]
 
 Activate a deactivated user: its tokens that are still valid work again.`,
+    example: 'tokengate user activate alice',
     options: { json },
     positionals: [1, 1],
     run: async (admin, v, [user], out) => {

@@ -4,7 +4,9 @@
 // lists exactly the routes, methods and query parameters of the route table.
 import t from 'tap'
 import { ROUTES } from '../../src/admin/api-routes.js'
-import { COMMANDS } from '../../src/admin/token-commands.js'
+import type { CommandHelp } from '../../src/admin/cli-command.js'
+import { ALBUM_STUDY_COMMANDS, INBOX_COMMANDS } from '../../src/admin/study-commands.js'
+import { AUDIT, COMMANDS, USER_ALBUMS } from '../../src/admin/token-commands.js'
 import { USER_COMMANDS } from '../../src/admin/user-commands.js'
 import { runCliCaptured } from '../helpers/cli.js'
 import { startGate } from '../helpers/gate.js'
@@ -28,33 +30,48 @@ t.test('serve, check-config and every group answer --help with exit 0 and an exa
   }
 })
 
-t.test('every token, album and user subcommand answers --help with exit 0', async (t) => {
-  const names: [string, string][] = [
-    ...Object.keys(COMMANDS.token ?? {}).map((n): [string, string] => ['token', n]),
-    ...Object.keys(COMMANDS.album ?? {}).map((n): [string, string] => ['album', n]),
-    ...Object.keys(USER_COMMANDS).map((n): [string, string] => ['user', n]),
-    ['user', 'albums'],
-    ['audit', ''],
-  ]
-  for (const [group, name] of names) {
-    const res = await runCliCaptured(name ? [group, name, '--help'] : [group, '--help'])
-    t.equal(res.code, 0, `${group} ${name}`)
-    t.match(res.stdout, /^usage: tokengate /, `${group} ${name}: usage`)
-  }
-  for (const [group, name] of [
-    ['token', 'list'],
-    ['token', 'revoke'],
-    ['token', 'identify'],
-    ['token', 'delete'],
-    ['album', 'members'],
-    ['user', 'albums'],
-    ['audit', ''],
-  ] as const) {
-    const res = await runCliCaptured(name ? [group, name, '--help'] : [group, '--help'])
-    t.match(res.stdout, /\nexample: tokengate /, `${group} ${name}: an example`)
-    t.match(res.stdout, /default/, `${group} ${name}: defaults`)
-  }
-})
+t.test(
+  'every command in the tables answers --help with exit 0, its options with defaults and an example',
+  async (t) => {
+    const tables: [string, Record<string, CommandHelp>][] = [
+      ...Object.entries(COMMANDS).map(([group, table]): [string, Record<string, CommandHelp>] => [
+        group,
+        table,
+      ]),
+      ['user', { ...USER_COMMANDS, albums: USER_ALBUMS }],
+      ['album', ALBUM_STUDY_COMMANDS],
+      ['inbox', INBOX_COMMANDS],
+    ]
+    const names: [string, string, CommandHelp][] = [['audit', '', AUDIT]]
+    for (const [group, table] of tables)
+      for (const [name, command] of Object.entries(table)) names.push([group, name, command])
+    t.ok(names.length >= 29, `${names.length} commands`)
+    for (const [group, name, command] of names) {
+      const where = name ? `${group} ${name}` : group
+      const res = await runCliCaptured(name ? [group, name, '--help'] : [group, '--help'])
+      t.equal(res.code, 0, where)
+      t.match(res.stdout, new RegExp(`^usage: tokengate ${where}`), `${where}: usage`)
+      t.match(
+        res.stdout,
+        /\noptions every command takes:\n {2}-c, --config FILE .*\(default /,
+        `${where}: options`,
+      )
+      t.match(res.stdout, new RegExp(`\\nexample: tokengate ${where}[ \\n]`), `${where}: an example of itself`)
+      for (const option of Object.keys(command.options))
+        t.match(res.stdout, `--${option}`, `${where}: --${option} is listed`)
+    }
+    for (const [group, name] of [
+      ['token', 'list'],
+      ['album', 'members'],
+      ['album', 'studies'],
+      ['user', 'albums'],
+      ['audit', ''],
+    ] as const) {
+      const res = await runCliCaptured(name ? [group, name, '--help'] : [group, '--help'])
+      t.match(res.stdout, /--limit N .*\(default 100\)/, `${group} ${name}: the page size default`)
+    }
+  },
+)
 
 t.test('GET /openapi.json describes exactly the route table, as OpenAPI 3.1', async (t) => {
   const redis = await startRedis()
