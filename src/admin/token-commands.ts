@@ -285,14 +285,20 @@ request.
 
 Maintenance: remove from the token indexes (every token, per user, per album) the ids of tokens
 that have left Redis (their id key expired tokens.expiredGrace after the token). \`token list\`
-never removes index entries itself.`,
+never removes index entries itself. Also fills the indexes added by upgrades from what is already
+stored: the sorted token indexes, and each album's members (\`album members\`) from the users'
+album sets. Run it once after upgrading; running it again changes nothing.
+
+  --json   print { removed, membersAdded }`,
       example: 'tokengate token prune-index',
       options: { json },
       positionals: [0, 0],
       run: async (admin, v, _p, out) => {
-        const { removed } = await admin.pruneIndex()
-        if (v.json) return out.json({ removed })
-        out.line(`removed ${removed} index entr${removed === 1 ? 'y' : 'ies'}`)
+        const { removed, membersAdded } = await admin.pruneIndex()
+        if (v.json) return out.json({ removed, membersAdded })
+        out.line(
+          `removed ${removed} index entr${removed === 1 ? 'y' : 'ies'}; added ${membersAdded} album member${membersAdded === 1 ? '' : 's'}`,
+        )
       },
     },
   },

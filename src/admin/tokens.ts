@@ -351,7 +351,7 @@ export class TokenAdmin {
    * entry and expires `tokens.expiredGrace` after the token, so its absence proves the token gone
    * for longer than the grace period. Returns how many distinct ids were removed.
    */
-  async pruneIndex(): Promise<{ removed: number }> {
+  async pruneIndex(): Promise<{ removed: number; membersAdded: number }> {
     const sets = [this.keys.allTokens()]
     for (const pattern of this.keys.indexPatterns()) {
       await scanKeys(this.redis, pattern, async (batch) => {
@@ -364,8 +364,27 @@ export class TokenAdmin {
     for (const zset of [this.keys.tokensByCreated(), this.keys.tokensByExpires()])
       await this.dropGone(await zmembers(this.redis, zset), removed, (gone) => this.redis.zrem(zset, ...gone))
     await this.backfillSorted()
+    const membersAdded = await this.backfillMembers()
     await this.record({ op: 'token.prune-index', count: removed.size })
-    return { removed: removed.size }
+    return { removed: removed.size, membersAdded }
+  }
+
+  /**
+   * Add to each album's members set (`album members`) the users whose albums set names the album:
+   * memberships made before that reverse index existed. SCANs every `user:*:albums` key (a user
+   * record whose id ends in `:albums` matches too: only sets are read). Returns how many were added.
+   */
+  private async backfillMembers(): Promise<number> {
+    let added = 0
+    await scanKeys(this.redis, this.keys.userAlbumsPattern(), async (batch) => {
+      for (const key of batch) {
+        if ((await this.redis.type(key)) !== 'set') continue
+        const user = this.keys.userOfAlbumsKey(key)
+        for (const album of await this.members(key))
+          added += await this.redis.sadd(this.keys.albumMembers(album), user)
+      }
+    })
+    return added
   }
 
   /** Remove (with `remove`) the ids of an index whose id key is gone; note them in `removed`. */

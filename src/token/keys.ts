@@ -33,6 +33,10 @@ export interface Keys {
   userAlbums(user: string): string
   /** set: members of an album (the reverse of userAlbums, for `album members`). */
   albumMembers(album: string): string
+  /** SCAN MATCH pattern of every userAlbums set (`token prune-index` rebuilds albumMembers). */
+  userAlbumsPattern(): string
+  /** The user of a userAlbums key. */
+  userOfAlbumsKey(key: string): string
   /** set: StudyInstanceUIDs in an album (scoping: studies). */
   albumStudies(album: string): string
   /** set: StudyInstanceUIDs in a user's inbox (scoping: studies). */
@@ -80,6 +84,8 @@ export function makeKeys(prefix: string): Keys {
     users: () => `${prefix}users`,
     userAlbums: (user) => `${prefix}user:${user}:albums`,
     albumMembers: (album) => `${prefix}album:${album}:members`,
+    userAlbumsPattern: () => `${glob}user:*:albums`,
+    userOfAlbumsKey: (key) => key.slice(prefix.length + 'user:'.length, -':albums'.length),
     albumStudies: (album) => `${prefix}album:${album}:studies`,
     userInbox: (user) => `${prefix}user:${user}:inbox`,
     albumStored: (album, study) => `${prefix}album:${album}:stored:${study}`,

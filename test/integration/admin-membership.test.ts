@@ -78,3 +78,28 @@ t.test('user albums lists the albums of a user, and the admin API pages both', a
   t.equal(bad.status, 400)
   t.match(bad.json(), { field: 'limit' })
 })
+
+t.test('token prune-index fills album members from memberships made before that index', async (t) => {
+  // As an older tokengate left them: the user→albums sets only, no album→members set.
+  await redis.client.sadd('tg:user:old1:albums', 'OLD', 'TEACH')
+  await redis.client.sadd('tg:user:old2:albums', 'OLD')
+  // A user record whose id ends in ":albums" matches the SCAN pattern too: it is not a set.
+  await redis.client.hset('tg:user:odd:albums', 'name', 'Odd')
+  t.equal((await cli(['album', 'members', 'OLD'])).stdout, 'no members\n', 'unknown before the backfill')
+
+  const res = await cli(['token', 'prune-index', '--json'])
+  t.equal(res.code, 0, res.stderr)
+  t.match(JSON.parse(res.stdout), { membersAdded: 3 })
+  t.same(JSON.parse((await cli(['album', 'members', 'OLD', '--json'])).stdout), {
+    items: ['old1', 'old2'],
+    nextCursor: null,
+  })
+  const teach = JSON.parse((await cli(['album', 'members', 'TEACH', '--limit', '1000', '--json'])).stdout)
+  t.equal(teach.items.length, 25, 'the 24 members and old1')
+  t.ok(teach.items.includes('old1'))
+  t.notOk(teach.items.includes('user05'), 'a removed member is not brought back')
+  t.equal(await redis.client.type('tg:user:odd:albums'), 'hash', 'the user record is left alone')
+
+  const again = await cli(['token', 'prune-index'])
+  t.match(again.stdout, /added 0 album members\n$/, 'running it again changes nothing')
+})
