@@ -56,7 +56,11 @@ t.test(
         /\noptions every command takes:\n {2}-c, --config FILE .*\(default /,
         `${where}: options`,
       )
-      t.match(res.stdout, new RegExp(`\\nexample: tokengate ${where}[ \\n]`), `${where}: an example of itself`)
+      t.match(
+        res.stdout,
+        new RegExp(`\\nexample: tokengate ${where}[ \\n]`),
+        `${where}: an example of itself`,
+      )
       for (const option of Object.keys(command.options))
         t.match(res.stdout, `--${option}`, `${where}: --${option} is listed`)
     }
