@@ -1,6 +1,8 @@
 // Membership listings (issue 14.6) against a real redis-server: `album members ALBUM` and `user
 // albums USER`, sorted and paged like `token list` ({items, nextCursor}, --limit, --cursor), and
-// the same under the admin API (`GET /albums/{album}/members`, `GET /users/{user}/albums`).
+// the same under the admin API (`GET /albums/{album}/members`, `GET /users/{user}/albums`); study
+// sets the same way (`album studies`, `inbox studies`, `GET /albums/{album}/studies`,
+// `GET /users/{user}/inbox`); `token prune-index` fills album members from older memberships.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -102,4 +104,78 @@ t.test('token prune-index fills album members from memberships made before that 
 
   const again = await cli(['token', 'prune-index'])
   t.match(again.stdout, /added 0 album members\n$/, 'running it again changes nothing')
+})
+
+// Study sets: 250 UIDs, more than the default page of 100.
+const getPage = (path: string) => send(adminUrl, { method: 'GET', path, headers: bearer(KEY) })
+
+// 250 UIDs: more than the default page of 100.
+const uids = Array.from({ length: 250 }, (_, i) => `1.2.840.${1000 + i}`)
+await writeFile(join(dir, 'uids.txt'), uids.join('\n'))
+/** Setup steps: a failure stops the file (top-level assertions would end the root test). */
+const must = async (args: string[]) => {
+  const res = await cli(args)
+  if (res.code !== 0) throw new Error(`${args.join(' ')}: ${res.stderr}`)
+}
+await must(['album', 'import', 'BIG', join(dir, 'uids.txt')])
+await must(['album', 'remove-study', 'BIG', '1.2.840.1005'])
+await must(['inbox', 'add-study', 'ann', '1.2.3', '1.2.1'])
+const expected = uids.filter((u) => u !== '1.2.840.1005').sort()
+
+t.test('album studies prints a page of 100 by default, and --cursor walks every UID once', async (t) => {
+  const first = JSON.parse((await cli(['album', 'studies', 'BIG', '--json'])).stdout) as Page
+  t.same(Object.keys(first).sort(), ['items', 'nextCursor'])
+  t.equal(first.items.length, 100, 'the default --limit')
+  const seen: string[] = []
+  let cursor: string | null = null
+  do {
+    const res = await cli([
+      'album',
+      'studies',
+      'BIG',
+      '--limit',
+      '60',
+      '--json',
+      ...(cursor ? ['--cursor', cursor] : []),
+    ])
+    t.equal(res.code, 0, res.stderr)
+    const page = JSON.parse(res.stdout) as Page
+    t.ok(page.items.length <= 60)
+    seen.push(...page.items)
+    cursor = page.nextCursor
+  } while (cursor)
+  t.same(seen, expected, 'sorted, each once, without the removed one')
+  const text = await cli(['album', 'studies', 'BIG', '--limit', '2'])
+  t.equal(
+    text.stdout,
+    `${expected[0]}\n${expected[1]}\nnext page: --cursor ${Buffer.from(expected[1] as string).toString('base64url')}\n`,
+  )
+  t.equal((await cli(['album', 'studies', 'NONE'])).stdout, 'no studies in album NONE\n')
+  const bad = await cli(['album', 'studies', 'BIG', '--limit', '0'])
+  t.equal(bad.code, 2, 'a bad --limit is a usage error')
+  t.match(bad.stderr, /limit must be a whole number/)
+})
+
+t.test('inbox studies pages the same way', async (t) => {
+  t.same(JSON.parse((await cli(['inbox', 'studies', 'ann', '--json', '--limit', '1'])).stdout), {
+    items: ['1.2.1'],
+    nextCursor: Buffer.from('1.2.1').toString('base64url'),
+  })
+  t.equal((await cli(['inbox', 'studies', 'ann'])).stdout, '1.2.1\n1.2.3\n')
+})
+
+t.test('the admin API serves the same pages, and refuses a bad limit', async (t) => {
+  const first = await getPage('/albums/BIG/studies')
+  t.equal(first.status, 200, first.text)
+  t.same((first.json() as Page).items, expected.slice(0, 100))
+  const cli2 = JSON.parse((await cli(['album', 'studies', 'BIG', '--limit', '7', '--json'])).stdout) as Page
+  const api2 = (await getPage('/albums/BIG/studies?limit=7')).json() as Page
+  t.same(api2, cli2, 'the CLI and the API give the same page')
+  const next = (await getPage(`/albums/BIG/studies?limit=7&cursor=${api2.nextCursor}`)).json() as Page
+  t.same(next.items, expected.slice(7, 14))
+  t.same((await getPage('/users/ann/inbox')).json(), { items: ['1.2.1', '1.2.3'], nextCursor: null })
+  const bad = await getPage('/albums/BIG/studies?limit=0')
+  t.equal(bad.status, 400)
+  t.match(bad.json(), { field: 'limit' })
+  t.equal((await getPage('/albums/BIG/studies?order=x')).status, 400, 'an unknown parameter is refused')
 })
