@@ -114,14 +114,24 @@ export function encodeQueryComponent(s: string): string {
   return out
 }
 
-/** Percent-decode one `+`-free part; AmbiguousRequest('bad_escape') when it is not valid UTF-8. */
-function decodePart(raw: string): string {
+/**
+ * Percent-decode `raw` (no `+` handling); when it is not valid UTF-8, throw what `invalid` makes.
+ * The one decoder of query parts, path segments and resource bindings.
+ */
+export function percentDecode(raw: string, invalid: () => Error): string {
   if (!raw.includes('%')) return raw
   try {
     return decodeURIComponent(raw)
   } catch {
-    throw new AmbiguousRequest('bad_escape')
+    throw invalid()
   }
+}
+
+const badEscape = () => new AmbiguousRequest('bad_escape')
+
+/** Percent-decode one `+`-free part; AmbiguousRequest('bad_escape') when it is not valid UTF-8. */
+function decodePart(raw: string): string {
+  return percentDecode(raw, badEscape)
 }
 
 /** A raw component read: its form-decoded text and its canonical spelling (`+` kept as `+`). */

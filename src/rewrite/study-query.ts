@@ -4,6 +4,7 @@
 // query, split over several upstream searches when one URL would be too long. No I/O: the
 // decisions over study sets are in rewrite/study-scope.ts.
 import { BadRequest } from '../errors.js'
+import { percentDecode } from './canonical-query.js'
 import { formDecode, scopeParamName } from './query-scope.js'
 
 /** Where a request lands in the DICOMweb resource tree (PS3.18 §10.4, §10.6), for studies mode. */
@@ -19,14 +20,11 @@ export type StudyRoute =
   /** Not addressable by study (/series/{uid}/…, /instances/{uid}/…, anything else): out of scope. */
   | { kind: 'other' }
 
+const badPath = () => new BadRequest('bad_path')
+
 /** A path segment as the upstream will read it (percent-decoded; `+` is no space in a path). */
 function decodeSegment(raw: string): string {
-  if (!raw.includes('%')) return raw
-  try {
-    return decodeURIComponent(raw)
-  } catch {
-    throw new BadRequest('bad_path')
-  }
+  return percentDecode(raw, badPath)
 }
 
 /** Classify a request by method and path below the mount (raw, as route/match.ts keeps it). */

@@ -8,6 +8,7 @@
 import { type PathSegment, parseResourcePath } from '../config/resource-path.js'
 import type { ACTIONS, ResourcesConfig } from '../config/schema.js'
 import { BadRequest } from '../errors.js'
+import { percentDecode } from '../rewrite/canonical-query.js'
 
 /** What a matched resource rule binds; kept on the compiled rule. */
 export interface ResourceBinding {
@@ -87,13 +88,11 @@ export function compileResourceRules(resources: ResourcesConfig): CompiledResour
 
 const NO_ATTRS: ResourceMatch['attrs'] = Object.freeze([])
 
+const badPath = () => new BadRequest('bad_path')
+
+/** A bound segment as the upstream reads it (percent-decoded). */
 function decoded(raw: string): string {
-  if (!raw.includes('%')) return raw
-  try {
-    return decodeURIComponent(raw)
-  } catch {
-    throw new BadRequest('bad_path')
-  }
+  return percentDecode(raw, badPath)
 }
 
 /**
