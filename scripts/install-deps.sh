@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what tokengate's demo and tests need and is missing: npm packages, the OHIF viewer's
 # built app, and (as root, on Debian) redis-server, Orthanc with its DICOMweb plugin, promtool
-# (package prometheus) for the metrics test and chromium for the browser-viewer test. Not root and something missing: says what to install and exits 1.
+# (package prometheus) for the metrics test, nginx for the auth_request test and chromium for the browser-viewer test. Not root and something missing: says what to install and exits 1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,6 +38,8 @@ fi
 command -v redis-server >/dev/null 2>&1 || need_pkgs+=(redis-server)
 { [ -x /usr/sbin/Orthanc ] || [ -x /usr/bin/Orthanc ]; } || need_pkgs+=(orthanc)
 ls /usr/share/orthanc/plugins/libOrthancDicomWeb.so /usr/lib/orthanc/libOrthancDicomWeb.so* >/dev/null 2>&1 || need_pkgs+=(orthanc-dicomweb)
+# nginx for the auth_request integration test and the bench's nginx rows (the test skips without it).
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need_pkgs+=(nginx-light)
 if [ "${TOKENGATE_SKIP_PROMTOOL:-}" != 1 ]; then
   command -v promtool >/dev/null 2>&1 || need_pkgs+=(prometheus)
 fi
