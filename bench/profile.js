@@ -1,8 +1,11 @@
-// `npm run bench:profile`: where tokengate's cache-hit path spends its CPU. Starts the upstream,
-// Redis and tokengate (from dist/, under `node --cpu-prof`), primes the cache with the tokens,
-// drives Bearer cache-hit load with autocannon, stops tokengate (the profile is written on exit),
-// and prints the top functions by self time and the time per area (Node's http internals, undici,
-// pino, lru-cache, tokengate's own code, GC).
+// `npm run bench:profile`: where tokengate's cache-hit path spends its CPU beyond its forwarding.
+// Starts the upstream and Redis, then, one after the other, each row's server from dist/ under
+// `node --cpu-prof` (default: tokengate forwarding with auth off, and tokengate with Bearer cache
+// hits), primes the cache, drives the same load with autocannon, stops the server (the profile is
+// written on exit), and prints self time per area (Node's http internals, undici, pino, lru-cache,
+// tokengate's own modules, GC) and per function, in µs per request, side by side with the
+// difference to the first row: every µs the auth adds, attributed to a function.
+// `--rows auth-off,hit-raw,hit,hit-urls` picks the rows.
 // The .cpuprofile files stay in bench/results/profiles/ (open them in Chrome DevTools or speedscope).
 import { mkdir, mkdtemp, readdir, readFile, rename, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -18,11 +21,24 @@ const { values: a } = parseArgs({
   options: {
     seconds: { type: 'string', default: '10' },
     tokens: { type: 'string', default: '2000' },
-    top: { type: 'string', default: '25' },
+    top: { type: 'string', default: '30' },
+    // Profiled one after the other under the same load; the first is the baseline the others are
+    // compared with, function by function, in µs per request.
+    rows: { type: 'string', default: 'auth-off,hit' },
   },
 })
 const seconds = Number(a.seconds)
 const top = Number(a.top)
+const rows = String(a.rows).split(',')
+const PATHS = /** @type {Record<string, string>} */ ({
+  'auth-off': '/api/studies?limit=10',
+  hit: '/api/studies?limit=10',
+  // An answer that is passed through, not rewritten (bench/servers/upstream.js answers any GET).
+  'hit-raw': '/api/studies/1.2.3/rendered',
+  // An answer holding several upstream URLs (bench/servers/upstream.js's ?urls=N).
+  'hit-urls': '/api/studies?limit=10&urls=4',
+})
+for (const row of rows) if (!PATHS[row]) throw new Error(`unknown row ${row}; known: ${Object.keys(PATHS)}`)
 
 /**
  * @typedef {{ id: number, callFrame: { functionName: string, url: string, lineNumber: number }, children?: number[] }} ProfileNode
@@ -88,20 +104,35 @@ function selfTimes(profile) {
 }
 
 /**
- * @param {Map<string, number>} m
- * @param {number} total
- * @param {number} n
- * @param {string} what
+ * µs per request of each key.
+ * @param {Map<string, number>} m @param {number} requests
  */
-function table(m, total, n, what) {
-  const rows = [...m.entries()].sort((x, y) => y[1] - x[1]).slice(0, n)
+const perRequest = (m, requests) => new Map([...m].map(([k, us]) => [k, us / requests]))
+
+/**
+ * Baseline and rows side by side, µs per request, sorted by the largest difference to the baseline.
+ * @param {string} what @param {string[]} names @param {Map<string, number>[]} maps @param {number} n
+ */
+function diffTable(what, names, maps, n) {
+  const [base, ...others] = maps
+  const keys = new Set(maps.flatMap((m) => [...m.keys()]))
+  const last = /** @type {Map<string, number>} */ (others.at(-1) ?? base)
+  const b = /** @type {Map<string, number>} */ (base)
+  const rowsOut = [...keys]
+    .map((k) => ({ k, d: (last.get(k) ?? 0) - (b.get(k) ?? 0) }))
+    .sort((x, y) => Math.abs(y.d) - Math.abs(x.d))
+    .slice(0, n)
+  const fmt = (/** @type {number | undefined} */ v) => (v ? v.toFixed(1) : '–')
   return [
-    `| ${what} | self ms | share |`,
-    '| --- | ---: | ---: |',
-    ...rows.map(
-      ([k, us]) =>
-        `| \`${k.replaceAll('|', '\\|')}\` | ${(us / 1000).toFixed(0)} | ${((100 * us) / total).toFixed(1)}% |`,
+    `| ${what} | ${names.map((x) => `${x} µs/req`).join(' | ')} | ${names.at(-1)} − ${names[0]} |`,
+    `| --- |${names.map(() => ' ---: |').join('')} ---: |`,
+    ...rowsOut.map(
+      ({ k, d }) =>
+        `| \`${k.replaceAll('|', '\\|')}\` | ${maps.map((m) => fmt(m.get(k))).join(' | ')} | ${d >= 0 ? '+' : ''}${d.toFixed(1)} |`,
     ),
+    `| **total** | ${maps.map((m) => [...m.values()].reduce((x, y) => x + y, 0).toFixed(1)).join(' | ')} | ${(
+      [...last.values()].reduce((x, y) => x + y, 0) - [...b.values()].reduce((x, y) => x + y, 0)
+    ).toFixed(1)} |`,
   ].join('\n')
 }
 
@@ -113,9 +144,9 @@ const stack = new Stack(dir)
 try {
   const upstream = await stack.upstream()
   const redis = await stack.redis()
-  // tokengate gets the server core to itself: the V8 profiler samples wall time, so a process
-  // sharing its core would show the time it was preempted (e.g. by the upstream it just woke)
-  // inside whatever it was doing, mostly socket writes.
+  // The profiled process gets the server core to itself: the V8 profiler samples wall time, so a
+  // process sharing its core would show the time it was preempted (e.g. by the upstream it just
+  // woke) inside whatever it was doing, mostly socket writes.
   pinTo(upstream.pid, LOAD_CORE)
   pinTo(redis.pid, LOAD_CORE)
   const redisUrl = `redis://127.0.0.1:${redis.port}`
@@ -134,36 +165,46 @@ try {
       )),
     )
   client.disconnect()
-  const specs = tokens.map((t) => ({
-    path: '/api/studies?limit=10',
-    headers: { authorization: `Bearer ${t.token}` },
-  }))
-  const gen = (/** @type {number} */ i) =>
-    /** @type {import('./lib/load.js').RequestSpec} */ (specs[i % specs.length])
   const sections = [
-    `Profile of the Bearer cache-hit path: ${seconds} s of autocannon -c 10 over ${tokens.length} tokens, node --cpu-prof, ${new Date().toISOString()}, load average ${loadAverage()}. tokengate alone on the server core; autocannon, the upstream and Redis on core ${LOAD_CORE}. Self time (wall-clock samples while not idle; the whole process lifetime, start-up and cache priming included).`,
+    `Profiles of ${rows.join(', ')}: ${seconds} s of autocannon -c 10 over ${tokens.length} Bearer tokens each, node --cpu-prof, ${new Date().toISOString()}, load average ${loadAverage()}. The profiled process alone on the server core; autocannon, the upstream and Redis on core ${LOAD_CORE}. Self time (wall-clock samples while not idle) over the process's whole life (start-up and cache priming included) ÷ every answer it gave; the profiler itself adds to every figure.`,
   ]
-  const profDir = join(dir, 'prof')
-  const gate = await stack.tokengate('profile', {
-    upstream: upstream.url,
-    redisUrl,
-    nodeArgs: ['--cpu-prof', '--cpu-prof-dir', profDir],
-  })
-  const base = { url: gate.url, gen, pids: [gate.pid], connections: 10 }
-  await runLoad({ ...base, amount: tokens.length })
-  await runLoad({ ...base, seconds: 2 })
-  const res = await runLoad({ ...base, seconds })
-  await stack.stopOne(gate)
-  const [file] = await readdir(profDir)
-  if (!file) throw new Error('no profile written')
-  const kept = join(out, 'cache-hit.cpuprofile')
-  await rename(join(profDir, file), kept)
-  const profile = /** @type {CpuProfile} */ (JSON.parse(await readFile(kept, 'utf8')))
-  const { fns, areas, total } = selfTimes(profile)
+  /** @type {Map<string, number>[]} */
+  const areaMaps = []
+  /** @type {Map<string, number>[]} */
+  const fnMaps = []
+  for (const row of rows) {
+    const specs = tokens.map((t) => ({
+      path: /** @type {string} */ (PATHS[row]),
+      headers: { authorization: `Bearer ${t.token}` },
+    }))
+    const gen = (/** @type {number} */ i) =>
+      /** @type {import('./lib/load.js').RequestSpec} */ (specs[i % specs.length])
+    const profDir = join(dir, `prof-${row}`)
+    const o = { upstream: upstream.url, redisUrl, nodeArgs: ['--cpu-prof', '--cpu-prof-dir', profDir] }
+    const gate = row === 'auth-off' ? await stack.authOff(row, o) : await stack.tokengate(row, o)
+    const base = { url: gate.url, gen, pids: [gate.pid], connections: 10 }
+    const primed = await runLoad({ ...base, amount: tokens.length })
+    const warm = await runLoad({ ...base, seconds: 2 })
+    const res = await runLoad({ ...base, seconds })
+    await stack.stopOne(gate)
+    const [file] = await readdir(profDir)
+    if (!file) throw new Error('no profile written')
+    const kept = join(out, `${row}.cpuprofile`)
+    await rename(join(profDir, file), kept)
+    const profile = /** @type {CpuProfile} */ (JSON.parse(await readFile(kept, 'utf8')))
+    const { fns, areas } = selfTimes(profile)
+    const answers = primed.requests + warm.requests + res.requests
+    areaMaps.push(perRequest(areas, answers))
+    fnMaps.push(perRequest(fns, answers))
+    sections.push(
+      `- ${row}: ${Math.round(res.rps)} req/s, ${Math.round(res.cpuUs)} µs CPU/req measured from /proc (profiler on); profile in bench/results/profiles/${row}.cpuprofile`,
+    )
+  }
   sections.push(
-    `### Bearer cache hit — ${Math.round(res.rps)} req/s, ${Math.round(res.cpuUs)} µs CPU/req (profile in bench/results/profiles/cache-hit.cpuprofile)`,
-    table(areas, total, 20, 'area'),
-    table(fns, total, top, 'function'),
+    '### By area, µs per request',
+    diffTable('area', rows, areaMaps, 30),
+    `### By function (top ${top} differences), µs per request`,
+    diffTable('function', rows, fnMaps, top),
   )
   console.log(sections.join('\n\n'))
 } finally {

@@ -115,6 +115,11 @@ export function scenarios(o) {
     latency: true,
     ...withRedis,
   })
+  // Issue 16: the same cache hit, the answer naming the upstream's own URLs four times (rewritten).
+  add('hit-urls', 'Bearer, cache hit, 4 upstream URLs rewritten', 'gate', {
+    ...withRedis,
+    gen: rotate(albumBearer.map((headers) => ({ path: '/api/studies?limit=10&urls=4', headers }))),
+  })
   add('hit-quiet', 'Bearer, cache hit, access log off', 'quiet', { latency: true, ...withRedis })
   add('basic', 'Basic, cache hit', 'gate', {
     ...withRedis,

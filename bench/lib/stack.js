@@ -163,12 +163,16 @@ log: { level: ${o.log ?? 'info'} }
   /**
    * tokengate's forwarding alone (bench/servers/auth-off.js), same config shape.
    * @param {string} name
-   * @param {{ upstream: string, redisUrl: string }} o
+   * @param {{ upstream: string, redisUrl: string, nodeArgs?: string[] }} o
    * @returns {Promise<Listening>}
    */
   async authOff(name, o) {
     const { file, port } = await this.tokengateConfig(name, o)
-    const server = startServer(name, node, [join(root, 'bench/servers/auth-off.js'), file])
+    const server = startServer(name, node, [
+      ...(o.nodeArgs ?? []),
+      join(root, 'bench/servers/auth-off.js'),
+      file,
+    ])
     this.servers.push(server)
     await waitForPort(server, port)
     return { ...server, port, url: `http://127.0.0.1:${port}` }

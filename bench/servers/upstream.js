@@ -1,5 +1,6 @@
 // Benchmark upstream: the PACS stand-in every configuration forwards to. Answers any GET with the
-// same ~1 KB DICOM JSON body (a QIDO-RS study result), `/stream/<bytes>` with that many bytes from
+// same ~1 KB DICOM JSON body (a QIDO-RS study result; with `urls=` in the query, one naming this
+// server's own URLs four times), `/stream/<bytes>` with that many bytes from
 // one reused buffer (large downloads), and any request with a body by counting it away (an upload
 // sink). As cheap as a Node server can be, so the proxies' cost stands out.
 // Usage: node bench/servers/upstream.js <port>
@@ -31,6 +32,28 @@ json = JSON.stringify([
 ])
 const body = Buffer.from(json)
 const jsonHeaders = { 'content-type': 'application/dicom+json', 'content-length': body.length }
+
+// The same study as this upstream names it (`?urls=` in the query): its RetrieveURL and three
+// BulkDataURIs start with this server's own base, as Orthanc writes them, so a proxy rewrites four
+// URLs; padded to the same ~1 KB.
+const own = `http://127.0.0.1:${port}/dicom-web/studies/1.2.826.0.1.3680043.8.498.1`
+const withUrls = {
+  ...study,
+  '00081190': { vr: 'UR', Value: [own] },
+  '00091011': { vr: 'OB', BulkDataURI: `${own}/bulk/00091011` },
+  '00091012': { vr: 'OB', BulkDataURI: `${own}/bulk/00091012` },
+  '00091013': { vr: 'OB', BulkDataURI: `${own}/bulk/00091013` },
+}
+const urlsJson = JSON.stringify([withUrls])
+const urlsBody = Buffer.from(
+  JSON.stringify([
+    {
+      ...withUrls,
+      '00091010': { vr: 'LO', Value: ['x'.repeat(Math.max(0, 1024 - urlsJson.length - 40))] },
+    },
+  ]),
+)
+const urlsHeaders = { 'content-type': 'application/dicom+json', 'content-length': urlsBody.length }
 
 const CHUNK = Buffer.alloc(256 * 1024, 0x5a)
 
@@ -68,6 +91,11 @@ const server = createServer((req, res) => {
   }
   const at = url.indexOf('/stream/')
   if (at !== -1) return stream(res, Number.parseInt(url.slice(at + 8), 10) || 0)
+  if (url.includes('urls=')) {
+    res.writeHead(200, urlsHeaders)
+    res.end(urlsBody)
+    return
+  }
   res.writeHead(200, jsonHeaders)
   res.end(body)
 })

@@ -45,12 +45,25 @@ function classifyKey(text: string): Key {
   return text.length === 8 && text.toUpperCase() === RETRIEVE_URL ? Key.RetrieveUrl : Key.Other
 }
 
-/** classifyKey over chunk[start, end) without making a string of every key. */
+const KEY_BYTES: readonly (readonly [Buffer, Key])[] = [
+  [Buffer.from(VALUE), Key.Value],
+  [Buffer.from(RETRIEVE_URL), Key.RetrieveUrl],
+  [Buffer.from(BULK_DATA_URI), Key.BulkDataUri],
+]
+
+/**
+ * classifyKey over chunk[start, end), by comparing bytes: no string per key (every DICOM JSON
+ * attribute has an 8-byte key). RetrieveURL's tag is all digits, so its case needs no folding.
+ */
 function keyAt(chunk: Buffer, start: number, end: number): Key {
   const len = end - start
-  // 5: Value, 8: 00081190, 11: BulkDataURI. Keys of other lengths are never interesting.
-  if (len !== 5 && len !== 8 && len !== 11) return Key.Other
-  return classifyKey(chunk.toString('latin1', start, end))
+  for (const [bytes, key] of KEY_BYTES) {
+    if (bytes.length !== len) continue
+    let k = 0
+    while (k < len && chunk[start + k] === bytes[k]) k++
+    return k === len ? key : Key.Other
+  }
+  return Key.Other
 }
 
 /** Rewrite one URL (already JSON-decoded) by the first matching base; unchanged when none matches. */
@@ -237,10 +250,11 @@ class UrlLexer {
       return
     }
     if (this.stringRole === 'url') {
-      const raw = Buffer.concat(this.held).toString('utf8')
-      const rewritten = rewriteRaw(raw, this.spec)
+      // Nearly always one part (the whole URL in one chunk): no copy.
+      const held = this.held.length === 1 ? (this.held[0] as Buffer) : Buffer.concat(this.held)
+      const rewritten = rewriteRaw(held.toString('utf8'), this.spec)
       if (rewritten !== null) this.changed = true
-      out.push(rewritten === null ? Buffer.concat(this.held) : Buffer.from(rewritten, 'utf8'))
+      out.push(rewritten === null ? held : Buffer.from(rewritten, 'utf8'))
       this.held = []
     }
   }
@@ -268,11 +282,27 @@ export class DicomJsonUrlRewriter extends Transform {
   }
 }
 
+const BACKSLASH = 0x5c
+
+/**
+ * Whether a whole body may hold a URL to rewrite. Without a JSON escape anywhere, every string's
+ * value is its raw bytes, so a URL that starts with an upstream prefix has that prefix's bytes in
+ * the body: none of them there, nothing to rewrite, and the lexer is not run (most answers: an
+ * upstream that writes no URLs, or other hosts'). A body with an escape is lexed, as always.
+ */
+function mayHoldUrl(body: Buffer, spec: UrlRewrite): boolean {
+  if (body.includes(BACKSLASH)) return true
+  if (!spec.needles) return spec.bases.some(([from]) => body.includes(from))
+  for (const needle of spec.needles) if (body.includes(needle)) return true
+  return false
+}
+
 /**
  * The same rewrite over a whole body held in memory (small answers): no stream machinery. Null
  * when no URL changed, so the caller can send the upstream's bytes and headers as they are.
  */
 export function rewriteDicomJsonUrls(body: Buffer, spec: UrlRewrite): Buffer | null {
+  if (!mayHoldUrl(body, spec)) return null
   const lexer = new UrlLexer(spec)
   const out = lexer.feed(body)
   const rest = lexer.end()
@@ -284,6 +314,9 @@ export function rewriteDicomJsonUrls(body: Buffer, spec: UrlRewrite): Buffer | n
 /** The content types whose bodies are DICOM JSON (or plain JSON, as some upstreams label it). */
 export function isJsonContentType(contentType: string | undefined): boolean {
   if (!contentType) return false
-  const type = (contentType.split(';')[0] as string).trim().toLowerCase()
+  // The usual spellings first, without a split or a lower-cased copy.
+  if (contentType === 'application/dicom+json' || contentType === 'application/json') return true
+  const semi = contentType.indexOf(';')
+  const type = (semi === -1 ? contentType : contentType.slice(0, semi)).trim().toLowerCase()
   return type === 'application/dicom+json' || type === 'application/json'
 }

@@ -71,7 +71,10 @@ let lastPublic: [string, ForwardedOrigin] | undefined
  * tokengate's own scheme: never the client's Host, which the upstream would build URLs from
  * (`Host: h/studies/<X>/x` once made Orthanc name study X in a STOW answer).
  */
-export function forwardedOrigin(client: ClientView, publicUrl: string | undefined): ForwardedOrigin {
+export function forwardedOrigin(
+  client: Pick<ClientView, 'localAddress' | 'localPort' | 'encrypted'>,
+  publicUrl: string | undefined,
+): ForwardedOrigin {
   if (publicUrl) {
     if (lastPublic?.[0] !== publicUrl) {
       const url = new URL(publicUrl)

@@ -8,6 +8,11 @@ import { type ClientView, forwardedOrigin, forwardedValue } from './identity-hea
 /** URL prefix pairs [upstream, public], longest upstream prefix first; no trailing slashes. */
 export interface UrlRewrite {
   bases: readonly (readonly [string, string])[]
+  /**
+   * The upstream prefixes (bases' first halves) as bytes: a whole body holding none of them, and
+   * no JSON escape, has nothing to rewrite (forward/url-rewriter.ts skips the lexer).
+   */
+  needles?: readonly Buffer[]
 }
 
 /** What the planner knows of the request for building public URLs. */
@@ -50,6 +55,53 @@ export function publicMountUrl(route: RouteMatch, view: PublicView, publicUrl: s
   return `${origin}${route.mount.prefix}${link}`
 }
 
+/** A mount's upstream prefixes for one forwarded origin: [upstream prefix, suffix of the public one]. */
+interface UpstreamPrefixes {
+  froms: readonly (readonly [string, string])[]
+  needles: readonly Buffer[]
+}
+
+/**
+ * Per compiled mount (one per config), per forwarded origin (publicUrl's, or tokengate's own local
+ * address: never the client's Host, so a handful): the prefixes, sorted, built once instead of per
+ * request. Cleared past a few dozen origins, should a listener have many addresses.
+ */
+const prefixCache = new WeakMap<RouteMatch['mount'], Map<string, UpstreamPrefixes>>()
+const PREFIX_CACHE_MAX = 64
+
+function upstreamPrefixes(
+  mount: RouteMatch['mount'],
+  host: string | undefined,
+  proto: string,
+): UpstreamPrefixes {
+  let byOrigin = prefixCache.get(mount)
+  if (!byOrigin) {
+    byOrigin = new Map()
+    prefixCache.set(mount, byOrigin)
+  }
+  const key = `${proto}://${host ?? ''}`
+  let found = byOrigin.get(key)
+  if (found) return found
+  // As identity-headers.ts's Forwarded element says (publicUrl's host, else tokengate's own
+  // address, never the client's Host). Orthanc 1.10 copies a quoted host ("127.0.0.1:8080",
+  // RFC 7239 quoting) into its URLs as it is, quotes included: both spellings are the upstream's.
+  const forwarded = host ? [`${proto}://${host}`, `${proto}://${forwardedValue(host)}`] : []
+  const pairs = new Map<string, string>()
+  const add = (base: URL, suffix: string) => {
+    const path = trimSlash(base.pathname)
+    pairs.set(`${base.origin}${path}`, suffix)
+    for (const origin of forwarded) pairs.set(`${origin}${path}`, suffix)
+  }
+  add(mount.upstream, '')
+  for (const alias of mount.config.upstreamAliases) add(new URL(alias), '')
+  if (mount.wado) add(mount.wado, '/wado')
+  const froms = [...pairs].sort((a, b) => b[0].length - a[0].length)
+  found = { froms, needles: froms.map(([from]) => Buffer.from(from)) }
+  if (byOrigin.size >= PREFIX_CACHE_MAX) byOrigin.clear()
+  byOrigin.set(key, found)
+  return found
+}
+
 /**
  * The prefixes to rewrite: each upstream base as configured, as the upstream rebuilds it from the
  * `Forwarded` header tokengate sends (Orthanc does: `http://"<client Host>"/dicom-web/…`), and the
@@ -60,21 +112,9 @@ export function planResponseUrls(
   view: PublicView & Pick<ClientView, 'localAddress' | 'localPort'>,
   publicUrl: string | undefined,
 ): UrlRewrite {
-  const mount = route.mount
   const to = publicMountUrl(route, view, publicUrl)
-  // As identity-headers.ts's Forwarded element says (publicUrl's host, else tokengate's own
-  // address, never the client's Host). Orthanc 1.10 copies a quoted host ("127.0.0.1:8080",
-  // RFC 7239 quoting) into its URLs as it is, quotes included: both spellings are the upstream's.
-  const { host, proto } = forwardedOrigin({ ...view, remoteAddress: undefined }, publicUrl)
-  const forwarded = host ? [`${proto}://${host}`, `${proto}://${forwardedValue(host)}`] : []
-  const pairs = new Map<string, string>()
-  const add = (base: URL, publicBase: string) => {
-    const path = trimSlash(base.pathname)
-    pairs.set(`${base.origin}${path}`, publicBase)
-    for (const origin of forwarded) pairs.set(`${origin}${path}`, publicBase)
-  }
-  add(mount.upstream, to)
-  for (const alias of mount.config.upstreamAliases) add(new URL(alias), to)
-  if (mount.wado) add(mount.wado, `${to}/wado`)
-  return { bases: [...pairs].sort((a, b) => b[0].length - a[0].length) }
+  // The local address and scheme (or publicUrl's): never the client's address or Host.
+  const { host, proto } = forwardedOrigin(view, publicUrl)
+  const { froms, needles } = upstreamPrefixes(route.mount, host, proto)
+  return { bases: froms.map(([from, suffix]) => [from, to + suffix] as const), needles }
 }

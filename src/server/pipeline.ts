@@ -20,7 +20,7 @@ import {
 } from '../errors.js'
 import { type ExecutorDeps, executePlan } from '../forward/execute.js'
 import type { Forwarder } from '../forward/forwarder.js'
-import type { Logger } from '../log.js'
+import type { AccessLog, Logger } from '../log.js'
 import type { CacheResult, GateMetrics } from '../metrics/registry.js'
 import { type Decision, decide } from '../policy/decide.js'
 import { checkScopeIds } from '../policy/scope-ids.js'
@@ -53,7 +53,7 @@ export interface PipelineDeps {
   rewrite: RewriteConfig
   log: Logger
   /** Where the one access-log line per request goes (`log.access`); null when off or below the level. */
-  accessLog: Logger | null
+  accessLog: AccessLog | null
   metrics: GateMetrics
   lastUsed: LastUsedRecorder
   now: () => number
@@ -268,28 +268,25 @@ export function createPipeline(current: () => PipelineDeps) {
         bytesOut,
       })
       if (deps.accessLog) {
-        deps.accessLog.info(
-          {
-            requestId,
-            method: req.method,
-            path: loggablePath(rawUrl),
-            status: res.statusCode,
-            mount: route?.mount.prefix,
-            via: trace.via,
-            tokenId: decision?.tokenId ?? trace.matched?.id,
-            user: decision?.user || undefined,
-            scope: decision ? scopeLabel(decision.scope) : undefined,
-            reason,
-            cache: trace.cache,
-            bytesIn,
-            bytesOut,
-            authMs: round(authMs),
-            upstreamMs: round(upstreamMs),
-            totalMs: round(totalMs),
-            remote: client.address,
-          },
-          'request',
-        )
+        deps.accessLog.write({
+          requestId,
+          method: req.method,
+          path: loggablePath(rawUrl),
+          status: res.statusCode,
+          mount: route?.mount.prefix,
+          via: trace.via,
+          tokenId: decision?.tokenId ?? trace.matched?.id,
+          user: decision?.user || undefined,
+          scope: decision ? scopeLabel(decision.scope) : undefined,
+          reason,
+          cache: trace.cache,
+          bytesIn,
+          bytesOut,
+          authMs: round(authMs),
+          upstreamMs: round(upstreamMs),
+          totalMs: round(totalMs),
+          remote: client.address,
+        })
       }
     }
   }

@@ -156,3 +156,36 @@ t.test('DICOM JSON and JSON content types are recognised, others are not', async
   t.notOk(isJsonContentType('application/dicom+xml'))
   t.notOk(isJsonContentType(undefined))
 })
+
+t.test(
+  'whole bodies: the byte scan skips only bodies that hold no upstream prefix and no escape',
+  async (t) => {
+    const needles = spec.bases.map(([from]) => Buffer.from(from))
+    for (const s of [spec, { ...spec, needles }]) {
+      // Nothing of the upstream's: unchanged (null), as the lexer would say.
+      const foreign = Buffer.from(
+        ORTHANC_METADATA.replaceAll('http://gate:8080', 'http://other:1').replace('127.0.0.1:8042', 'x:1'),
+      )
+      t.equal(rewriteDicomJsonUrls(foreign, s), null)
+      // A prefix in the bytes: rewritten as the stream would.
+      t.equal(rewriteDicomJsonUrls(Buffer.from(ORTHANC_METADATA), s)?.toString(), EXPECTED)
+      // `\/` hides the prefix from a byte scan: the escape sends the body to the lexer.
+      const escaped = Buffer.from(
+        String.raw`[{"00081190":{"vr":"UR","Value":["http:\/\/gate:8080\/dicom-web\/studies\/1"]}}]`,
+      )
+      t.equal(
+        rewriteDicomJsonUrls(escaped, s)?.toString(),
+        '[{"00081190":{"vr":"UR","Value":["https://pacs.example/api/link/tg_secret/studies/1"]}}]',
+      )
+      // Every body gives what the stream gives (null: the same bytes).
+      for (const body of [
+        foreign,
+        Buffer.from(ORTHANC_METADATA),
+        escaped,
+        Buffer.from('[]'),
+        Buffer.from('not json'),
+      ])
+        t.equal((rewriteDicomJsonUrls(body, s) ?? body).toString(), await run(body, []))
+    }
+  },
+)
