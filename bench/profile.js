@@ -37,6 +37,8 @@ const PATHS = /** @type {Record<string, string>} */ ({
   'hit-raw': '/api/studies/1.2.3/rendered',
   // An answer holding several upstream URLs (bench/servers/upstream.js's ?urls=N).
   'hit-urls': '/api/studies?limit=10&urls=4',
+  // Cache off (`cache.max: 0`): Redis on every request.
+  miss: '/api/studies?limit=10',
 })
 for (const row of rows) if (!PATHS[row]) throw new Error(`unknown row ${row}; known: ${Object.keys(PATHS)}`)
 
@@ -181,7 +183,10 @@ try {
       /** @type {import('./lib/load.js').RequestSpec} */ (specs[i % specs.length])
     const profDir = join(dir, `prof-${row}`)
     const o = { upstream: upstream.url, redisUrl, nodeArgs: ['--cpu-prof', '--cpu-prof-dir', profDir] }
-    const gate = row === 'auth-off' ? await stack.authOff(row, o) : await stack.tokengate(row, o)
+    const gate =
+      row === 'auth-off'
+        ? await stack.authOff(row, o)
+        : await stack.tokengate(row, row === 'miss' ? { ...o, cache: '{ max: 0 }' } : o)
     const base = { url: gate.url, gen, pids: [gate.pid], connections: 10 }
     const primed = await runLoad({ ...base, amount: tokens.length })
     const warm = await runLoad({ ...base, seconds: 2 })

@@ -63,6 +63,12 @@ export interface ForwardedOrigin {
   host: string | undefined
   proto: 'http' | 'https'
   port: string
+  /** The Forwarded element's `host=…;proto=…` part, built once per origin. */
+  tail: string
+}
+
+function origin(host: string | undefined, proto: 'http' | 'https', port: string): ForwardedOrigin {
+  return { host, proto, port, tail: `${host ? `host=${forwardedValue(host)};` : ''}proto=${proto}` }
 }
 
 let lastPublic: [string, ForwardedOrigin] | undefined
@@ -79,10 +85,7 @@ export function forwardedOrigin(
     if (lastPublic?.[0] !== publicUrl) {
       const url = new URL(publicUrl)
       const proto = url.protocol === 'https:' ? 'https' : 'http'
-      lastPublic = [
-        publicUrl,
-        { host: url.host, proto, port: url.port || (proto === 'https' ? '443' : '80') },
-      ]
+      lastPublic = [publicUrl, origin(url.host, proto, url.port || (proto === 'https' ? '443' : '80'))]
     }
     return lastPublic[1]
   }
@@ -100,11 +103,16 @@ export function forwardedOrigin(
   // A dual-stack listener sees an IPv4 client's connection on `::ffff:10.0.0.5`: name 10.0.0.5.
   if (addr?.startsWith('::ffff:') && addr.includes('.')) addr = addr.slice(7)
   const port = String(client.localPort ?? (proto === 'https' ? 443 : 80))
-  const origin: ForwardedOrigin = addr
-    ? { host: addr.includes(':') ? `[${addr}]:${port}` : `${addr}:${port}`, proto, port }
-    : { host: undefined, proto, port: proto === 'https' ? '443' : '80' }
-  lastLocal = { address: client.localAddress, port: client.localPort, encrypted: client.encrypted, origin }
-  return origin
+  const found = addr
+    ? origin(addr.includes(':') ? `[${addr}]:${port}` : `${addr}:${port}`, proto, port)
+    : origin(undefined, proto, proto === 'https' ? '443' : '80')
+  lastLocal = {
+    address: client.localAddress,
+    port: client.localPort,
+    encrypted: client.encrypted,
+    origin: found,
+  }
+  return found
 }
 let lastLocal:
   | { address: string | undefined; port: number | undefined; encrypted: boolean; origin: ForwardedOrigin }
@@ -115,10 +123,16 @@ export function forwardedHeader(
   publicUrl?: string,
   origin: ForwardedOrigin = forwardedOrigin(client, publicUrl),
 ): string {
-  const remote = client.remoteAddress
-  const forPart = remote ? `for=${forwardedValue(remote.includes(':') ? `[${remote}]` : remote)};` : ''
-  const hostPart = origin.host ? `host=${forwardedValue(origin.host)};` : ''
-  return `${forPart}${hostPart}proto=${origin.proto}`
+  return `${forPart(client.remoteAddress)}${origin.tail}`
+}
+
+let lastFor: [string | undefined, string] = [undefined, '']
+/** `for=<client>;`: the last client's is reused (keep-alive connections send request after request). */
+function forPart(remote: string | undefined): string {
+  if (lastFor[0] === remote) return lastFor[1]
+  const part = remote ? `for=${forwardedValue(remote.includes(':') ? `[${remote}]` : remote)};` : ''
+  lastFor = [remote, part]
+  return part
 }
 
 function upstreamAuthHeader(auth: MountConfig['upstreamAuth']): [string, string] | null {

@@ -65,8 +65,12 @@ const DEFAULT_STUDIES = { maxUrlLength: 8000, parallelSearches: 4 }
 function answersDicomJson(method: string, route: RouteMatch): boolean {
   if (route.wado) return false
   if (method === 'POST') return true
-  const path = route.subPath.replace(/\/+$/, '')
-  return /(?:^|\/)(?:studies|series|instances|metadata)$/.test(path)
+  // The last segment, trailing slashes ignored (no regex: this runs on every request).
+  const path = route.subPath
+  let end = path.length
+  while (end > 0 && path.charCodeAt(end - 1) === 0x2f) end--
+  const last = path.slice(path.lastIndexOf('/', end - 1) + 1, end)
+  return last === 'studies' || last === 'series' || last === 'instances' || last === 'metadata'
 }
 
 /**

@@ -32,7 +32,7 @@ import type { CompiledRoutes } from '../route/compile.js'
 import { matchRoute, type RouteMatch } from '../route/match.js'
 import type { CachedTokenStore } from '../token/cache.js'
 import type { LastUsedRecorder } from '../token/last-used.js'
-import type { TokenHash } from '../token/record.js'
+import type { TokenHash, TokenRecord } from '../token/record.js'
 import type { AuthLimiter } from './auth-limiter.js'
 import { type ClientAddress, resolveClient, type TrustedProxies } from './client-address.js'
 import { applyCors, PREFLIGHT_ANSWERED } from './cors.js'
@@ -109,43 +109,72 @@ export interface DecisionSource {
 /**
  * The decision part of the pipeline, in order: route match (canonical path and query), credential,
  * lookup, decide, plan. Used by the proxy (which then executes the plan) and by the decision
- * endpoint (which returns it as headers). Throws the stages' GateErrors; fills `trace` as it goes.
+ * endpoint (which returns it as headers). Throws the stages' GateErrors (a returned promise rejects
+ * with them); fills `trace` as it goes. A cache hit in `query` mode answers without a promise:
+ * only a Redis read (a miss, a membership, a study set) makes one.
  */
-export async function decideRequest(
+export function decideRequest(
   deps: PipelineDeps,
   src: DecisionSource,
   client: ClientAddress,
   socket: Socket,
   requestId: string,
   trace: DecisionTrace,
-): Promise<Plan> {
-  const { method, rawUrl } = src
-  const route = matchRoute(deps.routes, method, rawUrl, src.headers.accept)
+): Plan | Promise<Plan> {
+  const route = matchRoute(deps.routes, src.method, src.rawUrl, src.headers.accept)
   trace.route = route
   const credential = extractCredential(src, route, deps.secrets)
   trace.via = credential.via
   const requested = readScopeRequest(route.params)
   checkScopeIds(requested)
-  // A cache hit answers without a promise; only a miss waits for Redis.
-  let record = deps.store.peek(credential.hash)
-  trace.cache = 'hit'
-  if (record === undefined) {
-    trace.cache = 'miss'
-    record = await deps.store.lookup(credential.hash)
-  }
-  if (record) trace.matched = { hash: credential.hash, id: record.id }
-  const now = deps.now()
-  // decide() and planRequest() answer without a promise unless they must read Redis.
-  const decided = decide(record, route, requested, now, deps.store)
-  const decision = decided instanceof Promise ? await decided : decided
-  trace.decision = decision
-  deps.lastUsed.seen(credential.hash, now)
-  const planned = planRequest(
+  const request: DecisionRequest = {
+    deps,
+    src,
+    client,
+    socket,
+    requestId,
+    trace,
     route,
+    credential,
+    requested,
+  }
+  const record = deps.store.peek(credential.hash)
+  trace.cache = 'hit'
+  if (record !== undefined) return decideFor(request, record)
+  trace.cache = 'miss'
+  return deps.store.lookup(credential.hash).then((found) => decideFor(request, found))
+}
+
+/** What decideRequest() has read by the time the record is known. */
+interface DecisionRequest {
+  deps: PipelineDeps
+  src: DecisionSource
+  client: ClientAddress
+  socket: Socket
+  requestId: string
+  trace: DecisionTrace
+  route: RouteMatch
+  credential: ReturnType<typeof extractCredential>
+  requested: ReturnType<typeof readScopeRequest>
+}
+
+function decideFor(r: DecisionRequest, record: TokenRecord | null): Plan | Promise<Plan> {
+  if (record) r.trace.matched = { hash: r.credential.hash, id: record.id }
+  const now = r.deps.now()
+  const decided = decide(record, r.route, r.requested, now, r.deps.store)
+  return decided instanceof Promise ? decided.then((d) => planFor(r, d, now)) : planFor(r, decided, now)
+}
+
+function planFor(r: DecisionRequest, decision: Decision, now: number): Plan | Promise<Plan> {
+  const { deps, src, client, socket, trace } = r
+  trace.decision = decision
+  deps.lastUsed.seen(r.credential.hash, now)
+  return planRequest(
+    r.route,
     decision,
     {
-      method,
-      rawUrl,
+      method: src.method,
+      rawUrl: src.rawUrl,
       // HTTP/2 names the host in :authority (a client may send no Host at all).
       host: src.headers.host ?? (src.headers[':authority'] as string | undefined),
       // From a trusted proxy only (server/client-address.ts): nobody else's are believed.
@@ -157,13 +186,12 @@ export async function decideRequest(
       localAddress: socket.localAddress,
       localPort: socket.localPort,
       encrypted: (socket as TLSSocket).encrypted === true,
-      requestId,
-      leakedHeaders: credential.leaks,
+      requestId: r.requestId,
+      leakedHeaders: r.credential.leaks,
     },
     deps.rewrite,
     deps.store,
   )
-  return planned instanceof Promise ? await planned : planned
 }
 
 /** A request handler over the current deps (read once per request). */
@@ -175,7 +203,9 @@ export function createPipeline(current: () => PipelineDeps) {
     deps.metrics.inflight++
     const rawUrl = req.url ?? '/'
     const requestId = requestIdOf(req, deps.secrets.prefix)
-    res.setHeader('x-request-id', requestId)
+    // Every answer carries X-Request-Id. A forwarded one gets it in the head the forwarder writes;
+    // every other answer from res.setHeader(), set where it is written (setting it here would
+    // make Node merge the forwarder's header list through its slow path on every request).
     const trace: DecisionTrace = { cache: 'none' }
     let mountIndex = -1
     let authMs = 0
@@ -186,6 +216,7 @@ export function createPipeline(current: () => PipelineDeps) {
     const client = resolveClient(socket.remoteAddress, req.headers, deps.trusted ?? null)
     try {
       // CORS (server/cors.ts): a preflight is answered here, credential-less and never forwarded.
+      if (req.method === 'OPTIONS') res.setHeader('x-request-id', requestId)
       const cors = applyCors(deps.routes, req, res)
       if (cors === PREFLIGHT_ANSWERED) return
       const retryAfter = deps.limiter?.blockedFor(client.address, deps.now())
@@ -195,16 +226,21 @@ export function createPipeline(current: () => PipelineDeps) {
       // socket for ever; such a body has no meaning (RFC 9110 §9.3.1).
       if (NO_BODY_METHODS.has(method) && hasBody(req)) throw new BadRequest('body_not_allowed')
       const local = deps.local?.match(rawUrl)
-      if (local) return await local(req, res)
+      if (local) {
+        res.setHeader('x-request-id', requestId)
+        return await local(req, res)
+      }
       const decideAt = deps.decidePath ? decisionTarget(rawUrl, deps.decidePath) : null
       if (decideAt !== null) {
         // The decision endpoint: the same stages about the request a data plane names, no forward.
+        res.setHeader('x-request-id', requestId)
         const src = originalRequest(req, decideAt)
-        const plan = await decideRequest(deps, src, client, socket, requestId, trace)
+        const decided = decideRequest(deps, src, client, socket, requestId, trace)
+        const plan = decided instanceof Promise ? await decided : decided
         authMs = performance.now() - started
         return answerDecision(res, plan, trace.route as RouteMatch, deps.rewrite, src)
       }
-      const plan = await decideRequest(
+      const decided = decideRequest(
         deps,
         { method, rawUrl, headers: req.headers, rawHeaders: req.rawHeaders },
         client,
@@ -212,9 +248,18 @@ export function createPipeline(current: () => PipelineDeps) {
         requestId,
         trace,
       )
+      const plan = decided instanceof Promise ? await decided : decided
       const route = trace.route as RouteMatch
-      // CORS headers over the upstream's own (errors get them from res, set by applyCors).
-      if (cors) plan.patch.responseHeaders = { ...plan.patch.responseHeaders, ...cors }
+      if (plan.kind === 'forward') {
+        // In the head the forwarder writes; CORS headers over the upstream's own (errors get them
+        // from res, set by applyCors).
+        plan.patch.responseHeaders = cors
+          ? { 'x-request-id': requestId, ...plan.patch.responseHeaders, ...cors }
+          : { 'x-request-id': requestId, ...plan.patch.responseHeaders }
+      } else {
+        res.setHeader('x-request-id', requestId)
+        if (cors) plan.patch.responseHeaders = { ...plan.patch.responseHeaders, ...cors }
+      }
       authMs = performance.now() - started
       // Authorised: now the client may send the body it announced (proxy-server's checkContinue).
       if (req.headers.expect !== undefined && /100-continue/i.test(req.headers.expect)) res.writeContinue()
@@ -240,9 +285,10 @@ export function createPipeline(current: () => PipelineDeps) {
         deps.log.error({ err, path: loggablePath(rawUrl), requestId }, 'unexpected error in pipeline')
       // A link path refused before its route was known (404, a malformed path) is still a link URL.
       const link = route ? route.linkSecretAt !== undefined : rawUrl.includes('/link/')
-      if (!res.headersSent && !res.destroyed)
+      if (!res.headersSent && !res.destroyed) {
+        res.setHeader('x-request-id', requestId)
         writeAnswer(req, res, answer, link ? LINK_ERROR_HEADERS : NO_HEADERS)
-      else res.destroy()
+      } else res.destroy()
     } finally {
       if (uploadCut) reason = 'upload_too_slow'
       deps.metrics.inflight--
