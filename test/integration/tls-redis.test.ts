@@ -10,6 +10,7 @@ import { configSchema } from '../../src/config/schema.js'
 import { closeRedis, connectRedis } from '../../src/token/redis-client.js'
 import { makePki } from '../helpers/certs.js'
 import { admin, startGate } from '../helpers/gate.js'
+import { redisTlsChecks } from '../helpers/redis-tls.js'
 import { startRecordingUpstream } from '../helpers/upstream.js'
 import { waitFor } from '../helpers/wait.js'
 
@@ -48,34 +49,7 @@ const upstream = await startRecordingUpstream()
 t.teardown(upstream.stop)
 const url = `redis://127.0.0.1:${port}`
 
-t.test('tokens are looked up and revocations heard over TLS with a client certificate', async (t) => {
-  const gate = await startGate({ redis: { url, tls }, upstream: upstream.url })
-  t.teardown(gate.stop)
-  const { token, id } = await admin(setup).create({
-    kind: 'album',
-    album: 'A',
-    perms: 'read',
-    expiresIn: '1h',
-  })
-  const get = () => fetch(`${gate.url}/api/studies`, { headers: { authorization: `Bearer ${token}` } })
-  t.equal((await get()).status, 200)
-  await admin(setup).revoke(id)
-  await waitFor('the revocation to reach tokengate over TLS', async () => (await get()).status === 401)
-  t.pass('revoked')
-})
-
-t.test('without the client certificate Redis refuses the connection and requests fail closed', async (t) => {
-  const gate = await startGate({
-    redis: { url, tls: { ca: pki.ca }, connectTimeout: 300 },
-    upstream: upstream.url,
-  })
-  t.teardown(gate.stop)
-  const { token } = await admin(setup).create({ kind: 'album', album: 'A', perms: 'read', expiresIn: '1h' })
-  const before = upstream.requests.length
-  const res = await fetch(`${gate.url}/api/studies`, { headers: { authorization: `Bearer ${token}` } })
-  t.equal(res.status, 503)
-  t.equal(upstream.requests.length, before, 'nothing forwarded')
-})
+redisTlsChecks(t, { redis: { url }, ca: pki.ca, client, tokens: admin(setup), upstream })
 
 t.test(
   'systemCa: false trusts the private CA alone; a reload changing redis.tls says to restart',
