@@ -51,8 +51,9 @@ export interface App {
   /** Uses noted for `last used`, written every `tokens.lastUsedInterval` (flush() writes them now). */
   lastUsed: LastUsedRecorder
   /**
-   * Apply a new config: routes, rewrite, token and cache settings, without dropping connections.
-   * All or nothing: if building the new dependencies throws, the running ones stay.
+   * Apply a new config: routes, rewrite, token and cache settings, upstream TLS (mounts[].tls,
+   * files re-read), without dropping connections. All or nothing: if building the new
+   * dependencies throws, the running ones stay.
    */
   reload(next: Config): void
   /**
@@ -209,11 +210,12 @@ async function openApp(config: Config, opts: AppOptions, log: Logger, stack: Res
     onError: () => metrics.redisError('command'),
   })
   stack.defer('failed-auth counts', () => limiter.close())
-  const forwarder = createForwarder(config.forward, upstreamTlsByOrigin(config.mounts))
+  let upstreamTls = upstreamTlsByOrigin(config.mounts)
+  const forwarder = createForwarder(config.forward, upstreamTls.byOrigin)
   stack.defer('upstream connections', () => forwarder.close())
   metrics.bindUpstreamSockets(() => forwarder.socketCounts())
   // One HTTP client upstream: split searches and STOW's instance search use the forwarder's pool.
-  const searches = createSearchClient(forwarder.dispatcher)
+  const searches = createSearchClient(forwarder)
   // The request path's study-set writes: a Redis failure is counted and answers 503.
   const studySets = new StudySets(redis, keys, () => metrics.redisError('command'))
   const executor = studyExecutor(forwarder, searches, studySets, () => live.cache)
@@ -337,8 +339,18 @@ async function openApp(config: Config, opts: AppOptions, log: Logger, stack: Res
         cacheSettings === live.cacheSettings
           ? live.cache
           : cached(store, { ...next.cache, stats, ...clock, trusted: invalidations.live })
+      // mounts[].tls files are re-read on every reload too; a bad one throws here: nothing is swapped.
+      const nextTls = upstreamTlsByOrigin(next.mounts)
       const deps = build(next, cache) // throws: nothing is swapped
       live = { config: next, cacheSettings, cache, deps }
+      if (nextTls.digest !== upstreamTls.digest) {
+        forwarder.useUpstreamTls(nextTls.byOrigin)
+        log.info(
+          { origins: [...nextTls.byOrigin.keys()] },
+          'upstream TLS settings reloaded; new connections use them',
+        )
+      }
+      upstreamTls = nextTls
       log.level = next.log.level
       metrics.setMounts(deps.routes.mounts.map((m) => m.prefix))
     },

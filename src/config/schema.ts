@@ -171,25 +171,44 @@ export type CorsConfig = z.infer<typeof cors>
 /** A PEM file path (read at start, on SIGHUP for the listener's certificate, and by check-config). */
 const pemFile = z.string().min(1, 'expected a file path')
 
-/** A client certificate needs its key, and a key its certificate. */
-function certWithKey(t: { cert?: string | undefined; key?: string | undefined }, ctx: z.RefinementCtx): void {
+/** A client certificate needs its key, and a key its certificate; `systemCa: false` needs a `ca`. */
+function clientTlsChecks(
+  t: { cert?: string | undefined; key?: string | undefined; ca?: string | undefined; systemCa: boolean },
+  ctx: z.RefinementCtx,
+): void {
   if ((t.cert === undefined) !== (t.key === undefined))
     ctx.addIssue({ code: 'custom', path: [t.cert ? 'key' : 'cert'], message: 'give cert and key together' })
+  if (!t.systemCa && t.ca === undefined)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['systemCa'],
+      message: 'systemCa: false needs a ca (otherwise no certificate would be trusted)',
+    })
+}
+
+/** What tokengate trusts and presents as a TLS client (mounts[].tls, redis.tls). */
+const clientTlsFields = {
+  /** PEM CA certificate(s) to trust, in addition to the system's CAs (see `systemCa`). */
+  ca: pemFile.optional(),
+  /**
+   * Trust the system's CAs too (Node's bundled Mozilla roots) beside `ca`: true, the default.
+   * false: trust `ca` only, so a certificate from a public CA is refused.
+   */
+  systemCa: z.boolean().default(true),
+  /** PEM client certificate (chain) sent when the server asks for one (mutual TLS). Needs `key`. */
+  cert: pemFile.optional(),
+  /** PEM private key of `cert`. */
+  key: pemFile.optional(),
 }
 
 /** TLS to an upstream (forward/undici-forwarder.ts): a private CA, a client certificate, an SNI name. */
 const upstreamTls = z
   .strictObject({
-    /** PEM CA certificate(s) to trust for this upstream, instead of the system's public CAs. */
-    ca: pemFile.optional(),
-    /** PEM client certificate (chain) sent when the upstream asks for one (mutual TLS). Needs `key`. */
-    cert: pemFile.optional(),
-    /** PEM private key of `cert`. */
-    key: pemFile.optional(),
+    ...clientTlsFields,
     /** The name sent as SNI and verified against the upstream's certificate (default: the URL's host). */
     servername: z.string().min(1).optional(),
   })
-  .superRefine(certWithKey)
+  .superRefine(clientTlsChecks)
 export type UpstreamTlsConfig = z.infer<typeof upstreamTls>
 
 const mount = z.strictObject({
@@ -238,7 +257,10 @@ const mount = z.strictObject({
    * answered without a credential, CORS headers on every answer, errors included. Off when absent.
    */
   cors: cors.optional(),
-  /** TLS to this mount's `https://` upstream (and `wado`): a private CA, mutual TLS, SNI. Restart to change. */
+  /**
+   * TLS to this mount's `https://` upstream (and `wado`): a private CA, mutual TLS, SNI. Applied
+   * by a reload (its files re-read): new upstream connections use it, open ones finish first.
+   */
   tls: upstreamTls.optional(),
 })
 export type MountConfig = z.infer<typeof mount>
@@ -334,13 +356,11 @@ export const configSchema = z.strictObject({
         })
         .optional(),
       /**
-       * TLS to Redis (single node, Sentinel and its sentinels, Cluster): trust `ca` (PEM) instead
-       * of the system's CAs; `cert` and `key` for mutual TLS. Present (even empty): TLS is on.
+       * TLS to Redis (single node, Sentinel and its sentinels, Cluster): trust `ca` (PEM) beside
+       * the system's CAs (only it with `systemCa: false`); `cert` and `key` for mutual TLS.
+       * Present (even empty): TLS is on. Restart to change (a reload says so).
        */
-      tls: z
-        .strictObject({ ca: pemFile.optional(), cert: pemFile.optional(), key: pemFile.optional() })
-        .superRefine(certWithKey)
-        .optional(),
+      tls: z.strictObject(clientTlsFields).superRefine(clientTlsChecks).optional(),
       /** Prefix of every key and of the invalidation channel. */
       keyPrefix: z.string().default('tg:'),
       /** Time allowed for one Redis command before the request fails closed with 503. */

@@ -1,10 +1,27 @@
 // TLS files named by the config (listen.tls, mounts[].tls, redis.tls): one place that lists them,
 // checks they are readable (loading a config file, so `check-config`, start and SIGHUP say which
 // key names a missing or unreadable file) and reads them into what node:tls takes.
+import { createHash } from 'node:crypto'
 import { constants, readFileSync } from 'node:fs'
 import { access, readFile } from 'node:fs/promises'
+import { createSecureContext, rootCertificates, type SecureContext } from 'node:tls'
 import { ConfigError } from '../errors.js'
 import type { Config } from './schema.js'
+
+/** A client TLS section as configured (mounts[].tls, redis.tls). */
+export interface ClientTlsSection {
+  ca?: string | undefined
+  systemCa: boolean
+  cert?: string | undefined
+  key?: string | undefined
+}
+
+/** A client TLS section read: one SecureContext, and a digest of what went into it. */
+export interface ClientTls {
+  secureContext: SecureContext
+  /** sha256 over the settings and the files' bytes: equal digests, same trust and certificate. */
+  digest: string
+}
 
 /** Every TLS file the config names, with the key that names it (`mounts[0].tls.ca`). */
 export function tlsFiles(config: Config): { key: string; path: string }[] {
@@ -62,4 +79,33 @@ export function readPems<K extends string>(
     }
   }
   return out
+}
+
+/**
+ * The CA certificates a TLS client trusts: `ca` (one or more PEM certificates) beside the
+ * system's (Node's bundled roots), or `ca` alone with `systemCa: false`.
+ */
+export function trustedCas(ca: Buffer, systemCa: boolean): (string | Buffer)[] {
+  return systemCa ? [...rootCertificates, ca] : [ca]
+}
+
+/**
+ * Read a client TLS section's files now and build its SecureContext once: given `ca` and the
+ * system's roots on every connection, node:tls would parse ~140 certificates per handshake. A
+ * missing file, or a certificate and key that do not go together, is a ConfigError naming `prefix`.
+ */
+export function clientTls(prefix: string, section: ClientTlsSection): ClientTls {
+  const pems = readPems(prefix, section, ['ca', 'cert', 'key'] as const)
+  let secureContext: SecureContext
+  try {
+    secureContext = createSecureContext({
+      ...(pems.ca ? { ca: trustedCas(pems.ca, section.systemCa) } : {}),
+      ...(pems.cert ? { cert: pems.cert, key: pems.key } : {}),
+    })
+  } catch (err) {
+    throw new ConfigError(`${prefix}: ${(err as Error).message}`)
+  }
+  const hash = createHash('sha256').update(JSON.stringify(section))
+  for (const pem of [pems.ca, pems.cert, pems.key]) hash.update(pem ?? '').update('\0')
+  return { secureContext, digest: hash.digest('hex') }
 }

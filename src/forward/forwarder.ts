@@ -9,6 +9,7 @@ import type { Config } from '../config/schema.js'
 import { UpstreamTimeout, UpstreamUnavailable } from '../errors.js'
 import type { UpstreamPatch } from '../rewrite/patch.js'
 import type { ResponseTransformFactory } from './response-transform.js'
+import type { UpstreamTlsOptions } from './upstream-tls.js'
 
 export type ForwardOptions = Config['forward']
 
@@ -35,8 +36,16 @@ export interface Forwarder {
     transform?: ResponseTransformFactory,
     body?: Readable,
   ): Promise<ForwardResult>
-  /** The one upstream HTTP client (pool, timeouts): tokengate's own requests upstream use it too (search-client.ts). */
+  /**
+   * The one upstream HTTP client (pool, timeouts): tokengate's own requests upstream use it too
+   * (search-client.ts). Read it per request: useUpstreamTls() replaces it.
+   */
   readonly dispatcher: Dispatcher
+  /**
+   * New TLS settings per upstream origin (a reload): new requests go over new connections made
+   * with them; the old connections finish their requests and close.
+   */
+  useUpstreamTls(tls: ReadonlyMap<string, UpstreamTlsOptions>): void
   /** Sockets held to upstreams (open and idle), for leak checks and metrics. */
   socketCounts(): { active: number; idle: number }
   close(): Promise<void>
@@ -71,7 +80,8 @@ export function classify(err: NodeJS.ErrnoException, timedOut: Failure = null): 
       return new UpstreamUnavailable('econnrefused', err.code)
   }
   // The TLS handshake failed: the upstream's certificate did not verify (CA, name, dates) or it
-  // refused ours. Never retried without verification.
+  // refused ours (under TLS 1.3, an alert or a close right after it: tls-connector.ts). Never
+  // retried without verification.
   if (isTlsFailure(err.code)) return new UpstreamUnavailable('tls', `${err.code}: ${err.message}`)
   // undici's parser errors do not always carry their HPE_ code (an invalid status line has none).
   if (err.code?.startsWith('HPE_') || err.code === 'UND_ERR_INFO' || err instanceof errors.HTTPParserError)
@@ -79,11 +89,18 @@ export function classify(err: NodeJS.ErrnoException, timedOut: Failure = null): 
   return new UpstreamUnavailable('econnreset', err.code)
 }
 
-/** node:tls / OpenSSL codes of a failed handshake or certificate check. */
+/**
+ * The code of an upstream that closed a new TLS connection without answering the request sent on
+ * it (tls-connector.ts): under TLS 1.3, a refused client certificate when the upstream sends no alert.
+ */
+export const TLS_CLOSED_UNANSWERED = 'TG_TLS_CLOSED_UNANSWERED'
+
+/** node:tls / OpenSSL codes of a failed handshake, a certificate check or a TLS alert. */
 export function isTlsFailure(code: string | undefined): boolean {
   return (
     code !== undefined &&
-    (code.startsWith('ERR_SSL_') ||
+    (code === TLS_CLOSED_UNANSWERED ||
+      code.startsWith('ERR_SSL_') ||
       code.startsWith('ERR_TLS_') ||
       /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY|DECRYPT|DECODE)|ERR_OSSL/.test(code))
   )

@@ -28,10 +28,10 @@ export interface SearchClient {
   get(target: URL, path: string, headers: Record<string, string>, signal: AbortSignal): Promise<SearchAnswer>
 }
 
-/** Searches over `dispatcher`, the forwarder's (Forwarder.dispatcher). */
-export function createSearchClient(dispatcher: Dispatcher): SearchClient {
+/** Searches over the forwarder's dispatcher (Forwarder.dispatcher, the one in use at each request). */
+export function createSearchClient(upstream: { readonly dispatcher: Dispatcher }): SearchClient {
   const once = (target: URL, path: string, headers: Record<string, string>, signal: AbortSignal) =>
-    dispatcher.request({
+    upstream.dispatcher.request({
       origin: target.origin,
       path: `${target.pathname.replace(/\/+$/, '')}${path}`,
       method: 'GET',

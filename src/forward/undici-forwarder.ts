@@ -26,6 +26,7 @@ import {
   writeTransformed,
   writeWholeBody,
 } from './response-transform.js'
+import { tlsConnector } from './tls-connector.js'
 import {
   clientResponseHeaders,
   requestHasBody,
@@ -223,36 +224,52 @@ class Exchange implements Dispatcher.DispatchHandler {
 
 /**
  * The forwarder over one undici Agent. `tls`: per-origin TLS connect options (upstream-tls.ts);
- * an origin not in it verifies against the system's CAs.
+ * an origin not in it verifies against the system's CAs. Every TLS connection is watched for a
+ * refusal that would otherwise read as a reset (tls-connector.ts).
  */
 export function createForwarder(
   opts: ForwardOptions,
   tls: ReadonlyMap<string, UpstreamTlsOptions> = new Map(),
 ): Forwarder {
-  const agent = new Agent({
-    // One pool per origin (undici's default), with that origin's TLS settings when it has some.
-    factory: (origin, options) => {
-      const own = tls.get(new URL(String(origin)).origin)
-      const o = options as Pool.Options
-      return new Pool(origin, own ? { ...o, connect: { ...(o.connect as object), ...own } } : o)
-    },
-    connections: opts.maxSockets,
-    pipelining: 1,
-    keepAliveTimeout: opts.keepAliveTimeout,
-    keepAliveMaxTimeout: opts.keepAliveTimeout,
-    keepAliveTimeoutThreshold: KEEP_ALIVE_MARGIN_MS,
-    headersTimeout: opts.headersTimeout,
-    // An upstream body silent this long is cut (a client that stops reading for as long also
-    // stops the upstream's body, and listen.idleTimeout cuts it anyway).
-    bodyTimeout: opts.idleTimeout,
-    connect: { timeout: opts.connectTimeout },
-  })
+  const newAgent = (tls: ReadonlyMap<string, UpstreamTlsOptions>) =>
+    new Agent({
+      // One pool per origin (undici's default), with that origin's TLS settings when it has some.
+      factory: (origin, options) => {
+        const url = new URL(String(origin))
+        const o = options as Pool.Options
+        if (url.protocol !== 'https:') return new Pool(origin, o)
+        const own = tls.get(url.origin)
+        return new Pool(origin, { ...o, connect: tlsConnector({ ...(o.connect as object), ...own }) })
+      },
+      connections: opts.maxSockets,
+      pipelining: 1,
+      keepAliveTimeout: opts.keepAliveTimeout,
+      keepAliveMaxTimeout: opts.keepAliveTimeout,
+      keepAliveTimeoutThreshold: KEEP_ALIVE_MARGIN_MS,
+      headersTimeout: opts.headersTimeout,
+      // An upstream body silent this long is cut (a client that stops reading for as long also
+      // stops the upstream's body, and listen.idleTimeout cuts it anyway).
+      bodyTimeout: opts.idleTimeout,
+      connect: { timeout: opts.connectTimeout },
+    })
+  let agent = newAgent(tls)
+  /** Agents replaced by useUpstreamTls(), finishing their requests. */
+  const retiring = new Set<Agent>()
   const dispatch = (exchange: Exchange) => {
     agent.dispatch(exchange.options, exchange)
   }
 
   return {
-    dispatcher: agent,
+    get dispatcher() {
+      return agent
+    },
+    useUpstreamTls(next) {
+      const old = agent
+      agent = newAgent(next)
+      retiring.add(old)
+      // Waits for the requests in flight on it, then closes its connections.
+      void old.close().finally(() => retiring.delete(old))
+    },
     forward(req, res, target, patch, transform, body) {
       return new Promise<ForwardResult>((resolve, reject) => {
         const withBody = requestHasBody(req)
@@ -302,16 +319,17 @@ export function createForwarder(
     socketCounts() {
       let connected = 0
       let free = 0
-      // The Agent makes one Pool per origin, whose stats count sockets (a Client's would be a flag).
-      for (const stats of Object.values(agent.stats)) {
-        if (!('free' in stats)) continue
-        connected += stats.connected
-        free += stats.free
-      }
+      // An Agent makes one Pool per origin, whose stats count sockets (a Client's would be a flag).
+      for (const a of [agent, ...retiring])
+        for (const stats of Object.values(a.stats)) {
+          if (!('free' in stats)) continue
+          connected += stats.connected
+          free += stats.free
+        }
       return { active: connected - free, idle: free }
     },
     async close() {
-      await agent.destroy()
+      await Promise.all([agent, ...retiring].map((a) => a.destroy()))
     },
   }
 }

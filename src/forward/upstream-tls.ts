@@ -1,17 +1,26 @@
 // Forward stage, TLS to upstreams (mounts[].tls): which TLS connect options each upstream origin
-// gets (a private CA, a client certificate for mutual TLS, an SNI name), read from the PEM files
-// once at start. The forwarder's one Agent makes a connection pool per origin with these, so
-// split searches and STOW's instance search (which share the Agent) verify the same way.
+// gets (its private CA beside or instead of the system's, a client certificate for mutual TLS, an
+// SNI name), read from the PEM files at start and on each reload. The forwarder's Agent makes a
+// connection pool per origin with these, so split searches and STOW's instance search (which
+// share the Agent) verify the same way.
+import { createHash } from 'node:crypto'
+import type { SecureContext } from 'node:tls'
 import type { MountConfig } from '../config/schema.js'
-import { readPems } from '../config/tls-files.js'
+import { clientTls } from '../config/tls-files.js'
 import { ConfigError } from '../errors.js'
 
 /** What node:tls.connect takes for one upstream origin. */
 export interface UpstreamTlsOptions {
-  ca?: Buffer
-  cert?: Buffer
-  key?: Buffer
+  /** Built once per origin (config/tls-files.ts clientTls): trusted CAs and client certificate. */
+  secureContext: SecureContext
   servername?: string
+}
+
+/** Every origin's TLS options, and a digest of them all (settings and file contents). */
+export interface UpstreamTls {
+  byOrigin: Map<string, UpstreamTlsOptions>
+  /** Equal digests: the same settings and files; a reload with another one renews the pools. */
+  digest: string
 }
 
 /**
@@ -20,8 +29,9 @@ export interface UpstreamTlsOptions {
  */
 export function upstreamTlsByOrigin(
   mounts: readonly Pick<MountConfig, 'upstream' | 'wado' | 'tls'>[],
-): Map<string, UpstreamTlsOptions> {
-  const out = new Map<string, UpstreamTlsOptions>()
+): UpstreamTls {
+  const byOrigin = new Map<string, UpstreamTlsOptions>()
+  const digests: string[] = []
   const setting = new Map<string, { index: number; json: string }>()
   for (const [index, m] of mounts.entries()) {
     const json = JSON.stringify(m.tls ?? null)
@@ -33,10 +43,11 @@ export function upstreamTlsByOrigin(
           `mounts[${index}].tls: mounts[${seen.index}] reaches ${origin} with other tls settings; give both the same`,
         )
       setting.set(origin, { index, json })
-      if (!m.tls || out.has(origin)) continue
-      const pems = readPems(`mounts[${index}].tls`, m.tls, ['ca', 'cert', 'key'] as const)
-      out.set(origin, { ...pems, ...(m.tls.servername ? { servername: m.tls.servername } : {}) })
+      if (!m.tls || byOrigin.has(origin)) continue
+      const { secureContext, digest } = clientTls(`mounts[${index}].tls`, m.tls)
+      byOrigin.set(origin, { secureContext, ...(m.tls.servername ? { servername: m.tls.servername } : {}) })
+      digests.push(`${origin} ${digest}`)
     }
   }
-  return out
+  return { byOrigin, digest: createHash('sha256').update(digests.join('\n')).digest('hex') }
 }

@@ -2,9 +2,10 @@
 // subscriber and the admin CLI, so the topology (single node, Sentinel or Cluster), timeouts and
 // reconnection are set in one place. Also the one way to name that Redis in messages and logs,
 // without its passwords.
+import type { SecureContext } from 'node:tls'
 import { Cluster, Redis, type RedisOptions } from 'ioredis'
 import { type Config, DEFAULT_REDIS_URL } from '../config/schema.js'
-import { readPems } from '../config/tls-files.js'
+import { clientTls } from '../config/tls-files.js'
 
 export type RedisConfig = Config['redis']
 /** What connectRedis returns: a Cluster for `redis.cluster` (except subscribers), else a Redis. */
@@ -105,9 +106,9 @@ export function connectRedis(cfg: RedisConfig, opts: ConnectOptions = {}): Redis
  * `redis.tls` as node:tls options (PEM files read now; a missing one names its key), or
  * undefined for plain TCP (a `rediss://` URL still turns TLS on with the system's CAs).
  */
-export function redisTls(cfg: RedisConfig): { ca?: Buffer; cert?: Buffer; key?: Buffer } | undefined {
+export function redisTls(cfg: RedisConfig): { secureContext: SecureContext } | undefined {
   if (!cfg.tls) return undefined
-  return readPems('redis.tls', cfg.tls, ['ca', 'cert', 'key'] as const)
+  return { secureContext: clientTls('redis.tls', cfg.tls).secureContext }
 }
 
 /**

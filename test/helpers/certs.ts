@@ -22,8 +22,12 @@ export interface Pki {
   /** The CA certificate's path and PEM. */
   ca: string
   caPem: Buffer
-  /** A certificate signed by this CA; `san` like `['DNS:localhost', 'IP:127.0.0.1']`. */
-  issue(name: string, opts?: { san?: string[]; client?: boolean }): Issued
+  /**
+   * A certificate signed by this CA; `san` like `['DNS:localhost', 'IP:127.0.0.1']`. For a server
+   * by default; `client: true` for a client, and `server: true` beside it for both (a Redis node
+   * that also connects to its peers).
+   */
+  issue(name: string, opts?: { san?: string[]; client?: boolean; server?: boolean }): Issued
   remove(): void
 }
 
@@ -69,7 +73,10 @@ export function makePki(cn = 'tokengate test CA'): Pki {
         join(dir, `${name}.ext`),
         [
           `subjectAltName=${san.join(',')}`,
-          `extendedKeyUsage=${opts.client ? 'clientAuth' : 'serverAuth'}`,
+          `extendedKeyUsage=${[
+            ...(opts.server || !opts.client ? ['serverAuth'] : []),
+            ...(opts.client ? ['clientAuth'] : []),
+          ].join(',')}`,
           'basicConstraints=CA:FALSE',
         ].join('\n'),
       )

@@ -2,8 +2,48 @@
 // Redis-side conditions: shared by the single-node, Cluster and Sentinel helpers.
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
+import { readFileSync } from 'node:fs'
+import type { ConnectionOptions } from 'node:tls'
 import { Redis } from 'ioredis'
 import { freePort } from '../../scripts/lib/ports.js'
+
+/**
+ * TLS for spawned redis-servers (Sentinel, Cluster) as PEM paths: one certificate, for serving
+ * and for connecting to peers (issue it with `{ client: true, server: true }`), which the
+ * helpers' own clients present too.
+ */
+export interface RedisTlsFiles {
+  ca: string
+  cert: string
+  key: string
+}
+
+/**
+ * The directives that make a redis-server (or sentinel) listen with TLS only on `port`, require
+ * client certificates, and speak TLS to its master, replicas and sentinels: `[name, value]` pairs,
+ * for a command line (`--name value`, after the plain ones: the last wins) or a config file.
+ */
+export function tlsDirectives(port: number, files: RedisTlsFiles): [string, string][] {
+  return [
+    ['port', '0'],
+    ['tls-port', String(port)],
+    ['tls-cert-file', files.cert],
+    ['tls-key-file', files.key],
+    ['tls-ca-cert-file', files.ca],
+    ['tls-auth-clients', 'yes'],
+    ['tls-replication', 'yes'],
+  ]
+}
+
+/** `tlsDirectives` as command-line arguments. */
+export function tlsArgs(port: number, files: RedisTlsFiles): string[] {
+  return tlsDirectives(port, files).flatMap(([name, value]) => [`--${name}`, value])
+}
+
+/** node:tls options for the helpers' own clients of TLS redis-servers. */
+export function tlsClientOptions(files: RedisTlsFiles): ConnectionOptions {
+  return { ca: readFileSync(files.ca), cert: readFileSync(files.cert), key: readFileSync(files.key) }
+}
 
 export interface RedisProcess {
   port: number
@@ -23,14 +63,19 @@ import { waitFor } from './wait.js'
 
 export { waitFor }
 
-/** Run one command on a fresh, non-retrying connection to 127.0.0.1:port (for polling). */
-export async function probe<T>(port: number, run: (r: Redis) => Promise<T>): Promise<T> {
+/** Run one command on a fresh, non-retrying connection to 127.0.0.1:port (for polling); TLS with `tls`. */
+export async function probe<T>(
+  port: number,
+  run: (r: Redis) => Promise<T>,
+  tls?: ConnectionOptions,
+): Promise<T> {
   const r = new Redis({
     port,
     host: '127.0.0.1',
     lazyConnect: true,
     maxRetriesPerRequest: 0,
     retryStrategy: () => null,
+    ...(tls ? { tls } : {}),
   })
   r.on('error', () => {})
   try {
@@ -41,8 +86,12 @@ export async function probe<T>(port: number, run: (r: Redis) => Promise<T>): Pro
   }
 }
 
-/** Spawn `redis-server ...args` listening on `port`, and wait until it answers PING. */
-export async function startRedisProcess(port: number, args: string[]): Promise<RedisProcess> {
+/** Spawn `redis-server ...args` listening on `port`, and wait until it answers PING (over `tls` if given). */
+export async function startRedisProcess(
+  port: number,
+  args: string[],
+  tls?: ConnectionOptions,
+): Promise<RedisProcess> {
   const proc: ChildProcess = spawn('redis-server', args, { stdio: 'ignore' })
   const stop = async () => {
     if (proc.exitCode !== null || proc.signalCode !== null) return
@@ -51,7 +100,7 @@ export async function startRedisProcess(port: number, args: string[]): Promise<R
     await exited
   }
   try {
-    await waitFor(`redis-server on ${port} to start`, () => probe(port, (r) => r.ping()), 5000)
+    await waitFor(`redis-server on ${port} to start`, () => probe(port, (r) => r.ping(), tls), 5000)
   } catch (err) {
     await stop()
     throw err

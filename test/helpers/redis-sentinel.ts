@@ -2,13 +2,24 @@
 // sentinels (quorum 2) on free ports in a temp dir, no persistence; waits until the sentinels know
 // the master and its replica, and stops everything after. kill()/restart() stop and start the data
 // nodes (an outage; the sentinels stay), failover() runs SENTINEL FAILOVER and waits for the promotion.
+// With `tls`, every node and sentinel speaks TLS only (client certificates required), to its peers too.
 // Usage: const sentinel = await startRedisSentinel(); t.teardown(sentinel.stop)
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import { redisServerArgs } from '../../scripts/lib/ports.js'
-import { freePorts, probe, type RedisProcess, startRedisProcess, waitFor } from './redis-process.js'
+import {
+  freePorts,
+  probe,
+  type RedisProcess,
+  type RedisTlsFiles,
+  startRedisProcess,
+  tlsArgs,
+  tlsClientOptions,
+  tlsDirectives,
+  waitFor,
+} from './redis-process.js'
 
 const NAME = 'mymaster'
 
@@ -17,8 +28,8 @@ export interface RedisSentinelHandle {
   name: string
   /** The sentinels as `127.0.0.1:port`. */
   sentinels: string[]
-  /** The `redis` config section naming this setup. */
-  config: { sentinel: { name: string; nodes: string[] } }
+  /** The `redis` config section naming this setup (with `tls` when it speaks TLS). */
+  config: { sentinel: { name: string; nodes: string[] }; tls?: RedisTlsFiles }
   /** A Sentinel-aware client for test setup/assertions (ioredis defaults: queues and retries). */
   client: Redis
   /** The master's port, as the first sentinel reports it now. */
@@ -34,13 +45,13 @@ export interface RedisSentinelHandle {
   stop: () => Promise<void>
 }
 
-/** A field of `INFO replication` (`role`, `master_link_status`, …). */
-async function replication(port: number, field: string): Promise<string | undefined> {
-  const info = await probe(port, (r) => r.info('replication'))
-  return new RegExp(`^${field}:(.*)$`, 'm').exec(info)?.[1]?.trim()
-}
-
-export async function startRedisSentinel(): Promise<RedisSentinelHandle> {
+export async function startRedisSentinel(opts: { tls?: RedisTlsFiles } = {}): Promise<RedisSentinelHandle> {
+  const tls = opts.tls ? tlsClientOptions(opts.tls) : undefined
+  /** A field of `INFO replication` (`role`, `master_link_status`, …). */
+  const replication = async (port: number, field: string): Promise<string | undefined> => {
+    const info = await probe(port, (r) => r.info('replication'), tls)
+    return new RegExp(`^${field}:(.*)$`, 'm').exec(info)?.[1]?.trim()
+  }
   const dir = await mkdtemp(join(tmpdir(), 'tokengate-sentinel-'))
   const [first, second, ...sentinelPorts] = await freePorts(5)
   const dataPorts = [first, second] as number[]
@@ -50,9 +61,9 @@ export async function startRedisSentinel(): Promise<RedisSentinelHandle> {
   const startData = async (port: number, masterPort?: number) => {
     if (data.has(port)) return
     // --dir: a replica writes the RDB of its full sync to disk, by default into the cwd.
-    const args = [...redisServerArgs(port), '--dir', dir]
+    const args = [...redisServerArgs(port), '--dir', dir, ...(opts.tls ? tlsArgs(port, opts.tls) : [])]
     if (masterPort !== undefined) args.push('--replicaof', '127.0.0.1', String(masterPort))
-    data.set(port, await startRedisProcess(port, args))
+    data.set(port, await startRedisProcess(port, args, tls))
   }
   const stopNode = async (port: number) => {
     await data.get(port)?.stop()
@@ -67,7 +78,7 @@ export async function startRedisSentinel(): Promise<RedisSentinelHandle> {
       async () => (await replication(replica, 'master_link_status')) === 'up',
     )
   const askSentinel = <T>(port: number, ...args: (string | number)[]) =>
-    probe(port, (r) => r.call('SENTINEL', ...args) as Promise<T>)
+    probe(port, (r) => r.call('SENTINEL', ...args) as Promise<T>, tls)
   const masterPort = async () =>
     Number(
       (await askSentinel<[string, string]>(sentinelPorts[0] as number, 'GET-MASTER-ADDR-BY-NAME', NAME))[1],
@@ -108,10 +119,11 @@ export async function startRedisSentinel(): Promise<RedisSentinelHandle> {
             `sentinel monitor ${NAME} 127.0.0.1 ${first} 2`,
             `sentinel down-after-milliseconds ${NAME} 2000`,
             `sentinel failover-timeout ${NAME} 10000`,
+            ...(opts.tls ? tlsDirectives(port, opts.tls).map((d) => d.join(' ')) : []),
             '',
           ].join('\n'),
         )
-        sentinels.set(port, await startRedisProcess(port, [conf, '--sentinel', '--loglevel', 'warning']))
+        sentinels.set(port, await startRedisProcess(port, [conf, '--sentinel', '--loglevel', 'warning'], tls))
       }),
     )
     await sentinelsAgree(first as number, true)
@@ -124,6 +136,7 @@ export async function startRedisSentinel(): Promise<RedisSentinelHandle> {
   const client = new Redis({
     sentinels: sentinelPorts.map((port) => ({ host: '127.0.0.1', port })),
     name: NAME,
+    ...(tls ? { tls, sentinelTLS: tls, enableTLSForSentinelMode: true } : {}),
   })
   client.on('error', () => {})
   await waitFor('the test client to reach the master', async () => client.status === 'ready')
@@ -131,7 +144,7 @@ export async function startRedisSentinel(): Promise<RedisSentinelHandle> {
   return {
     name: NAME,
     sentinels: nodes,
-    config: { sentinel: { name: NAME, nodes } },
+    config: { sentinel: { name: NAME, nodes }, ...(opts.tls ? { tls: opts.tls } : {}) },
     client,
     masterPort,
     kill: stopData,

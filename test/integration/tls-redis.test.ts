@@ -10,6 +10,7 @@ import { configSchema } from '../../src/config/schema.js'
 import { closeRedis, connectRedis } from '../../src/token/redis-client.js'
 import { makePki } from '../helpers/certs.js'
 import { admin, startGate } from '../helpers/gate.js'
+import { redisTlsChecks } from '../helpers/redis-tls.js'
 import { startRecordingUpstream } from '../helpers/upstream.js'
 import { waitFor } from '../helpers/wait.js'
 
@@ -48,34 +49,25 @@ const upstream = await startRecordingUpstream()
 t.teardown(upstream.stop)
 const url = `redis://127.0.0.1:${port}`
 
-t.test('tokens are looked up and revocations heard over TLS with a client certificate', async (t) => {
-  const gate = await startGate({ redis: { url, tls }, upstream: upstream.url })
-  t.teardown(gate.stop)
-  const { token, id } = await admin(setup).create({
-    kind: 'album',
-    album: 'A',
-    perms: 'read',
-    expiresIn: '1h',
-  })
-  const get = () => fetch(`${gate.url}/api/studies`, { headers: { authorization: `Bearer ${token}` } })
-  t.equal((await get()).status, 200)
-  await admin(setup).revoke(id)
-  await waitFor('the revocation to reach tokengate over TLS', async () => (await get()).status === 401)
-  t.pass('revoked')
-})
+redisTlsChecks(t, { redis: { url }, ca: pki.ca, client, tokens: admin(setup), upstream })
 
-t.test('without the client certificate Redis refuses the connection and requests fail closed', async (t) => {
-  const gate = await startGate({
-    redis: { url, tls: { ca: pki.ca }, connectTimeout: 300 },
-    upstream: upstream.url,
-  })
-  t.teardown(gate.stop)
-  const { token } = await admin(setup).create({ kind: 'album', album: 'A', perms: 'read', expiresIn: '1h' })
-  const before = upstream.requests.length
-  const res = await fetch(`${gate.url}/api/studies`, { headers: { authorization: `Bearer ${token}` } })
-  t.equal(res.status, 503)
-  t.equal(upstream.requests.length, before, 'nothing forwarded')
-})
+t.test(
+  'systemCa: false trusts the private CA alone; a reload changing redis.tls says to restart',
+  async (t) => {
+    const gate = await startGate({ redis: { url, tls: { ...tls, systemCa: false } }, upstream: upstream.url })
+    t.teardown(gate.stop)
+    const { token } = await admin(setup).create({ kind: 'album', album: 'A', perms: 'read', expiresIn: '1h' })
+    const res = await fetch(`${gate.url}/api/studies`, { headers: { authorization: `Bearer ${token}` } })
+    t.equal(res.status, 200)
+    const redis = gate.config.redis
+    gate.app.reload({
+      ...gate.config,
+      redis: { ...redis, tls: { ...(redis.tls as typeof tls), systemCa: true } },
+    })
+    const warned = gate.logs.map((l) => JSON.parse(l)).find((l) => l.section === 'redis')
+    t.equal(warned?.msg, 'config reload: changes to "redis" take effect after a restart')
+  },
+)
 
 t.test('Sentinel and Cluster connections carry the same TLS options', async (t) => {
   const sentinel = configSchema.shape.redis.parse({
@@ -84,15 +76,19 @@ t.test('Sentinel and Cluster connections carry the same TLS options', async (t) 
   })
   const viaSentinel = connectRedis(sentinel, { lazy: true }) as Redis
   t.teardown(() => closeRedis(viaSentinel))
-  t.same(viaSentinel.options.tls?.ca, pki.caPem)
-  t.same(viaSentinel.options.sentinelTLS?.cert, client.certPem)
+  t.ok(viaSentinel.options.tls?.secureContext, 'the master and replicas: redis.tls built once')
+  t.equal(
+    viaSentinel.options.sentinelTLS?.secureContext,
+    viaSentinel.options.tls?.secureContext,
+    'the sentinels',
+  )
   t.equal(viaSentinel.options.enableTLSForSentinelMode, true)
 
   const cluster = configSchema.shape.redis.parse({ cluster: { nodes: ['127.0.0.1:7000'] }, tls })
   const viaCluster = connectRedis(cluster, { lazy: true }) as Cluster
   t.teardown(() => closeRedis(viaCluster))
-  t.same(viaCluster.options.redisOptions?.tls?.key, client.keyPem)
+  t.ok(viaCluster.options.redisOptions?.tls?.secureContext, 'every cluster node')
   const subscriber = connectRedis(cluster, { lazy: true, subscriber: true }) as Redis
   t.teardown(() => closeRedis(subscriber))
-  t.same(subscriber.options.tls?.ca, pki.caPem, 'the cluster invalidation subscriber too')
+  t.ok(subscriber.options.tls?.secureContext, 'the cluster invalidation subscriber too')
 })

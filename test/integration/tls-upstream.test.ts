@@ -1,8 +1,9 @@
-// TLS to the upstream (issue 17.3): a private CA, a client certificate the upstream requires
-// (mutual TLS) and an SNI name, per mount; a failed verification is a 502 `tls` with the reason
-// logged, never a fallback to no verification; check-config names a missing TLS file.
+// TLS to the upstream (issue 17.3): a private CA (beside the system's, or alone), a client
+// certificate the upstream requires (mutual TLS) and an SNI name, per mount; a failed verification
+// or a refused client certificate is a 502 `tls` with the reason logged, never a fallback to no
+// verification; a reload applies new settings and files; check-config names a missing TLS file.
 import { execFile } from 'node:child_process'
-import { writeFileSync } from 'node:fs'
+import { copyFileSync, writeFileSync } from 'node:fs'
 import { connect } from 'node:http2'
 import { createServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
@@ -10,10 +11,12 @@ import { join } from 'node:path'
 import type { TLSSocket } from 'node:tls'
 import { promisify } from 'node:util'
 import t from 'tap'
+import type { Config } from '../../src/config/schema.js'
 import { makePki } from '../helpers/certs.js'
-import { accessLog, admin, startGate } from '../helpers/gate.js'
+import { accessLog, admin, type GateHandle, startGate } from '../helpers/gate.js'
 import { runTokengate } from '../helpers/process.js'
 import { startRedis } from '../helpers/redis.js'
+import { waitFor } from '../helpers/wait.js'
 
 const run = promisify(execFile)
 const pki = makePki()
@@ -23,9 +26,16 @@ const pacs = pki.issue('pacs', { san: ['DNS:pacs.internal'] })
 const client = pki.issue('gate-client', { client: true })
 const listener = pki.issue('gate')
 
-// A TLS upstream that requires a client certificate from the same CA, and says whose it got.
+// A TLS 1.3 upstream that requires a client certificate from the same CA, and says whose it got.
 const upstream = createServer(
-  { cert: pacs.certPem, key: pacs.keyPem, ca: pki.caPem, requestCert: true, rejectUnauthorized: true },
+  {
+    cert: pacs.certPem,
+    key: pacs.keyPem,
+    ca: pki.caPem,
+    requestCert: true,
+    rejectUnauthorized: true,
+    minVersion: 'TLSv1.3',
+  },
   (req, res) => {
     const peer = (req.socket as TLSSocket).getPeerCertificate()
     const body = JSON.stringify({
@@ -55,7 +65,7 @@ const { token } = await admin(redis.client).create({
 const auth = { authorization: `Bearer ${token}` }
 const mutual = { ca: pki.ca, cert: client.cert, key: client.key, servername: 'pacs.internal' }
 
-async function gateWith(tls: Record<string, string> | undefined, listen?: Record<string, unknown>) {
+async function gateWith(tls: Record<string, unknown> | undefined, listen?: Record<string, unknown>) {
   const gate = await startGate({
     redisUrl: redis.url,
     upstream: upstreamUrl,
@@ -81,6 +91,14 @@ t.test(
     t.equal(answer.body.sni, 'pacs.internal')
   },
 )
+
+t.test('systemCa: false (the private CA only) verifies the private-CA upstream too', async (t) => {
+  const gate = await gateWith({ ...mutual, systemCa: false })
+  t.equal(gate.config.mounts[0]?.tls?.systemCa, false)
+  const answer = await get(`${gate.url}/api/studies`)
+  t.equal(answer.status, 200)
+  t.equal(answer.body.client, 'gate-client')
+})
 
 t.test('curl and an HTTP/2 client over a TLS listener reach the mutual-TLS upstream', async (t) => {
   const gate = await gateWith(mutual, {
@@ -135,13 +153,79 @@ for (const [what, tls, reason] of refusals) {
   })
 }
 
-// TLS 1.3 sends the upstream's refusal of a missing client certificate after the handshake, and
-// undici reports the closed socket, not the alert: a 502 all the same, logged as `econnreset`.
-t.test('without a client certificate (the upstream requires one): 502, nothing served', async (t) => {
-  const gate = await gateWith({ ca: pki.ca, servername: 'pacs.internal' })
+/** The last `upstream TLS handshake failed` log line's error. */
+function tlsFailure(gate: GateHandle): string | undefined {
+  return gate.logs.map((l) => JSON.parse(l)).findLast((l) => l.msg === 'upstream TLS handshake failed')?.err
+}
+
+// Under TLS 1.3 the upstream refuses a client certificate after the handshake, once the request
+// is sent: with the alert `certificate required` when there is none (OpenSSL's own check), which
+// undici would report as "other side closed"; with a bare close when one from another CA fails the
+// upstream's own check (Node's). Both are 502 `tls`, logged with the reason, never `econnreset`.
+t.test(
+  'without a client certificate (a TLS 1.3 upstream that requires one): 502 tls, the alert logged',
+  async (t) => {
+    const gate = await gateWith({ ca: pki.ca, servername: 'pacs.internal' })
+    const answer = await get(`${gate.url}/api/studies`)
+    t.equal(answer.status, 502)
+    t.equal(accessLog(gate).at(-1)?.reason, 'tls')
+    t.match(tlsFailure(gate), /^ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED: /)
+  },
+)
+
+t.test('a client certificate the TLS 1.3 upstream refuses without an alert: 502 tls', async (t) => {
+  const stranger = makePki('a CA the upstream does not know')
+  t.teardown(stranger.remove)
+  const theirs = stranger.issue('stranger', { client: true })
+  const gate = await gateWith({ ...mutual, cert: theirs.cert, key: theirs.key })
   const answer = await get(`${gate.url}/api/studies`)
   t.equal(answer.status, 502)
-  t.match(accessLog(gate).at(-1)?.reason, /^(tls|econnreset)$/)
+  t.equal(accessLog(gate).at(-1)?.reason, 'tls')
+  t.match(tlsFailure(gate), /^TG_TLS_CLOSED_UNANSWERED: the upstream closed the new TLS connection/)
+})
+
+/** The running config with the mount's tls replaced. */
+function withTls(config: Config, tls: Record<string, unknown>): Config {
+  const [mount, ...rest] = config.mounts
+  return {
+    ...config,
+    mounts: [{ ...(mount as Config['mounts'][number]), tls: { systemCa: true, ...tls } }, ...rest],
+  }
+}
+
+t.test('a reload applies mounts[].tls: new settings, and a CA file replaced in place', async (t) => {
+  const other = makePki('another CA')
+  t.teardown(other.remove)
+  const caFile = join(pki.dir, 'reload-ca.pem')
+  copyFileSync(other.ca, caFile)
+  const gate = await gateWith({ ...mutual, ca: caFile })
+  const reloaded = () => gate.logs.filter((l) => l.includes('upstream TLS settings reloaded')).length
+  t.equal((await get(`${gate.url}/api/studies`)).status, 502, 'the file names another CA')
+
+  // Same config, the file now holds the right CA: the reload re-reads it.
+  copyFileSync(pki.ca, caFile)
+  gate.app.reload(gate.config)
+  t.equal(reloaded(), 1)
+  t.equal((await get(`${gate.url}/api/studies`)).status, 200, 'the new CA is used')
+  t.ok(gate.app.forwarder.socketCounts().idle >= 1, 'a verified connection is kept alive')
+
+  // A setting changed: the kept-alive connection made with the old one is not reused.
+  gate.app.reload(withTls(gate.config, { ...mutual, servername: 'other.internal' }))
+  t.equal(reloaded(), 2)
+  t.equal((await get(`${gate.url}/api/studies`)).status, 502)
+  t.match(tlsFailure(gate), /ERR_TLS_CERT_ALTNAME_INVALID/)
+
+  // A reload whose file is missing is refused whole: the running settings stay.
+  t.throws(() => gate.app.reload(withTls(gate.config, { ...mutual, ca: join(pki.dir, 'gone.pem') })), {
+    message: /mounts\[0\]\.tls\.ca: .*gone\.pem: no such file/,
+  })
+  gate.app.reload(gate.config)
+  t.equal(reloaded(), 3)
+  t.equal((await get(`${gate.url}/api/studies`)).status, 200)
+  gate.app.reload(gate.config)
+  t.equal(reloaded(), 3, 'nothing changed: the connections stay')
+  await waitFor('the replaced connections to close', () => gate.app.forwarder.socketCounts().idle === 1)
+  t.pass('the old pools closed once idle')
 })
 
 t.test('check-config names the TLS file that is missing', async (t) => {

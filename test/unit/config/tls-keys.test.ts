@@ -28,3 +28,14 @@ t.test('hsts is a duration, minVersion TLSv1.2 by default', async (t) => {
   t.equal(c.listen.hsts, 180 * 86_400_000)
   t.equal(c.listen.tls?.minVersion, 'TLSv1.2')
 })
+
+t.test('systemCa: true by default, and false needs a ca (mounts and redis)', async (t) => {
+  const c = configSchema.parse({ ...base, mounts: [{ ...base.mounts[0], tls: { ca: '/ca.pem' } }] })
+  t.equal(c.mounts[0]?.tls?.systemCa, true)
+  const mount = { ...base.mounts[0], tls: { systemCa: false } }
+  t.match(problems({ mounts: [mount] }), [/^mounts\.0\.tls\.systemCa: systemCa: false needs a ca/])
+  t.match(problems({ redis: { tls: { systemCa: false } } }), [
+    /^redis\.tls\.systemCa: systemCa: false needs a ca/,
+  ])
+  t.same(problems({ redis: { tls: { ca: '/ca.pem', systemCa: false } } }), [])
+})
