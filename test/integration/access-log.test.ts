@@ -181,23 +181,26 @@ t.test('log.access: false leaves lifecycle lines but no request lines', async (t
   t.ok(quiet.logs.some((l) => l.includes('tokengate listening')))
 })
 
-t.test('every kind of answer carries the request id (forwarded, refused, failed upstream, local)', async (t) => {
-  const cases: [string, Parameters<typeof send>[1]][] = [
-    ['forwarded, rewritten', { path: '/api/studies', headers: bearer(reader.token) }],
-    ['forwarded, passed through', { path: '/api/studies/1.2.3/rendered', headers: bearer(reader.token) }],
-    ['forwarded, link', { path: `/api/link/${reader.token}/studies` }],
-    ['401', { path: '/api/studies' }],
-    ['403', { method: 'DELETE', path: '/api/studies/1.2.3', headers: bearer(reader.token) }],
-    ['404 no mount', { path: '/nowhere' }],
-    ['502 upstream down', { path: '/down/studies', headers: bearer(reader.token) }],
-    ['health', { path: '/healthz' }],
-  ]
-  for (const [name, req] of cases) {
-    const id = `rid-${name.replace(/[^a-z0-9]/g, '-')}`
-    const res = await send(gate.url, { ...req, headers: { ...req.headers, 'x-request-id': id } })
-    t.equal(res.headers['x-request-id'], id, `${name} (${res.status})`)
-  }
-  // A request without one gets a fresh id, also on a forwarded answer.
-  const res = await send(gate.url, { path: '/api/studies', headers: bearer(reader.token) })
-  t.match(res.headers['x-request-id'], /^[0-9a-f-]{36}$/)
-})
+t.test(
+  'every kind of answer carries the request id (forwarded, refused, failed upstream, local)',
+  async (t) => {
+    const cases: [string, Parameters<typeof send>[1]][] = [
+      ['forwarded, rewritten', { path: '/api/studies', headers: bearer(reader.token) }],
+      ['forwarded, passed through', { path: '/api/studies/1.2.3/rendered', headers: bearer(reader.token) }],
+      ['forwarded, link', { path: `/api/link/${reader.token}/studies` }],
+      ['401', { path: '/api/studies' }],
+      ['403', { method: 'DELETE', path: '/api/studies/1.2.3', headers: bearer(reader.token) }],
+      ['404 no mount', { path: '/nowhere' }],
+      ['502 upstream down', { path: '/down/studies', headers: bearer(reader.token) }],
+      ['health', { path: '/healthz' }],
+    ]
+    for (const [name, req] of cases) {
+      const id = `rid-${name.replace(/[^a-z0-9]/g, '-')}`
+      const res = await send(gate.url, { ...req, headers: { ...req.headers, 'x-request-id': id } })
+      t.equal(res.headers['x-request-id'], id, `${name} (${res.status})`)
+    }
+    // A request without one gets a fresh id, also on a forwarded answer.
+    const res = await send(gate.url, { path: '/api/studies', headers: bearer(reader.token) })
+    t.match(res.headers['x-request-id'], /^[0-9a-f-]{36}$/)
+  },
+)
