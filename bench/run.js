@@ -33,8 +33,8 @@ const HELP = `usage: npm run bench -- [options]
   --revocations N     revocations measured across two replicas (default 1000)
   --only REGEX        only configurations whose id matches (e.g. 'direct|hit|auth-off')
   --skip LIST         phases to skip: load,latency,transfer,revocation
-  --baseline-build D  also run the cache-hit row on the tokengate built in checkout D (its dist/
-                      built): "before and after" a change in the same run`
+  --baseline-build D  also run the cache-hit row and the large transfers on the tokengate built in
+                      checkout D (its dist/ built): "before and after" a change in the same run`
 
 const { values: a } = parseArgs({
   options: {
@@ -272,6 +272,7 @@ try {
   const bigVia = [
     ['nginx proxy_pass', servers.nginxProxy, '/dicom-web'],
     ['tokengate', servers.gate, '/api/studies/1'],
+    ['tokengate (baseline build)', servers.before, '/api/studies/1'],
   ]
   const transfers = opts.skip.has('transfer')
     ? { runs: {}, medians: {} }
@@ -279,6 +280,7 @@ try {
         bytes: opts.bigMb * 1048576,
         rounds: opts.rounds,
         headers: { authorization: `Bearer ${writer.token}` },
+        upstreamPid: upstream.pid,
         targets: [
           { name: 'direct', url: upstream.url, prefix: '', pid: upstream.pid },
           ...bigVia.flatMap(([name, server, prefix]) =>

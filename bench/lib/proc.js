@@ -36,9 +36,9 @@ export function pinSelf() {
 }
 
 /**
- * Move a running process (all its threads) to a core.
+ * Move a running process (all its threads) to a core, or a list of them (`'0,1'`).
  * @param {number} pid
- * @param {number} core
+ * @param {number | string} core
  */
 export function pinTo(pid, core) {
   if (hasTaskset) execFileSync('taskset', ['-a', '-cp', String(core), String(pid)], { stdio: 'ignore' })
@@ -54,16 +54,17 @@ export function pinTo(pid, core) {
  */
 
 /**
- * Start a server process pinned to the server core (when taskset is there).
+ * Start a server process pinned to the server core (when taskset is there), or to `opts.cpus`
+ * (a taskset list, `'0,1'`).
  * @param {string} name
  * @param {string} command
  * @param {string[]} args
- * @param {{ env?: NodeJS.ProcessEnv, cwd?: string }} [opts]
+ * @param {{ env?: NodeJS.ProcessEnv, cwd?: string, cpus?: string }} [opts]
  * @returns {Server}
  */
 export function startServer(name, command, args, opts = {}) {
   const [cmd, argv] = hasTaskset
-    ? ['taskset', ['-c', String(SERVER_CORE), command, ...args]]
+    ? ['taskset', ['-c', opts.cpus ?? String(SERVER_CORE), command, ...args]]
     : [command, args]
   // taskset execs the command: the child's pid is the server's.
   const proc = spawn(cmd, argv, {

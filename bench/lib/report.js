@@ -71,18 +71,22 @@ export function latencyTable(rows, med) {
 }
 
 /**
- * @param {Record<string, { download: { mbPerS: number, rssGrowthMb: number }, upload: { mbPerS: number, rssGrowthMb: number } }>} med
+ * Large transfers: throughput, its ratio to direct, peak RSS growth and CPU seconds per GiB of
+ * the process in the path (the upstream's for "direct"; without the upstream's otherwise).
+ * @param {Record<string, import('./transfer.js').TransferMedians>} med
  * @param {number} mb
  */
 export function transferTable(med, mb) {
   const direct = med.direct
   const out = [
-    `| ${mb} MB through | download MB/s | ×direct | RSS growth MB | upload MB/s | ×direct | RSS growth MB |`,
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+    `| ${mb} MB through | download MB/s | ×direct | RSS growth MB | CPU s/GB | upload MB/s | ×direct | RSS growth MB | CPU s/GB |`,
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ]
   for (const [id, m] of Object.entries(med)) {
+    const d = m.download
+    const u = m.upload
     out.push(
-      `| ${id} | ${f0(m.download.mbPerS)} | ${ratio(m.download.mbPerS, direct?.download.mbPerS)} | ${f0(m.download.rssGrowthMb)} | ${f0(m.upload.mbPerS)} | ${ratio(m.upload.mbPerS, direct?.upload.mbPerS)} | ${f0(m.upload.rssGrowthMb)} |`,
+      `| ${id} | ${f0(d.mbPerS)} | ${ratio(d.mbPerS, direct?.download.mbPerS)} | ${f0(d.rssGrowthMb)} | ${f2(d.cpuSPerGb)} | ${f0(u.mbPerS)} | ${ratio(u.mbPerS, direct?.upload.mbPerS)} | ${f0(u.rssGrowthMb)} | ${f2(u.cpuSPerGb)} |`,
     )
   }
   return out.join('\n')

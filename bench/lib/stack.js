@@ -112,7 +112,8 @@ export class Stack {
    * defaults (the one forwarder).
    * `iot`: also an /iot mount with resource rules (issue 13), for the api-token row.
    * @param {string} name
-   * @param {{ upstream: string, redisUrl: string, cache?: string, log?: string, iot?: boolean }} o
+   * `workers`: the `workers:` setting (default: left out, one process).
+   * @param {{ upstream: string, redisUrl: string, cache?: string, log?: string, iot?: boolean, workers?: number | 'auto' }} o
    */
   async tokengateConfig(name, o) {
     const port = await freePort()
@@ -135,7 +136,7 @@ mounts:
 ${o.iot ? IOT_MOUNT(o.upstream) : ''}scoping: query
 cache: ${o.cache ?? '{ max: 100000, ttl: 1h, negativeTtl: 5s }'}
 log: { level: ${o.log ?? 'info'} }
-`,
+${o.workers === undefined ? '' : `workers: ${o.workers}\n`}`,
     )
     return { file, port }
   }
@@ -143,18 +144,19 @@ log: { level: ${o.log ?? 'info'} }
   /**
    * tokengate from dist/ (or from another checkout's build, `o.root`), its JSON log to /dev/null.
    * @param {string} name
-   * @param {{ upstream: string, redisUrl: string, cache?: string, log?: string, iot?: boolean, nodeArgs?: string[], root?: string }} o
+   * `cpus`: the cores it may run on (a taskset list; default the server core). `workers: auto`
+   * starts one worker per core it may run on.
+   * @param {{ upstream: string, redisUrl: string, cache?: string, log?: string, iot?: boolean, workers?: number | 'auto', nodeArgs?: string[], root?: string, cpus?: string }} o
    * @returns {Promise<Listening>}
    */
   async tokengate(name, o) {
     const { file, port } = await this.tokengateConfig(name, o)
-    const server = startServer(name, node, [
-      ...(o.nodeArgs ?? []),
-      join(o.root ?? root, 'bin/tokengate.js'),
-      'serve',
-      '--config',
-      file,
-    ])
+    const server = startServer(
+      name,
+      node,
+      [...(o.nodeArgs ?? []), join(o.root ?? root, 'bin/tokengate.js'), 'serve', '--config', file],
+      { cpus: o.cpus },
+    )
     this.servers.push(server)
     await waitForPort(server, port)
     return { ...server, port, url: `http://127.0.0.1:${port}` }
