@@ -42,6 +42,21 @@ import type { UpstreamTlsOptions } from './upstream-tls.js'
  */
 const KEEP_ALIVE_MARGIN_MS = 500
 
+/**
+ * Bytes of the upstream's body that may wait in the client's socket buffer before the upstream is
+ * paused: two of undici's 64 KiB reads. Pausing whenever a write returns false (at Node's 16 KiB)
+ * paused and resumed the upstream after every chunk of a fast download (each resume also hands an
+ * empty chunk), ~10–20% of the forwarder's CPU per GB (bench/README.md, large transfers).
+ */
+const WRITE_BUDGET = 128 * 1024
+
+/**
+ * highWaterMark of the upstream sockets (undici's default is 64 KiB). A request body is written
+ * there in the client's 64 KiB reads: at 64 KiB each write returned false and undici paused and
+ * resumed the client's body after every chunk of an upload (bench/README.md, large transfers).
+ */
+const UPSTREAM_SOCKET_HWM = 128 * 1024
+
 /** One forwarded request: undici's handler, writing the upstream's answer to the client. */
 class Exchange implements Dispatcher.DispatchHandler {
   readonly started = performance.now()
@@ -174,11 +189,16 @@ class Exchange implements Dispatcher.DispatchHandler {
       this.whole.parts.push(chunk)
       return
     }
+    // undici hands an empty chunk after each resume (its parser re-enters the body): nothing to write.
+    if (chunk.length === 0) return
     this.writeHead()
-    if (!this.sink.write(chunk) && !this.waitingForDrain) {
+    const sink = this.sink
+    // A write past the stream's highWaterMark returns false and 'drain' follows once the buffer is
+    // empty; the upstream waits for it only once the buffer holds WRITE_BUDGET.
+    if (!sink.write(chunk) && sink.writableLength >= WRITE_BUDGET && !this.waitingForDrain) {
       this.waitingForDrain = true
       controller.pause()
-      this.sink.once('drain', this.resumeOnDrain)
+      sink.once('drain', this.resumeOnDrain)
     }
   }
 
@@ -250,7 +270,11 @@ export function createForwarder(
       // An upstream body silent this long is cut (a client that stops reading for as long also
       // stops the upstream's body, and listen.idleTimeout cuts it anyway).
       bodyTimeout: opts.idleTimeout,
-      connect: { timeout: opts.connectTimeout },
+      // net.connect() takes highWaterMark (undici passes its own there); @types/node omits it.
+      connect: {
+        timeout: opts.connectTimeout,
+        highWaterMark: UPSTREAM_SOCKET_HWM,
+      } as Pool.Options['connect'],
     })
   let agent = newAgent(tls)
   /** Agents replaced by useUpstreamTls(), finishing their requests. */
