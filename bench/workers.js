@@ -179,7 +179,6 @@ end
    * @param {typeof gates[number]} g @param {string} generator @param {string} layout @param {number} s
    */
   const measure = async (g, generator, layout, s) => {
-    const pids = [...processTree(g.server.pid), redis.pid]
     const upstreamPids = [upstream.pid]
     if (generator === 'autocannon') {
       const self0 = process.cpuUsage()
@@ -189,7 +188,8 @@ end
         gen,
         connections,
         seconds: s,
-        pids,
+        // runLoad adds each one's children (tokengate's workers).
+        pids: [g.server.pid, redis.pid],
         upstreamPid: upstream.pid,
       })
       const t1 = cpuTimes()
@@ -203,6 +203,7 @@ end
         bad: r.errors + Object.entries(r.statuses).reduce((n, [k, v]) => n + (k === '200' ? 0 : v), 0),
       }
     }
+    const pids = [...processTree(g.server.pid), redis.pid]
     const cpu0 = cpuMicros(pids)
     const up0 = cpuMicros(upstreamPids)
     const t0 = cpuTimes()
