@@ -328,16 +328,12 @@ export function createPipeline(current: () => PipelineDeps) {
           cache: trace.cache,
           bytesIn,
           bytesOut,
-          authMs: round(authMs),
-          upstreamMs: round(upstreamMs),
-          totalMs: round(totalMs),
+          authMs,
+          upstreamMs,
+          totalMs,
           remote: client.address,
         })
       }
     }
   }
-}
-
-function round(ms: number): number {
-  return Math.round(ms * 1000) / 1000
 }
