@@ -368,7 +368,7 @@ try {
     '',
     transferTable(transferMedians, opts.bigMb),
     '',
-    '### Targets (issue 5)',
+    '### Targets (issues 5, 13, 16)',
     '',
     targetLines(targets),
     '',
