@@ -156,3 +156,18 @@ t.test('milliseconds are written rounded to the microsecond, as JSON numbers', a
   })
   t.notMatch(lines.join(''), /\.\d*0[,}]/, 'no trailing zeros after the point')
 })
+
+t.test('lines are written in pieces of whole lines of at most 4 KiB (atomic on a pipe)', async (t) => {
+  const { writer, out } = fakeWriter({ batchBytes: 64 * 1024 })
+  t.teardown(() => writer.end())
+  const lines = Array.from({ length: 300 }, (_, i) => `{"n":${i},"pad":"${'x'.repeat(i % 97)}"}\n`)
+  const long = `{"long":"${'y'.repeat(5000)}"}\n`
+  for (const line of [...lines.slice(0, 150), long, ...lines.slice(150)]) writer.write(line)
+  writer.flushSync()
+  t.equal(out.join(''), [...lines.slice(0, 150), long, ...lines.slice(150)].join(''))
+  for (const piece of out) {
+    t.ok(piece.endsWith('\n'), 'each write ends a line')
+    if (piece !== long) t.ok(Buffer.byteLength(piece) <= 4096, `${Buffer.byteLength(piece)} bytes`)
+  }
+  t.ok(out.length > 1)
+})
