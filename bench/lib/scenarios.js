@@ -139,9 +139,11 @@ export function scenarios(o) {
     ...withRedis,
   })
   // Issue 16: the same cache hit, the answer naming the upstream's own URLs four times (rewritten).
-  add('hit-urls', 'Bearer, cache hit, 4 upstream URLs rewritten', 'gate', {
+  const withUrls = rotate(albumBearer.map((headers) => ({ path: '/api/studies?limit=10&urls=4', headers })))
+  add('hit-urls', 'Bearer, cache hit, 4 upstream URLs rewritten', 'gate', { ...withRedis, gen: withUrls })
+  add('hit-urls-before', 'Bearer, cache hit, 4 upstream URLs rewritten, baseline build', 'before', {
     ...withRedis,
-    gen: rotate(albumBearer.map((headers) => ({ path: '/api/studies?limit=10&urls=4', headers }))),
+    gen: withUrls,
   })
   add('hit-quiet', 'Bearer, cache hit, access log off', 'quiet', { latency: true, ...withRedis })
   add('basic', 'Basic, cache hit', 'gate', {
