@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { Redis } from 'ioredis'
+import { selfSignedCert } from './lib/certs.js'
 import { admin as adminModule, keys as keysModule } from './lib/dist.js'
 import { runLoad } from './lib/load.js'
 import { LOAD_CORE, loadAverage, pinSelf, pinTo } from './lib/proc.js'
@@ -39,6 +40,8 @@ const PATHS = /** @type {Record<string, string>} */ ({
   'hit-urls': '/api/studies?limit=10&urls=4',
   // Cache off (`cache.max: 0`): Redis on every request.
   miss: '/api/studies?limit=10',
+  // HTTP/2 over TLS: one connection, 100 concurrent streams.
+  'hit-h2': '/api/studies?limit=10',
 })
 for (const row of rows) if (!PATHS[row]) throw new Error(`unknown row ${row}; known: ${Object.keys(PATHS)}`)
 
@@ -183,11 +186,21 @@ try {
       /** @type {import('./lib/load.js').RequestSpec} */ (specs[i % specs.length])
     const profDir = join(dir, `prof-${row}`)
     const o = { upstream: upstream.url, redisUrl, nodeArgs: ['--cpu-prof', '--cpu-prof-dir', profDir] }
+    const tls = row === 'hit-h2' ? selfSignedCert(join(dir, 'tls')) : undefined
     const gate =
       row === 'auth-off'
         ? await stack.authOff(row, o)
-        : await stack.tokengate(row, row === 'miss' ? { ...o, cache: '{ max: 0 }' } : o)
-    const base = { url: gate.url, gen, pids: [gate.pid], connections: 10 }
+        : await stack.tokengate(
+            row,
+            row === 'miss' ? { ...o, cache: '{ max: 0 }' } : tls ? { ...o, tls, http2: row === 'hit-h2' } : o,
+          )
+    const base = {
+      url: gate.url,
+      gen,
+      pids: [gate.pid],
+      connections: 10,
+      ...(row === 'hit-h2' ? { streams: 100 } : {}),
+    }
     const primed = await runLoad({ ...base, amount: tokens.length })
     const warm = await runLoad({ ...base, seconds: 2 })
     const res = await runLoad({ ...base, seconds })
@@ -202,7 +215,7 @@ try {
     areaMaps.push(perRequest(areas, answers))
     fnMaps.push(perRequest(fns, answers))
     sections.push(
-      `- ${row}: ${Math.round(res.rps)} req/s, ${Math.round(res.cpuUs)} µs CPU/req measured from /proc (profiler on); profile in bench/results/profiles/${row}.cpuprofile`,
+      `- ${row}: ${Math.round(res.rps)} req/s, ${Math.round(res.cpuUs)} µs CPU/req measured from /proc (profiler on), answers ${JSON.stringify(res.statuses)}; profile in bench/results/profiles/${row}.cpuprofile`,
     )
   }
   sections.push(

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { Redis } from 'ioredis'
+import { selfSignedCert } from './lib/certs.js'
 import { admin as adminModule, keys as keysModule, secret } from './lib/dist.js'
 import { runLoad } from './lib/load.js'
 import { NGINX } from './lib/nginx.js'
@@ -27,6 +28,7 @@ const HELP = `usage: npm run bench -- [options]
   --warmup S          seconds of warm-up per configuration (default 2)
   --rounds N          alternating rounds, medians over them (default 3, at least 3 for the table)
   --connections C     autocannon connections (default 10), no pipelining
+  --streams N         concurrent streams on the one connection of the HTTP/2 rows (default 100)
   --rate R            requests/s of the moderate-load latency pass (default 1000)
   --tokens N          distinct tokens in the rotations (default 10000)
   --big-mb M          size of the large download/upload (default 1024)
@@ -43,6 +45,7 @@ const { values: a } = parseArgs({
     warmup: { type: 'string' },
     rounds: { type: 'string' },
     connections: { type: 'string' },
+    streams: { type: 'string' },
     rate: { type: 'string' },
     tokens: { type: 'string' },
     'big-mb': { type: 'string' },
@@ -65,6 +68,7 @@ const opts = {
   warmup: num(a.warmup, 2, 0.5),
   rounds: num(a.rounds, 3, 3),
   connections: num(a.connections, 10, 10),
+  streams: num(a.streams, 100, 100),
   rate: num(a.rate, 1000, 1000),
   tokens: num(a.tokens, 10_000, 1000),
   unknownTokens: a.quick ? 1000 : 5000,
@@ -156,6 +160,7 @@ try {
   const gateOpts = { upstream: upstream.url, redisUrl }
   const tokenService = await stack.tokenService(redisUrl)
   const quiet = await stack.tokengate('gate-quiet', { ...gateOpts, log: 'warn' })
+  const tls = selfSignedCert(join(dir, 'tls'))
   /** @type {Record<string, import('./lib/stack.js').Listening | null>} */
   const servers = {
     httpProxy: await stack.httpProxyPass(upstream.url),
@@ -167,6 +172,11 @@ try {
     quiet,
     // The shipped examples/nginx template: auth_request to the quiet gate's decision endpoint.
     nginxDecide: await stack.nginx('nginx-decide', upstream.port, undefined, { tokengatePort: quiet.port }),
+    // Issue 17: TLS and HTTP/2 in front of the same upstream.
+    gateTls: await stack.tokengate('gate-tls', { ...gateOpts, tls }),
+    gateH2: await stack.tokengate('gate-h2', { ...gateOpts, tls, http2: true }),
+    nginxTls: await stack.nginx('nginx-tls', upstream.port, undefined, { tls }),
+    nginxAuthTls: await stack.nginx('nginx-auth-tls', upstream.port, tokenService.port, { tls }),
     miss: await stack.tokengate('gate-miss', { ...gateOpts, cache: '{ max: 0 }' }),
     authOff: await stack.authOff('auth-off', gateOpts),
     before: a['baseline-build']
@@ -189,10 +199,25 @@ try {
     },
     redisLookups: hgetallCalls,
     negativeTtlMs: opts.negativeTtlMs,
+    h2Streams: opts.streams,
   })
   const list = opts.only ? all.filter((s) => opts.only?.test(s.id)) : all
   const rows = list.map(({ id, label, kind, expect }) => ({ id, label, kind, expect }))
-  const base = { connections: opts.connections, upstreamPid: upstream.pid }
+  /**
+   * One load run against a configuration (autocannon, or HTTP/2 for a row with streams).
+   * @param {(typeof list)[number]} s
+   * @param {{ seconds?: number, amount?: number, rate?: number }} how
+   */
+  const load = (s, how) =>
+    runLoad({
+      connections: opts.connections,
+      upstreamPid: upstream.pid,
+      url: s.url,
+      gen: s.gen,
+      pids: s.pids,
+      streams: s.streams,
+      ...how,
+    })
   /** @type {Record<string, any[]>} */
   const runs = {}
   /** @type {Record<string, any[]>} */
@@ -202,8 +227,8 @@ try {
     log('bench: priming token caches and warming up')
     for (const s of list) {
       if (s.kind === 'tokengate' && !s.id.startsWith('flood') && !s.id.startsWith('miss'))
-        await runLoad({ ...base, url: s.url, gen: s.gen, pids: s.pids, amount: opts.tokens })
-      await runLoad({ ...base, url: s.url, gen: s.gen, pids: s.pids, seconds: opts.warmup })
+        await load(s, { amount: opts.tokens })
+      await load(s, { seconds: opts.warmup })
     }
   }
 
@@ -218,14 +243,7 @@ try {
       const order = [...which.slice(r % which.length), ...which.slice(0, r % which.length)]
       for (const s of order) {
         await s.before?.()
-        const res = await runLoad({
-          ...base,
-          url: s.url,
-          gen: s.gen,
-          pids: s.pids,
-          seconds: opts.duration,
-          rate,
-        })
+        const res = await load(s, { seconds: opts.duration, rate })
         const extra = (await s.after?.()) ?? {}
         into[s.id] = [...(into[s.id] ?? []), { round: r, ...res, ...extra }]
         log(
@@ -353,7 +371,7 @@ try {
         ? ` (autocannon on core ${LOAD_CORE}, every server on core ${SERVER_CORE}, taskset)`
         : ' (not pinned)') +
       `; load average ${machine.loadAverage.start} at start, ${machine.loadAverage.max} max.`,
-    `autocannon -c ${opts.connections} -p 1, ${opts.duration} s runs, ${opts.rounds} alternating rounds, medians; ${opts.tokens.toLocaleString('en-US')} distinct tokens rotating; CPU µs/req = utime+stime of the serving processes (proxy, token service, Redis; not the upstream) ÷ answers.`,
+    `autocannon -c ${opts.connections} -p 1, ${opts.duration} s runs, ${opts.rounds} alternating rounds, medians (HTTP/2 rows: node:http2, one connection, ${opts.streams} concurrent streams); ${opts.tokens.toLocaleString('en-US')} distinct tokens rotating; CPU µs/req = utime+stime of the serving processes (proxy, token service, Redis; not the upstream) ÷ answers.`,
   ]
   const md = [
     header.join('\n'),
@@ -370,7 +388,7 @@ try {
     '',
     transferTable(transferMedians, opts.bigMb),
     '',
-    '### Targets (issue 5)',
+    '### Targets (issues 5, 13, 16)',
     '',
     targetLines(targets),
     '',

@@ -1,8 +1,9 @@
 // Log output: every log line (pino's and the access log's) goes through one BatchedLineWriter on
-// stdout, so lines stay whole and in order. Lines are collected and written with one synchronous
-// write(2) per 32 KiB, and at least every 250 ms: on a cache hit this costs well under 1 µs per
-// line, where pino's own destination (sonic-boom, async, 4 KiB batches) cost 4–6 µs plus a
-// thread-pool hop per batch (bench/README.md, "Where a cache hit's CPU goes"). Synchronous, as
+// stdout, so lines stay whole and in order. Lines are collected up to 32 KiB (or 250 ms) and then
+// written synchronously in pieces of whole lines of at most PIPE_BUF (4 KiB) each: a pipe takes
+// such a write whole, so the lines of several workers sharing stdout never interleave mid-line.
+// On a cache hit this costs well under 1 µs per line, where pino's own destination (sonic-boom,
+// async, 4 KiB batches) cost 4–6 µs plus a thread-pool hop per batch (bench/README.md). Synchronous, as
 // pino's default destination is: a log reader that stops reading slows the process rather than
 // growing its memory; a non-blocking stdout that is full (EAGAIN) keeps the lines for the next
 // attempt, up to MAX_PENDING_BYTES, past which lines are dropped and counted (and the count is
@@ -10,6 +11,8 @@
 import { writeSync } from 'node:fs'
 
 const BATCH_BYTES = 32 * 1024
+/** POSIX PIPE_BUF on Linux: a write(2) of at most this many bytes to a pipe is atomic. */
+const ATOMIC_BYTES = 4096
 const FLUSH_EVERY_MS = 250
 /** Lines held while stdout refuses them (EAGAIN); more are dropped. */
 const MAX_PENDING_BYTES = 16 * 1024 * 1024
@@ -26,8 +29,9 @@ export class BatchedLineWriter {
   private parts: string[] = []
   /** UTF-16 length of `parts` (≤ its byte length): enough to decide when to write. */
   private length = 0
-  /** Bytes a refused write left behind, written before anything newer. */
-  private unwritten: Buffer | null = null
+  /** Pieces of whole lines not yet written (refused, or not reached), oldest first. */
+  private queue: Buffer[] = []
+  private queued = 0
   private dropped = 0
   private readonly batchBytes: number
   private readonly maxPendingBytes: number
@@ -50,10 +54,10 @@ export class BatchedLineWriter {
 
   /** One or more whole lines (pino's DestinationStream). */
   write(line: string): boolean {
-    if (this.pending() >= this.maxPendingBytes) {
+    if (this.length + this.queued >= this.maxPendingBytes) {
       // Full: perhaps stdout takes them now.
       this.flushSync()
-      if (this.pending() >= this.maxPendingBytes) {
+      if (this.length + this.queued >= this.maxPendingBytes) {
         this.dropped++
         return false
       }
@@ -64,40 +68,59 @@ export class BatchedLineWriter {
     return true
   }
 
-  private pending(): number {
-    return this.length + (this.unwritten?.length ?? 0)
-  }
-
   /** Write what is held now; what stdout refuses stays held. */
   flushSync(): void {
     if (this.parts.length) {
-      const data = Buffer.from(this.parts.join(''))
+      // Whole lines, grouped into pieces of at most ATOMIC_BYTES (a longer line goes alone).
+      let group: string[] = []
+      let size = 0
+      for (const line of this.parts) {
+        if (size > 0 && size + line.length > ATOMIC_BYTES) {
+          this.enqueue(group)
+          group = []
+          size = 0
+        }
+        group.push(line)
+        size += line.length
+      }
+      this.enqueue(group)
       this.parts = []
       this.length = 0
-      this.unwritten = this.unwritten ? Buffer.concat([this.unwritten, data]) : data
     }
     this.drain()
-    if (this.dropped && this.unwritten === null) {
-      this.unwritten = Buffer.from(
+    if (this.dropped && this.queue.length === 0) {
+      this.enqueue([
         `{"level":"warn","time":"${new Date().toISOString()}","service":"tokengate","pid":${process.pid},"dropped":${this.dropped},"msg":"log lines dropped: stdout did not take them"}\n`,
-      )
+      ])
       this.dropped = 0
       this.drain()
     }
   }
 
+  private enqueue(lines: string[]): void {
+    const piece = Buffer.from(lines.length === 1 ? (lines[0] as string) : lines.join(''))
+    this.queue.push(piece)
+    this.queued += piece.length
+  }
+
   private drain(): void {
-    while (this.unwritten) {
+    while (this.queue.length) {
+      const piece = this.queue[0] as Buffer
       let n: number
       try {
-        n = this.write2(this.fd, this.unwritten)
+        n = this.write2(this.fd, piece)
       } catch (err) {
         // A full non-blocking pipe: keep the bytes for the next flush. Anything else (stdout
         // closed): there is nowhere to say it; drop them rather than retry for ever.
-        if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') this.unwritten = null
+        if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') {
+          this.queue = []
+          this.queued = 0
+        }
         return
       }
-      this.unwritten = n >= this.unwritten.length ? null : this.unwritten.subarray(n)
+      this.queued -= n
+      if (n >= piece.length) this.queue.shift()
+      else this.queue[0] = piece.subarray(n)
     }
   }
 

@@ -65,6 +65,7 @@ export interface AccessEntry {
   cache: string
   bytesIn: number
   bytesOut: number
+  /** Milliseconds; written rounded to the microsecond. */
   authMs: number
   upstreamMs: number
   totalMs: number
@@ -76,14 +77,40 @@ export interface AccessLog {
   write(entry: AccessEntry): void
 }
 
+/** Whether a string can be written between quotes as it is (no quote, backslash, control or surrogate). */
+function plainJson(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    if (c < 0x20 || c === 0x22 || c === 0x5c || (c >= 0xd800 && c <= 0xdfff)) return false
+  }
+  return true
+}
+
 /** A JSON string member (`,"name":"value"`), or nothing for an absent value. */
 function str(name: string, value: string | undefined): string {
-  return value === undefined ? '' : `,"${name}":${JSON.stringify(value)}`
+  if (value === undefined) return ''
+  return plainJson(value) ? `,"${name}":"${value}"` : `,"${name}":${JSON.stringify(value)}`
 }
 
 /** A JSON number member; a non-finite number (never expected) as null, so the line stays JSON. */
 function num(name: string, value: number): string {
   return `,"${name}":${Number.isFinite(value) ? value : null}`
+}
+
+/**
+ * Milliseconds rounded to the microsecond, as a JSON number: integer arithmetic and two integer
+ * conversions instead of printing a double (the same value, e.g. 0.123, 12.05).
+ */
+function ms(name: string, value: number): string {
+  if (!Number.isFinite(value) || value < 0 || value > 1e9) return num(name, value)
+  const us = Math.round(value * 1000)
+  const frac = us % 1000
+  if (frac === 0) return `,"${name}":${(us - frac) / 1000}`
+  const digits = frac < 10 ? `00${frac}` : frac < 100 ? `0${frac}` : `${frac}`
+  // No trailing zeros, as JSON.stringify writes 0.12 rather than 0.120.
+  let end = 3
+  while (digits.charCodeAt(end - 1) === 0x30) end--
+  return `,"${name}":${(us - frac) / 1000}.${digits.slice(0, end)}`
 }
 
 /**
@@ -103,7 +130,7 @@ export function accessLogger(log: Logger): AccessLog {
   return {
     write(e) {
       stream.write(
-        `{"level":"info"${time()}${bindings}${str('requestId', e.requestId)}${str('method', e.method)}${str('path', e.path)}${num('status', e.status)}${str('mount', e.mount)}${str('via', e.via)}${str('tokenId', e.tokenId)}${str('user', e.user)}${str('scope', e.scope)}${str('reason', e.reason)}${str('cache', e.cache)}${num('bytesIn', e.bytesIn)}${num('bytesOut', e.bytesOut)}${num('authMs', e.authMs)}${num('upstreamMs', e.upstreamMs)}${num('totalMs', e.totalMs)}${str('remote', e.remote)},"msg":"request"}\n`,
+        `{"level":"info"${time()}${bindings}${str('requestId', e.requestId)}${str('method', e.method)}${str('path', e.path)}${num('status', e.status)}${str('mount', e.mount)}${str('via', e.via)}${str('tokenId', e.tokenId)}${str('user', e.user)}${str('scope', e.scope)}${str('reason', e.reason)}${str('cache', e.cache)}${num('bytesIn', e.bytesIn)}${num('bytesOut', e.bytesOut)}${ms('authMs', e.authMs)}${ms('upstreamMs', e.upstreamMs)}${ms('totalMs', e.totalMs)}${str('remote', e.remote)},"msg":"request"}\n`,
       )
     },
   }

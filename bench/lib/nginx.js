@@ -3,7 +3,8 @@
 // the Node token service (what people build by hand). One worker, as tokengate is one process.
 // Both write an access log to /dev/null, as tokengate's benchmark instances do. A third: the
 // shipped examples/nginx/tokengate.conf.template (auth_request to tokengate's decision endpoint),
-// rendered in the same skeleton; test/integration/nginx-auth-request.test.ts runs it too.
+// rendered in the same skeleton; test/integration/nginx-auth-request.test.ts runs it too. The first
+// two can also listen with TLS, HTTP/2 and HTTP/1.1 on one port (issue 17.6).
 import { existsSync } from 'node:fs'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { userInfo } from 'node:os'
@@ -17,8 +18,9 @@ export const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx', '/usr/local/sbin/ngin
  * @param {number} port
  * @param {number} upstreamPort
  * @param {number} [authPort]  token service for auth_request; none: plain proxy_pass
+ * @param {Tls} [tls]  serve HTTPS, HTTP/2 and HTTP/1.1 on one port (ALPN)
  */
-function config(dir, port, upstreamPort, authPort) {
+function config(dir, port, upstreamPort, authPort, tls) {
   const auth = authPort
     ? `
   upstream tokens { server 127.0.0.1:${authPort}; keepalive 64; }`
@@ -39,7 +41,7 @@ function config(dir, port, upstreamPort, authPort) {
     dir,
     `  upstream backend { server 127.0.0.1:${upstreamPort}; keepalive 64; }${auth}
   server {
-    listen 127.0.0.1:${port};
+    listen 127.0.0.1:${port}${tls ? tlsListen(tls) : ';'}
     location / {${authPort ? '\n      auth_request /_auth;' : ''}
       proxy_pass http://backend;
       proxy_http_version 1.1;
@@ -47,6 +49,24 @@ function config(dir, port, upstreamPort, authPort) {
     }${authLocation}
   }`,
   )
+}
+
+/**
+ * @typedef {{ cert: string, key: string }} Tls  PEM file paths
+ */
+
+/**
+ * The rest of a TLS `listen` line and the server's TLS settings. Keep-alive connections and
+ * HTTP/2 sessions are never ended by a request count (the default 1,000 would add a handshake per
+ * 1,000 requests, and a GOAWAY to the one HTTP/2 connection; tokengate sets no such limit).
+ * @param {Tls} tls
+ */
+function tlsListen(tls) {
+  return ` ssl http2;
+    ssl_certificate ${tls.cert};
+    ssl_certificate_key ${tls.key};
+    http2_max_concurrent_streams 128;
+    keepalive_requests 10000000;`
 }
 
 /**
@@ -107,10 +127,11 @@ export async function decisionConfig(dir, vars) {
  * @param {number} port
  * @param {number} upstreamPort
  * @param {number} [authPort]
+ * @param {Tls} [tls]
  */
-export async function startNginx(name, dir, port, upstreamPort, authPort) {
+export async function startNginx(name, dir, port, upstreamPort, authPort, tls) {
   await mkdir(dir, { recursive: true })
-  return startNginxWith(name, dir, port, config(dir, port, upstreamPort, authPort))
+  return startNginxWith(name, dir, port, config(dir, port, upstreamPort, authPort, tls))
 }
 
 /**

@@ -112,8 +112,24 @@ export async function waitForPort(server, port, timeoutMs = 15_000) {
     })
     if (ok) return
     if (Date.now() > deadline)
-      throw new Error(`${server.name} did not listen on ${port}:\n${server.output()}`)
+      throw new Error(
+        `${server.name} did not listen on ${port} (${describe(server.pid)}):\n${server.output()}`,
+      )
     await new Promise((r) => setTimeout(r, 50))
+  }
+}
+
+/**
+ * A process's state and CPU time so far, for an error message (starved, or stuck?).
+ * @param {number} pid
+ */
+function describe(pid) {
+  try {
+    const f = statFields(pid)
+    const wchan = readFileSync(`/proc/${pid}/wchan`, 'utf8')
+    return `state ${f[0]}, ${Math.round(cpuMicros([pid]) / 1000)} ms CPU, wchan ${wchan || '-'}`
+  } catch {
+    return 'gone'
   }
 }
 

@@ -17,6 +17,7 @@
  * @property {boolean} latency    also measured at a moderate fixed rate
  * @property {(() => Promise<void>)} [before]  called before each measured run
  * @property {(() => Promise<Record<string, number>>)} [after]  extra figures after each run
+ * @property {number} [streams]   HTTP/2: one connection, this many concurrent streams (else autocannon)
  */
 
 /**
@@ -32,11 +33,13 @@ const rotate = (specs) => (i) => /** @type {RequestSpec} */ (specs[i % specs.len
  * @param {Record<string, { url: string, pid: number } | null>} o.servers  by role: httpProxy, undici,
  *   nginxProxy, nginxAuth, tokenService, nginxDecide (nginx + the quiet gate's decision endpoint),
  *   and tokengate's gate, quiet (access log off), miss (cache
- *   off), authOff, before (the --baseline-build checkout's gate)
+ *   off), authOff, before (the --baseline-build checkout's gate); over TLS (issue 17): gateTls
+ *   (HTTPS), gateH2 (HTTPS + HTTP/2), nginxTls and nginxAuthTls (HTTPS + HTTP/2 on one port)
  * @param {{ album: string[], user: string[], unknown: string[], api?: string[] }} o.tokens  secrets;
  *   api: tokens whose fifth grant is `device:dev<i>:GetDeviceStats,…` (token i reads dev<i>)
  * @param {(() => Promise<number>)} o.redisLookups  HGETALL calls so far (INFO commandstats)
  * @param {number} o.negativeTtlMs
+ * @param {number} [o.h2Streams]  concurrent streams of the HTTP/2 rows (default 100)
  * @returns {Scenario[]}
  */
 export function scenarios(o) {
@@ -111,14 +114,36 @@ export function scenarios(o) {
     ...withRedis,
   })
   add('hit', 'Bearer, cache hit', 'gate', { latency: true, ...withRedis })
+  // Issue 17: the same cache hit over HTTPS/1.1 (autocannon, same connections) and HTTP/2 (a
+  // viewer's load: one connection, many streams), beside nginx over the same TLS and HTTP/2.
+  const streams = o.h2Streams ?? 100
+  const h2 = `HTTP/2 (1 connection, ${streams} streams)`
+  add('hit-tls', 'Bearer, cache hit, HTTPS/1.1', 'gateTls', withRedis)
+  add('hit-h2', `Bearer, cache hit, ${h2}`, 'gateH2', { ...withRedis, streams })
+  /**
+   * nginx over TLS: one server answers both rows (HTTPS/1.1 and HTTP/2 on one port, by ALPN).
+   * @param {string} id @param {string} label @param {string} role @param {number[]} extraPids
+   */
+  const nginxTls = (id, label, role, extraPids) => {
+    const row = { kind: /** @type {const} */ ('baseline'), gen: passthrough, extraPids }
+    add(`${id}-tls`, `${label}, HTTPS/1.1`, role, row)
+    add(`${id}-h2`, `${label}, ${h2}`, role, { ...row, streams })
+  }
+  nginxTls('nginx', 'nginx proxy_pass', 'nginxTls', [])
+  nginxTls('nginx-auth', 'nginx auth_request + Node token service', 'nginxAuthTls', [
+    ...(s.tokenService ? [s.tokenService.pid] : []),
+    redisPid,
+  ])
   add('hit-before', 'Bearer, cache hit, baseline build (--baseline-build)', 'before', {
     latency: true,
     ...withRedis,
   })
   // Issue 16: the same cache hit, the answer naming the upstream's own URLs four times (rewritten).
-  add('hit-urls', 'Bearer, cache hit, 4 upstream URLs rewritten', 'gate', {
+  const withUrls = rotate(albumBearer.map((headers) => ({ path: '/api/studies?limit=10&urls=4', headers })))
+  add('hit-urls', 'Bearer, cache hit, 4 upstream URLs rewritten', 'gate', { ...withRedis, gen: withUrls })
+  add('hit-urls-before', 'Bearer, cache hit, 4 upstream URLs rewritten, baseline build', 'before', {
     ...withRedis,
-    gen: rotate(albumBearer.map((headers) => ({ path: '/api/studies?limit=10&urls=4', headers }))),
+    gen: withUrls,
   })
   add('hit-quiet', 'Bearer, cache hit, access log off', 'quiet', { latency: true, ...withRedis })
   add('basic', 'Basic, cache hit', 'gate', {

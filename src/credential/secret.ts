@@ -93,5 +93,7 @@ export function redactLink(url: string): string {
  */
 export function loggablePath(rawUrl: string): string {
   const q = rawUrl.indexOf('?')
-  return redactLink(q === -1 ? rawUrl : rawUrl.slice(0, q))
+  const path = q === -1 ? rawUrl : rawUrl.slice(0, q)
+  // Every request is logged: skip the regex when there is nothing to redact.
+  return path.includes('/link/') ? redactLink(path) : path
 }

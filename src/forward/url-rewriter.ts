@@ -11,14 +11,14 @@
 import { Transform, type TransformCallback } from 'node:stream'
 import type { UrlRewrite } from '../rewrite/response-urls.js'
 import { stringEnd } from './json-scan.js'
+import { MAX_URL, rewriteUnescaped, rewriteUrl } from './url-scan.js'
 
 export type { UrlRewrite }
+export { rewriteUrl }
 
 const RETRIEVE_URL = '00081190'
 const BULK_DATA_URI = 'BulkDataURI'
 const VALUE = 'Value'
-/** Longer strings are no URL we rewrite: passed through as they are (bounds memory). */
-const MAX_URL = 64 * 1024
 /** Longer keys are no key we look for. */
 const MAX_KEY = 32
 
@@ -32,12 +32,15 @@ enum Key {
   BulkDataUri,
 }
 
-interface Frame {
-  /** Object or array. */
-  object: boolean
-  /** The key this container is the value of (Other in an array or at the top). */
-  key: Key
-}
+/**
+ * An open container, as one small integer (no object per `{` or `[`): bit 0 set for an object,
+ * the key it is the value of (Other in an array or at the top) above it. NO_FRAME: none open.
+ */
+type Frame = number
+const NO_FRAME: Frame = -1
+const frame = (object: boolean, key: Key): Frame => (key << 1) | (object ? 1 : 0)
+const isObject = (f: Frame): boolean => f >= 0 && (f & 1) === 1
+const keyOf = (f: Frame): Key => f >> 1
 
 function classifyKey(text: string): Key {
   if (text === VALUE) return Key.Value
@@ -66,18 +69,6 @@ function keyAt(chunk: Buffer, start: number, end: number): Key {
   return Key.Other
 }
 
-/** Rewrite one URL (already JSON-decoded) by the first matching base; unchanged when none matches. */
-export function rewriteUrl(url: string, spec: UrlRewrite): string {
-  for (const [from, to] of spec.bases) {
-    if (!url.startsWith(from)) continue
-    const next = url.charCodeAt(from.length)
-    // Only at a path boundary: `/dicom-web` must not match `/dicom-webx`.
-    if (Number.isNaN(next) || next === 0x2f || next === 0x3f || next === 0x23)
-      return to + url.slice(from.length)
-  }
-  return url
-}
-
 /** The rewritten raw JSON string contents (escapes kept valid), or null when unchanged. */
 function rewriteRaw(raw: string, spec: UrlRewrite): string | null {
   if (!raw.includes('\\')) {
@@ -102,6 +93,12 @@ class UrlLexer {
   /** Whether any URL was rewritten so far (false: the output equals the input). */
   changed = false
   private readonly stack: Frame[] = []
+  /** The innermost open container (NO_FRAME: none). */
+  private top(): Frame {
+    const n = this.stack.length
+    return n === 0 ? NO_FRAME : (this.stack[n - 1] as Frame)
+  }
+
   /** Inside a string; `escaped` when the previous chunk ended inside an escape in it. */
   private inString = false
   escaped = false
@@ -160,12 +157,12 @@ class UrlLexer {
           }
           continue
         case 0x7b: // {
-          this.stack.push({ object: true, key: this.valueKey() })
+          this.stack.push(frame(true, this.valueKey()))
           this.expectKey = true
           this.key = Key.Other
           break
         case 0x5b: // [
-          this.stack.push({ object: false, key: this.valueKey() })
+          this.stack.push(frame(false, this.valueKey()))
           this.expectKey = false
           break
         case 0x7d: // }
@@ -177,7 +174,7 @@ class UrlLexer {
           this.expectKey = false
           break
         case 0x2c: // ,
-          this.expectKey = this.stack.at(-1)?.object === true
+          this.expectKey = isObject(this.top())
           break
       }
       i++
@@ -196,7 +193,7 @@ class UrlLexer {
 
   /** The key a container or string opened now is the value of (Other inside an array). */
   private valueKey(): Key {
-    return this.stack.at(-1)?.object === true ? this.key : Key.Other
+    return isObject(this.top()) ? this.key : Key.Other
   }
 
   /** After a container closes, only `,` or a close can follow: no key is current. */
@@ -208,8 +205,8 @@ class UrlLexer {
   private startString(): void {
     this.inString = true
     this.escaped = false
-    const top = this.stack.at(-1)
-    if (top?.object && this.expectKey) {
+    const top = this.top()
+    if (isObject(top) && this.expectKey) {
       this.stringRole = 'key'
       this.keyText = ''
     } else if (this.isUrlPosition(top)) {
@@ -222,11 +219,12 @@ class UrlLexer {
   }
 
   /** `"BulkDataURI": "<here>"`, or `"00081190": { "Value": [ "<here>", … ] }`. */
-  private isUrlPosition(top: Frame | undefined): boolean {
-    if (!top) return false
-    if (top.object) return this.key === Key.BulkDataUri
-    const parent = this.stack.at(-2)
-    return top.key === Key.Value && parent?.object === true && parent.key === Key.RetrieveUrl
+  private isUrlPosition(top: Frame): boolean {
+    if (top === NO_FRAME) return false
+    if (isObject(top)) return this.key === Key.BulkDataUri
+    const n = this.stack.length
+    const parent = n >= 2 ? (this.stack[n - 2] as Frame) : NO_FRAME
+    return keyOf(top) === Key.Value && isObject(parent) && keyOf(parent) === Key.RetrieveUrl
   }
 
   private hold(part: Buffer, out: Buffer[]): void {
@@ -285,24 +283,14 @@ export class DicomJsonUrlRewriter extends Transform {
 const BACKSLASH = 0x5c
 
 /**
- * Whether a whole body may hold a URL to rewrite. Without a JSON escape anywhere, every string's
- * value is its raw bytes, so a URL that starts with an upstream prefix has that prefix's bytes in
- * the body: none of them there, nothing to rewrite, and the lexer is not run (most answers: an
- * upstream that writes no URLs, or other hosts'). A body with an escape is lexed, as always.
- */
-function mayHoldUrl(body: Buffer, spec: UrlRewrite): boolean {
-  if (body.includes(BACKSLASH)) return true
-  if (!spec.needles) return spec.bases.some(([from]) => body.includes(from))
-  for (const needle of spec.needles) if (body.includes(needle)) return true
-  return false
-}
-
-/**
  * The same rewrite over a whole body held in memory (small answers): no stream machinery. Null
  * when no URL changed, so the caller can send the upstream's bytes and headers as they are.
  */
 export function rewriteDicomJsonUrls(body: Buffer, spec: UrlRewrite): Buffer | null {
-  if (!mayHoldUrl(body, spec)) return null
+  // Most answers hold no JSON escape: then the upstream prefixes are found with indexOf and
+  // placed by reading back from each (url-scan.ts); none there, nothing to rewrite. Otherwise lex.
+  if (!body.includes(BACKSLASH))
+    return rewriteUnescaped(body, spec, spec.needles ?? spec.bases.map(([from]) => Buffer.from(from)))
   const lexer = new UrlLexer(spec)
   const out = lexer.feed(body)
   const rest = lexer.end()

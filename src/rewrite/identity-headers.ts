@@ -169,6 +169,21 @@ function appended(previous: string | undefined, value: string): string {
   return previous ? `${previous},${value}` : value
 }
 
+/** The identity header names in lower case, once per config (the hot path sets them on every request). */
+const lowered = new WeakMap<Config['identityHeaders'], { tokenId: string; scope: string; user: string }>()
+function lowerNames(cfg: Config['identityHeaders']): { tokenId: string; scope: string; user: string } {
+  let names = lowered.get(cfg)
+  if (!names) {
+    names = {
+      tokenId: cfg.tokenId.toLowerCase(),
+      scope: cfg.scope.toLowerCase(),
+      user: cfg.user.toLowerCase(),
+    }
+    lowered.set(cfg, names)
+  }
+  return names
+}
+
 export function planHeaders(
   decision: Decision,
   mount: MountConfig,
@@ -178,9 +193,10 @@ export function planHeaders(
   publicUrl?: string,
 ): HeaderPlan {
   const origin = forwardedOrigin(client, publicUrl)
+  const names = lowerNames(cfg)
   const set: Record<string, string> = {
-    [cfg.tokenId.toLowerCase()]: decision.tokenId,
-    [cfg.scope.toLowerCase()]: scopeLabel(decision.scope),
+    [names.tokenId]: decision.tokenId,
+    [names.scope]: scopeLabel(decision.scope),
     forwarded: forwardedHeader(client, publicUrl, origin),
     // A trusted proxy's chain is kept and our peer appended; anyone else's is not believed.
     'x-forwarded-for': appended(client.forwardedFor, client.peerAddress ?? client.remoteAddress ?? ''),
@@ -188,7 +204,7 @@ export function planHeaders(
     'x-forwarded-port': origin.port,
   }
   if (origin.host) set['x-forwarded-host'] = origin.host
-  if (decision.user) set[cfg.user.toLowerCase()] = decision.user
+  if (decision.user) set[names.user] = decision.user
   // Token attributes under their configured header names (for…in: no allocation per request).
   const attributes = cfg.attributes
   if (attributes && decision.attrs) {

@@ -52,7 +52,8 @@ const LINK_RESPONSE_HEADERS = Object.freeze({
   'referrer-policy': 'no-referrer',
   'cache-control': 'private, no-store',
 })
-const NO_RESPONSE_HEADERS = Object.freeze({})
+/** The response headers of a non-link request: none (one shared object). */
+export const NO_RESPONSE_HEADERS: Readonly<Record<string, string>> = Object.freeze({})
 
 export function planRewrite(
   route: RouteMatch,

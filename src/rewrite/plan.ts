@@ -104,14 +104,12 @@ export function planRequest(
   if (route.resource) return { kind: 'forward', patch: planRewrite(route, decision, view, cfg) }
   // Decided after the token and its `download` permission: a refusal says nothing to strangers.
   if (route.download && !route.mount.config.zip) throw new NotAcceptable('zip_unsupported', decision.tokenId)
-  let patch = planRewrite(route, decision, view, cfg)
+  // A fresh patch: completed in place.
+  const patch = planRewrite(route, decision, view, cfg)
   if (route.mount.config.rewriteResponseUrls && answersDicomJson(view.method, route)) {
-    patch = {
-      ...patch,
-      // The rewriter reads plain bytes: ask the upstream not to compress what it will rewrite.
-      removeHeaders: withoutEncoding(patch.removeHeaders),
-      response: { urls: planResponseUrls(route, view, cfg.publicUrl) },
-    }
+    // The rewriter reads plain bytes: ask the upstream not to compress what it will rewrite.
+    patch.removeHeaders = withoutEncoding(patch.removeHeaders)
+    patch.response = { urls: planResponseUrls(route, view, cfg.publicUrl) }
   }
   if (cfg.scoping !== 'studies') return { kind: 'forward', patch }
   return planStudyScope(view.method, route, decision, patch, store, cfg.studies ?? DEFAULT_STUDIES)

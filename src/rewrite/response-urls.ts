@@ -69,11 +69,26 @@ interface UpstreamPrefixes {
 const prefixCache = new WeakMap<RouteMatch['mount'], Map<string, UpstreamPrefixes>>()
 const PREFIX_CACHE_MAX = 64
 
+/** The last answer: one mount and one listener address serve most requests. */
+let last: {
+  mount: RouteMatch['mount']
+  host: string | undefined
+  proto: string
+  found: UpstreamPrefixes
+} | null = null
+
 function upstreamPrefixes(
   mount: RouteMatch['mount'],
   host: string | undefined,
   proto: string,
 ): UpstreamPrefixes {
+  if (last && last.mount === mount && last.host === host && last.proto === proto) return last.found
+  const found = prefixesOf(mount, host, proto)
+  last = { mount, host, proto, found }
+  return found
+}
+
+function prefixesOf(mount: RouteMatch['mount'], host: string | undefined, proto: string): UpstreamPrefixes {
   let byOrigin = prefixCache.get(mount)
   if (!byOrigin) {
     byOrigin = new Map()

@@ -25,7 +25,7 @@ import type { CacheResult, GateMetrics } from '../metrics/registry.js'
 import { type Decision, decide } from '../policy/decide.js'
 import { checkScopeIds } from '../policy/scope-ids.js'
 import { scopeLabel } from '../rewrite/identity-headers.js'
-import type { RewriteConfig } from '../rewrite/patch.js'
+import { NO_RESPONSE_HEADERS, type RewriteConfig } from '../rewrite/patch.js'
 import { type Plan, planRequest } from '../rewrite/plan.js'
 import { readScopeRequest } from '../rewrite/query-scope.js'
 import type { CompiledRoutes } from '../route/compile.js'
@@ -253,9 +253,12 @@ export function createPipeline(current: () => PipelineDeps) {
       if (plan.kind === 'forward') {
         // In the head the forwarder writes; CORS headers over the upstream's own (errors get them
         // from res, set by applyCors).
+        const extra = plan.patch.responseHeaders
         plan.patch.responseHeaders = cors
-          ? { 'x-request-id': requestId, ...plan.patch.responseHeaders, ...cors }
-          : { 'x-request-id': requestId, ...plan.patch.responseHeaders }
+          ? { 'x-request-id': requestId, ...extra, ...cors }
+          : extra === NO_RESPONSE_HEADERS
+            ? { 'x-request-id': requestId }
+            : { 'x-request-id': requestId, ...extra }
       } else {
         res.setHeader('x-request-id', requestId)
         if (cors) plan.patch.responseHeaders = { ...plan.patch.responseHeaders, ...cors }
@@ -328,16 +331,12 @@ export function createPipeline(current: () => PipelineDeps) {
           cache: trace.cache,
           bytesIn,
           bytesOut,
-          authMs: round(authMs),
-          upstreamMs: round(upstreamMs),
-          totalMs: round(totalMs),
+          authMs,
+          upstreamMs,
+          totalMs,
           remote: client.address,
         })
       }
     }
   }
-}
-
-function round(ms: number): number {
-  return Math.round(ms * 1000) / 1000
 }

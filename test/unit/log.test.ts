@@ -139,3 +139,35 @@ t.test('what is held is written when the process exits (its exit hook)', async (
   writer.end()
   t.notOk(process.listeners('exit').includes(hooks[0] as () => void), 'end() removes it')
 })
+
+t.test('milliseconds are written rounded to the microsecond, as JSON numbers', async (t) => {
+  const { log, lines } = sinkLogger()
+  const access = accessLogger(log)
+  const values = [
+    0, 0.0004, 0.0005, 0.001, 0.01, 0.1, 0.12, 0.123, 0.1234, 1, 1.05, 12.3456, 999.9996, 86_400_000.5,
+  ]
+  for (let i = 0; i < 200; i++) values.push(Math.random() * 10 ** Math.floor(Math.random() * 6))
+  for (const v of values) access.write({ ...ENTRY, authMs: v, upstreamMs: v, totalMs: v })
+  await waitFor('every line', () => lines.length === values.length)
+  lines.forEach((line, i) => {
+    const v = values[i] as number
+    const parsed = JSON.parse(line) as { authMs: number; totalMs: number }
+    t.equal(parsed.authMs, Math.round(v * 1000) / 1000, `${v}`)
+  })
+  t.notMatch(lines.join(''), /\.\d*0[,}]/, 'no trailing zeros after the point')
+})
+
+t.test('lines are written in pieces of whole lines of at most 4 KiB (atomic on a pipe)', async (t) => {
+  const { writer, out } = fakeWriter({ batchBytes: 64 * 1024 })
+  t.teardown(() => writer.end())
+  const lines = Array.from({ length: 300 }, (_, i) => `{"n":${i},"pad":"${'x'.repeat(i % 97)}"}\n`)
+  const long = `{"long":"${'y'.repeat(5000)}"}\n`
+  for (const line of [...lines.slice(0, 150), long, ...lines.slice(150)]) writer.write(line)
+  writer.flushSync()
+  t.equal(out.join(''), [...lines.slice(0, 150), long, ...lines.slice(150)].join(''))
+  for (const piece of out) {
+    t.ok(piece.endsWith('\n'), 'each write ends a line')
+    if (piece !== long) t.ok(Buffer.byteLength(piece) <= 4096, `${Buffer.byteLength(piece)} bytes`)
+  }
+  t.ok(out.length > 1)
+})

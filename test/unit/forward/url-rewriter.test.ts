@@ -138,10 +138,11 @@ t.test('a string longer than 64 KiB in a URL position passes through unchanged',
     JSON.stringify([{ '00081190': { vr: 'UR', Value: [long, 'http://gate:8080/dicom-web/a'] } }]),
   )
   const out = await run(input, [100, 40_000, 69_000])
-  t.equal(
-    out,
-    input.toString().replace('"http://gate:8080/dicom-web/a"', '"https://pacs.example/api/link/tg_secret/a"'),
-  )
+  const want = input
+    .toString()
+    .replace('"http://gate:8080/dicom-web/a"', '"https://pacs.example/api/link/tg_secret/a"')
+  t.equal(out, want)
+  t.equal(rewriteDicomJsonUrls(input, spec)?.toString(), want, 'the whole-body rewrite too')
 })
 
 t.test('something that is not JSON passes through byte for byte', async (t) => {
