@@ -11,6 +11,10 @@ import { startRecordingUpstream } from '../helpers/upstream.js'
 
 const MB = 1024 * 1024
 const SIZE = 50 * MB
+// Client, gate and upstream share this process, each with its socket buffers (128 KiB upstream
+// socket buffers since issue 16), which Node frees only at a GC: 29–37 MB of growth is seen while
+// streaming. A body held whole would add at least its 50 MB.
+const FLAT_MB = 45
 
 const redis = await startRedis()
 t.teardown(redis.stop)
@@ -98,7 +102,7 @@ t.test('the forwarder', async (t) => {
     t.equal(seen?.bodySha256, expected.sha256, 'and the same bytes')
     t.match(answer, expected.sha256, 'the upstream answer came back')
     const growthMb = (rss.peak() - base) / MB
-    t.ok(growthMb < 40, `memory stayed flat: peak RSS growth ${growthMb.toFixed(1)} MB for a 50 MB body`)
+    t.ok(growthMb < FLAT_MB, `memory stayed flat: peak RSS growth ${growthMb.toFixed(1)} MB for a 50 MB body`)
   })
 
   t.test('a 50 MB download streams through byte-identical without being buffered', async (t) => {
@@ -121,7 +125,7 @@ t.test('the forwarder', async (t) => {
     t.equal(got.bytes, SIZE)
     t.equal(got.sha256, want.sha256, 'same bytes as fetched directly')
     const growthMb = (rss.peak() - base) / MB
-    t.ok(growthMb < 40, `memory stayed flat: peak RSS growth ${growthMb.toFixed(1)} MB for a 50 MB body`)
+    t.ok(growthMb < FLAT_MB, `memory stayed flat: peak RSS growth ${growthMb.toFixed(1)} MB for a 50 MB body`)
   })
 
   t.test('a client that goes away aborts the upstream request', async (t) => {
