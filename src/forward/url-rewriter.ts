@@ -11,7 +11,15 @@
 import { Transform, type TransformCallback } from 'node:stream'
 import type { UrlRewrite } from '../rewrite/response-urls.js'
 import { stringEnd } from './json-scan.js'
-import { MAX_URL, rewriteUnescaped, rewriteUrl } from './url-scan.js'
+import {
+  BULK_DATA_URI as BULK_DATA_URI_BYTES,
+  isWord,
+  MAX_URL,
+  RETRIEVE_URL as RETRIEVE_URL_BYTES,
+  rewriteUnescaped,
+  rewriteUrl,
+  VALUE as VALUE_BYTES,
+} from './url-scan.js'
 
 export type { UrlRewrite }
 export { rewriteUrl }
@@ -48,24 +56,14 @@ function classifyKey(text: string): Key {
   return text.length === 8 && text.toUpperCase() === RETRIEVE_URL ? Key.RetrieveUrl : Key.Other
 }
 
-const KEY_BYTES: readonly (readonly [Buffer, Key])[] = [
-  [Buffer.from(VALUE), Key.Value],
-  [Buffer.from(RETRIEVE_URL), Key.RetrieveUrl],
-  [Buffer.from(BULK_DATA_URI), Key.BulkDataUri],
-]
-
 /**
  * classifyKey over chunk[start, end), by comparing bytes: no string per key (every DICOM JSON
  * attribute has an 8-byte key). RetrieveURL's tag is all digits, so its case needs no folding.
  */
 function keyAt(chunk: Buffer, start: number, end: number): Key {
-  const len = end - start
-  for (const [bytes, key] of KEY_BYTES) {
-    if (bytes.length !== len) continue
-    let k = 0
-    while (k < len && chunk[start + k] === bytes[k]) k++
-    return k === len ? key : Key.Other
-  }
+  if (isWord(chunk, start, end, VALUE_BYTES)) return Key.Value
+  if (isWord(chunk, start, end, RETRIEVE_URL_BYTES)) return Key.RetrieveUrl
+  if (isWord(chunk, start, end, BULK_DATA_URI_BYTES)) return Key.BulkDataUri
   return Key.Other
 }
 

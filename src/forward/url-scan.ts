@@ -19,9 +19,10 @@ const RBRACKET = 0x5d
 const LBRACE = 0x7b
 const RBRACE = 0x7d
 
-const RETRIEVE_URL = Buffer.from('00081190')
-const BULK_DATA_URI = Buffer.from('BulkDataURI')
-const VALUE = Buffer.from('Value')
+/** The DICOM JSON keys around the URLs, as bytes (the lexer in url-rewriter.ts compares them too). */
+export const RETRIEVE_URL = Buffer.from('00081190')
+export const BULK_DATA_URI = Buffer.from('BulkDataURI')
+export const VALUE = Buffer.from('Value')
 
 /** Rewrite one URL (already JSON-decoded) by the first matching base; unchanged when none matches. */
 export function rewriteUrl(url: string, spec: UrlRewrite): string {
@@ -47,7 +48,7 @@ function back(body: Buffer, i: number): number {
 }
 
 /** Whether body[start, end) is exactly `word`. */
-function isWord(body: Buffer, start: number, end: number, word: Buffer): boolean {
+export function isWord(body: Buffer, start: number, end: number, word: Buffer): boolean {
   return end - start === word.length && body.compare(word, 0, word.length, start, end) === 0
 }
 
