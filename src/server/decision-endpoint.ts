@@ -15,7 +15,7 @@ import { upstreamPath } from '../forward/upstream-headers.js'
 import type { RewriteConfig } from '../rewrite/patch.js'
 import type { Plan } from '../rewrite/plan.js'
 import type { RouteMatch } from '../route/match.js'
-import type { DecisionSource } from './pipeline.js'
+import type { DecisionSource } from './decide-request.js'
 
 /** The canonical, scoped path and query the data plane must send upstream (path only). */
 export const UPSTREAM_URI_HEADER = 'x-tokengate-upstream-uri'
