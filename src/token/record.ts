@@ -110,6 +110,21 @@ export function parsePerms(text: string): { perms: Set<Action>; unknown: string[
   return { perms, unknown }
 }
 
+// One Set per distinct permission list, shared by every record that has it (at most 16: the
+// canonical spellings only), so records of one kind differ in nothing but their strings.
+const SHARED_PERMS = new Map<string, ReadonlySet<Action>>()
+
+/** A stored permission list as a shared, read-only Set (unknown names dropped, as parsePerms does). */
+function permsOf(text: string): ReadonlySet<Action> {
+  const known = SHARED_PERMS.get(text)
+  if (known) return known
+  const { perms } = parsePerms(text)
+  const canonical = formatPerms(perms)
+  const shared = SHARED_PERMS.get(canonical) ?? perms
+  SHARED_PERMS.set(canonical, shared)
+  return shared
+}
+
 /** Permissions in canonical order, comma-separated. */
 export function formatPerms(perms: ReadonlySet<Action>): string {
   return ALL_ACTIONS.filter((a) => perms.has(a)).join(',')
@@ -137,23 +152,60 @@ export function toHash(r: TokenRecord): Record<string, string> {
 }
 
 /**
- * Redis hash → record, or null when the hash is empty or not a well-formed record. A malformed
- * record fails closed (treated as unknown) rather than granting anything.
+ * The record fields a lookup reads (token/redis-store.ts), in this order: what the gate decides
+ * with. The others (createdAt, description, lastUsedAt, createdBy, the last refusal) are for the
+ * operator's views, which read the whole hash; a lookup leaves them at their empty values.
  */
-export function fromHash(h: Record<string, string>): TokenRecord | null {
+export const LOOKUP_FIELDS = [
+  'id',
+  'kind',
+  'user',
+  'album',
+  'perms',
+  'expiresAt',
+  'enabled',
+  'revokedAt',
+  'tenant',
+  'attrs',
+  GRANTS_FIELD,
+] as const
+
+/** HMGET's answer for LOOKUP_FIELDS (null for a missing field) → record, as fromHash reads it. */
+export function fromLookup(v: readonly (string | null)[]): TokenRecord | null {
+  return fromHash({
+    id: v[0] ?? '',
+    kind: v[1] ?? '',
+    user: v[2] ?? '',
+    album: v[3] ?? '',
+    perms: v[4] ?? '',
+    expiresAt: v[5] ?? '',
+    enabled: v[6] ?? '',
+    revokedAt: v[7] ?? '',
+    tenant: v[8] ?? '',
+    attrs: v[9] ?? '',
+    [GRANTS_FIELD]: v[10] ?? '',
+  })
+}
+
+/**
+ * Redis hash → record, or null when the hash is empty or not a well-formed record. A malformed
+ * record fails closed (treated as unknown) rather than granting anything. Every record has every
+ * property (absent ones undefined), so the hot path that reads them sees one object shape.
+ */
+export function fromHash(h: Readonly<Record<string, string>>): TokenRecord | null {
   if (!h.id || (h.kind !== 'album' && h.kind !== 'user' && h.kind !== 'api')) return null
   const expiresAt = Number(h.expiresAt)
   // Past the last date a Date can hold (8.64e15 ms) no expiry is meant: fail closed.
   if (!Number.isFinite(expiresAt) || expiresAt <= 0 || expiresAt > LAST_DATE) return null
   if (h.kind === 'album' && !h.album) return null
   if (h.kind === 'user' && !h.user) return null
-  const { perms } = parsePerms(h.perms ?? '')
+  const refusedAt = Number(h[LAST_REFUSED_FIELD]) || 0
   return {
     id: h.id,
     kind: h.kind,
     user: h.user ?? '',
     album: h.album ?? '',
-    perms,
+    perms: permsOf(h.perms ?? ''),
     expiresAt,
     createdAt: Number(h.createdAt) || 0,
     enabled: h.enabled !== '0',
@@ -164,15 +216,11 @@ export function fromHash(h: Record<string, string>): TokenRecord | null {
     lastUsedAt: Number(h[LAST_USED_FIELD]) || 0,
     userActive: true,
     userValidUntil: 0,
-    ...(h.createdBy ? { createdBy: h.createdBy } : {}),
-    ...(Number(h[LAST_REFUSED_FIELD]) > 0
-      ? {
-          lastRefusedAt: Number(h[LAST_REFUSED_FIELD]),
-          lastRefusedReason: h[LAST_REFUSED_REASON_FIELD] ?? '',
-        }
-      : {}),
+    createdBy: h.createdBy || undefined,
+    lastRefusedAt: refusedAt > 0 ? refusedAt : undefined,
+    lastRefusedReason: refusedAt > 0 ? (h[LAST_REFUSED_REASON_FIELD] ?? '') : undefined,
     // Parsed once per lookup (the cache keeps the record), never per request.
-    ...(h.kind === 'api' ? { grants: deserializeGrants(h[GRANTS_FIELD]) } : {}),
+    grants: h.kind === 'api' ? deserializeGrants(h[GRANTS_FIELD]) : undefined,
   }
 }
 

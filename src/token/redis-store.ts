@@ -3,13 +3,22 @@
 // inbox). A token lookup also reads the token's user record (status, validUntil) and folds it into
 // the TokenRecord, so a deactivated user's tokens are refused from the cached record alone (no
 // Redis call on a cache hit): one script round trip on a single node or Sentinel; on Cluster,
-// where the two keys live in different slots, HGETALL then HMGET. Any Redis failure becomes
+// where the two keys live in different slots, two HMGETs. A lookup reads the fields the gate
+// decides with (record.ts LOOKUP_FIELDS), not the whole hash: in Redis, a script's cost is mostly
+// converting replies to Lua and back, per string (bench/lookup.js). Any Redis failure becomes
 // StoreUnavailable: the pipeline answers 503 and never lets an unverified token through.
 import { createHash } from 'node:crypto'
 import { Cluster, type Redis } from 'ioredis'
 import { StoreUnavailable } from '../errors.js'
 import type { Keys } from './keys.js'
-import { foldUser, fromHash, type TokenHash, type TokenRecord, USER_LOOKUP_FIELDS } from './record.js'
+import {
+  foldUser,
+  fromLookup,
+  LOOKUP_FIELDS,
+  type TokenHash,
+  type TokenRecord,
+  USER_LOOKUP_FIELDS,
+} from './record.js'
 import { closeRedis } from './redis-client.js'
 import type { TokenStore } from './store.js'
 
@@ -19,18 +28,22 @@ export function storeError(err: unknown): StoreUnavailable {
   return new StoreUnavailable(/timed out/i.test(message) ? 'redis_timeout' : 'redis_error', message)
 }
 
-// The token record and, when it names a user, that user's lookup fields, in one round trip. The
-// user key is built in the script (single node / Sentinel only: on Cluster it may live elsewhere).
-// A missing user record answers nils, read as "no record" (active, no validity end).
-const LOOKUP_WITH_USER = `local t = redis.call('HGETALL', KEYS[1])
-local user = nil
-for i = 1, #t, 2 do if t[i] == 'user' then user = t[i + 1] end end
-if user == nil or user == '' then return {t, {}} end
-return {t, redis.call('HMGET', ARGV[1] .. user, unpack(ARGV, 2))}`
+// The token's lookup fields and, when it names a user, that user's lookup fields after them, in
+// one round trip and one flat reply. The user key is built in the script (single node / Sentinel
+// only: on Cluster it may live elsewhere). A missing user record answers nils, read as "no
+// record" (active, no validity end); so does a token without a user (the reply stops short).
+const quoted = (names: readonly string[]) => names.map((n) => `'${n}'`).join(', ')
+const USER_AT = LOOKUP_FIELDS.indexOf('user') + 1
+const LOOKUP_WITH_USER = `local t = redis.call('HMGET', KEYS[1], ${quoted(LOOKUP_FIELDS)})
+local user = t[${USER_AT}]
+if not user or user == '' then return t end
+local u = redis.call('HMGET', ARGV[1] .. user, ${quoted(USER_LOOKUP_FIELDS)})
+for i = 1, #u do t[${LOOKUP_FIELDS.length} + i] = u[i] end
+return t`
 
 const LOOKUP_SHA = createHash('sha1').update(LOOKUP_WITH_USER).digest('hex')
 
-type LookupReply = [string[], (string | null)[]]
+type LookupReply = (string | null)[]
 
 export class RedisTokenStore implements TokenStore {
   constructor(
@@ -52,12 +65,13 @@ export class RedisTokenStore implements TokenStore {
 
   /** The lookup script by its sha; the script itself only when Redis lost it (NOSCRIPT). */
   private async lookupScript(redis: Redis, hash: TokenHash): Promise<LookupReply> {
-    const args = [this.keys.token(hash), this.keys.userPrefix(), ...USER_LOOKUP_FIELDS]
+    const key = this.keys.token(hash)
+    const prefix = this.keys.userPrefix()
     try {
-      return (await redis.evalsha(LOOKUP_SHA, 1, ...args)) as LookupReply
+      return (await redis.evalsha(LOOKUP_SHA, 1, key, prefix)) as LookupReply
     } catch (err) {
       if (!String((err as Error)?.message).startsWith('NOSCRIPT')) throw err
-      return (await redis.eval(LOOKUP_WITH_USER, 1, ...args)) as LookupReply
+      return (await redis.eval(LOOKUP_WITH_USER, 1, key, prefix)) as LookupReply
     }
   }
 
@@ -67,24 +81,22 @@ export class RedisTokenStore implements TokenStore {
   }
 
   async lookup(hash: TokenHash): Promise<TokenRecord | null> {
-    let fields: Record<string, string>
-    let user: (string | null)[] = []
+    let reply: LookupReply
     try {
       if (this.redis instanceof Cluster) {
-        fields = await this.redis.hgetall(this.keys.token(hash))
-        if (fields.user) user = await this.redis.hmget(this.keys.user(fields.user), ...USER_LOOKUP_FIELDS)
+        reply = await this.redis.hmget(this.keys.token(hash), ...LOOKUP_FIELDS)
+        const user = reply[USER_AT - 1]
+        if (user) reply.push(...(await this.redis.hmget(this.keys.user(user), ...USER_LOOKUP_FIELDS)))
       } else {
-        const [flat, owner] = await this.lookupScript(this.redis, hash)
-        fields = {}
-        for (let i = 0; i + 1 < flat.length; i += 2) fields[flat[i] as string] = flat[i + 1] as string
-        user = owner
+        reply = await this.lookupScript(this.redis, hash)
       }
     } catch (err) {
       throw this.fail(err)
     }
-    // An empty reply is no record; a malformed one fails closed (fromHash returns null).
-    const record = fromHash(fields)
-    return record && foldUser(record, user[0] ?? null, user[1] ?? null)
+    // A missing record is all nils; a malformed one fails closed (fromLookup returns null).
+    const record = fromLookup(reply)
+    const n = LOOKUP_FIELDS.length
+    return record && foldUser(record, reply[n] ?? null, reply[n + 1] ?? null)
   }
 
   async isAlbumMember(user: string, album: string): Promise<boolean> {

@@ -3,7 +3,11 @@
 import type { TokenHash, TokenRecord } from './record.js'
 
 export interface TokenStore {
-  /** The record for a token hash, or null when there is none. Throws StoreUnavailable. */
+  /**
+   * The record for a token hash, or null when there is none: the fields the gate decides with
+   * (record.ts LOOKUP_FIELDS) and the user's status; the operator's fields (description,
+   * createdAt, lastUsedAt…) are left empty. Throws StoreUnavailable.
+   */
   lookup(hash: TokenHash): Promise<TokenRecord | null>
   /** Whether `user` is a member of `album`. Throws StoreUnavailable. */
   isAlbumMember(user: string, album: string): Promise<boolean>

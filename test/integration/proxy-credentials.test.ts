@@ -175,7 +175,7 @@ t.test('the forwarder', async (t) => {
         t.equal((res.json() as { error: string }).error, 'not_found')
       }
       const stats = await redis.client.info('commandstats')
-      t.notMatch(stats, /cmdstat_hgetall/, 'no Redis lookup was made')
+      t.notMatch(stats, /cmdstat_(hmget|hgetall):/, 'no Redis lookup was made')
     },
   )
 
@@ -184,7 +184,7 @@ t.test('the forwarder', async (t) => {
     const mistyped = `${album.token.slice(0, 10)}${album.token[10] === 'A' ? 'B' : 'A'}${album.token.slice(11)}`
     const res = await send(gate.url, { path: '/api/studies', headers: bearer(mistyped) })
     t.equal(res.status, 401)
-    t.notMatch(await redis.client.info('commandstats'), /cmdstat_hgetall/)
+    t.notMatch(await redis.client.info('commandstats'), /cmdstat_(hmget|hgetall):/)
   })
 
   t.test(

@@ -147,7 +147,7 @@ t.test('a path no rule matches is 404 before any token lookup', async (t) => {
   for (const path of ['/iot/unknown', '/iot/devices/device42/reboot', '/iot/buckets/b1']) {
     t.equal((await call(never.token, path)).status, 404, path)
   }
-  t.equal(await calls('hgetall'), 0, 'no token was looked up')
+  t.equal((await calls('hmget')) + (await calls('hgetall')), 0, 'no token was looked up')
 })
 
 t.test('the admin grant reaches everything a rule matches, and still nothing else', async (t) => {

@@ -1,0 +1,150 @@
+// `node bench/lookup.js [--lookups N] [--concurrency C] [--rounds R]`: what one Redis token lookup
+// (a cache miss) costs, without HTTP around it. Starts redis-server on a free port, stores a
+// population of album tokens shaped as `token create` writes them (with a user record), then runs
+// `RedisTokenStore.lookup` from dist/ with C lookups in flight (as C client connections would keep
+// them) and prints, per lookup, this process's CPU (user / system, from process.cpuUsage) and
+// Redis's (INFO's used_cpu_*), and Redis's own time in the lookup script (INFO commandstats).
+// Medians of R rounds. Issue 16 target 3 is about this cost: it is what a miss adds to a hit.
+import { spawn } from 'node:child_process'
+import { parseArgs } from 'node:util'
+import { Redis } from 'ioredis'
+import { hashSecret, mintSecret } from '../dist/credential/secret.js'
+import { makeKeys } from '../dist/token/keys.js'
+import { toHash } from '../dist/token/record.js'
+import { RedisTokenStore } from '../dist/token/redis-store.js'
+import { freePort } from '../scripts/lib/ports.js'
+import { median } from './lib/stats.js'
+
+const { values: a } = parseArgs({
+  options: {
+    lookups: { type: 'string', default: '40000' },
+    concurrency: { type: 'string', default: '10' },
+    rounds: { type: 'string', default: '5' },
+    tokens: { type: 'string', default: '10000' },
+  },
+})
+const lookups = Number(a.lookups)
+const concurrency = Number(a.concurrency)
+const rounds = Number(a.rounds)
+const count = Number(a.tokens)
+
+const port = await freePort()
+const server = spawn('redis-server', ['--port', String(port), '--save', '', '--appendonly', 'no'], {
+  stdio: 'ignore',
+})
+const stopServer = () => server.kill('SIGKILL')
+process.on('exit', stopServer)
+const redis = new Redis({ port, lazyConnect: true, retryStrategy: () => 200 })
+// Connection errors surface as failed commands; the event only repeats them (and at exit, the kill).
+redis.on('error', () => {})
+for (;;) {
+  try {
+    await redis.connect()
+    break
+  } catch {
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}
+
+const keys = makeKeys('tg:')
+/** @type {import('../dist/token/record.js').TokenHash[]} */
+const hashes = []
+const now = Date.now()
+const p = redis.pipeline()
+for (let n = 0; n < count; n++) {
+  const hash = hashSecret(mintSecret('tg_'))
+  hashes.push(hash)
+  const user = `user-${n % 500}`
+  p.hset(
+    keys.token(hash),
+    toHash({
+      id: `tok_${String(n).padStart(12, '0')}`,
+      kind: 'album',
+      user,
+      album: `album-${n % 200}`,
+      perms: new Set(['read', 'download']),
+      expiresAt: now + 86_400_000,
+      createdAt: now,
+      enabled: true,
+      revokedAt: 0,
+      description: 'viewer link for the tumour board',
+      tenant: '',
+      attrs: {},
+      lastUsedAt: now,
+      userActive: true,
+      userValidUntil: 0,
+      createdBy: 'cli:root',
+    }),
+  )
+  if (n < 500) p.hset(keys.user(user), { status: 'active', validUntil: '0' })
+}
+await p.exec()
+
+const client = new Redis({ port, enableAutoPipelining: true, commandTimeout: 2000 })
+client.on('error', () => {})
+const store = new RedisTokenStore(client, keys)
+// Warm up (and load the script).
+for (let i = 0; i < 3000; i++) await store.lookup(/** @type {any} */ (hashes[i % count]))
+
+/** Redis's INFO fields as numbers. */
+async function info() {
+  const text = await redis.info('all')
+  /** @type {Record<string, number>} */
+  const out = {}
+  for (const line of text.split('\r\n')) {
+    const m = /^(used_cpu_user|used_cpu_sys):([\d.]+)/.exec(line)
+    if (m) out[/** @type {string} */ (m[1])] = Number(m[2])
+    const c = /^cmdstat_(\w+):calls=(\d+),usec=(\d+)/.exec(line)
+    if (c) {
+      out[`${c[1]}_calls`] = Number(c[2])
+      out[`${c[1]}_usec`] = Number(c[3])
+    }
+  }
+  return out
+}
+
+/** @type {{ user: number, system: number, redis: number, command: number }[]} */
+const results = []
+for (let r = 0; r < rounds; r++) {
+  await redis.config('RESETSTAT')
+  const before = await info()
+  const cpu0 = process.cpuUsage()
+  let next = 0
+  let found = 0
+  const worker = async () => {
+    while (next < lookups) {
+      const i = next++
+      if (await store.lookup(/** @type {any} */ (hashes[(i * 7919) % count]))) found++
+    }
+  }
+  await Promise.all(Array.from({ length: concurrency }, worker))
+  const cpu = process.cpuUsage(cpu0)
+  const after = await info()
+  if (found !== lookups) throw new Error(`only ${found} of ${lookups} lookups found their record`)
+  // The lookup script's own time (commands it calls are counted inside it, and again on their own).
+  const commandUs = (after.evalsha_usec ?? 0) + (after.eval_usec ?? 0)
+  results.push({
+    user: cpu.user / lookups,
+    system: cpu.system / lookups,
+    redis:
+      (((after.used_cpu_user ?? 0) -
+        (before.used_cpu_user ?? 0) +
+        (after.used_cpu_sys ?? 0) -
+        (before.used_cpu_sys ?? 0)) *
+        1e6) /
+      lookups,
+    command: commandUs / lookups,
+  })
+}
+const col = (/** @type {'user' | 'system' | 'redis' | 'command'} */ k) =>
+  median(results.map((x) => x[k])).toFixed(1)
+console.log(
+  `${lookups.toLocaleString('en-US')} lookups × ${rounds} rounds, ${concurrency} in flight, ${count.toLocaleString('en-US')} tokens (medians, µs per lookup)`,
+)
+console.log('| tokengate user | tokengate system | tokengate total | Redis CPU | Redis in the script |')
+console.log('| ---: | ---: | ---: | ---: | ---: |')
+const total = (Number(col('user')) + Number(col('system'))).toFixed(1)
+console.log(`| ${col('user')} | ${col('system')} | ${total} | ${col('redis')} | ${col('command')} |`)
+await store.close()
+redis.disconnect()
+stopServer()
