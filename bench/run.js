@@ -35,8 +35,9 @@ const HELP = `usage: npm run bench -- [options]
   --revocations N     revocations measured across two replicas (default 1000)
   --only REGEX        only configurations whose id matches (e.g. 'direct|hit|auth-off')
   --skip LIST         phases to skip: load,latency,transfer,revocation
-  --baseline-build D  also run the cache-hit row and the large transfers on the tokengate built in
-                      checkout D (its dist/ built): "before and after" a change in the same run`
+  --baseline-build D  also run the cache-hit and cache-miss rows and the large transfers on the
+                      tokengate built in checkout D (its dist/ built): "before and after" a change
+                      in the same run`
 
 const { values: a } = parseArgs({
   options: {
@@ -181,6 +182,13 @@ try {
     authOff: await stack.authOff('auth-off', gateOpts),
     before: a['baseline-build']
       ? await stack.tokengate('gate-before', { ...gateOpts, root: a['baseline-build'] })
+      : null,
+    missBefore: a['baseline-build']
+      ? await stack.tokengate('gate-miss-before', {
+          ...gateOpts,
+          cache: '{ max: 0 }',
+          root: a['baseline-build'],
+        })
       : null,
   }
   // A lookup of an unknown token is one HMGET of its record (inside the lookup script; an older

@@ -173,6 +173,7 @@ export function scenarios(o) {
       gen: rotate(api.map((t, i) => ({ path: `/iot/devices/dev${i}/stats`, headers: bearer(t) }))),
     })
   add('miss', 'Bearer, cache off: Redis every request', 'miss', withRedis)
+  add('miss-before', 'Bearer, cache off, baseline build (--baseline-build)', 'missBefore', withRedis)
   add('album', 'user token, ?album= scoping rewrite', 'gate', {
     ...withRedis,
     gen: rotate(

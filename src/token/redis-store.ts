@@ -2,15 +2,16 @@
 // (SISMEMBER for membership, SMEMBERS for a user's albums and for the study sets of an album or
 // inbox). A token lookup also reads the token's user record (status, validUntil) and folds it into
 // the TokenRecord, so a deactivated user's tokens are refused from the cached record alone (no
-// Redis call on a cache hit): one script round trip on a single node or Sentinel; on Cluster,
-// where the two keys live in different slots, two HMGETs. A lookup reads the fields the gate
-// decides with (record.ts LOOKUP_FIELDS), not the whole hash: in Redis, a script's cost is mostly
-// converting replies to Lua and back, per string (bench/lookup.js). Any Redis failure becomes
-// StoreUnavailable: the pipeline answers 503 and never lets an unverified token through.
-import { createHash } from 'node:crypto'
+// Redis call on a cache hit): on a single node or Sentinel one script call for all the lookups of
+// a turn of the event loop (lookup-batch.ts); on Cluster, where the two keys live in different
+// slots, two HMGETs. A lookup reads the fields the gate decides with (record.ts LOOKUP_FIELDS),
+// not the whole hash: in Redis, a script's cost is mostly converting replies to Lua and back,
+// per string (bench/lookup.js). Any Redis failure becomes StoreUnavailable: the pipeline answers
+// 503 and never lets an unverified token through.
 import { Cluster, type Redis } from 'ioredis'
 import { StoreUnavailable } from '../errors.js'
 import type { Keys } from './keys.js'
+import { LookupBatcher, type LookupValues } from './lookup-batch.js'
 import {
   foldUser,
   fromLookup,
@@ -28,22 +29,7 @@ export function storeError(err: unknown): StoreUnavailable {
   return new StoreUnavailable(/timed out/i.test(message) ? 'redis_timeout' : 'redis_error', message)
 }
 
-// The token's lookup fields and, when it names a user, that user's lookup fields after them, in
-// one round trip and one flat reply. The user key is built in the script (single node / Sentinel
-// only: on Cluster it may live elsewhere). A missing user record answers nils, read as "no
-// record" (active, no validity end); so does a token without a user (the reply stops short).
-const quoted = (names: readonly string[]) => names.map((n) => `'${n}'`).join(', ')
-const USER_AT = LOOKUP_FIELDS.indexOf('user') + 1
-const LOOKUP_WITH_USER = `local t = redis.call('HMGET', KEYS[1], ${quoted(LOOKUP_FIELDS)})
-local user = t[${USER_AT}]
-if not user or user == '' then return t end
-local u = redis.call('HMGET', ARGV[1] .. user, ${quoted(USER_LOOKUP_FIELDS)})
-for i = 1, #u do t[${LOOKUP_FIELDS.length} + i] = u[i] end
-return t`
-
-const LOOKUP_SHA = createHash('sha1').update(LOOKUP_WITH_USER).digest('hex')
-
-type LookupReply = (string | null)[]
+const USER_AT = LOOKUP_FIELDS.indexOf('user')
 
 export class RedisTokenStore implements TokenStore {
   constructor(
@@ -52,28 +38,11 @@ export class RedisTokenStore implements TokenStore {
     /** Told of every failed command (metrics); the error itself is thrown as StoreUnavailable. */
     private readonly onCommandError: () => void = () => {},
   ) {
-    if (!(redis instanceof Cluster)) {
-      // Load the script on every (re)connection, ahead of any lookup on it, so lookups are EVALSHA
-      // hits (a NOSCRIPT, after a script flush, falls back to one EVAL).
-      const load = () => {
-        redis.script('LOAD', LOOKUP_WITH_USER).catch(() => {})
-      }
-      if (redis.status === 'ready') load()
-      redis.on('ready', load)
-    }
+    this.batch = redis instanceof Cluster ? null : new LookupBatcher(redis, keys.userPrefix())
   }
 
-  /** The lookup script by its sha; the script itself only when Redis lost it (NOSCRIPT). */
-  private async lookupScript(redis: Redis, hash: TokenHash): Promise<LookupReply> {
-    const key = this.keys.token(hash)
-    const prefix = this.keys.userPrefix()
-    try {
-      return (await redis.evalsha(LOOKUP_SHA, 1, key, prefix)) as LookupReply
-    } catch (err) {
-      if (!String((err as Error)?.message).startsWith('NOSCRIPT')) throw err
-      return (await redis.eval(LOOKUP_WITH_USER, 1, key, prefix)) as LookupReply
-    }
-  }
+  /** Single node and Sentinel: lookups batched per turn of the event loop (lookup-batch.ts). */
+  private readonly batch: LookupBatcher | null
 
   private fail(err: unknown): StoreUnavailable {
     this.onCommandError()
@@ -81,14 +50,13 @@ export class RedisTokenStore implements TokenStore {
   }
 
   async lookup(hash: TokenHash): Promise<TokenRecord | null> {
-    let reply: LookupReply
+    let reply: LookupValues
     try {
-      if (this.redis instanceof Cluster) {
+      if (this.batch) reply = await this.batch.lookup(this.keys.token(hash))
+      else {
         reply = await this.redis.hmget(this.keys.token(hash), ...LOOKUP_FIELDS)
-        const user = reply[USER_AT - 1]
+        const user = reply[USER_AT]
         if (user) reply.push(...(await this.redis.hmget(this.keys.user(user), ...USER_LOOKUP_FIELDS)))
-      } else {
-        reply = await this.lookupScript(this.redis, hash)
       }
     } catch (err) {
       throw this.fail(err)

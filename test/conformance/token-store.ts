@@ -86,6 +86,41 @@ export function runTokenStoreSuite(t: Test, name: string, make: () => Promise<St
       t.equal(await f.store.lookup(hashSecret('tg_never_issued')), null)
     })
 
+    t.test('lookups asked together each get their own record (batched on a single node)', async (t) => {
+      await f.admin.users.add('batch-active', {})
+      await f.admin.users.add('batch-gone', {})
+      const made = await Promise.all([
+        f.admin.create({ kind: 'album', album: 'B1', user: 'batch-active', perms: 'read', expiresIn: '1h' }),
+        f.admin.create({ kind: 'album', album: 'B2', perms: 'read,write', expiresIn: '2h' }),
+        f.admin.create({ kind: 'user', user: 'batch-gone', expiresIn: '1h' }),
+        f.admin.create({ kind: 'user', user: 'batch-no-record', expiresIn: '1h' }),
+        f.admin.create({ kind: 'api', user: 'batch-active', grants: 'device:d1:read', expiresIn: '1h' }),
+      ])
+      await f.admin.users.deactivate('batch-gone')
+      const hashes = [...made.map((m) => hashSecret(m.token)), hashSecret('tg_batch_unknown')]
+      const alone = []
+      for (const h of hashes) alone.push(await f.store.lookup(h))
+      // 150 lookups in one turn: more than one batch, every hash several times, in a mixed order.
+      const order = Array.from({ length: 150 }, (_, i) => (i * 7) % hashes.length)
+      const together = await Promise.all(
+        order.map((i) => f.store.lookup(hashes[i] as (typeof hashes)[number])),
+      )
+      for (let k = 0; k < order.length; k++) t.same(together[k], alone[order[k] as number])
+      t.equal(alone[5], null, 'the unknown hash is null')
+      t.same(
+        alone.slice(0, 5).map((r) => [r?.id, r?.userActive, r?.album]),
+        [
+          [made[0].id, true, 'B1'],
+          [made[1].id, true, 'B2'],
+          [made[2].id, false, ''],
+          [made[3].id, true, ''],
+          [made[4].id, true, ''],
+        ],
+        'each its own record and its own user',
+      )
+      t.same(alone[4]?.grants?.length, 1, 'the api token has its grant')
+    })
+
     t.test('a malformed record fails closed: it reads as unknown', async (t) => {
       const hash = hashSecret('legacy-malformed-token')
       await f.writeRaw(`${f.keyPrefix}token:${hash}`, { id: 'tok_x', kind: 'album', perms: 'read' }) // no album, no expiry

@@ -1,8 +1,13 @@
 // The TokenStore conformance suite on a single-node redis-server: the Redis store alone, and the
 // cache decorator over it (which must behave the same, apart from speed).
 import t from 'tap'
+import { hashSecret } from '../../src/credential/secret.js'
 import { cached } from '../../src/token/cache.js'
+import { makeKeys } from '../../src/token/keys.js'
+import { connectRedis } from '../../src/token/redis-client.js'
+import { RedisTokenStore } from '../../src/token/redis-store.js'
 import { runTokenStoreSuite } from '../conformance/token-store.js'
+import { admin, gateConfig } from '../helpers/gate.js'
 import { startRedis } from '../helpers/redis.js'
 import { storeFixture, type Topology } from '../helpers/topology.js'
 
@@ -22,3 +27,31 @@ runTokenStoreSuite(
   'cached redis store',
   storeFixture(single, (s) => cached(s, { max: 1000, ttl: 1, negativeTtl: 1 })),
 )
+
+t.test('lookups asked in one turn share one script call, at most 64 tokens each', async (t) => {
+  const cfg = gateConfig({ redis: { url: redis.url }, upstream: 'http://127.0.0.1:9/' })
+  const client = connectRedis(cfg.redis)
+  client.on('error', () => {})
+  await new Promise((r) => client.once('ready', r))
+  const store = new RedisTokenStore(client, makeKeys('tg:'))
+  t.teardown(() => store.close())
+  const { token } = await admin(redis.client).create({
+    kind: 'album',
+    album: 'A',
+    perms: 'read',
+    expiresIn: '1h',
+  })
+  await store.lookup(hashSecret(token)) // the script is loaded
+  const calls = async () =>
+    Number(/cmdstat_evalsha:calls=(\d+)/.exec(await redis.client.info('commandstats'))?.[1] ?? 0)
+  await redis.client.config('RESETSTAT')
+  const records = await Promise.all(Array.from({ length: 100 }, () => store.lookup(hashSecret(token))))
+  t.ok(
+    records.every((r) => r?.album === 'A'),
+    'every lookup found the record',
+  )
+  t.equal(await calls(), 2, '100 lookups: two calls (64 + 36)')
+  await redis.client.config('RESETSTAT')
+  t.equal((await store.lookup(hashSecret(token)))?.album, 'A')
+  t.equal(await calls(), 1, 'a lone lookup: one call')
+})
