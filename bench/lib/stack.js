@@ -26,7 +26,7 @@ const node = process.execPath
 
 /**
  * @typedef {import('./proc.js').Server & { url: string, port: number }} Listening
- * @typedef {{ upstream: string, redisUrl: string, cache?: string, log?: string, iot?: boolean, tls?: import('./nginx.js').Tls, http2?: boolean, workers?: number | 'auto' }} GateOptions
+ * @typedef {{ upstream: string, redisUrl: string, cache?: string, log?: string, iot?: boolean, tls?: import('./nginx.js').Tls, http2?: boolean, workers?: number | 'auto', lastUsedInterval?: string }} GateOptions
  */
 
 export class Stack {
@@ -142,7 +142,7 @@ cache: ${o.cache ?? '{ max: 100000, ttl: 1h, negativeTtl: 5s }'}
 # it blocked (429 for every request, valid ones included) on the shared Redis for a minute.
 authLimiter: { enabled: false }
 log: { level: ${o.log ?? 'info'} }
-${o.workers === undefined ? '' : `workers: ${o.workers}\n`}`,
+${o.lastUsedInterval ? `tokens: { lastUsedInterval: ${o.lastUsedInterval} }\n` : ''}${o.workers === undefined ? '' : `workers: ${o.workers}\n`}`,
     )
     return { file, port, scheme: o.tls ? 'https' : 'http' }
   }
