@@ -99,7 +99,7 @@ export function evaluateTargets(o) {
     out.push({
       name: `unknown-token flood ≤ 1 Redis lookup per distinct token per negative TTL (${o.negativeTtlMs / 1000} s)`,
       pass: o.flood.every((f) => f.redisLookups <= f.allowed),
-      detail: `worst run: ${worst.redisLookups} HGETALL for ${worst.distinct} distinct tokens over ${worst.seconds.toFixed(1)} s (allowed ${worst.allowed})`,
+      detail: `worst run: ${worst.redisLookups} Redis lookups for ${worst.distinct} distinct tokens over ${worst.seconds.toFixed(1)} s (allowed ${worst.allowed})`,
     })
   } else out.push({ name: 'unknown-token flood', pass: null, detail: 'not measured in this run' })
 
