@@ -171,20 +171,10 @@ export const LOOKUP_FIELDS = [
 ] as const
 
 /** HMGET's answer for LOOKUP_FIELDS (null for a missing field) → record, as fromHash reads it. */
-export function fromLookup(v: readonly (string | null)[]): TokenRecord | null {
-  return fromHash({
-    id: v[0] ?? '',
-    kind: v[1] ?? '',
-    user: v[2] ?? '',
-    album: v[3] ?? '',
-    perms: v[4] ?? '',
-    expiresAt: v[5] ?? '',
-    enabled: v[6] ?? '',
-    revokedAt: v[7] ?? '',
-    tenant: v[8] ?? '',
-    attrs: v[9] ?? '',
-    [GRANTS_FIELD]: v[10] ?? '',
-  })
+export function fromLookup(values: readonly (string | null)[]): TokenRecord | null {
+  const h: Record<string, string> = {}
+  for (let i = 0; i < LOOKUP_FIELDS.length; i++) h[LOOKUP_FIELDS[i] as string] = values[i] ?? ''
+  return fromHash(h)
 }
 
 /**
