@@ -1,18 +1,20 @@
 // `node bench/lookup.js [--lookups N] [--concurrency C] [--rounds R]`: what one Redis token lookup
-// (a cache miss) costs, without HTTP around it. Starts redis-server on a free port, stores a
-// population of album tokens shaped as `token create` writes them (with a user record), then runs
+// (a cache miss) costs, without HTTP around it. Starts redis-server on the server core (this process
+// on the load core, as bench/run.js places them), stores a population of album tokens shaped as
+// `token create` writes them (with a user record, lib/population.js), then runs
 // `RedisTokenStore.lookup` from dist/ with C lookups in flight (as C client connections would keep
 // them) and prints, per lookup, this process's CPU (user / system, from process.cpuUsage) and
 // Redis's (INFO's used_cpu_*), and Redis's own time in the lookup script (INFO commandstats).
 // Medians of R rounds. Issue 16 target 3 is about this cost: it is what a miss adds to a hit.
-import { spawn } from 'node:child_process'
+import { tmpdir } from 'node:os'
 import { parseArgs } from 'node:util'
 import { Redis } from 'ioredis'
-import { hashSecret, mintSecret } from '../dist/credential/secret.js'
+import { hashSecret } from '../dist/credential/secret.js'
 import { makeKeys } from '../dist/token/keys.js'
-import { toHash } from '../dist/token/record.js'
 import { RedisTokenStore } from '../dist/token/redis-store.js'
-import { freePort } from '../scripts/lib/ports.js'
+import { seedAlbumTokens } from './lib/population.js'
+import { pinSelf } from './lib/proc.js'
+import { Stack } from './lib/stack.js'
 import { median } from './lib/stats.js'
 
 const { values: a } = parseArgs({
@@ -28,57 +30,13 @@ const concurrency = Number(a.concurrency)
 const rounds = Number(a.rounds)
 const count = Number(a.tokens)
 
-const port = await freePort()
-const server = spawn('redis-server', ['--port', String(port), '--save', '', '--appendonly', 'no'], {
-  stdio: 'ignore',
-})
-const stopServer = () => server.kill('SIGKILL')
-process.on('exit', stopServer)
-const redis = new Redis({ port, lazyConnect: true, retryStrategy: () => 200 })
-// Connection errors surface as failed commands; the event only repeats them (and at exit, the kill).
-redis.on('error', () => {})
-for (;;) {
-  try {
-    await redis.connect()
-    break
-  } catch {
-    await new Promise((r) => setTimeout(r, 50))
-  }
-}
-
+pinSelf()
+const stack = new Stack(tmpdir())
+const redisServer = await stack.redis()
+const port = redisServer.port
+const redis = new Redis({ port })
 const keys = makeKeys('tg:')
-/** @type {import('../dist/token/record.js').TokenHash[]} */
-const hashes = []
-const now = Date.now()
-const p = redis.pipeline()
-for (let n = 0; n < count; n++) {
-  const hash = hashSecret(mintSecret('tg_'))
-  hashes.push(hash)
-  const user = `user-${n % 500}`
-  p.hset(
-    keys.token(hash),
-    toHash({
-      id: `tok_${String(n).padStart(12, '0')}`,
-      kind: 'album',
-      user,
-      album: `album-${n % 200}`,
-      perms: new Set(['read', 'download']),
-      expiresAt: now + 86_400_000,
-      createdAt: now,
-      enabled: true,
-      revokedAt: 0,
-      description: 'viewer link for the tumour board',
-      tenant: '',
-      attrs: {},
-      lastUsedAt: now,
-      userActive: true,
-      userValidUntil: 0,
-      createdBy: 'cli:root',
-    }),
-  )
-  if (n < 500) p.hset(keys.user(user), { status: 'active', validUntil: '0' })
-}
-await p.exec()
+const hashes = (await seedAlbumTokens(redis, keys, count)).map(hashSecret)
 
 const client = new Redis({ port, enableAutoPipelining: true, commandTimeout: 2000 })
 client.on('error', () => {})
@@ -147,4 +105,4 @@ const total = (Number(col('user')) + Number(col('system'))).toFixed(1)
 console.log(`| ${col('user')} | ${col('system')} | ${total} | ${col('redis')} | ${col('command')} |`)
 await store.close()
 redis.disconnect()
-stopServer()
+await Promise.all(stack.servers.map((server) => server.stop()))

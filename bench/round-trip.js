@@ -10,10 +10,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { Redis } from 'ioredis'
-import { hashSecret, mintSecret } from '../dist/credential/secret.js'
 import { makeKeys } from '../dist/token/keys.js'
-import { toHash } from '../dist/token/record.js'
 import { runLoad } from './lib/load.js'
+import { seedAlbumTokens } from './lib/population.js'
 import { pinSelf } from './lib/proc.js'
 import { Stack } from './lib/stack.js'
 import { median } from './lib/stats.js'
@@ -36,37 +35,7 @@ try {
   const redisUrl = `redis://127.0.0.1:${redisServer.port}`
   const redis = new Redis(redisUrl)
   const keys = makeKeys('tg:')
-  const now = Date.now()
-  /** @type {string[]} */
-  const secrets = []
-  const p = redis.pipeline()
-  for (let n = 0; n < Number(a.tokens); n++) {
-    const secret = mintSecret('tg_')
-    secrets.push(secret)
-    const user = `user-${n % 500}`
-    p.hset(
-      keys.token(hashSecret(secret)),
-      toHash({
-        id: `tok_${String(n).padStart(12, '0')}`,
-        kind: 'album',
-        user,
-        album: `album-${n % 200}`,
-        perms: new Set(['read']),
-        expiresAt: now + 86_400_000,
-        createdAt: now,
-        enabled: true,
-        revokedAt: 0,
-        description: '',
-        tenant: '',
-        attrs: {},
-        lastUsedAt: 0,
-        userActive: true,
-        userValidUntil: 0,
-      }),
-    )
-    if (n < 500) p.hset(keys.user(user), { status: 'active', validUntil: '0' })
-  }
-  await p.exec()
+  const secrets = await seedAlbumTokens(redis, keys, Number(a.tokens))
   redis.disconnect()
   const node = process.execPath
   const server = (/** @type {string} */ mode) =>
