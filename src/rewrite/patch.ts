@@ -47,12 +47,15 @@ export interface RewriteConfig {
   studies?: Config['studies']
 }
 
-// A link URL carries the secret: keep it out of Referer headers and shared caches.
-const LINK_RESPONSE_HEADERS = Object.freeze({
+/**
+ * The response headers of every answer to a link request, forwarded or refused: a link URL carries
+ * the secret, so keep it out of Referer headers and shared caches.
+ */
+export const LINK_RESPONSE_HEADERS: Readonly<Record<string, string>> = Object.freeze({
   'referrer-policy': 'no-referrer',
   'cache-control': 'private, no-store',
 })
-/** The response headers of a non-link request: none (one shared object). */
+/** The response headers of any other request: none (one shared object). */
 export const NO_RESPONSE_HEADERS: Readonly<Record<string, string>> = Object.freeze({})
 
 export function planRewrite(

@@ -21,7 +21,7 @@ import type { Forwarder } from '../forward/forwarder.js'
 import type { AccessLog, Logger } from '../log.js'
 import type { GateMetrics } from '../metrics/registry.js'
 import { scopeLabel } from '../rewrite/identity-headers.js'
-import { NO_RESPONSE_HEADERS, type RewriteConfig } from '../rewrite/patch.js'
+import { LINK_RESPONSE_HEADERS, NO_RESPONSE_HEADERS, type RewriteConfig } from '../rewrite/patch.js'
 import type { CompiledRoutes } from '../route/compile.js'
 import type { RouteMatch } from '../route/match.js'
 import type { CachedTokenStore } from '../token/cache.js'
@@ -72,12 +72,6 @@ function isCredentialRefusal(err: unknown): boolean {
     err instanceof InvalidToken || err instanceof MalformedCredential || err instanceof AmbiguousCredential
   )
 }
-
-const LINK_ERROR_HEADERS = Object.freeze({
-  'referrer-policy': 'no-referrer',
-  'cache-control': 'private, no-store',
-})
-const NO_HEADERS = Object.freeze({})
 
 const COUNTED = Symbol('tokengate.bytesCounted')
 type CountedSocket = Socket & { [COUNTED]?: [number, number] }
@@ -178,7 +172,7 @@ export function createPipeline(current: () => PipelineDeps) {
       const link = route ? route.linkSecretAt !== undefined : rawUrl.includes('/link/')
       if (!res.headersSent && !res.destroyed) {
         res.setHeader('x-request-id', requestId)
-        writeAnswer(req, res, answer, link ? LINK_ERROR_HEADERS : NO_HEADERS)
+        writeAnswer(req, res, answer, link ? LINK_RESPONSE_HEADERS : NO_RESPONSE_HEADERS)
       } else res.destroy()
     } finally {
       if (uploadCut) reason = 'upload_too_slow'
