@@ -3,7 +3,8 @@
 // use wins); every `tokens.lastUsedInterval` the notes are flushed: one script call per 200 tokens
 // on a single node or Sentinel, one per token on Cluster (where records live in different slots).
 // The write never recreates a record that has left Redis and never moves the time backwards
-// (several replicas write the same field).
+// (several replicas write the same field). Both scripts are ioredis commands (defineCommand):
+// EVALSHA, with EVAL on a connection's first call and after a NOSCRIPT.
 import { Cluster, type Redis } from 'ioredis'
 import type { Keys } from './keys.js'
 import { LAST_REFUSED_FIELD, LAST_REFUSED_REASON_FIELD, LAST_USED_FIELD, type TokenHash } from './record.js'
@@ -41,6 +42,12 @@ if current >= tonumber(ARGV[1]) then return 0 end
 redis.call('HSET', KEYS[1], '${LAST_REFUSED_FIELD}', ARGV[1], '${LAST_REFUSED_REASON_FIELD}', ARGV[2])
 return 1`
 
+/** The client with both scripts defined on it (defineCommand). */
+type RecordingClient = (Redis | Cluster) & {
+  tokengateRecordUses(keyCount: number, ...args: string[]): Promise<number>
+  tokengateRecordRefusal(key: string, at: string, reason: string): Promise<number>
+}
+
 export interface LastUsedRecorder {
   /** Note a use (cheap: a Map write). */
   seen(hash: TokenHash, at: number): void
@@ -65,20 +72,22 @@ export function recordLastUsed(
   if (opts.intervalMs <= 0) {
     return { seen() {}, refused() {}, flush: async () => {}, close: async () => {} }
   }
+  redis.defineCommand('tokengateRecordUses', { lua: RECORD_USES })
+  redis.defineCommand('tokengateRecordRefusal', { lua: RECORD_REFUSAL, numberOfKeys: 1 })
+  const client = redis as RecordingClient
   const flush = async () => {
     if (pending.size === 0 && refusals.size === 0) return
     const batch = pending
     const refused = refusals
     pending = new Map()
     refusals = new Map()
-    // ioredis pipelines these automatically per node; each is one small Lua call.
+    // ioredis pipelines these automatically per node; each is one small script call.
     const uses = [...batch]
     const perCall = redis instanceof Cluster ? 1 : USES_PER_CALL
     const writes = [
       ...Array.from({ length: Math.ceil(uses.length / perCall) }, (_, i) => {
         const part = uses.slice(i * perCall, (i + 1) * perCall)
-        return redis.eval(
-          RECORD_USES,
+        return client.tokengateRecordUses(
           part.length,
           ...part.map(([hash]) => keys.token(hash)),
           LAST_USED_FIELD,
@@ -86,7 +95,7 @@ export function recordLastUsed(
         )
       }),
       ...[...refused].map(([hash, [at, reason]]) =>
-        redis.eval(RECORD_REFUSAL, 1, keys.token(hash), String(at), reason),
+        client.tokengateRecordRefusal(keys.token(hash), String(at), reason),
       ),
     ]
     const results = await Promise.allSettled(writes)

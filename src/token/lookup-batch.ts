@@ -6,7 +6,8 @@
 // reading, was most of a cache miss (bench/lookup.js). A lone lookup waits one turn (setImmediate)
 // more than it would alone. The user key is built in the script, which Cluster forbids (it may
 // live in another slot): token/redis-store.ts does two HMGETs per lookup there.
-import { createHash } from 'node:crypto'
+// The script is an ioredis command (defineCommand): EVAL on a connection's first call and after a
+// NOSCRIPT (a script flush, a failover), EVALSHA otherwise.
 import type { Redis } from 'ioredis'
 import { LOOKUP_FIELDS, USER_LOOKUP_FIELDS } from './record.js'
 
@@ -30,10 +31,15 @@ for k = 1, #KEYS do
   n = n + ${LOOKUP_STRIDE}
 end
 return out`
-const LOOKUP_SHA = createHash('sha1').update(LOOKUP_SCRIPT).digest('hex')
+const COMMAND = 'tokengateLookup'
 
 /** One token's values: LOOKUP_FIELDS, then USER_LOOKUP_FIELDS (null where absent). */
 export type LookupValues = (string | null)[]
+
+/** The client with the script defined on it. */
+type LookupClient = Redis & {
+  [COMMAND](keyCount: number, ...args: string[]): Promise<LookupValues>
+}
 
 interface Waiter {
   key: string
@@ -44,19 +50,15 @@ interface Waiter {
 export class LookupBatcher {
   private waiting: Waiter[] = []
   private readonly flushWaiting = () => this.flush()
+  private readonly redis: LookupClient
 
   constructor(
-    private readonly redis: Redis,
+    redis: Redis,
     /** The user key prefix (keys.ts userPrefix()): the script appends the token's user. */
     private readonly userPrefix: string,
   ) {
-    // Loaded on every (re)connection, ahead of any lookup on it, so calls are EVALSHA hits (a
-    // NOSCRIPT, after a script flush, falls back to one EVAL).
-    const load = () => {
-      redis.script('LOAD', LOOKUP_SCRIPT).catch(() => {})
-    }
-    if (redis.status === 'ready') load()
-    redis.on('ready', load)
+    redis.defineCommand(COMMAND, { lua: LOOKUP_SCRIPT })
+    this.redis = redis as LookupClient
   }
 
   /** The lookup values of the token record at `key`; rejects with ioredis's error. */
@@ -71,7 +73,8 @@ export class LookupBatcher {
     const batch = this.waiting
     if (batch.length === 0) return
     this.waiting = []
-    this.call(batch.map((w) => w.key)).then(
+    const keys = batch.map((w) => w.key)
+    this.redis[COMMAND](keys.length, ...keys, this.userPrefix).then(
       (reply) => {
         for (let i = 0; i < batch.length; i++)
           (batch[i] as Waiter).resolve(reply.slice(i * LOOKUP_STRIDE, (i + 1) * LOOKUP_STRIDE))
@@ -80,14 +83,5 @@ export class LookupBatcher {
         for (const w of batch) w.reject(err)
       },
     )
-  }
-
-  private async call(keys: string[]): Promise<LookupValues> {
-    try {
-      return (await this.redis.evalsha(LOOKUP_SHA, keys.length, ...keys, this.userPrefix)) as LookupValues
-    } catch (err) {
-      if (!String((err as Error)?.message).startsWith('NOSCRIPT')) throw err
-      return (await this.redis.eval(LOOKUP_SCRIPT, keys.length, ...keys, this.userPrefix)) as LookupValues
-    }
   }
 }

@@ -35,3 +35,17 @@ export async function startRedis(): Promise<RedisHandle> {
     },
   }
 }
+
+/**
+ * How many times Redis ran these commands since the last RESETSTAT, summed; commands a script ran
+ * count too (a token lookup is one HMGET of its record, inside the lookup script).
+ */
+export async function commandCalls(client: Redis, ...commands: string[]): Promise<number> {
+  const stats = await client.info('commandstats')
+  let n = 0
+  for (const c of commands) n += Number(new RegExp(`cmdstat_${c}:calls=(\\d+)`).exec(stats)?.[1] ?? 0)
+  return n
+}
+
+/** Script calls: ioredis sends EVAL on a connection's first call and after a NOSCRIPT, EVALSHA otherwise. */
+export const scriptCalls = (client: Redis): Promise<number> => commandCalls(client, 'eval', 'evalsha')

@@ -7,7 +7,7 @@ import t from 'tap'
 import { hashSecret } from '../../src/credential/secret.js'
 import { accessLog, admin, startGate } from '../helpers/gate.js'
 import { bearer, send } from '../helpers/http.js'
-import { startRedis } from '../helpers/redis.js'
+import { scriptCalls, startRedis } from '../helpers/redis.js'
 import { startRecordingUpstream } from '../helpers/upstream.js'
 
 const redis = await startRedis()
@@ -24,8 +24,7 @@ const gate = await startGate({
 })
 t.teardown(gate.stop)
 
-const evals = async () =>
-  Number(/cmdstat_eval:calls=(\d+)/.exec(await redis.client.info('commandstats'))?.[1] ?? 0)
+const calls = () => scriptCalls(redis.client)
 const get = async (token: string) =>
   (await send(gate.url, { path: '/api/studies', headers: bearer(token) })).status
 
@@ -45,9 +44,9 @@ t.test('refusals of a revoked and a disabled token are recorded batched, with th
   t.equal(await get('tg_neverIssuedAnywhere0123456789abcdefgh'), 401)
   const key = `tg:token:${hashSecret(revoked.token)}`
   t.equal(await redis.client.hget(key, 'lastRefusedAt'), null, 'nothing written before the flush')
-  const before = await evals()
+  const before = await calls()
   await gate.app.lastUsed.flush()
-  t.equal((await evals()) - before, 3, 'one write per refused token, one for the use')
+  t.equal((await calls()) - before, 3, 'one write per refused token, one for the use')
   const shown = await tokens.show(revoked.id)
   t.equal(shown?.lastRefusedAt, new Date(clock.now).toISOString())
   t.equal(shown?.lastRefusedReason, 'revoked')

@@ -7,7 +7,7 @@ import t, { type Test } from 'tap'
 import { hashSecret } from '../../src/credential/secret.js'
 import { admin, startGate } from '../helpers/gate.js'
 import { bearer, send } from '../helpers/http.js'
-import { startRedis } from '../helpers/redis.js'
+import { scriptCalls, startRedis } from '../helpers/redis.js'
 import { startRecordingUpstream } from '../helpers/upstream.js'
 import { waitFor } from '../helpers/wait.js'
 
@@ -17,10 +17,7 @@ const upstream = await startRecordingUpstream()
 t.teardown(upstream.stop)
 const tokens = admin(redis.client)
 
-async function evals(): Promise<number> {
-  const m = /cmdstat_eval:calls=(\d+)/.exec(await redis.client.info('commandstats'))
-  return m ? Number(m[1]) : 0
-}
+const calls = () => scriptCalls(redis.client)
 
 /** A gate whose flushes only the test triggers, and whose clock the test sets. */
 async function manualGate(t: Test, clock: { now: number }, config: Record<string, unknown> = {}) {
@@ -56,15 +53,21 @@ t.test(
       ).status
       t.equal(status, 200)
     }
-    t.equal(await evals(), 0, 'nothing written before the flush')
+    t.equal(
+      await redis.client.hget(`tg:token:${hashSecret(a.token)}`, 'lastUsedAt'),
+      '0',
+      'nothing written before the flush (a new record says 0: never)',
+    )
+    // The lookups were script calls too: count from here.
+    await redis.client.config('RESETSTAT')
     await gate.app.lastUsed.flush()
-    t.equal(await evals(), 1, 'one write for both tokens, for 40 uses')
+    t.equal(await calls(), 1, 'one write for both tokens, for 40 uses')
     t.equal((await tokens.show(a.id))?.lastUsedAt, new Date(clock.now).toISOString(), 'the latest use of a')
     const listed = await tokens.list({ user: 'lu' })
     t.equal(listed.find((x) => x.id === unused.id)?.lastUsedAt, null, 'never used: null')
     t.equal(listed.find((x) => x.id === b.id)?.lastUsedAt, new Date(clock.now - 1000).toISOString())
     await gate.app.lastUsed.flush()
-    t.equal(await evals(), 1, 'nothing new noted: a flush writes nothing')
+    t.equal(await calls(), 1, 'nothing new noted: a flush writes nothing')
   },
 )
 
@@ -139,7 +142,7 @@ t.test('a flush of 450 tokens is three script calls; each record gets its own ti
   await redis.client.hset(`tg:token:${hashSecret(ahead.token)}`, 'lastUsedAt', String(last + 60_000))
   await redis.client.config('RESETSTAT')
   await gate.app.lastUsed.flush()
-  t.equal(await evals(), 3, '450 tokens: 3 calls of at most 200')
+  t.equal(await calls(), 3, '450 tokens: 3 calls of at most 200')
   t.equal(
     await redis.client.exists(`tg:token:${hashSecret(gone.token)}`),
     0,
@@ -154,4 +157,20 @@ t.test('a flush of 450 tokens is three script calls; each record gets its own ti
   const final = made[449] as (typeof made)[number]
   t.equal((await tokens.show(first.id))?.lastUsedAt, new Date(last - 449 * 10).toISOString())
   t.equal((await tokens.show(final.id))?.lastUsedAt, new Date(last).toISOString())
+})
+
+t.test('a flush after Redis forgot its scripts (SCRIPT FLUSH) still writes', async (t) => {
+  const clock = { now: Date.now() }
+  const gate = await manualGate(t, clock)
+  const made = await tokens.create({ kind: 'album', album: 'S', perms: 'read', expiresIn: '1h' })
+  const key = `tg:token:${hashSecret(made.token)}`
+  clock.now += 1000
+  t.equal((await send(gate.url, { path: '/api/studies', headers: bearer(made.token) })).status, 200)
+  await gate.app.lastUsed.flush()
+  t.equal(await redis.client.hget(key, 'lastUsedAt'), String(clock.now), 'written once')
+  await redis.client.script('FLUSH')
+  clock.now += 1000
+  t.equal((await send(gate.url, { path: '/api/studies', headers: bearer(made.token) })).status, 200)
+  await gate.app.lastUsed.flush()
+  t.equal(await redis.client.hget(key, 'lastUsedAt'), String(clock.now), 'and again after the flush')
 })

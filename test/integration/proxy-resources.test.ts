@@ -12,7 +12,7 @@ import { makeKeys } from '../../src/token/keys.js'
 import type { TokenHash } from '../../src/token/record.js'
 import { accessLog, admin, type GateHandle, gateConfig, startGate } from '../helpers/gate.js'
 import { bearer, send } from '../helpers/http.js'
-import { startRedis } from '../helpers/redis.js'
+import { commandCalls, startRedis } from '../helpers/redis.js'
 import { iotMount } from '../helpers/resources.js'
 import { startRecordingUpstream } from '../helpers/upstream.js'
 
@@ -52,11 +52,7 @@ async function call(token: string, path: string, method = 'GET', via: GateHandle
   return { status: res.status, body: res.text, reached: upstream.requests.slice(before) }
 }
 
-/** How many times Redis ran `command` since the last RESETSTAT. */
-async function calls(command: string): Promise<number> {
-  const m = new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(await redis.client.info('commandstats'))
-  return m ? Number(m[1]) : 0
-}
+const calls = (command: string) => commandCalls(redis.client, command)
 
 const thinger = await tokens.create({
   kind: 'api',

@@ -1,6 +1,6 @@
 // The TokenStore conformance suite on a single-node redis-server: the Redis store alone, and the
 // cache decorator over it (which must behave the same, apart from speed).
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { hashSecret } from '../../src/credential/secret.js'
 import { cached } from '../../src/token/cache.js'
 import { makeKeys } from '../../src/token/keys.js'
@@ -8,7 +8,7 @@ import { connectRedis } from '../../src/token/redis-client.js'
 import { RedisTokenStore } from '../../src/token/redis-store.js'
 import { runTokenStoreSuite } from '../conformance/token-store.js'
 import { admin, gateConfig } from '../helpers/gate.js'
-import { startRedis } from '../helpers/redis.js'
+import { scriptCalls, startRedis } from '../helpers/redis.js'
 import { storeFixture, type Topology } from '../helpers/topology.js'
 
 const redis = await startRedis()
@@ -28,22 +28,22 @@ runTokenStoreSuite(
   storeFixture(single, (s) => cached(s, { max: 1000, ttl: 1, negativeTtl: 1 })),
 )
 
-t.test('lookups asked in one turn share one script call, at most 64 tokens each', async (t) => {
+/** A store on its own connection, as the app makes one, and a new token of `album`. */
+async function storeAndToken(t: Test, album: string) {
   const cfg = gateConfig({ redis: { url: redis.url }, upstream: 'http://127.0.0.1:9/' })
   const client = connectRedis(cfg.redis)
   client.on('error', () => {})
   await new Promise((r) => client.once('ready', r))
   const store = new RedisTokenStore(client, makeKeys('tg:'))
   t.teardown(() => store.close())
-  const { token } = await admin(redis.client).create({
-    kind: 'album',
-    album: 'A',
-    perms: 'read',
-    expiresIn: '1h',
-  })
-  await store.lookup(hashSecret(token)) // the script is loaded
-  const calls = async () =>
-    Number(/cmdstat_evalsha:calls=(\d+)/.exec(await redis.client.info('commandstats'))?.[1] ?? 0)
+  const { token } = await admin(redis.client).create({ kind: 'album', album, perms: 'read', expiresIn: '1h' })
+  return { store, token }
+}
+
+t.test('lookups asked in one turn share one script call, at most 64 tokens each', async (t) => {
+  const { store, token } = await storeAndToken(t, 'A')
+  await store.lookup(hashSecret(token)) // the connection has run the script once
+  const calls = () => scriptCalls(redis.client)
   await redis.client.config('RESETSTAT')
   const records = await Promise.all(Array.from({ length: 100 }, () => store.lookup(hashSecret(token))))
   t.ok(
@@ -54,4 +54,16 @@ t.test('lookups asked in one turn share one script call, at most 64 tokens each'
   await redis.client.config('RESETSTAT')
   t.equal((await store.lookup(hashSecret(token)))?.album, 'A')
   t.equal(await calls(), 1, 'a lone lookup: one call')
+})
+
+t.test('lookups go on after Redis forgets its scripts (SCRIPT FLUSH, a restart, a failover)', async (t) => {
+  const { store, token } = await storeAndToken(t, 'F')
+  t.equal((await store.lookup(hashSecret(token)))?.album, 'F', 'before the flush')
+  await redis.client.script('FLUSH')
+  const records = await Promise.all(Array.from({ length: 10 }, () => store.lookup(hashSecret(token))))
+  t.ok(
+    records.every((r) => r?.album === 'F'),
+    'a batch after the flush: NOSCRIPT answered by sending the script again',
+  )
+  t.equal((await store.lookup(hashSecret(token)))?.album, 'F', 'and the next lookup')
 })
