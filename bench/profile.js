@@ -4,8 +4,9 @@
 // hits), primes the cache, drives the same load with autocannon, stops the server (the profile is
 // written on exit), and prints self time per area (Node's http internals, undici, pino, lru-cache,
 // tokengate's own modules, GC) and per function, in µs per request, side by side with the
-// difference to the first row: every µs the auth adds, attributed to a function.
-// `--rows auth-off,hit-raw,hit,hit-urls` picks the rows.
+// difference to the first row: every µs the auth adds, attributed to a function; and, per tokengate
+// function, its inclusive time (what each stage costs with the Node and undici work it causes).
+// `--rows auth-off,hit-raw,hit,hit-urls` picks the rows; `--rate R` runs each at R requests/s.
 // The .cpuprofile files stay in bench/results/profiles/ (open them in Chrome DevTools or speedscope).
 import { mkdir, mkdtemp, readdir, readFile, rename, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -26,6 +27,9 @@ const { values: a } = parseArgs({
     // Profiled one after the other under the same load; the first is the baseline the others are
     // compared with, function by function, in µs per request.
     rows: { type: 'string', default: 'auth-off,hit' },
+    // Requests per second of the profiled run (0: as fast as it goes). A row that answers faster
+    // does more per wake-up and per write; at one rate the rows are compared at the same load.
+    rate: { type: 'string', default: '0' },
   },
 })
 const seconds = Number(a.seconds)
@@ -77,12 +81,19 @@ function area(url, name) {
 }
 
 /**
- * Self time per function and per area, in ms, idle excluded.
+ * Self time per function and per area, and inclusive time per tokengate function (its own and
+ * everything it called: what a stage costs, where self time spreads it over Node and undici), in
+ * µs, idle excluded.
  * @param {CpuProfile} profile
  */
 function selfTimes(profile) {
   /** @type {Map<number, ProfileNode>} */
   const byId = new Map(profile.nodes.map((n) => [n.id, n]))
+  /** @type {Map<number, number>} */
+  const parentOf = new Map()
+  for (const n of profile.nodes) for (const c of n.children ?? []) parentOf.set(c, n.id)
+  /** @type {Map<string, number>} */
+  const inclusive = new Map()
   /** @type {Map<string, number>} */
   const fns = new Map()
   /** @type {Map<string, number>} */
@@ -93,9 +104,18 @@ function selfTimes(profile) {
     const us = profile.timeDeltas[i] ?? 0
     if (!node || node.callFrame.functionName === '(idle)') continue
     const { functionName, url, lineNumber } = node.callFrame
-    const short = url.replace(/^.*\/node_modules\//, '').replace(/^.*\/dist\//, 'dist/')
-    const key = `${functionName || '(anonymous)'} ${short ? `${short}:${lineNumber + 1}` : ''}`.trim()
+    const key = frameKey(functionName, url, lineNumber)
     fns.set(key, (fns.get(key) ?? 0) + us)
+    // Each tokengate function on the sample's stack, once (recursion counts once).
+    const onStack = new Set()
+    for (let id = /** @type {number | undefined} */ (node.id); id !== undefined; id = parentOf.get(id)) {
+      const f = /** @type {ProfileNode} */ (byId.get(id)).callFrame
+      if (!f.url.includes('/dist/')) continue
+      const k = frameKey(f.functionName, f.url, f.lineNumber)
+      if (onStack.has(k)) continue
+      onStack.add(k)
+      inclusive.set(k, (inclusive.get(k) ?? 0) + us)
+    }
     const where =
       functionName === '(garbage collector)'
         ? 'GC'
@@ -105,7 +125,13 @@ function selfTimes(profile) {
     areas.set(where, (areas.get(where) ?? 0) + us)
     total += us
   }
-  return { fns, areas, total }
+  return { fns, areas, inclusive, total }
+}
+
+/** `name file:line`, with node_modules/ and dist/ paths shortened. */
+function frameKey(/** @type {string} */ name, /** @type {string} */ url, /** @type {number} */ line) {
+  const short = url.replace(/^.*\/node_modules\//, '').replace(/^.*\/dist\//, 'dist/')
+  return `${name || '(anonymous)'} ${short ? `${short}:${line + 1}` : ''}`.trim()
 }
 
 /**
@@ -117,8 +143,9 @@ const perRequest = (m, requests) => new Map([...m].map(([k, us]) => [k, us / req
 /**
  * Baseline and rows side by side, µs per request, sorted by the largest difference to the baseline.
  * @param {string} what @param {string[]} names @param {Map<string, number>[]} maps @param {number} n
+ * @param {boolean} [sums] whether a total row means anything (not for inclusive times: they overlap)
  */
-function diffTable(what, names, maps, n) {
+function diffTable(what, names, maps, n, sums = true) {
   const [base, ...others] = maps
   const keys = new Set(maps.flatMap((m) => [...m.keys()]))
   const last = /** @type {Map<string, number>} */ (others.at(-1) ?? base)
@@ -135,9 +162,13 @@ function diffTable(what, names, maps, n) {
       ({ k, d }) =>
         `| \`${k.replaceAll('|', '\\|')}\` | ${maps.map((m) => fmt(m.get(k))).join(' | ')} | ${d >= 0 ? '+' : ''}${d.toFixed(1)} |`,
     ),
-    `| **total** | ${maps.map((m) => [...m.values()].reduce((x, y) => x + y, 0).toFixed(1)).join(' | ')} | ${(
-      [...last.values()].reduce((x, y) => x + y, 0) - [...b.values()].reduce((x, y) => x + y, 0)
-    ).toFixed(1)} |`,
+    ...(sums
+      ? [
+          `| **total** | ${maps.map((m) => [...m.values()].reduce((x, y) => x + y, 0).toFixed(1)).join(' | ')} | ${(
+            [...last.values()].reduce((x, y) => x + y, 0) - [...b.values()].reduce((x, y) => x + y, 0)
+          ).toFixed(1)} |`,
+        ]
+      : []),
   ].join('\n')
 }
 
@@ -171,12 +202,14 @@ try {
     )
   client.disconnect()
   const sections = [
-    `Profiles of ${rows.join(', ')}: ${seconds} s of autocannon -c 10 over ${tokens.length} Bearer tokens each, node --cpu-prof, ${new Date().toISOString()}, load average ${loadAverage()}. The profiled process alone on the server core; autocannon, the upstream and Redis on core ${LOAD_CORE}. Self time (wall-clock samples while not idle) over the process's whole life (start-up and cache priming included) ÷ every answer it gave; the profiler itself adds to every figure.`,
+    `Profiles of ${rows.join(', ')}: ${seconds} s of autocannon -c 10${Number(a.rate) > 0 ? ` at ${a.rate} req/s` : ''} over ${tokens.length} Bearer tokens each, node --cpu-prof, ${new Date().toISOString()}, load average ${loadAverage()}. The profiled process alone on the server core; autocannon, the upstream and Redis on core ${LOAD_CORE}. Self time (wall-clock samples while not idle) over the process's whole life (start-up and cache priming included) ÷ every answer it gave; the profiler itself adds to every figure.`,
   ]
   /** @type {Map<string, number>[]} */
   const areaMaps = []
   /** @type {Map<string, number>[]} */
   const fnMaps = []
+  /** @type {Map<string, number>[]} */
+  const inclusiveMaps = []
   for (const row of rows) {
     const specs = tokens.map((t) => ({
       path: /** @type {string} */ (PATHS[row]),
@@ -203,17 +236,18 @@ try {
     }
     const primed = await runLoad({ ...base, amount: tokens.length })
     const warm = await runLoad({ ...base, seconds: 2 })
-    const res = await runLoad({ ...base, seconds })
+    const res = await runLoad({ ...base, seconds, ...(Number(a.rate) > 0 ? { rate: Number(a.rate) } : {}) })
     await stack.stopOne(gate)
     const [file] = await readdir(profDir)
     if (!file) throw new Error('no profile written')
     const kept = join(out, `${row}.cpuprofile`)
     await rename(join(profDir, file), kept)
     const profile = /** @type {CpuProfile} */ (JSON.parse(await readFile(kept, 'utf8')))
-    const { fns, areas } = selfTimes(profile)
+    const { fns, areas, inclusive } = selfTimes(profile)
     const answers = primed.requests + warm.requests + res.requests
     areaMaps.push(perRequest(areas, answers))
     fnMaps.push(perRequest(fns, answers))
+    inclusiveMaps.push(perRequest(inclusive, answers))
     sections.push(
       `- ${row}: ${Math.round(res.rps)} req/s, ${Math.round(res.cpuUs)} µs CPU/req measured from /proc (profiler on), answers ${JSON.stringify(res.statuses)}; profile in bench/results/profiles/${row}.cpuprofile`,
     )
@@ -223,6 +257,8 @@ try {
     diffTable('area', rows, areaMaps, 30),
     `### By function (top ${top} differences), µs per request`,
     diffTable('function', rows, fnMaps, top),
+    `### tokengate's functions, inclusive (self and everything they called; top ${top} differences), µs per request`,
+    diffTable('function', rows, inclusiveMaps, top, false),
   )
   console.log(sections.join('\n\n'))
 } finally {
