@@ -133,7 +133,7 @@ export const ROUTES: Route[] = [
     methods: {
       GET: {
         run: async ({ admin, params: [id = ''] }) => {
-          const info = await admin.show(id)
+          const info = await admin.showAny(id)
           if (!info) throw new AdminNotFound('no token with that id', 'id')
           return ok(info)
         },

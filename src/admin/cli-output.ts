@@ -1,6 +1,7 @@
 // The CLI's presentation: lines, JSON and aligned tables on the CliIO, and the one-token view of
 // `token show`. No logic of its own: what to print is decided by the command tables.
 import { optional, type Values } from './cli-command.js'
+import type { RefreshInfo } from './refresh.js'
 import type { SetPageInput } from './set-page.js'
 import type { TokenInfo } from './token-view.js'
 
@@ -17,7 +18,8 @@ export interface Output {
   json: (value: unknown) => void
   /** Rows with aligned columns. */
   table: (rows: string[][], indent?: string) => void
-  info: (t: TokenInfo) => void
+  /** `token show`: a token, or a refresh token family. */
+  info: (t: TokenInfo | RefreshInfo) => void
   /** Standard input, whole (at most 64 KiB). */
   input: () => Promise<string>
 }
@@ -55,24 +57,36 @@ export function output(io: CliIO): Output {
       io.stdout(`${text.join('\n')}\n`)
     },
     info: (t) =>
-      out.table([
-        ['id', t.id],
-        ['status', t.status],
-        ['kind', t.kind],
-        ['user', t.user || '-'],
-        ['album', t.album || '-'],
-        ['perms', t.perms.join(',')],
-        ['expires', t.expiresAt],
-        ['created', t.createdAt],
-        ['created by', t.createdBy ?? '-'],
-        ['enabled', t.enabled ? 'yes' : 'no'],
-        ['revoked', t.revokedAt ?? '-'],
-        ['last used', t.lastUsedAt ?? 'never'],
-        ['last refused', t.lastRefusedAt ? `${t.lastRefusedAt} (${t.lastRefusedReason})` : 'never'],
-        ['attrs', attrsCell(t.attrs)],
-        ['description', t.description || '-'],
-        ...(t.tenant ? [['tenant', t.tenant]] : []),
-      ]),
+      t.kind === 'refresh'
+        ? out.table([
+            ['id', t.id],
+            ['status', t.status],
+            ['kind', 'refresh'],
+            ['mints', `${t.accessKind} tokens`],
+            ['user', t.user || '-'],
+            ['client', t.clientId],
+            ['expires', t.expiresAt ?? 'never (offline)'],
+            ['created', t.createdAt],
+            ['revoked', t.revokedAt ?? '-'],
+          ])
+        : out.table([
+            ['id', t.id],
+            ['status', t.status],
+            ['kind', t.kind],
+            ['user', t.user || '-'],
+            ['album', t.album || '-'],
+            ['perms', t.perms.join(',')],
+            ['expires', t.expiresAt],
+            ['created', t.createdAt],
+            ['created by', t.createdBy ?? '-'],
+            ['enabled', t.enabled ? 'yes' : 'no'],
+            ['revoked', t.revokedAt ?? '-'],
+            ['last used', t.lastUsedAt ?? 'never'],
+            ['last refused', t.lastRefusedAt ? `${t.lastRefusedAt} (${t.lastRefusedReason})` : 'never'],
+            ['attrs', attrsCell(t.attrs)],
+            ['description', t.description || '-'],
+            ...(t.tenant ? [['tenant', t.tenant]] : []),
+          ]),
   }
   return out
 }

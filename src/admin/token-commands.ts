@@ -187,8 +187,9 @@ ${FILTER_USAGE}
     show: {
       usage: `usage: tokengate token show ID [--json]
 
-Show one token by its public id (tok_…), never its secret. To find the token of a secret, pipe the
-secret to \`tokengate token identify\` (a secret given here is not echoed back).
+Show one token by its public id (tok_…), or a refresh token family by its id (rtk_…: the user,
+client, kind of tokens it mints, expiry and status), never a secret. To find the token of a secret,
+pipe the secret to \`tokengate token identify\` (a secret given here is not echoed back).
 
   --json   print the token as JSON`,
       example: `tokengate token show tok_3kT9xQ2mVb7LwPzR`,
@@ -196,7 +197,7 @@ secret to \`tokengate token identify\` (a secret given here is not echoed back).
       positionals: [1, 1],
       run: async (admin, v, [id], out) => {
         // The argument may be a secret pasted by mistake: no message repeats it.
-        const info = await admin.show(id as string).catch((err: unknown) => {
+        const info = await admin.showAny(id as string).catch((err: unknown) => {
           if (err instanceof AdminInputError) throw notAnId()
           throw err
         })

@@ -279,6 +279,14 @@ export class TokenAdmin {
   }
 
   /**
+   * What `token show` and `GET /tokens/{id}` answer: a token by its public id, or a refresh token
+   * family by its `rtk_` id (the id `token revoke` takes for it); null when there is none.
+   */
+  async showAny(id: string): Promise<TokenInfo | RefreshInfo | null> {
+    return isRefreshId(id) ? this.refresh.show(id) : this.show(id)
+  }
+
+  /**
    * The token a secret belongs to (`token identify`: trace a leaked secret), found by the secret's
    * sha256 as the proxy finds it; `revoke` revokes it at once. The secret is never stored, logged
    * nor echoed: a miss says so without repeating it.

@@ -550,3 +550,54 @@ t.test('create --refresh refuses what makes no sense, before touching Redis', as
     t.match(res.stderr, message)
   }
 })
+
+t.test('token show and GET /tokens/{id} show a refresh token family by its rtk_ id', async (t) => {
+  const created = await create([
+    '--kind',
+    'user',
+    '--user',
+    'dc-show',
+    '--refresh',
+    '--client-id',
+    'datachain',
+  ])
+  const shown = await runCliCaptured(['token', 'show', created.refreshTokenId, '--config', config])
+  t.equal(shown.code, 0, shown.stderr)
+  t.match(shown.stdout, new RegExp(`^id\\s+${created.refreshTokenId}$`, 'm'))
+  t.match(shown.stdout, /^status\s+active$/m)
+  t.match(shown.stdout, /^kind\s+refresh$/m)
+  t.match(shown.stdout, /^mints\s+user tokens$/m)
+  t.match(shown.stdout, /^user\s+dc-show$/m)
+  t.match(shown.stdout, /^client\s+datachain$/m)
+  t.notMatch(shown.stdout, created.refreshToken, 'never the secret')
+  const json = await runCliCaptured(['token', 'show', created.refreshTokenId, '--json', '--config', config])
+  t.equal(json.code, 0, json.stderr)
+  t.match(JSON.parse(json.stdout), {
+    id: created.refreshTokenId,
+    kind: 'refresh',
+    accessKind: 'user',
+    user: 'dc-show',
+    clientId: 'datachain',
+    status: 'active',
+    revokedAt: null,
+  })
+  const api = await send(`http://127.0.0.1:${gate.app.adminAddress?.port}`, {
+    path: `/tokens/${created.refreshTokenId}`,
+    headers: { authorization: `Bearer ${ADMIN_KEY}` },
+  })
+  t.equal(api.status, 200, api.text)
+  t.match(api.json(), { id: created.refreshTokenId, kind: 'refresh', status: 'active' })
+  t.notMatch(api.text, created.refreshToken, 'never the secret')
+
+  await runCliCaptured(['token', 'revoke', created.refreshTokenId, '--config', config])
+  const revoked = await runCliCaptured(['token', 'show', created.refreshTokenId, '--config', config])
+  t.match(revoked.stdout, /^status\s+revoked$/m, 'a revoked family shows as revoked')
+
+  const unknown = await runCliCaptured(['token', 'show', 'rtk_nothing', '--config', config])
+  t.equal(unknown.code, 2, 'an unknown family is not found')
+  const missing = await send(`http://127.0.0.1:${gate.app.adminAddress?.port}`, {
+    path: '/tokens/rtk_nothing',
+    headers: { authorization: `Bearer ${ADMIN_KEY}` },
+  })
+  t.equal(missing.status, 404)
+})
