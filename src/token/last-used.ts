@@ -1,9 +1,11 @@
 // Token lookup, bookkeeping: when each token was last used (and last refused, with the reason),
 // written in batches. The hot path only notes the time in a Map (one entry per token, the latest
-// use wins); every `tokens.lastUsedInterval` the notes are flushed: one script call per 200 tokens
-// on a single node or Sentinel, one per token on Cluster (where records live in different slots).
-// The write never recreates a record that has left Redis and never moves the time backwards
-// (several replicas write the same field). Both scripts are ioredis commands (defineCommand):
+// use wins); every `tokens.lastUsedInterval` the notes are flushed in steps of 200 tokens (one
+// script call on a single node or Sentinel, 200 one-record calls on Cluster, where records live in
+// different slots), one step after the other: each step's reply comes back before the next is
+// built, so neither the event loop nor Redis is held for the whole flush at once. The write never
+// recreates a record that has left Redis and never moves the time backwards (several replicas
+// write the same field), so writing a note twice is harmless: a failed flush keeps all its notes. Both scripts are ioredis commands (defineCommand):
 // EVALSHA, with EVAL on a connection's first call and after a NOSCRIPT.
 import { Cluster, type Redis } from 'ioredis'
 import type { Keys } from './keys.js'
@@ -24,12 +26,14 @@ end
 return n`
 
 /**
- * Tokens per write on a single node or Sentinel: one script call for this many records instead of
- * one each (10,000 tokens in use cost 50 calls a flush, not 10,000: a bench's flush of 30,000 once
- * cost ~1 s of CPU in tokengate and Redis together). On Cluster the records live in different
- * slots, so each is its own call.
+ * Tokens per step of a flush. On a single node or Sentinel a step is one script call for this many
+ * records instead of one each (10,000 tokens in use cost 50 calls a flush, not 10,000: a bench's
+ * flush of 30,000 once cost ~1 s of CPU in tokengate and Redis together); on Cluster, where the
+ * records live in different slots, this many calls at once. Sending all steps at once held the
+ * event loop for 7–16 ms building them and ~20 ms more writing and reading them for 10,000 tokens
+ * (the requests in flight waited that long), and Redis for the ~50 ms its scripts ran.
  */
-const USES_PER_CALL = 200
+const USES_PER_STEP = 200
 
 /** Refusals of a known token an operator hunts for (a leaked revoked token still being tried). */
 const REFUSALS: ReadonlySet<string> = new Set(['revoked', 'expired', 'disabled', 'user_inactive'])
@@ -41,6 +45,19 @@ local current = tonumber(redis.call('HGET', KEYS[1], '${LAST_REFUSED_FIELD}') or
 if current >= tonumber(ARGV[1]) then return 0 end
 redis.call('HSET', KEYS[1], '${LAST_REFUSED_FIELD}', ARGV[1], '${LAST_REFUSED_REASON_FIELD}', ARGV[2])
 return 1`
+
+/** A map's entries, USES_PER_STEP at a time, taken as each step is sent (no copy of the whole map). */
+function* steps<K, V>(notes: Map<K, V>): Generator<[K, V][]> {
+  let part: [K, V][] = []
+  for (const entry of notes) {
+    part.push(entry)
+    if (part.length === USES_PER_STEP) {
+      yield part
+      part = []
+    }
+  }
+  if (part.length) yield part
+}
 
 /** The client with both scripts defined on it (defineCommand). */
 type RecordingClient = (Redis | Cluster) & {
@@ -75,39 +92,56 @@ export function recordLastUsed(
   redis.defineCommand('tokengateRecordUses', { lua: RECORD_USES })
   redis.defineCommand('tokengateRecordRefusal', { lua: RECORD_REFUSAL, numberOfKeys: 1 })
   const client = redis as RecordingClient
-  const flush = async () => {
-    if (pending.size === 0 && refusals.size === 0) return
-    const batch = pending
-    const refused = refusals
-    pending = new Map()
-    refusals = new Map()
-    // ioredis pipelines these automatically per node; each is one small script call.
-    const uses = [...batch]
-    const perCall = redis instanceof Cluster ? 1 : USES_PER_CALL
-    const writes = [
-      ...Array.from({ length: Math.ceil(uses.length / perCall) }, (_, i) => {
-        const part = uses.slice(i * perCall, (i + 1) * perCall)
-        return client.tokengateRecordUses(
+  const cluster = redis instanceof Cluster
+  /** The writes of one step: at most USES_PER_STEP uses, or refusals. */
+  const writeUses = (part: [TokenHash, number][]): Promise<unknown> =>
+    cluster
+      ? Promise.all(
+          part.map(([hash, at]) =>
+            client.tokengateRecordUses(1, keys.token(hash), LAST_USED_FIELD, String(at)),
+          ),
+        )
+      : client.tokengateRecordUses(
           part.length,
           ...part.map(([hash]) => keys.token(hash)),
           LAST_USED_FIELD,
           ...part.map(([, at]) => String(at)),
         )
-      }),
-      ...[...refused].map(([hash, [at, reason]]) =>
-        client.tokengateRecordRefusal(keys.token(hash), String(at), reason),
-      ),
-    ]
-    const results = await Promise.allSettled(writes)
-    const failed = results.find((r) => r.status === 'rejected')
-    if (failed) {
-      // Keep the notes for the next round (unless newer ones arrived meanwhile).
+  const writeRefusals = (part: [TokenHash, [number, string]][]): Promise<unknown> =>
+    Promise.all(
+      part.map(([hash, [at, reason]]) => client.tokengateRecordRefusal(keys.token(hash), String(at), reason)),
+    )
+  let busy = false
+  const writeNoted = async () => {
+    if (pending.size === 0 && refusals.size === 0) return
+    const batch = pending
+    const refused = refusals
+    pending = new Map()
+    refusals = new Map()
+    busy = true
+    try {
+      for (const part of steps(batch)) await writeUses(part)
+      for (const part of steps(refused)) await writeRefusals(part)
+    } catch (err) {
+      // Keep the notes for the next round (unless newer ones arrived meanwhile); the steps already
+      // written are written again then, which changes nothing.
       for (const [hash, at] of batch) if (!pending.has(hash)) pending.set(hash, at)
       for (const [hash, note] of refused) if (!refusals.has(hash)) refusals.set(hash, note)
-      opts.onError((failed as PromiseRejectedResult).reason)
+      opts.onError(err)
+    } finally {
+      busy = false
     }
   }
-  const timer = setInterval(() => void flush(), opts.intervalMs)
+  /** Flushes run one at a time, in order: each starts with what was noted when it starts. */
+  let running: Promise<void> = Promise.resolve()
+  const flush = () => {
+    running = running.then(writeNoted)
+    return running
+  }
+  // A timer tick while a flush still runs (a slow or absent Redis) leaves the notes to the next.
+  const timer = setInterval(() => {
+    if (!busy) void flush()
+  }, opts.intervalMs)
   timer.unref()
   return {
     seen(hash, at) {

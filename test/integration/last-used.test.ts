@@ -1,10 +1,13 @@
 // `last used` is recorded in batches: however many requests a token makes, it is written once per
-// flush (every tokens.lastUsedInterval), 200 tokens to a script call; `token show` and `token list` show it; the write
+// flush (every tokens.lastUsedInterval), 200 tokens to a script call, one call after the other (a
+// failed one keeps its notes and the rest for the next flush); `token show` and `token list` show it; the write
 // never recreates a record that has left Redis, nor moves the time backwards. The flushes are
 // driven by the test (app.lastUsed.flush(), with an interval that never fires during it) and the
 // time of use comes from an injected clock, so counts and times are exact.
 import t, { type Test } from 'tap'
 import { hashSecret } from '../../src/credential/secret.js'
+import { makeKeys } from '../../src/token/keys.js'
+import { recordLastUsed } from '../../src/token/last-used.js'
 import { admin, startGate } from '../helpers/gate.js'
 import { bearer, send } from '../helpers/http.js'
 import { scriptCalls, startRedis } from '../helpers/redis.js'
@@ -173,4 +176,41 @@ t.test('a flush after Redis forgot its scripts (SCRIPT FLUSH) still writes', asy
   t.equal((await send(gate.url, { path: '/api/studies', headers: bearer(made.token) })).status, 200)
   await gate.app.lastUsed.flush()
   t.equal(await redis.client.hget(key, 'lastUsedAt'), String(clock.now), 'and again after the flush')
+})
+
+t.test('a step that fails keeps its notes and the later steps for the next flush', async (t) => {
+  const made: Awaited<ReturnType<typeof tokens.create>>[] = []
+  for (let i = 0; i < 250; i++)
+    made.push(await tokens.create({ kind: 'album', album: 'F', perms: 'read', expiresIn: '1h' }))
+  const errors: unknown[] = []
+  const recorder = recordLastUsed(redis.client, makeKeys('tg:'), {
+    intervalMs: 3_600_000,
+    onError: (err) => errors.push(err),
+  })
+  t.teardown(() => recorder.close())
+  const keyOf = (m: (typeof made)[number]) => `tg:token:${hashSecret(m.token)}`
+  // The first token of the second step is no longer a hash: the script's HGET fails there.
+  const broken = made[200] as (typeof made)[number]
+  await redis.client.del(keyOf(broken))
+  await redis.client.set(keyOf(broken), 'not a hash')
+  const at = Date.now()
+  for (const [i, m] of made.entries()) recorder.seen(hashSecret(m.token), at + i)
+  await recorder.flush()
+  t.equal(errors.length, 1, 'the failure was reported once')
+  t.equal(await redis.client.hget(keyOf(made[199] as (typeof made)[number]), 'lastUsedAt'), String(at + 199))
+  t.equal(
+    await redis.client.hget(keyOf(made[249] as (typeof made)[number]), 'lastUsedAt'),
+    '0',
+    'the second step was not written',
+  )
+  await redis.client.del(keyOf(broken))
+  await recorder.flush()
+  t.equal(errors.length, 1, 'the next flush went through')
+  for (const i of [0, 201, 249])
+    t.equal(
+      await redis.client.hget(keyOf(made[i] as (typeof made)[number]), 'lastUsedAt'),
+      String(at + i),
+      `token ${i} written`,
+    )
+  t.equal(await redis.client.exists(keyOf(broken)), 0, 'the gone record is not recreated')
 })

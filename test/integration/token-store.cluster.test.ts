@@ -2,6 +2,9 @@
 // that sees revocations at once and survives every node going down, and the token CLI — whose
 // operations touch keys in many slots, so any multi-key command would fail with CROSSSLOT.
 import t from 'tap'
+import { hashSecret } from '../../src/credential/secret.js'
+import { makeKeys } from '../../src/token/keys.js'
+import { recordLastUsed } from '../../src/token/last-used.js'
 import { admin } from '../helpers/gate.js'
 import { startRedisCluster } from '../helpers/redis-cluster.js'
 import { probe, waitFor } from '../helpers/redis-process.js'
@@ -66,3 +69,31 @@ t.test(
     t.equal(await eventuallyStatus(g, a.token, 401), 401, 'invalidations reach the gate through its new node')
   },
 )
+
+t.test('last used and last refused are written on Cluster, in steps over tokens in many slots', async (t) => {
+  const tokens = admin(cluster.client)
+  const made = []
+  for (let i = 0; i < 250; i++)
+    made.push(await tokens.create({ kind: 'album', album: 'USED', perms: 'read', expiresIn: '1h' }))
+  const revoked = made[0] as (typeof made)[number]
+  await tokens.revoke(revoked.id)
+  const errors: unknown[] = []
+  const recorder = recordLastUsed(cluster.client, makeKeys('tg:'), {
+    intervalMs: 3_600_000,
+    onError: (err) => errors.push(err),
+  })
+  const at = Date.now()
+  for (const [i, m] of made.entries()) recorder.seen(hashSecret(m.token), at + i)
+  recorder.refused(hashSecret(revoked.token), at + 1000, 'revoked')
+  await recorder.close()
+  t.same(errors, [], 'no step failed')
+  const listed = await tokens.list({ album: 'USED' })
+  t.equal(listed.length, 250)
+  t.ok(
+    made.every((m, i) => listed.find((x) => x.id === m.id)?.lastUsedAt === new Date(at + i).toISOString()),
+    'every token has its own time, across two steps of at most 200',
+  )
+  const shown = await tokens.show(revoked.id)
+  t.equal(shown?.lastRefusedAt, new Date(at + 1000).toISOString())
+  t.equal(shown?.lastRefusedReason, 'revoked')
+})
