@@ -5,8 +5,9 @@
 // different slots), one step after the other: each step's reply comes back before the next is
 // built, so neither the event loop nor Redis is held for the whole flush at once. The write never
 // recreates a record that has left Redis and never moves the time backwards (several replicas
-// write the same field), so writing a note twice is harmless: a failed flush keeps all its notes. Both scripts are ioredis commands (defineCommand):
-// EVALSHA, with EVAL on a connection's first call and after a NOSCRIPT.
+// write the same field), so writing a note twice is harmless: a failed flush keeps all its notes.
+// Both scripts are ioredis commands (defineCommand): EVALSHA, with EVAL on a connection's first
+// call and after a NOSCRIPT.
 import { Cluster, type Redis } from 'ioredis'
 import type { Keys } from './keys.js'
 import { LAST_REFUSED_FIELD, LAST_REFUSED_REASON_FIELD, LAST_USED_FIELD, type TokenHash } from './record.js'
@@ -30,8 +31,9 @@ return n`
  * records instead of one each (10,000 tokens in use cost 50 calls a flush, not 10,000: a bench's
  * flush of 30,000 once cost ~1 s of CPU in tokengate and Redis together); on Cluster, where the
  * records live in different slots, this many calls at once. Sending all steps at once held the
- * event loop for 7–16 ms building them and ~20 ms more writing and reading them for 10,000 tokens
- * (the requests in flight waited that long), and Redis for the ~50 ms its scripts ran.
+ * event loop for 7–16 ms building them for 10,000 tokens, and often as long again writing them and
+ * reading the replies (the requests in flight waited that long), and Redis for as long as its 50
+ * scripts ran back to back (bench/last-used-flush.js).
  */
 const USES_PER_STEP = 200
 
