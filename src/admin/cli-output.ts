@@ -56,39 +56,46 @@ export function output(io: CliIO): Output {
       )
       io.stdout(`${text.join('\n')}\n`)
     },
-    info: (t) =>
-      t.kind === 'refresh'
-        ? out.table([
-            ['id', t.id],
-            ['status', t.status],
-            ['kind', 'refresh'],
-            ['mints', `${t.accessKind} tokens`],
-            ['user', t.user || '-'],
-            ['client', t.clientId],
-            ['expires', t.expiresAt ?? 'never (offline)'],
-            ['created', t.createdAt],
-            ['revoked', t.revokedAt ?? '-'],
-          ])
-        : out.table([
-            ['id', t.id],
-            ['status', t.status],
-            ['kind', t.kind],
-            ['user', t.user || '-'],
-            ['album', t.album || '-'],
-            ['perms', t.perms.join(',')],
-            ['expires', t.expiresAt],
-            ['created', t.createdAt],
-            ['created by', t.createdBy ?? '-'],
-            ['enabled', t.enabled ? 'yes' : 'no'],
-            ['revoked', t.revokedAt ?? '-'],
-            ['last used', t.lastUsedAt ?? 'never'],
-            ['last refused', t.lastRefusedAt ? `${t.lastRefusedAt} (${t.lastRefusedReason})` : 'never'],
-            ['attrs', attrsCell(t.attrs)],
-            ['description', t.description || '-'],
-            ...(t.tenant ? [['tenant', t.tenant]] : []),
-          ]),
+    info: (t) => out.table(t.kind === 'refresh' ? familyRows(t) : tokenRows(t)),
   }
   return out
+}
+
+/** `token show` of a token: every field but the secret, which is never stored. */
+function tokenRows(t: TokenInfo): string[][] {
+  return [
+    ['id', t.id],
+    ['status', t.status],
+    ['kind', t.kind],
+    ['user', t.user || '-'],
+    ['album', t.album || '-'],
+    ['perms', t.perms.join(',')],
+    ['expires', t.expiresAt],
+    ['created', t.createdAt],
+    ['created by', t.createdBy ?? '-'],
+    ['enabled', t.enabled ? 'yes' : 'no'],
+    ['revoked', t.revokedAt ?? '-'],
+    ['last used', t.lastUsedAt ?? 'never'],
+    ['last refused', t.lastRefusedAt ? `${t.lastRefusedAt} (${t.lastRefusedReason})` : 'never'],
+    ['attrs', attrsCell(t.attrs)],
+    ['description', t.description || '-'],
+    ...(t.tenant ? [['tenant', t.tenant]] : []),
+  ]
+}
+
+/** `token show rtk_…`: a refresh token family (admin/refresh.ts), never its secret. */
+function familyRows(t: RefreshInfo): string[][] {
+  return [
+    ['id', t.id],
+    ['status', t.status],
+    ['kind', 'refresh'],
+    ['mints', `${t.accessKind} tokens`],
+    ['user', t.user || '-'],
+    ['client', t.clientId],
+    ['expires', t.expiresAt ?? 'never (offline)'],
+    ['created', t.createdAt],
+    ['revoked', t.revokedAt ?? '-'],
+  ]
 }
 
 export function shorten(text: string, max: number): string {

@@ -471,7 +471,7 @@ function details(e: AuditEvent): string {
 
 function notAnId(): AdminNotFound {
   return new AdminNotFound(
-    'no token with that id (ids look like tok_…; to trace a secret, pipe it to `tokengate token identify`)',
+    'no token with that id (ids look like tok_… or, for a refresh token, rtk_…; to trace a secret, pipe it to `tokengate token identify`)',
     'id',
   )
 }
