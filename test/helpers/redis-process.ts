@@ -47,8 +47,11 @@ export function tlsClientOptions(files: RedisTlsFiles): ConnectionOptions {
 
 export interface RedisProcess {
   port: number
-  /** SIGTERM, and wait for the exit. Idempotent. */
-  stop: () => Promise<void>
+  /**
+   * SIGTERM (or `signal`), and wait for the exit. Idempotent. SIGKILL for an outage of several
+   * nodes at once: a node shutting down on SIGTERM still takes connections for a moment.
+   */
+  stop: (signal?: NodeJS.Signals) => Promise<void>
 }
 
 /** `n` distinct free ports (the kernel may hand the same one out twice in a row). */
@@ -93,10 +96,10 @@ export async function startRedisProcess(
   tls?: ConnectionOptions,
 ): Promise<RedisProcess> {
   const proc: ChildProcess = spawn('redis-server', args, { stdio: 'ignore' })
-  const stop = async () => {
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
     if (proc.exitCode !== null || proc.signalCode !== null) return
     const exited = once(proc, 'exit')
-    proc.kill('SIGTERM')
+    proc.kill(signal)
     await exited
   }
   try {
