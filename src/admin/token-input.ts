@@ -39,8 +39,26 @@ export const createTokenSchema = z.strictObject({
 
 export type CreateInput = Omit<z.infer<typeof createTokenSchema>, 'kind'> & { kind?: string }
 
-/** The body fields the schema takes (the admin API refuses others by name). */
-export const CREATE_FIELDS = Object.keys(createTokenSchema.shape)
+/**
+ * `refresh` in the admin API's create body: `true` for the defaults, or the options `token create
+ * --refresh` takes as flags (admin/refresh.ts RefreshOptions, same names); absent or false: none.
+ */
+export const createRefreshSchema = z.strictObject({
+  refresh: z
+    .union([
+      z.boolean(),
+      z.strictObject({
+        clientId: z.string().optional(),
+        offline: z.boolean().optional(),
+        accessTtl: z.string().optional(),
+        refreshExpires: z.string().optional(),
+      }),
+    ])
+    .optional(),
+})
+
+/** The body fields the create schemas take (the admin API refuses others by name). */
+export const CREATE_FIELDS = [...Object.keys(createTokenSchema.shape), 'refresh']
 
 /**
  * Parse a value against an admin input schema; a type mismatch becomes AdminInputError naming the

@@ -601,3 +601,50 @@ t.test('token show and GET /tokens/{id} show a refresh token family by its rtk_ 
   })
   t.equal(missing.status, 404)
 })
+
+t.test('the admin API creates a refresh token: POST /tokens with refresh', async (t) => {
+  const admin = `http://127.0.0.1:${gate.app.adminAddress?.port}`
+  const post = (body: unknown) =>
+    send(admin, {
+      method: 'POST',
+      path: '/tokens',
+      headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    })
+  const res = await post({
+    kind: 'user',
+    user: 'dc-api',
+    refresh: { clientId: 'datachain', accessTtl: '10m', refreshExpires: '30d' },
+  })
+  t.equal(res.status, 201, res.text)
+  const created = res.json() as CreatedRefresh
+  t.match(created, { kind: 'user', user: 'dc-api', clientId: 'datachain', refreshTokenId: /^rtk_/ })
+  t.equal(res.headers.location, `/tokens/${created.id}`, 'Location names the access token')
+  t.ok(Date.parse(created.expiresAt) - Date.now() <= 600_000, 'the access token lives accessTtl')
+  t.ok(
+    Math.abs(Date.parse(created.refreshExpiresAt ?? '') - (Date.now() + 30 * 86_400_000)) < 60_000,
+    'the refresh token lives refreshExpires',
+  )
+  t.equal(await gateStatus(gate, created.token), 200, 'the access token works through the proxy')
+  const refreshed = await refresh(created.refreshToken, 'datachain')
+  t.equal(refreshed.status, 200, 'the refresh token works at the token endpoint')
+
+  const offline = await post({ kind: 'api', grants: 'device:*:read', refresh: { offline: true } })
+  t.equal(offline.status, 201, offline.text)
+  t.match(offline.json(), { kind: 'api', refreshExpiresAt: null, clientId: 'tokengate' })
+  const plain = await post({ kind: 'user', user: 'dc-api', refresh: true })
+  t.equal(plain.status, 201, 'refresh: true takes the defaults')
+
+  const refusals: [unknown, string][] = [
+    [{ kind: 'album', album: 'A', perms: 'read', refresh: true }, 'refresh'],
+    [{ kind: 'user', user: 'dc-api', expiresIn: '1d', refresh: true }, 'expiresIn'],
+    [{ kind: 'user', user: 'dc-api', refresh: { offline: true, refreshExpires: '1d' } }, 'refreshExpires'],
+    [{ kind: 'user', user: 'dc-api', refresh: { lifetime: '1d' } }, 'lifetime'],
+    [{ kind: 'user', user: 'dc-api', refresh: 'yes' }, 'refresh'],
+  ]
+  for (const [body, field] of refusals) {
+    const refused = await post(body)
+    t.equal(refused.status, 400, `${JSON.stringify(body)}: 400`)
+    t.equal((refused.json() as { field?: string }).field, field, `${JSON.stringify(body)}: names ${field}`)
+  }
+})
