@@ -5,7 +5,6 @@ import type { JsonBody } from './api-http.js'
 import { AUDIT_FIELDS, auditQuery } from './audit.js'
 import { AdminInputError, AdminNotFound } from './input-error.js'
 import { openApiFor } from './openapi.js'
-import type { RefreshOptions } from './refresh.js'
 import { SET_PAGE_FIELDS } from './set-page.js'
 import type { BulkTarget } from './token-bulk.js'
 import {
@@ -45,18 +44,6 @@ export interface Route {
 
 const ok = (body: unknown) => ({ status: 200, body })
 
-/** A create body's `refresh` as RefreshOptions, or null for an ordinary create. */
-function refreshOptions(refresh: boolean | Record<string, string | boolean | undefined> | undefined) {
-  if (!refresh) return null
-  if (refresh === true) return {}
-  const opts: RefreshOptions = {}
-  if (typeof refresh.clientId === 'string') opts.clientId = refresh.clientId
-  if (refresh.offline === true) opts.offline = true
-  if (typeof refresh.accessTtl === 'string') opts.accessTtl = refresh.accessTtl
-  if (typeof refresh.refreshExpires === 'string') opts.refreshExpires = refresh.refreshExpires
-  return opts
-}
-
 /** The admin API's version in its OpenAPI description. */
 const API_VERSION = '1'
 
@@ -94,7 +81,9 @@ export const ROUTES: Route[] = [
         run: async ({ admin, body }) => {
           const { refresh, ...fields } = body ?? {}
           const input = parseInput(createTokenSchema, fields)
-          const options = refreshOptions(parseInput(createRefreshSchema, { refresh }).refresh)
+          // The schema's object is RefreshOptions as it is (same names); true: the defaults.
+          const parsed = parseInput(createRefreshSchema, { refresh }).refresh
+          const options = parsed === true ? {} : parsed || null
           const created = await (options ? admin.refresh.create(input, options) : admin.create(input)).catch(
             (err: unknown) => {
               // TokenAdmin names the expiry `expires` (the CLI flag): point at the field that was sent.
