@@ -1,9 +1,11 @@
 // The operator's scale (issue 14) against a real redis-server and a running in-process gate: among
 // 100,000 tokens (written in pipelines by test/helpers/token-population.ts, create's layout), a page of
-// 100 answers in well under a second at the start, deep in, and newest first; a bulk revoke of
+// 100 is the right one at the start, deep in, newest first and for one album; a bulk revoke of
 // 10,000 tokens by filter (dry run first) completes, reaches the running proxy (a token it had
 // cached is refused on its next request), and is audited as ONE operation with its count; bulk
-// disable/enable and delete by ids; and the admin API's `POST /tokens/revoke`.
+// disable/enable and delete by ids; and the admin API's `POST /tokens/revoke`. How long a page
+// takes is printed as a comment, never asserted (a loaded CI machine is no yardstick):
+// `node bench/admin-list.js` measures it.
 
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -70,24 +72,34 @@ t.comment(`created ${TOTAL} tokens in ${Math.round(performance.now() - started)}
 
 const iso = (n: number) => new Date(T0 + n * 1000).toISOString()
 
-t.test(
-  'a page of 100 among 100,000 answers in well under a second, at the start, deep in and newest first',
-  async (t) => {
-    for (const input of [{}, { createdAfter: iso(77_777) }, { desc: true }, { album: 'A7' }]) {
-      const t0 = performance.now()
-      const page = await admin.listPage({ ...input, limit: 100 })
-      const ms = performance.now() - t0
-      t.equal(page.items.length, 100)
-      t.ok(ms < 1000, `${JSON.stringify(input)}: ${Math.round(ms)} ms`)
-      t.comment(`page of 100 ${JSON.stringify(input)}: ${ms.toFixed(1)} ms`)
-    }
-    const deep = await admin.listPage({ createdAfter: iso(77_777), limit: 3 })
-    t.same(
-      deep.items.map((i) => i.createdAt),
-      [iso(77_777), iso(77_778), iso(77_779)],
-    )
-  },
-)
+t.test('a page of 100 among 100,000: at the start, deep in, newest first and for one album', async (t) => {
+  // Each page's first token, and what every token of it shares.
+  const pages = [
+    { input: {}, first: iso(0) },
+    { input: { createdAfter: iso(77_777) }, first: iso(77_777) },
+    { input: { desc: true }, first: iso(TOTAL - 1) },
+    { input: { album: 'A7' }, first: iso(7), album: 'A7' },
+  ]
+  for (const { input, first, album } of pages) {
+    const t0 = performance.now()
+    const page = await admin.listPage({ ...input, limit: 100 })
+    const ms = performance.now() - t0
+    const name = JSON.stringify(input)
+    t.equal(page.items.length, 100, name)
+    t.equal(page.items[0]?.createdAt, first, `${name}: its first token`)
+    if (album)
+      t.ok(
+        page.items.every((i) => i.album === album),
+        `${name}: all of album ${album}`,
+      )
+    t.comment(`page of 100 ${name}: ${ms.toFixed(1)} ms`)
+  }
+  const deep = await admin.listPage({ createdAfter: iso(77_777), limit: 3 })
+  t.same(
+    deep.items.map((i) => i.createdAt),
+    [iso(77_777), iso(77_778), iso(77_779)],
+  )
+})
 
 t.test(
   'bulk revoke of 10,000 tokens by filter: dry run, then revoked, seen by the running gate, audited once',
