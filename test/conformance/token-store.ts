@@ -8,7 +8,7 @@ import { hashSecret } from '../../src/credential/secret.js'
 import { StoreUnavailable } from '../../src/errors.js'
 import type { TokenStore } from '../../src/token/store.js'
 import type { StudySets } from '../../src/token/study-sets.js'
-import { waitFor } from '../helpers/wait.js'
+import { probeUntil, waitFor } from '../helpers/wait.js'
 
 /**
  * How long a change may take to reach a cache decorator (a message on another socket): far less
@@ -73,12 +73,11 @@ export function runTokenStoreSuite(t: Test, name: string, make: () => Promise<St
       })
       await f.admin.users.deactivate('rec-user')
       // A cache decorator sees it once its invalidation arrives: wait for that, bounded.
-      const deadline = Date.now() + 5000
-      let record = await f.store.lookup(hashSecret(tok.token))
-      while (record?.userActive !== false && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 5))
-        record = await f.store.lookup(hashSecret(tok.token))
-      }
+      const record = await probeUntil(
+        () => f.store.lookup(hashSecret(tok.token)),
+        (r) => r?.userActive === false,
+        { intervalMs: 5 },
+      )
       t.equal(record?.userActive, false, 'deactivated')
     })
 

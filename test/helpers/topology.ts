@@ -17,7 +17,7 @@ import { admin, type GateHandle, gateConfig, startGate } from './gate.js'
 import { bearer, send } from './http.js'
 import { runTokengate } from './process.js'
 import { startRecordingUpstream } from './upstream.js'
-import { waitFor } from './wait.js'
+import { probeUntil, waitFor } from './wait.js'
 
 export interface Topology {
   name: string
@@ -36,19 +36,12 @@ export async function gateStatus(g: GateHandle, token: string): Promise<number> 
 }
 
 /** Requests until `want` (an invalidation or a reconnection takes a moment); the last status. */
-export async function eventuallyStatus(
-  g: GateHandle,
-  token: string,
-  want: number,
-  tries = 100,
-): Promise<number> {
-  let got = 0
-  for (let i = 0; i < tries; i++) {
-    got = await gateStatus(g, token)
-    if (got === want) return got
-    await new Promise((r) => setTimeout(r, 50))
-  }
-  return got
+export function eventuallyStatus(g: GateHandle, token: string, want: number): Promise<number> {
+  return probeUntil(
+    () => gateStatus(g, token),
+    (got) => got === want,
+    { intervalMs: 50 },
+  )
 }
 
 /**

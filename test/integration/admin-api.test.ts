@@ -16,6 +16,7 @@ import { bearer, type RawResponse, send } from '../helpers/http.js'
 import { runTokengate, writeConfig } from '../helpers/process.js'
 import { startRedis } from '../helpers/redis.js'
 import { startRecordingUpstream } from '../helpers/upstream.js'
+import { probeUntil } from '../helpers/wait.js'
 
 const KEY = 'test-admin-key-0123456789abcdefghijklmnop'
 const redis = await startRedis()
@@ -645,11 +646,10 @@ t.test('an unreachable Redis is 503, and the API recovers with it', async (t) =>
   t.equal((await call('POST', '/tokens', '{}')).status, 400, 'input is still checked first')
 
   await own.restart()
-  let status = 0
-  for (let i = 0; i < 200 && status !== 200; i++) {
-    await new Promise((r) => setTimeout(r, 25))
-    status = (await call('GET', '/tokens')).status
-  }
+  const status = await probeUntil(
+    async () => (await call('GET', '/tokens')).status,
+    (s) => s === 200,
+  )
   t.equal(status, 200, 'answers again once Redis is back, without a restart')
 })
 

@@ -12,6 +12,7 @@ import type { AuditEvent } from '../../src/admin/audit.js'
 import { type CliRun, runCliCaptured } from '../helpers/cli.js'
 import { freePort } from '../helpers/ports.js'
 import { startRedis } from '../helpers/redis.js'
+import { probeUntil } from '../helpers/wait.js'
 
 const redis = await startRedis()
 t.teardown(redis.stop)
@@ -48,11 +49,12 @@ async function listen(t: {
   await sub.subscribe('tg:events')
   return {
     messages,
-    next: async (n) => {
-      const deadline = Date.now() + 5000
-      while (messages.length < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10))
-      return messages
-    },
+    next: (n) =>
+      probeUntil(
+        () => messages,
+        (m) => m.length >= n,
+        { intervalMs: 10 },
+      ),
   }
 }
 

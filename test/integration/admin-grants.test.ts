@@ -11,6 +11,7 @@ import { makeKeys } from '../../src/token/keys.js'
 import { fromHash, type TokenHash } from '../../src/token/record.js'
 import { admin } from '../helpers/gate.js'
 import { startRedis } from '../helpers/redis.js'
+import { probeUntil } from '../helpers/wait.js'
 
 const redis = await startRedis()
 t.teardown(redis.stop)
@@ -72,7 +73,11 @@ t.test('every update publishes the token hash on the invalidation channel', asyn
   await sub.subscribe(keys.events())
   await ops.updateGrants(tok.id, { add: ['bucket:*:ReadBucket'] })
   await ops.updateGrants(tok.id, { add: ['bucket:*:ReadBucket'] })
-  for (let i = 0; i < 100 && heard.length < 2; i++) await new Promise((r) => setTimeout(r, 5))
+  await probeUntil(
+    () => heard.length,
+    (n) => n >= 2,
+    { intervalMs: 5 },
+  )
   t.same(heard, [hashSecret(tok.token), hashSecret(tok.token)], 'also when nothing changed')
 })
 

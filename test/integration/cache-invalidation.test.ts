@@ -7,6 +7,7 @@ import { admin, type GateHandle, startGate } from '../helpers/gate.js'
 import { bearer, send } from '../helpers/http.js'
 import { commandCalls, startRedis } from '../helpers/redis.js'
 import { startRecordingUpstream } from '../helpers/upstream.js'
+import { probeUntil, waitFor } from '../helpers/wait.js'
 
 const redis = await startRedis()
 t.teardown(redis.stop)
@@ -25,14 +26,12 @@ const status = async (g: GateHandle, token: string) =>
   (await send(g.url, { path: '/api/studies', headers: bearer(token) })).status
 
 /** Requests until `want` (an invalidation is a message on another socket: allow it a moment). */
-async function eventually(g: GateHandle, token: string, want: number): Promise<number> {
-  let got = 0
-  for (let i = 0; i < 50; i++) {
-    got = await status(g, token)
-    if (got === want) return got
-    await new Promise((r) => setTimeout(r, 10))
-  }
-  return got
+function eventually(g: GateHandle, token: string, want: number): Promise<number> {
+  return probeUntil(
+    () => status(g, token),
+    (got) => got === want,
+    { intervalMs: 10 },
+  )
 }
 
 t.test('concurrent misses for one token share a single Redis lookup', async (t) => {
@@ -186,12 +185,9 @@ t.test(
     await redis.client.hset(`tg:token:${hashSecret(b.token)}`, 'revokedAt', String(Date.now()))
     const mark = g.logs.length
     await redis.client.client('KILL', 'TYPE', 'pubsub')
-    for (
-      let i = 0;
-      i < 100 && !g.logs.slice(mark).some((l) => l.includes('invalidation channel reconnected'));
-      i++
+    await waitFor('the invalidation channel to reconnect', () =>
+      g.logs.slice(mark).some((l) => l.includes('invalidation channel reconnected')),
     )
-      await new Promise((r) => setTimeout(r, 20))
     t.equal(await status(g, b.token), 401, 'after the reconnect the cache was cleared')
   },
 )

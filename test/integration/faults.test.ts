@@ -12,7 +12,7 @@ import { accessLog, admin, startGate } from '../helpers/gate.js'
 import { bearer, send } from '../helpers/http.js'
 import { startRedis } from '../helpers/redis.js'
 import { type RecordedRequest, startRecordingUpstream } from '../helpers/upstream.js'
-import { waitFor } from '../helpers/wait.js'
+import { probeUntil, waitFor } from '../helpers/wait.js'
 
 const MB = 1024 * 1024
 const redis = await startRedis()
@@ -63,13 +63,8 @@ async function sha256(stream: Readable): Promise<string> {
   return h.digest('hex')
 }
 
-async function settled(seen: () => RecordedRequest | undefined): Promise<RecordedRequest | undefined> {
-  for (let i = 0; i < 200; i++) {
-    const r = seen()
-    if (r && (r.bodyComplete || r.aborted)) return r
-    await new Promise((res) => setTimeout(res, 10))
-  }
-  return seen()
+function settled(seen: () => RecordedRequest | undefined): Promise<RecordedRequest | undefined> {
+  return probeUntil(seen, (r) => Boolean(r && (r.bodyComplete || r.aborted)), { intervalMs: 10 })
 }
 
 t.test('a 200 MB STOW arrives at the upstream byte-identical', async (t) => {
@@ -145,7 +140,7 @@ t.test('slowloris headers are cut by listen.headersTimeout while other clients a
   t.teardown(() => clearInterval(drip))
   // Meanwhile a normal client is served.
   t.equal((await send(gate.url, { path: '/api/studies', headers: bearer(token) })).status, 200)
-  for (let i = 0; i < 100 && !closed; i++) await new Promise((r) => setTimeout(r, 20))
+  await probeUntil(() => closed, Boolean)
   clearInterval(drip)
   t.ok(closed, 'the dripping connection was closed')
   t.match(answer, /^HTTP\/1\.1 408 /, 'with 408 Request Timeout')
@@ -176,10 +171,9 @@ t.test('an upstream that stops sending mid-body is cut after forward.idleTimeout
 })
 
 t.test('after all of it the agent holds no socket in use', async (t) => {
-  let counts = gate.app.forwarder.socketCounts()
-  for (let i = 0; i < 100 && counts.active > 0; i++) {
-    await new Promise((r) => setTimeout(r, 20))
-    counts = gate.app.forwarder.socketCounts()
-  }
+  const counts = await probeUntil(
+    () => gate.app.forwarder.socketCounts(),
+    (c) => c.active === 0,
+  )
   t.equal(counts.active, 0)
 })

@@ -11,6 +11,7 @@ import { basic, bearer, send } from '../helpers/http.js'
 import { freePort } from '../helpers/ports.js'
 import { startRedis } from '../helpers/redis.js'
 import { startRecordingUpstream } from '../helpers/upstream.js'
+import { probeUntil } from '../helpers/wait.js'
 
 const redis = await startRedis()
 t.teardown(redis.stop)
@@ -128,17 +129,13 @@ t.test('an invalidation and a Redis command error are counted', async (t) => {
   const other = await tokens.create({ kind: 'album', album: 'A1', perms: 'read', expiresIn: '1h' })
   t.equal((await send(gate.url, { path: '/api/studies', headers: bearer(other.token) })).status, 200)
   await tokens.revoke(other.id)
-  let after = await scrape()
-  for (
-    let i = 0;
-    i < 50 &&
-    value(after, 'tokengate_invalidations_received_total') <=
-      value(before, 'tokengate_invalidations_received_total');
-    i++
-  ) {
-    await new Promise((r) => setTimeout(r, 10))
-    after = await scrape()
-  }
+  const after = await probeUntil(
+    scrape,
+    (now) =>
+      value(now, 'tokengate_invalidations_received_total') >
+      value(before, 'tokengate_invalidations_received_total'),
+    { intervalMs: 10 },
+  )
   t.ok(
     value(after, 'tokengate_invalidations_received_total') >
       value(before, 'tokengate_invalidations_received_total'),
@@ -213,11 +210,11 @@ t.test('/readyz flips to 503 when Redis stops and back when it returns', async (
   t.equal(down.body.checks['mount /api'], 'ok')
   t.not(down.body.checks.redis, 'ok', `redis: ${down.body.checks.redis}`)
   await redis.restart()
-  let up = await readyz(g)
-  for (let i = 0; i < 50 && up.status !== 200; i++) {
-    await new Promise((r) => setTimeout(r, 50))
-    up = await readyz(g)
-  }
+  const up = await probeUntil(
+    () => readyz(g),
+    (r) => r.status === 200,
+    { intervalMs: 50 },
+  )
   t.equal(up.status, 200, 'ready again without a restart')
   const text = await send(`http://127.0.0.1:${g.app.opsAddress?.port}`, { path: '/metrics' })
   t.ok(value(text.text, 'tokengate_redis_reconnects_total') >= 1, 'the reconnect is counted')

@@ -15,6 +15,7 @@ import { bearer, send } from '../helpers/http.js'
 import { commandCalls, startRedis } from '../helpers/redis.js'
 import { iotMount } from '../helpers/resources.js'
 import { startRecordingUpstream } from '../helpers/upstream.js'
+import { probeUntil } from '../helpers/wait.js'
 
 const redis = await startRedis()
 t.teardown(redis.stop)
@@ -209,15 +210,12 @@ t.test('grants changed on a live token reach two running gates without a new sec
   const status = async (via: GateHandle, path: string, method = 'GET') =>
     (await call(live.token, path, method, via)).status
   /** Requests until `want`: an invalidation is a message on another socket. */
-  const eventually = async (via: GateHandle, path: string, want: number) => {
-    let got = 0
-    for (let i = 0; i < 100; i++) {
-      got = await status(via, path)
-      if (got === want) return got
-      await new Promise((r) => setTimeout(r, 10))
-    }
-    return got
-  }
+  const eventually = (via: GateHandle, path: string, want: number) =>
+    probeUntil(
+      () => status(via, path),
+      (got) => got === want,
+      { intervalMs: 10 },
+    )
   for (const via of [one, two]) {
     t.equal(await status(via, '/iot/devices/device42/stats'), 200)
     t.equal(await status(via, '/iot/devices/device7/stats'), 403)
@@ -275,11 +273,11 @@ t.test('a record whose grants cannot be read fails closed', async (t) => {
   const hash = hashSecret(broken.token) as TokenHash
   await redis.client.hset(keys.token(hash), 'grants', '["admin", "no spaces allowed here"]')
   await publishInvalidation(redis.client, keys, { kind: 'token', hash })
-  let status = 0
-  for (let i = 0; i < 100 && status !== 403; i++) {
-    status = (await call(broken.token, '/iot/devices')).status
-    if (status !== 403) await new Promise((r) => setTimeout(r, 10))
-  }
+  const status = await probeUntil(
+    async () => (await call(broken.token, '/iot/devices')).status,
+    (s) => s === 403,
+    { intervalMs: 10 },
+  )
   t.equal(status, 403)
   t.equal(accessLog(g).at(-1)?.reason, 'bad_grants')
 })

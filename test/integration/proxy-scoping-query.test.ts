@@ -13,6 +13,7 @@ import {
   SCOPE_SPELLINGS,
 } from '../helpers/scope-tables.js'
 import { startRecordingUpstream } from '../helpers/upstream.js'
+import { probeUntil } from '../helpers/wait.js'
 
 const redis = await startRedis()
 t.teardown(redis.stop)
@@ -134,11 +135,11 @@ t.test('removing a member takes effect at once for a running gate', async (t) =>
   await tokens.addMember('A3', 'alice')
   t.equal((await send(gate.url, { path: '/api/studies?album=A3', headers: bearer(alice.token) })).status, 200)
   await tokens.removeMember('A3', 'alice')
-  let status = 0
-  for (let i = 0; i < 50 && status !== 404; i++) {
-    status = (await send(gate.url, { path: '/api/studies?album=A3', headers: bearer(alice.token) })).status
-    if (status !== 404) await new Promise((r) => setTimeout(r, 20))
-  }
+  const status = await probeUntil(
+    async () =>
+      (await send(gate.url, { path: '/api/studies?album=A3', headers: bearer(alice.token) })).status,
+    (s) => s === 404,
+  )
   t.equal(status, 404)
 })
 

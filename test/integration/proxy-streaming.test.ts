@@ -8,6 +8,7 @@ import t from 'tap'
 import { admin, startGate } from '../helpers/gate.js'
 import { startRedis } from '../helpers/redis.js'
 import { startRecordingUpstream } from '../helpers/upstream.js'
+import { probeUntil } from '../helpers/wait.js'
 
 const MB = 1024 * 1024
 const SIZE = 50 * MB
@@ -134,12 +135,14 @@ t.test('the forwarder', async (t) => {
     req.on('error', () => {})
     req.end()
     // Wait until the upstream holds the request, then drop the client.
-    for (let i = 0; i < 100 && upstream.requests.length === before; i++)
-      await new Promise((r) => setTimeout(r, 10))
-    t.equal(upstream.requests.length, before + 1, 'the upstream got the request')
+    const held = await probeUntil(
+      () => upstream.requests.length,
+      (n) => n > before,
+      { intervalMs: 10 },
+    )
+    t.equal(held, before + 1, 'the upstream got the request')
     req.destroy()
     const seen = upstream.requests.at(-1)
-    for (let i = 0; i < 100 && !seen?.aborted; i++) await new Promise((r) => setTimeout(r, 10))
-    t.equal(seen?.aborted, true, 'the upstream saw the abort')
+    t.equal(await probeUntil(() => seen?.aborted, Boolean), true, 'the upstream saw the abort')
   })
 })

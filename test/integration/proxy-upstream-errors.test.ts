@@ -14,7 +14,7 @@ import { freePort } from '../helpers/ports.js'
 import { serveTokengate, writeConfig } from '../helpers/process.js'
 import { startRedis } from '../helpers/redis.js'
 import { listenLoopback, startRecordingUpstream } from '../helpers/upstream.js'
-import { waitFor } from '../helpers/wait.js'
+import { probeUntil, waitFor } from '../helpers/wait.js'
 
 const redis = await startRedis()
 t.teardown(redis.stop)
@@ -59,8 +59,7 @@ t.test('the forwarder', async (t) => {
       t.equal(res.status, 504)
       t.equal((res.json() as { error: string }).error, 'gateway_timeout')
       const seen = upstream.requests.at(-1)
-      for (let i = 0; i < 100 && !seen?.aborted; i++) await new Promise((r) => setTimeout(r, 10))
-      t.equal(seen?.aborted, true)
+      t.equal(await probeUntil(() => seen?.aborted, Boolean), true)
     },
   )
 
@@ -145,11 +144,11 @@ t.test('the forwarder', async (t) => {
         req.end()
       })
     }
-    let counts = gate.app.forwarder.socketCounts()
-    for (let i = 0; i < 100 && counts.active > 0; i++) {
-      await new Promise((r) => setTimeout(r, 10))
-      counts = gate.app.forwarder.socketCounts()
-    }
+    const counts = await probeUntil(
+      () => gate.app.forwarder.socketCounts(),
+      (c) => c.active === 0,
+      { intervalMs: 10 },
+    )
     t.equal(counts.active, 0, 'no socket left in use')
   })
 })
