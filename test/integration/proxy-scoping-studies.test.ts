@@ -310,8 +310,9 @@ t.test('a user token sees the union, or the album or inbox it names', async (t) 
 })
 
 t.test('membership and study-set changes reach the gate at once', async (t) => {
-  // Each change is a message on another socket: allowed a moment, far less than the cache's TTL.
-  const soon = { timeoutMs: 2000 }
+  // Each change is a message on another socket: allowed a moment, far less than the cache's TTL
+  // (30 s); 10 s, since each probe is a request to Orthanc, slow on a loaded machine.
+  const soon = { timeoutMs: 10_000 }
   await tokens.addMember('beta', 'alice')
   await waitFor(
     'the membership to reach the gate',
