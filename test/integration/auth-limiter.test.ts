@@ -5,7 +5,7 @@ import t, { type Test } from 'tap'
 import { mintSecret } from '../../src/credential/secret.js'
 import { accessLog, admin, type GateHandle, startGate } from '../helpers/gate.js'
 import { bearer, send } from '../helpers/http.js'
-import { startRedis } from '../helpers/redis.js'
+import { commandCalls, scriptCalls, startRedis } from '../helpers/redis.js'
 import { waitFor } from '../helpers/redis-process.js'
 import { startRecordingUpstream } from '../helpers/upstream.js'
 
@@ -130,3 +130,26 @@ t.test('behind a trusted proxy, the client it names is counted, not the proxy', 
   t.equal(other.status, 200, 'another client behind the same proxy is not')
   t.equal(accessLog(gate).at(-1)?.remote, '192.0.2.8', 'the access log names the client')
 })
+
+t.test(
+  "counts go to Redis by the script's SHA: its text once per connection, not once per address",
+  async (t) => {
+    const {
+      gates: [gate],
+    } = await gates(t, 1, { trustedProxies: ['127.0.0.1/32'] })
+    if (!gate) throw new Error('a gate')
+    // Malformed secrets cost no lookup: the limiter's are the only scripts run.
+    const malformed = bearer(`tg_${'x'.repeat(38)}`)
+    const evals = await commandCalls(redis.client, 'eval')
+    const scripts = await scriptCalls(redis.client)
+    for (let i = 1; i <= 30; i++) {
+      const headers = { ...malformed, 'x-forwarded-for': `192.0.2.${i}` }
+      t.equal((await send(gate.url, { path: '/api/studies', headers })).status, 401)
+    }
+    await waitFor(
+      'one count per address in Redis',
+      async () => (await scriptCalls(redis.client)) - scripts >= 30,
+    )
+    t.ok((await commandCalls(redis.client, 'eval')) - evals <= 1, 'EVAL at most once, on the first call')
+  },
+)
