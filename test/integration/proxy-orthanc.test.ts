@@ -94,9 +94,11 @@ t.test('the forwarder', async (t) => {
   })
 
   t.test('a token without access gets nothing from Orthanc', async (t) => {
+    // The last character changed (a secret ending in "x" kept it: 1 run in 64, base64url, sent the real token).
+    const { token } = albumToken
     const res = await send(gate.url, {
       path: '/api/studies',
-      headers: bearer(`${albumToken.token.slice(0, -1)}x`),
+      headers: bearer(`${token.slice(0, -1)}${token.endsWith('x') ? 'y' : 'x'}`),
     })
     t.equal(res.status, 401)
     t.notMatch(res.text, study.studyInstanceUID)
