@@ -7,6 +7,7 @@
 // passes the threshold here, and the requests themselves still fail closed in the token lookup.
 import type { Cluster, Redis } from 'ioredis'
 import type { Keys } from '../token/keys.js'
+import { defineScript } from '../token/redis-script.js'
 
 export interface AuthLimiterOptions {
   enabled: boolean
@@ -32,11 +33,6 @@ export interface AuthLimiter {
 const COUNT = `local n = redis.call('INCRBY', KEYS[1], ARGV[1])
 if n == tonumber(ARGV[1]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return n`
-
-/** The client with COUNT defined on it: EVALSHA, with EVAL on a connection's first call. */
-type CountingClient = (Redis | Cluster) & {
-  tokengateCountFailures(key: string, n: string, lifetime: string): Promise<number>
-}
 
 /** Addresses tracked per window before counts go straight to Redis (memory bound under a spray). */
 const MAX_TRACKED = 50_000
@@ -68,10 +64,13 @@ const OFF: AuthLimiter = {
 export function createAuthLimiter(redis: Redis | Cluster, keys: Keys, opts: AuthLimiterOptions): AuthLimiter {
   if (!opts.enabled) return OFF
   const { maxFailures, window } = opts
-  // An ioredis command: under a spray of guesses from many addresses every flush sends one call
-  // per address, so the script goes by its SHA, not its text each time.
-  redis.defineCommand('tokengateCountFailures', { lua: COUNT, numberOfKeys: 1 })
-  const client = redis as CountingClient
+  // Under a spray of guesses from many addresses every flush sends one call per address: the
+  // script goes by its SHA, not its text each time.
+  const countFailures = defineScript<[key: string, n: string, lifetime: string], number>(
+    redis,
+    'tokengateCountFailures',
+    { lua: COUNT, numberOfKeys: 1 },
+  )
   let current = -1
   /** Refusals seen here in the current window, not yet sent. */
   let pending = new Map<string, number>()
@@ -104,9 +103,7 @@ export function createAuthLimiter(redis: Redis | Cluster, keys: Keys, opts: Auth
     await Promise.all(
       [...batch].map(async ([addr, n]) => {
         try {
-          const total = Number(
-            await client.tokengateCountFailures(keys.authFailures(w, addr), String(n), String(window * 2)),
-          )
+          const total = Number(await countFailures(keys.authFailures(w, addr), String(n), String(window * 2)))
           if (w !== current) return
           totals.set(addr, Math.max(total, totals.get(addr) ?? 0))
           if (total >= maxFailures) block(addr, w)

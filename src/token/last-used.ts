@@ -6,11 +6,11 @@
 // built, so neither the event loop nor Redis is held for the whole flush at once. The write never
 // recreates a record that has left Redis and never moves the time backwards (several replicas
 // write the same field), so writing a note twice is harmless: a failed flush keeps all its notes.
-// Both scripts are ioredis commands (defineCommand): EVALSHA, with EVAL on a connection's first
-// call and after a NOSCRIPT.
+// Both scripts are ioredis commands (redis-script.ts).
 import { Cluster, type Redis } from 'ioredis'
 import type { Keys } from './keys.js'
 import { LAST_REFUSED_FIELD, LAST_REFUSED_REASON_FIELD, LAST_USED_FIELD, type TokenHash } from './record.js'
+import { defineScript } from './redis-script.js'
 
 // KEYS = token records, ARGV[1] = field, ARGV[i + 1] = milliseconds for KEYS[i]. Each only if its
 // record exists and holds an older time.
@@ -61,12 +61,6 @@ function* steps<K, V>(notes: Map<K, V>): Generator<[K, V][]> {
   if (part.length) yield part
 }
 
-/** The client with both scripts defined on it (defineCommand). */
-type RecordingClient = (Redis | Cluster) & {
-  tokengateRecordUses(keyCount: number, ...args: string[]): Promise<number>
-  tokengateRecordRefusal(key: string, at: string, reason: string): Promise<number>
-}
-
 export interface LastUsedRecorder {
   /** Note a use (cheap: a Map write). */
   seen(hash: TokenHash, at: number): void
@@ -91,28 +85,29 @@ export function recordLastUsed(
   if (opts.intervalMs <= 0) {
     return { seen() {}, refused() {}, flush: async () => {}, close: async () => {} }
   }
-  redis.defineCommand('tokengateRecordUses', { lua: RECORD_USES })
-  redis.defineCommand('tokengateRecordRefusal', { lua: RECORD_REFUSAL, numberOfKeys: 1 })
-  const client = redis as RecordingClient
+  const recordUses = defineScript<[keyCount: number, ...args: string[]], number>(
+    redis,
+    'tokengateRecordUses',
+    { lua: RECORD_USES },
+  )
+  const recordRefusal = defineScript<[key: string, at: string, reason: string], number>(
+    redis,
+    'tokengateRecordRefusal',
+    { lua: RECORD_REFUSAL, numberOfKeys: 1 },
+  )
   const cluster = redis instanceof Cluster
   /** The writes of one step: at most USES_PER_STEP uses, or refusals. */
   const writeUses = (part: [TokenHash, number][]): Promise<unknown> =>
     cluster
-      ? Promise.all(
-          part.map(([hash, at]) =>
-            client.tokengateRecordUses(1, keys.token(hash), LAST_USED_FIELD, String(at)),
-          ),
-        )
-      : client.tokengateRecordUses(
+      ? Promise.all(part.map(([hash, at]) => recordUses(1, keys.token(hash), LAST_USED_FIELD, String(at))))
+      : recordUses(
           part.length,
           ...part.map(([hash]) => keys.token(hash)),
           LAST_USED_FIELD,
           ...part.map(([, at]) => String(at)),
         )
   const writeRefusals = (part: [TokenHash, [number, string]][]): Promise<unknown> =>
-    Promise.all(
-      part.map(([hash, [at, reason]]) => client.tokengateRecordRefusal(keys.token(hash), String(at), reason)),
-    )
+    Promise.all(part.map(([hash, [at, reason]]) => recordRefusal(keys.token(hash), String(at), reason)))
   let busy = false
   const writeNoted = async () => {
     if (pending.size === 0 && refusals.size === 0) return

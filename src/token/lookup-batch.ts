@@ -6,10 +6,10 @@
 // reading, was most of a cache miss (bench/lookup.js). A lone lookup waits one turn (setImmediate)
 // more than it would alone. The user key is built in the script, which Cluster forbids (it may
 // live in another slot): token/redis-store.ts does two HMGETs per lookup there.
-// The script is an ioredis command (defineCommand): EVAL on a connection's first call and after a
-// NOSCRIPT (a script flush, a failover), EVALSHA otherwise.
+// The script is an ioredis command (redis-script.ts).
 import type { Redis } from 'ioredis'
 import { LOOKUP_FIELDS, USER_LOOKUP_FIELDS } from './record.js'
+import { defineScript } from './redis-script.js'
 
 /** Values per token in the reply: its lookup fields, then its user's (nil when none). */
 export const LOOKUP_STRIDE = LOOKUP_FIELDS.length + USER_LOOKUP_FIELDS.length
@@ -31,15 +31,8 @@ for k = 1, #KEYS do
   n = n + ${LOOKUP_STRIDE}
 end
 return out`
-const COMMAND = 'tokengateLookup'
-
 /** One token's values: LOOKUP_FIELDS, then USER_LOOKUP_FIELDS (null where absent). */
 export type LookupValues = (string | null)[]
-
-/** The client with the script defined on it. */
-type LookupClient = Redis & {
-  [COMMAND](keyCount: number, ...args: string[]): Promise<LookupValues>
-}
 
 interface Waiter {
   key: string
@@ -50,15 +43,14 @@ interface Waiter {
 export class LookupBatcher {
   private waiting: Waiter[] = []
   private readonly flushWaiting = () => this.flush()
-  private readonly redis: LookupClient
+  private readonly lookupScript: (keyCount: number, ...args: string[]) => Promise<LookupValues>
 
   constructor(
     redis: Redis,
     /** The user key prefix (keys.ts userPrefix()): the script appends the token's user. */
     private readonly userPrefix: string,
   ) {
-    redis.defineCommand(COMMAND, { lua: LOOKUP_SCRIPT })
-    this.redis = redis as LookupClient
+    this.lookupScript = defineScript(redis, 'tokengateLookup', { lua: LOOKUP_SCRIPT })
   }
 
   /** The lookup values of the token record at `key`; rejects with ioredis's error. */
@@ -74,7 +66,7 @@ export class LookupBatcher {
     if (batch.length === 0) return
     this.waiting = []
     const keys = batch.map((w) => w.key)
-    this.redis[COMMAND](keys.length, ...keys, this.userPrefix).then(
+    this.lookupScript(keys.length, ...keys, this.userPrefix).then(
       (reply) => {
         for (let i = 0; i < batch.length; i++)
           (batch[i] as Waiter).resolve(reply.slice(i * LOOKUP_STRIDE, (i + 1) * LOOKUP_STRIDE))
